@@ -1,0 +1,32 @@
+/** Error kinds, as in containerd / gRPC status codes. */
+export type ErrorKind =
+  | 'not-found'
+  | 'already-exists'
+  | 'invalid-argument'
+  | 'failed-precondition'
+  | 'unavailable'
+  | 'internal';
+
+/** Every user-facing error code kiln can raise, with its kind and a hint. */
+export const ERROR_CODES = {
+  ERR_KILN_DOCKERFILE_SYNTAX: { kind: 'invalid-argument', hint: 'fix the Dockerfile at the line shown' },
+  ERR_KILN_DOCKERFILE_INSTRUCTION: { kind: 'invalid-argument', hint: 'check the instruction reference' },
+  ERR_KILN_DOCKERFILE_NOT_FOUND: { kind: 'not-found', hint: 'pass -f FILE or add a Dockerfile to the context' },
+  ERR_KILN_CONTEXT_ESCAPE: { kind: 'invalid-argument', hint: 'paths must stay inside the build context' },
+  ERR_KILN_CONTEXT_NOT_FOUND: { kind: 'not-found', hint: 'check the path, and that .dockerignore does not exclude it' },
+  ERR_KILN_IGNORE_PATTERN: { kind: 'invalid-argument', hint: 'fix the pattern in .dockerignore' },
+  ERR_KILN_EXEC_FAILED: { kind: 'failed-precondition', hint: 'the command exited with an error; see its output above' },
+  ERR_KILN_EXEC_RUNTIME: { kind: 'unavailable', hint: 'is runc installed and are you root?' },
+  ERR_KILN_STORE_CORRUPT: { kind: 'internal', hint: 'the blob does not match its digest; it will be rebuilt or re-fetched' },
+  ERR_KILN_STORE_NOT_FOUND: { kind: 'not-found', hint: 'the blob is not in the store' },
+  ERR_KILN_IMAGE_NOT_FOUND: { kind: 'not-found', hint: 'import, load or pull the image first (kiln images lists them)' },
+  ERR_KILN_IMAGE_INVALID: { kind: 'invalid-argument', hint: 'the image or archive is not a valid OCI/Docker image' },
+  ERR_KILN_ARCHIVE_UNSAFE: { kind: 'invalid-argument', hint: 'archive entries may not leave the destination' },
+  ERR_KILN_ARGUMENT: { kind: 'invalid-argument', hint: 'see kiln --help' },
+  ERR_KILN_NOT_SUPPORTED: { kind: 'failed-precondition', hint: 'this feature is not supported by kiln yet' },
+  ERR_KILN_REGISTRY: { kind: 'unavailable', hint: 'check the registry address and credentials' },
+  ERR_KILN_SECRET_NOT_FOUND: { kind: 'not-found', hint: 'pass it with --secret id=ID,src=FILE or env=VAR' },
+  ERR_KILN_INTERNAL: { kind: 'internal', hint: 'this is a bug in kiln' },
+} as const satisfies Record<string, { kind: ErrorKind; hint: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;

@@ -1,0 +1,13 @@
+export { MediaType, DEFAULT_PATH } from './types.js';
+export type {
+  Digest,
+  Descriptor,
+  Manifest,
+  Index,
+  Platform,
+  ImageConfig,
+  ContainerConfig,
+  HealthConfig,
+  HistoryEntry,
+} from './types.js';
+export { isDigest, sha256, digestHex, canonicalJson } from './digest.js';

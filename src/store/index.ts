@@ -1,0 +1,2 @@
+export type { BlobInfo, BlobWriter, BlobProvider, BlobIngester, BlobManager, ContentStore } from './types.js';
+export { createLocalStore, cleanIngest } from './local/local-store.js';

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# kiln setup: installs what kiln needs (Debian apt + npm), builds it, puts `kiln` on PATH, creates the local
+# `busybox:latest` base image, then (unless --no-demo) builds examples/hello twice: the second build is fully cached.
+# Run as root on Debian 12:   ./scripts/setup.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+REPO="$(pwd)"
+DEMO=1
+for a in "$@"; do case "$a" in --no-demo) DEMO=0;; *) echo "usage: $0 [--no-demo]" >&2; exit 2;; esac; done
+
+[ "$(id -u)" = 0 ] || { echo "setup must run as root (kiln runs containers with runc and mounts overlayfs)" >&2; exit 1; }
+
+# ---- system packages (Debian apt only)
+# runc: the OCI runtime; busybox-static: the built-in base image; skopeo: an independent OCI client for tests;
+# debootstrap: Debian base images in tests; docker-registry: a real registry for cache sharing tests;
+# attr: getfattr for reading overlay xattrs; tar/gzip/bzip2/xz-utils: ADD archive tests.
+PKGS=(runc busybox-static skopeo debootstrap docker-registry attr tar gzip bzip2 xz-utils ca-certificates)
+missing=()
+for p in "${PKGS[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "==> apt-get install ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# the registry package starts a service on :5000 we do not use; tests start their own on a free loopback port
+systemctl disable --now docker-registry >/dev/null 2>&1 || true
+
+# ---- npm packages and build
+echo "==> npm ci"
+if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error; else npm install --no-audit --no-fund --loglevel=error; fi
+echo "==> tsc"
+npm run --silent build
+ln -sf "$REPO/bin/kiln" /usr/local/bin/kiln
+
+# ---- the local busybox base image
+echo "==> busybox:latest"
+bash scripts/make-busybox-rootfs.sh /tmp/kiln-busybox-rootfs.tar
+"$REPO/bin/kiln" import /tmp/kiln-busybox-rootfs.tar busybox:latest
+
+if [ "$DEMO" = 1 ]; then
+  echo "==> demo: building examples/hello twice (the second build is fully cached)"
+  "$REPO/bin/kiln" build --progress=plain -t hello:latest examples/hello
+  "$REPO/bin/kiln" build --progress=plain -t hello:latest examples/hello
+fi
+echo "==> kiln is ready: $(command -v kiln)"

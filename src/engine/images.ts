@@ -1,0 +1,163 @@
+import { createReadStream, createWriteStream, promises as fsp, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { Transform } from 'node:stream';
+import { createGzip } from 'node:zlib';
+import { BuildError } from '../errors/index.js';
+import { DEFAULT_PATH, MediaType, canonicalJson, isDigest, type Descriptor, type Digest, type ImageConfig, type Index, type Manifest } from '../oci/index.js';
+import { writeLayer } from '../layer/index.js';
+import type { LocalImage } from '../ops/index.js';
+import type { State } from './state.js';
+
+/** `busybox` → `busybox:latest`; `docker.io/library/x` → `x`; digests kept. */
+export function normalizeRef(ref: string): string {
+  let r = ref.trim();
+  r = r.replace(/^docker\.io\/library\//, '').replace(/^docker\.io\//, '').replace(/^index\.docker\.io\/library\//, '');
+  if (r.includes('@')) return r;
+  const lastSlash = r.lastIndexOf('/');
+  const tagColon = r.lastIndexOf(':');
+  if (tagColon <= lastSlash) r = `${r}:latest`;
+  return r;
+}
+
+export function nodeArch(): string {
+  return process.arch === 'x64' ? 'amd64' : process.arch;
+}
+
+async function readJson<T>(s: State, d: Digest): Promise<T> {
+  return JSON.parse((await s.store.read(d)).toString('utf8')) as T;
+}
+
+/** Look an image up in the local image store. */
+export async function loadLocalImage(s: State, ref: string): Promise<LocalImage> {
+  const name = normalizeRef(ref);
+  let manifestDigest: Digest | undefined;
+  const at = name.indexOf('@');
+  if (at >= 0) {
+    const d = name.slice(at + 1);
+    if (isDigest(d) && (await s.store.has(d))) manifestDigest = d;
+    else {
+      const byName = s.db.getImage(name.slice(0, at)) ?? s.db.getImage(normalizeRef(name.slice(0, at)));
+      if (byName) manifestDigest = byName.manifest;
+    }
+  } else manifestDigest = s.db.getImage(name)?.manifest;
+  if (!manifestDigest) {
+    throw new BuildError('ERR_KILN_IMAGE_NOT_FOUND', `image "${ref}" is not in the local store`, {
+      hint: 'import it with `kiln import ROOTFS.tar NAME:TAG` or `kiln load FILE` (kiln images lists what is there)',
+    });
+  }
+  let manifest = await readJson<Manifest | Index>(s, manifestDigest);
+  if ('manifests' in manifest) {
+    const pick = manifest.manifests.find((m) => !m.platform || (m.platform.os === 'linux' && m.platform.architecture === nodeArch())) ?? manifest.manifests[0];
+    if (!pick) throw new BuildError('ERR_KILN_IMAGE_INVALID', `image "${ref}" has an empty index`);
+    manifestDigest = pick.digest;
+    manifest = await readJson<Manifest>(s, manifestDigest);
+  }
+  const m = manifest as Manifest;
+  const config = await readJson<ImageConfig>(s, m.config.digest);
+  config.config = config.config ?? {};
+  return { ref: name, manifestDigest, manifest: m, config, configDescriptor: m.config };
+}
+
+/** Make the image's layers known to the metadata store (diffId ↔ blob), so snapshots can be unpacked from them. */
+export function registerLayers(s: State, manifest: Manifest, config: ImageConfig): void {
+  const diffIds = config.rootfs?.diff_ids ?? [];
+  if (diffIds.length !== manifest.layers.length) {
+    throw new BuildError('ERR_KILN_IMAGE_INVALID', `image has ${manifest.layers.length} layers but ${diffIds.length} diff_ids`);
+  }
+  s.db.tx(() => {
+    manifest.layers.forEach((l, i) => {
+      const diffId = diffIds[i]!;
+      const existing = s.db.getLayer(diffId);
+      if (existing && existing.blob === l.digest) return;
+      s.db.putLayer({ diffId, blob: l.digest, blobSize: l.size, mediaType: l.mediaType, contentId: existing?.contentId ?? diffId, snapshotId: existing?.snapshotId ?? null });
+    });
+  });
+}
+
+/** Write config + manifest blobs; returns the manifest descriptor. */
+export async function writeImage(s: State, config: ImageConfig, layers: Descriptor[], annotations?: Record<string, string>): Promise<{ manifest: Descriptor; config: Descriptor }> {
+  const cfgBytes = Buffer.from(JSON.stringify(config));
+  const cfg = await s.store.write(cfgBytes);
+  const manifest: Manifest = {
+    schemaVersion: 2,
+    mediaType: MediaType.OciManifest,
+    config: { mediaType: MediaType.OciConfig, digest: cfg.digest, size: cfg.size },
+    layers,
+    ...(annotations ? { annotations } : {}),
+  };
+  const mBytes = Buffer.from(JSON.stringify(manifest));
+  const m = await s.store.write(mBytes);
+  return { manifest: { mediaType: MediaType.OciManifest, digest: m.digest, size: m.size }, config: manifest.config };
+}
+
+/** `kiln import ROOTFS.tar|DIR NAME:TAG`: one-layer image, reproducible (same input → same digest). */
+export async function importRootfs(s: State, opts: { source: string; name: string }): Promise<Digest> {
+  const st = statSync(opts.source, { throwIfNoEntry: false });
+  if (!st) throw new BuildError('ERR_KILN_ARGUMENT', `${opts.source}: no such file or directory`);
+  let layer: Descriptor;
+  let diffId: Digest;
+  if (st.isDirectory()) {
+    const info = await writeLayer({ dir: opts.source, ingester: s.store, compression: 'gzip', overlay: false });
+    layer = { mediaType: info.mediaType, digest: info.digest, size: info.size };
+    diffId = info.diffId;
+  } else {
+    const w = await s.store.writer();
+    const hash = createHash('sha256');
+    const tap = new Transform({
+      transform(chunk: Buffer, _e, cb) {
+        hash.update(chunk);
+        cb(null, chunk);
+      },
+    });
+    const input = createReadStream(opts.source);
+    const head = await readHead(opts.source);
+    try {
+      if (head[0] === 0x1f && head[1] === 0x8b) {
+        // already gzip: store as is, hash the uncompressed stream for the diffId
+        const { createGunzip } = await import('node:zlib');
+        await Promise.all([pipeline(createReadStream(opts.source), w.stream), pipeline(input, createGunzip(), tap, devNull())]);
+      } else {
+        await pipeline(input, tap, createGzip({ level: 6 }), w.stream);
+      }
+    } catch (err) {
+      await w.abort();
+      throw err;
+    }
+    const info = await w.commit();
+    layer = { mediaType: MediaType.OciLayerGzip, digest: info.digest, size: info.size };
+    diffId = `sha256:${hash.digest('hex')}`;
+  }
+  const config: ImageConfig = {
+    created: '1970-01-01T00:00:00Z',
+    architecture: nodeArch(),
+    os: 'linux',
+    config: { Env: [`PATH=${DEFAULT_PATH}`] },
+    rootfs: { type: 'layers', diff_ids: [diffId] },
+    history: [{ created: '1970-01-01T00:00:00Z', created_by: `kiln import ${path.basename(opts.source)}` }],
+  };
+  const { manifest } = await writeImage(s, config, [layer]);
+  s.db.putLayer({ diffId, blob: layer.digest, blobSize: layer.size, mediaType: layer.mediaType, contentId: diffId, snapshotId: s.db.getLayer(diffId)?.snapshotId ?? null });
+  s.db.putImage({ name: normalizeRef(opts.name), manifest: manifest.digest, created: Date.now() });
+  return manifest.digest;
+}
+
+async function readHead(file: string): Promise<Buffer> {
+  const fh = await fsp.open(file, 'r');
+  try {
+    const b = Buffer.alloc(4);
+    await fh.read(b, 0, 4, 0);
+    return b;
+  } finally {
+    await fh.close();
+  }
+}
+
+function devNull(): import('node:stream').Writable {
+  return createWriteStream('/dev/null');
+}
+
+export function canonical(o: unknown): string {
+  return canonicalJson(o);
+}

@@ -1,0 +1,23 @@
+import type { Digest, ImageConfig } from '../../../oci/index.js';
+
+/** How the front end learns a base image's config; the builder implements it (local store, later a registry). */
+export interface ImageResolver {
+  resolve(ref: string, opts: { signal?: AbortSignal }): Promise<{ manifest: Digest; config: ImageConfig; ref: string }>;
+}
+
+export interface ConvertOptions {
+  /** Dockerfile text */
+  text: string;
+  /** file name for messages (as the user passed it) */
+  file: string;
+  buildArgs: Record<string, string>;
+  /** stage name or index to build; default the last stage */
+  target?: string;
+  images: ImageResolver;
+  /** every step skips the cache lookup */
+  noCache?: boolean;
+  /** stages whose steps skip the cache lookup */
+  noCacheFilter?: string[];
+  platform?: { os: string; architecture: string; variant?: string };
+  signal?: AbortSignal;
+}

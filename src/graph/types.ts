@@ -1,0 +1,117 @@
+import type { HistoryEntry, ImageConfig } from '../oci/index.js';
+
+/** Where a vertex came from: a Dockerfile line or an SDK call. */
+export interface SourceRef {
+  file: string;
+  line: number;
+}
+
+/** A `RUN --mount` as plain data. */
+export interface MountDef {
+  type: 'cache' | 'bind' | 'tmpfs' | 'secret' | 'ssh';
+  target: string;
+  /** cache id / secret id */
+  id?: string;
+  /** bind/cache source path inside `from` */
+  source?: string;
+  /** vertex id whose output is the source tree (bind/cache seed); undefined = build context (bind) */
+  fromVertex?: string;
+  readonly?: boolean;
+  sharing?: 'shared' | 'private' | 'locked';
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  size?: number;
+  required?: boolean;
+  /** secret: expose as this env var */
+  env?: string;
+}
+
+export interface SourceOp {
+  type: 'source';
+  /** image reference as written after expansion, or 'scratch' */
+  ref: string;
+  platform?: string;
+}
+
+export interface ExecOp {
+  type: 'exec';
+  args: string[];
+  env: string[];
+  cwd: string;
+  user: string;
+  network: 'default' | 'host' | 'none';
+  mounts: MountDef[];
+  /** heredoc files RUN feeds to the command */
+  security?: string;
+}
+
+export interface CopyOp {
+  type: 'copy';
+  /** 'context' for the build context; otherwise a vertex id (stage output or image source) */
+  from: 'context' | { vertex: string };
+  sources: string[];
+  inline: Array<{ path: string; data: string }>;
+  dest: string;
+  workdir: string;
+  chown: string;
+  chmod: string;
+  excludes: string[];
+  parents: boolean;
+  link: boolean;
+  /** ADD semantics: unpack local archives, fetch URLs */
+  add: boolean;
+  checksum: string;
+}
+
+export interface MkdirOp {
+  type: 'mkdir';
+  path: string;
+  user: string;
+}
+
+/** A step that changes only the image config (ENV, LABEL, CMD, ...). */
+export interface MetaOp {
+  type: 'meta';
+  /** the instruction's effect, for the cache key and explain (e.g. {env: {K: V}}) */
+  change: Record<string, unknown>;
+}
+
+export type Op = SourceOp | ExecOp | CopyOp | MkdirOp | MetaOp;
+
+export interface Vertex {
+  /** unique id within the graph */
+  id: string;
+  /** progress name in BuildKit's shape: `[stage 2/5] RUN echo hi` */
+  name: string;
+  /** stage name or index as text */
+  stage: string;
+  op: Op;
+  /** the vertex whose filesystem this one builds on (none for a source) */
+  parent?: string;
+  /** other vertices whose outputs this one reads (COPY --from, mount from) */
+  deps: string[];
+  location?: SourceRef;
+  /** always run this step (no cache lookup); later steps may still hit through early cutoff */
+  noCache?: boolean;
+  /** step is not shown / counted (internal) */
+  hidden?: boolean;
+}
+
+export interface StageResult {
+  /** the last vertex of the stage */
+  vertex: string;
+  /** image config (without rootfs/history, which the builder fills in) */
+  config: ImageConfig;
+}
+
+/** What a front end hands to the solver. */
+export interface BuildGraph {
+  vertices: Map<string, Vertex>;
+  /** the target stage's last vertex and its config */
+  target: StageResult;
+  /** order of vertices as written (for progress numbering) */
+  order: string[];
+  /** history entries (created_by per instruction) for the target stage chain */
+  history: Array<{ createdBy: string; vertex: string | null; emptyLayer: boolean; base?: HistoryEntry }>;
+}

@@ -1,0 +1,51 @@
+import type { Digest } from '../oci/index.js';
+
+export interface ImageRecord {
+  name: string;
+  manifest: Digest;
+  created: number;
+}
+
+export interface LayerRecord {
+  diffId: Digest;
+  /** compressed blob in the content store */
+  blob: Digest;
+  blobSize: number;
+  mediaType: string;
+  /** digest of the layer's content without timestamps (early cutoff compares this) */
+  contentId: string;
+  /** unpacked snapshot directory id, if unpacked */
+  snapshotId: number | null;
+  created: number;
+  lastUsed: number;
+}
+
+export interface CacheRecord {
+  key: string;
+  /** identity of the step's output (what later steps are keyed on) */
+  outputId: string;
+  /** the layer the step produced, or null for a step without a filesystem change */
+  diffId: Digest | null;
+  /** human name of the step when it was recorded */
+  name: string;
+  /** the inputs the key was made from, for explaining misses */
+  inputs: Record<string, unknown>;
+  created: number;
+  lastUsed: number;
+  useCount: number;
+}
+
+export interface BuildRecord {
+  id: string;
+  started: number;
+  finished: number | null;
+  status: 'running' | 'success' | 'failed';
+  target: string;
+  context: string;
+  dockerfile: string;
+  args: Record<string, string>;
+  tags: string[];
+  imageDigest: string | null;
+  steps: Array<Record<string, unknown>>;
+  error: string | null;
+}

@@ -1,0 +1,39 @@
+import type { ContentStore } from '../store/index.js';
+import type { MetadataDb } from '../metadata/index.js';
+import type { Snapshotter } from '../snapshot/index.js';
+import type { Executor } from '../executor/index.js';
+import type { Descriptor, Digest, ImageConfig, Manifest } from '../oci/index.js';
+
+/** A local image, read from the image store. */
+export interface LocalImage {
+  ref: string;
+  manifestDigest: Digest;
+  manifest: Manifest;
+  config: ImageConfig;
+  configDescriptor: Descriptor;
+}
+
+export interface SecretSource {
+  id: string;
+  file?: string;
+  env?: string;
+}
+
+export interface OpsOptions {
+  store: ContentStore;
+  db: MetadataDb;
+  snapshots: Snapshotter;
+  executor: Executor;
+  /** state directory (cache mounts live under it) */
+  stateDir: string;
+  contextDir: string;
+  /** .dockerignore'd paths of the context (relative) */
+  isIgnored: (rel: string) => boolean;
+  ignorePatterns: string[];
+  statCache: { get(k: string): string | undefined; set(k: string, d: string): void };
+  secrets: Map<string, SecretSource>;
+  /** the image a source vertex names */
+  loadImage(ref: string): Promise<LocalImage>;
+  /** clamp layer timestamps (SOURCE_DATE_EPOCH) */
+  sourceDateEpoch?: number;
+}

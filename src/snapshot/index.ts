@@ -1,0 +1,3 @@
+export type { ActiveSnapshot, Snapshotter } from './types.js';
+export { createOverlaySnapshotter } from './overlay/overlay-snapshotter.js';
+export type { SnapshotIndex, OverlaySnapshotterOptions } from './overlay/overlay-snapshotter.js';

@@ -1,0 +1,65 @@
+import type { Digest } from '../oci/index.js';
+import type { BuildGraph, Vertex } from '../graph/index.js';
+
+/** What a finished vertex hands to the vertices that depend on it. */
+export interface VertexResult {
+  vertex: string;
+  /** the cache key it was looked up / recorded under */
+  key: string;
+  /** identity of the output filesystem (what dependants are keyed on) */
+  outputId: string;
+  /** diffIds of every layer of the output, bottom first */
+  layers: Digest[];
+  /** the layer this vertex added, if any */
+  diffId: Digest | null;
+  cached: boolean;
+  durationMs: number;
+  /** the inputs the key was computed from */
+  inputs: Record<string, unknown>;
+  /** for a source: the image manifest */
+  manifest?: Digest;
+}
+
+/** Context the runner gets for one vertex. */
+export interface RunContext {
+  parent: VertexResult | undefined;
+  deps: Map<string, VertexResult>;
+  log(stream: 'stdout' | 'stderr', chunk: Buffer): void;
+  signal: AbortSignal;
+}
+
+/** Implemented by ops: resolves sources, computes content inputs, executes vertices. */
+export interface OpRunner {
+  /** A source vertex: resolve the image (pulling or loading as needed). */
+  resolveSource(v: Vertex, ctx: RunContext): Promise<{ manifest: Digest | 'scratch'; layers: Digest[] }>;
+  /** Extra key inputs from content (a checksum of the context files a COPY reads), computed before lookup. */
+  contentInputs(v: Vertex, ctx: RunContext): Promise<Record<string, unknown>>;
+  /** Run the vertex for real; returns the layer it produced, or null. */
+  execute(v: Vertex, ctx: RunContext): Promise<{ diffId: Digest; contentId: string } | null>;
+  /** Is the recorded layer still usable (blob present, intact enough to trust)? */
+  layerUsable(diffId: Digest): Promise<{ contentId: string } | undefined>;
+}
+
+/** Cache records as the solver needs them. */
+export interface CacheIndex {
+  get(key: string): { outputId: string; diffId: Digest | null; inputs: Record<string, unknown> } | undefined;
+  put(rec: { key: string; outputId: string; diffId: Digest | null; name: string; inputs: Record<string, unknown> }): void;
+  touch(key: string): void;
+}
+
+export type SolveEvent =
+  | { type: 'start'; vertex: Vertex; at: number }
+  | { type: 'cached'; vertex: Vertex; result: VertexResult }
+  | { type: 'log'; vertex: Vertex; stream: 'stdout' | 'stderr'; data: Buffer }
+  | { type: 'done'; vertex: Vertex; result: VertexResult }
+  | { type: 'error'; vertex: Vertex; error: unknown };
+
+export interface SolveOptions {
+  graph: BuildGraph;
+  runner: OpRunner;
+  cache: CacheIndex;
+  /** vertices that must be built: the target and what it needs (default: the target's closure) */
+  concurrency?: number;
+  onEvent?: (e: SolveEvent) => void;
+  signal?: AbortSignal;
+}

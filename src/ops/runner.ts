@@ -267,7 +267,9 @@ export function createOpRunner(o: OpsOptions): OpRunner & { ensureSnapshots(laye
           workdir: op.workdir,
           ...(chown ? { chown } : {}),
           ...(op.chmod ? { chmod: op.chmod } : {}),
-          ...(op.from === 'context' ? { isIgnored: o.isIgnored } : {}),
+          ...(op.from === 'context'
+            ? { isIgnored: o.isIgnored, ignoreHasExceptions: o.ignorePatterns.some((p) => p.startsWith('!')) }
+            : { preserveOwnership: true }),
           excludes: op.excludes,
           parents: op.parents,
           unpackArchives: op.add,

@@ -1,4 +1,4 @@
-import type { Heredoc, Node } from '../parser/types.js';
+import type { Directives, Heredoc, Node, Warning } from '../parser/types.js';
 
 /** Where an instruction came from, for errors and progress names. */
 export interface Location {
@@ -30,6 +30,8 @@ interface Base {
   original: string;
   location: Location;
   node: Node;
+  /** comment lines directly above the instruction (without `#`) */
+  comments?: string[];
 }
 
 export interface FromCommand extends Base {
@@ -47,6 +49,10 @@ export interface RunCommand extends Base, ShellDependantCmd {
   mounts: string[];
   network: string;
   security: string;
+  /** raw `--device=...` values */
+  devices?: string[];
+  /** names of the flags given, without `--`, in order of first use */
+  flagsUsed?: string[];
 }
 
 export interface CmdCommand extends Base, ShellDependantCmd { name: 'cmd' }
@@ -92,7 +98,8 @@ export interface EnvCommand extends Base { name: 'env'; env: KeyValue[] }
 export interface LabelCommand extends Base { name: 'label'; labels: KeyValue[] }
 export interface ArgCommand extends Base {
   name: 'arg';
-  args: Array<{ key: string; value: string | undefined }>;
+  /** `comment` is the doc comment of that name (`# NAME text` above the ARG gives `text`). */
+  args: Array<{ key: string; value: string | undefined; comment?: string }>;
 }
 export interface WorkdirCommand extends Base { name: 'workdir'; path: string }
 export interface UserCommand extends Base { name: 'user'; user: string }
@@ -121,6 +128,9 @@ export type Command =
   | OnbuildCommand
   | MaintainerCommand;
 
+/** What one instruction node becomes: a command, or the FROM that opens a stage. */
+export type Instruction = Command | FromCommand;
+
 export interface Stage {
   /** stage name lower-cased, '' when unnamed */
   name: string;
@@ -136,4 +146,10 @@ export interface ParsedDockerfile {
   /** ARGs before the first FROM */
   metaArgs: ArgCommand[];
   stages: Stage[];
+  /** escape character of the file (needed to expand words later) */
+  escapeToken?: '\\' | '`';
+  /** parser directives found at the top of the file */
+  directives?: Directives;
+  /** parser warnings, such as empty continuation lines */
+  warnings?: Warning[];
 }

@@ -18,6 +18,8 @@ export interface Heredoc {
 export interface Node {
   /** Instruction keyword lower-cased on the root of each instruction, or an argument's text. */
   value: string;
+  /** Instruction nodes only: the keyword exactly as written (`Run`, `FROM`), for messages and lint rules. */
+  keyword?: string;
   /** Next argument. */
   next?: Node;
   /** Sub-instructions: the parsed trigger of ONBUILD is here. */
@@ -36,6 +38,7 @@ export interface Node {
   prevComment?: string[];
 }
 
+/** A non-fatal finding of the parser, such as an empty continuation line. */
 export interface Warning {
   short: string;
   detail?: string[];

@@ -1,0 +1,16 @@
+/**
+ * The build context: .dockerignore matching, the context walk BuildKit's fsutil performs, and content
+ * checksums of exactly what a COPY reads (for cache keys).
+ */
+export {
+  createPatternMatcher,
+  matchesDeprecated,
+  describePattern,
+} from './pattern-matcher.js';
+export type { PatternMatcher, PatternKind } from './pattern-matcher.js';
+export { parseIgnoreFile, readIgnorePatterns } from './ignore-file.js';
+export { walkContext } from './walk.js';
+export type { ContextEntry, ContextFilter, WalkContextOptions } from './walk.js';
+export { checksumSources, matchSources, createMemoryStatCache } from './checksum.js';
+export type { StatCache, ChecksumResult, ChecksumOptions, SourceOptions } from './checksum.js';
+export { resolveInside } from './resolve.js';

@@ -1,0 +1,42 @@
+/** The subset of the OCI runtime-spec `config.json` kiln writes (runtime-spec 1.0.2, Linux). */
+export interface OciSpec {
+  ociVersion: string;
+  process: OciProcess;
+  root: { path: string; readonly: boolean };
+  hostname: string;
+  mounts: OciMount[];
+  linux: OciLinux;
+}
+
+export interface OciProcess {
+  terminal: boolean;
+  user: OciUser;
+  args: string[];
+  env: string[];
+  cwd: string;
+  capabilities: { bounding: string[]; effective: string[]; permitted: string[] };
+  rlimits: { type: string; hard: number; soft: number }[];
+  noNewPrivileges: boolean;
+}
+
+/** Numeric identity of the container process. */
+export interface OciUser {
+  uid: number;
+  gid: number;
+  additionalGids: number[];
+}
+
+export interface OciMount {
+  destination: string;
+  type: string;
+  source: string;
+  options: string[];
+}
+
+export interface OciLinux {
+  namespaces: { type: 'pid' | 'network' | 'ipc' | 'uts' | 'mount' }[];
+  resources: { devices: { allow: boolean; access: string }[] };
+  cgroupsPath?: string;
+  maskedPaths: string[];
+  readonlyPaths: string[];
+}

@@ -1,0 +1,46 @@
+/** A mount added to the container on top of its root filesystem. */
+export interface ExecMount {
+  type: 'bind' | 'tmpfs';
+  /** Host path of a bind mount (required for `bind`, ignored for `tmpfs`). */
+  source?: string;
+  /** Absolute path inside the container. */
+  destination: string;
+  readonly?: boolean;
+  /** Extra mount options, appended to kiln's defaults (e.g. `size=64m`, `mode=1777`). */
+  options?: string[];
+}
+
+/** Network mode of a run: share the host's network namespace, or a new one with only `lo`. */
+export type ExecNetwork = 'host' | 'none';
+
+/** One process to run in a container. */
+export interface ExecRequest {
+  /** An already-mounted root filesystem directory (kiln mounts overlayfs itself). */
+  rootfs: string;
+  args: string[];
+  env: string[];
+  cwd: string;
+  /** Dockerfile USER syntax: '', 'name', 'uid', 'name:group', 'uid:gid'. Resolved against rootfs /etc/passwd and
+   *  /etc/group (numeric ids need no entry; unknown name => BuildError with a clear message). Default root. */
+  user?: string;
+  mounts?: ExecMount[];
+  /** Default `host`: share the host netns, with copies of the host's /etc/resolv.conf and /etc/hosts. */
+  network?: ExecNetwork;
+  hostname?: string;
+  onStdout?: (chunk: Buffer) => void;
+  onStderr?: (chunk: Buffer) => void;
+  signal?: AbortSignal;
+}
+
+/** How a run ended. A process killed by signal N reports `128 + N`. */
+export interface ExecResult {
+  exitCode: number;
+  durationMs: number;
+}
+
+/** Runs processes in containers. */
+export interface Executor {
+  run(req: ExecRequest): Promise<ExecResult>;
+  /** Remove containers (and their bundles) left behind by a kiln process that was killed. */
+  cleanup(): Promise<void>;
+}

@@ -1,0 +1,35 @@
+/**
+ * Dockerfile instructions: syntax-tree nodes to typed, unexpanded instructions grouped into stages.
+ */
+export { parseInstruction, parseCommand } from './parse-instruction.js';
+export type { ParseInstructionOptions } from './parse-instruction.js';
+export { parseDockerfile, parseDockerfileFromResult } from './parse-dockerfile.js';
+export type { ParseDockerfileOptions } from './parse-dockerfile.js';
+export { parseGoDuration } from './duration.js';
+export type {
+  ArgCommand,
+  CmdCommand,
+  Command,
+  CopyCommand,
+  EntrypointCommand,
+  EnvCommand,
+  ExposeCommand,
+  FromCommand,
+  HealthcheckCommand,
+  Instruction,
+  KeyValue,
+  LabelCommand,
+  Location,
+  MaintainerCommand,
+  OnbuildCommand,
+  ParsedDockerfile,
+  RunCommand,
+  ShellCommand,
+  ShellDependantCmd,
+  SourceFile,
+  Stage,
+  StopSignalCommand,
+  UserCommand,
+  VolumeCommand,
+  WorkdirCommand,
+} from './types.js';

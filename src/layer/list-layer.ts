@@ -1,0 +1,37 @@
+import { readTar } from './read-tar.js';
+import type { ListLayerOptions, TarEntryInfo } from './types.js';
+
+/**
+ * Read a layer (gzip, zstd or plain tar) and list its entries in archive order; with `withContent`, each file's
+ * bytes too. Meant for tests and tools: it holds everything in memory.
+ *
+ * @example
+ * const entries = await listLayer({ source: store.path(layer.digest) });
+ * for (const e of entries) console.log(e.type, e.path);
+ */
+export async function listLayer(opts: ListLayerOptions): Promise<TarEntryInfo[]> {
+  const out: TarEntryInfo[] = [];
+  await readTar({
+    source: opts.source,
+    signal: opts.signal,
+    onEntry: (e) => {
+      const info: TarEntryInfo = { path: e.path, type: e.type, mode: e.mode, uid: e.uid, gid: e.gid, size: e.size, mtime: e.mtime };
+      if (e.linkname !== undefined) info.linkname = e.linkname;
+      if (e.type === 'character-device' || e.type === 'block-device') {
+        info.devmajor = e.devmajor;
+        info.devminor = e.devminor;
+      }
+      if (e.xattrs) info.xattrs = Object.fromEntries(e.xattrs.map(([k, v]) => [k, v.toString('latin1')]));
+      out.push(info);
+      if (!opts.withContent || e.type !== 'file') return null;
+      const chunks: Buffer[] = [];
+      return {
+        data: (c) => chunks.push(Buffer.from(c)),
+        end: () => {
+          info.content = Buffer.concat(chunks);
+        },
+      };
+    },
+  });
+  return out;
+}

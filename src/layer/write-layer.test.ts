@@ -1,0 +1,179 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, test, type TestContext } from 'node:test';
+import zlib from 'node:zlib';
+import { createLocalStore } from '../store/index.js';
+import { listLayer, writeLayer } from './index.js';
+
+function tmp(t: TestContext, name: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `kiln-${name}-`));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+const T0 = 1_600_000_000;
+const LONG = `${'long-directory-name-'.repeat(4)}/${'very-long-file-name-'.repeat(7)}.txt`;
+
+/** A tree with files, folders, a symlink, a hardlink, a setuid file, a long name and a binary user xattr. */
+function makeTree(root: string): void {
+  fs.mkdirSync(path.join(root, 'etc/app'), { recursive: true });
+  fs.mkdirSync(path.join(root, 'usr/bin'), { recursive: true });
+  fs.writeFileSync(path.join(root, 'etc/app/config'), 'key=value\n');
+  fs.writeFileSync(path.join(root, 'usr/bin/tool'), Buffer.alloc(70_000, 0x41));
+  fs.chmodSync(path.join(root, 'usr/bin/tool'), 0o4755);
+  fs.linkSync(path.join(root, 'usr/bin/tool'), path.join(root, 'usr/bin/tool-alias'));
+  fs.symlinkSync('../etc/app/config', path.join(root, 'usr/config-link'));
+  fs.mkdirSync(path.join(root, path.dirname(LONG)), { recursive: true });
+  fs.writeFileSync(path.join(root, LONG), 'long');
+  fs.writeFileSync(path.join(root, 'big'), Buffer.alloc(3 * 1024 * 1024 + 5, 0x5a));
+  fs.writeFileSync(path.join(root, 'empty'), '');
+  execFileSync('setfattr', ['-n', 'user.x', '-v', '0xff00fe80', path.join(root, 'etc/app/config')]);
+  setTimes(root, T0);
+}
+
+function setTimes(root: string, seconds: number): void {
+  const all = [root];
+  for (const e of fs.readdirSync(root, { recursive: true }) as string[]) all.push(path.join(root, e));
+  for (const p of all.reverse()) fs.lutimesSync(p, seconds, seconds);
+}
+
+describe('writeLayer', () => {
+  test('writes a gzip layer whose entries, metadata and bytes match the tree', async (t) => {
+    const dir = tmp(t, 'wl');
+    const root = path.join(dir, 'tree');
+    makeTree(root);
+    const store = await createLocalStore({ root: path.join(dir, 'store') });
+    const info = await writeLayer({ dir: root, ingester: store });
+    assert.equal(info.mediaType, 'application/vnd.oci.image.layer.v1.tar+gzip');
+
+    const blob = fs.readFileSync(store.path(info.digest));
+    assert.equal(info.size, blob.length);
+    assert.equal(`sha256:${createHash('sha256').update(blob).digest('hex')}`, info.digest);
+    const tar = zlib.gunzipSync(blob);
+    assert.equal(info.uncompressedSize, tar.length);
+    assert.equal(`sha256:${createHash('sha256').update(tar).digest('hex')}`, info.diffId);
+
+    const entries = await listLayer({ source: store.path(info.digest), withContent: true });
+    assert.equal(entries.length, info.entries);
+    const paths = entries.map((e) => e.path);
+    assert.deepEqual(paths.slice(0, 3), ['big', 'empty', 'etc/']);
+    // parents before children, each folder's names in byte order
+    for (const e of entries) {
+      const parent = e.path.replace(/\/?[^/]+\/?$/, '');
+      if (parent) assert.ok(paths.indexOf(`${parent}/`) < paths.indexOf(e.path), `${parent}/ before ${e.path}`);
+    }
+    const by = new Map(entries.map((e) => [e.path, e]));
+    const tool = by.get('usr/bin/tool');
+    assert.equal(tool?.type, 'file');
+    assert.equal(tool?.mode, 0o4755);
+    assert.equal(tool?.content?.length, 70_000);
+    assert.deepEqual(
+      [by.get('usr/bin/tool-alias')?.type, by.get('usr/bin/tool-alias')?.linkname],
+      ['link', 'usr/bin/tool'],
+      'the second name of a hardlinked file is a tar hardlink to the first',
+    );
+    assert.deepEqual([by.get('usr/config-link')?.type, by.get('usr/config-link')?.linkname], ['symlink', '../etc/app/config']);
+    assert.equal(by.get(LONG)?.content?.toString(), 'long');
+    assert.equal(by.get('big')?.content?.length, 3 * 1024 * 1024 + 5);
+    assert.equal(by.get('etc/app/')?.type, 'directory');
+    assert.equal(by.get('etc/app/config')?.mtime, T0);
+    assert.deepEqual(Buffer.from(by.get('etc/app/config')?.xattrs?.['user.x'] ?? '', 'latin1'), Buffer.from('ff00fe80', 'hex'));
+
+    // GNU tar agrees: extract and compare bytes
+    const out = path.join(dir, 'out');
+    fs.mkdirSync(out);
+    execFileSync('tar', ['-xzf', store.path(info.digest), '-C', out]);
+    execFileSync('diff', ['-r', '--no-dereference', root, out]);
+    assert.equal(fs.statSync(path.join(out, 'usr/bin/tool')).ino, fs.statSync(path.join(out, 'usr/bin/tool-alias')).ino);
+  });
+
+  test('uname and gname are empty in every header', async (t) => {
+    const dir = tmp(t, 'wl-names');
+    const root = path.join(dir, 'tree');
+    makeTree(root);
+    const store = await createLocalStore({ root: path.join(dir, 'store') });
+    const info = await writeLayer({ dir: root, ingester: store, compression: 'none' });
+    const verbose = execFileSync('tar', ['-tvf', store.path(info.digest)], { encoding: 'utf8' });
+    for (const line of verbose.trim().split('\n')) assert.match(line, /^\S+ \d+\/\d+ /, line);
+  });
+
+  test('compression none stores the tar itself: digest equals diffId', async (t) => {
+    const dir = tmp(t, 'wl-none');
+    const root = path.join(dir, 'tree');
+    makeTree(root);
+    const store = await createLocalStore({ root: path.join(dir, 'store') });
+    const info = await writeLayer({ dir: root, ingester: store, compression: 'none' });
+    assert.equal(info.digest, info.diffId);
+    assert.equal(info.size, info.uncompressedSize);
+    assert.equal(info.mediaType, 'application/vnd.oci.image.layer.v1.tar');
+    const gz = await writeLayer({ dir: root, ingester: store });
+    assert.equal(gz.diffId, info.diffId, 'the same tar under both compressions');
+  });
+
+  test('is deterministic: same tree, same digest; copies and touches change nothing with sourceDateEpoch', async (t) => {
+    const dir = tmp(t, 'wl-det');
+    const root = path.join(dir, 'tree');
+    makeTree(root);
+    const store = await createLocalStore({ root: path.join(dir, 'store') });
+    const a = await writeLayer({ dir: root, ingester: store });
+    const b = await writeLayer({ dir: root, ingester: store });
+    assert.equal(a.digest, b.digest);
+    assert.equal(a.diffId, b.diffId);
+
+    // A copy of the tree made at another time (new inodes, same mtimes) gives the same bytes.
+    const copy = path.join(dir, 'copy');
+    execFileSync('cp', ['-a', root, copy]);
+    assert.equal((await writeLayer({ dir: copy, ingester: store })).digest, a.digest);
+
+    // Files written during a build are newer than SOURCE_DATE_EPOCH: all clamped, so touching one changes nothing.
+    const epoch = T0 - 100;
+    const c = await writeLayer({ dir: root, ingester: store, sourceDateEpoch: epoch });
+    fs.utimesSync(path.join(root, 'etc/app/config'), new Date(), new Date());
+    fs.writeFileSync(path.join(root, 'empty'), '');
+    const d = await writeLayer({ dir: root, ingester: store, sourceDateEpoch: epoch });
+    assert.equal(d.digest, c.digest, 'touching files after the epoch changes nothing');
+    const e = await writeLayer({ dir: root, ingester: store });
+    assert.notEqual(e.digest, a.digest, 'without an epoch the new mtime shows');
+
+    setTimes(root, T0 + 1000);
+    const entries = await listLayer({ source: store.path((await writeLayer({ dir: root, ingester: store, sourceDateEpoch: epoch })).digest) });
+    assert.ok(entries.every((x) => x.mtime === epoch), 'mtimes later than the epoch are clamped to it');
+    setTimes(root, T0);
+    const older = await listLayer({ source: store.path((await writeLayer({ dir: root, ingester: store, sourceDateEpoch: T0 + 500 })).digest) });
+    assert.ok(older.every((x) => x.mtime === T0), 'earlier mtimes are kept');
+  });
+
+  test('an empty folder gives an empty layer; sockets are skipped', async (t) => {
+    const dir = tmp(t, 'wl-empty');
+    const root = path.join(dir, 'tree');
+    fs.mkdirSync(root);
+    const store = await createLocalStore({ root: path.join(dir, 'store') });
+    const info = await writeLayer({ dir: root, ingester: store, compression: 'none' });
+    assert.equal(info.entries, 0);
+    assert.equal(info.uncompressedSize, 1024);
+
+    const net = await import('node:net');
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(path.join(root, 'sock'), resolve));
+    t.after(() => server.close());
+    fs.writeFileSync(path.join(root, 'file'), 'x');
+    const listed = await listLayer({ source: store.path((await writeLayer({ dir: root, ingester: store })).digest) });
+    assert.deepEqual(listed.map((e) => e.path), ['file']);
+  });
+
+  test('an aborted write rejects and leaves no blob or temp file', async (t) => {
+    const dir = tmp(t, 'wl-abort');
+    const root = path.join(dir, 'tree');
+    makeTree(root);
+    const store = await createLocalStore({ root: path.join(dir, 'store') });
+    const ac = new AbortController();
+    ac.abort(new Error('stop'));
+    await assert.rejects(writeLayer({ dir: root, ingester: store, signal: ac.signal }), /stop/);
+    assert.deepEqual(fs.readdirSync(path.join(dir, 'store', 'blobs', 'sha256')), []);
+    assert.deepEqual(fs.readdirSync(path.join(dir, 'store', 'ingest')), []);
+  });
+});

@@ -1,0 +1,309 @@
+import { createHash, type Hash } from 'node:crypto';
+import { once } from 'node:events';
+import fs from 'node:fs';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type { Writable } from 'node:stream';
+import zlib from 'node:zlib';
+import { BuildError } from '../errors/index.js';
+import { MediaType, type Digest } from '../oci/index.js';
+import { BLOCK, END_OF_ARCHIVE, padding, prepareHeader, ustarInto, type TarHeader } from './tar-format.js';
+import type { LayerInfo, WriteLayerOptions } from './types.js';
+import { walkTree, type WalkEntry } from './walk.js';
+import { readTreeXattrs, type XattrMap } from './xattr.js';
+
+/**
+ * Level 1: on this kind of machine zlib level 1 runs ~60 MB/s against ~40 MB/s at 6, and the blobs it makes are
+ * typically 5-15% larger. Layers are written on every RUN step but pushed far less often.
+ */
+export const DEFAULT_GZIP_LEVEL = 1;
+const STAGING = 1 << 20;
+const DIRECT = 256 * 1024;
+const SMALL_FILE = 128 * 1024;
+const BIG_READ = 1024 * 1024;
+const OPAQUE_XATTR = 'trusted.overlay.opaque';
+const WHITEOUT_PREFIX = '.wh.';
+const OPAQUE_MARKER = '.wh..wh..opq';
+
+/** Buffers tar bytes into ~1 MiB writes, hashes them (diffId) and feeds the compressor or the blob stream. */
+class TarOutput {
+  private staging = Buffer.allocUnsafe(STAGING);
+  private used = 0;
+  private readonly hash: Hash = createHash('sha256');
+  size = 0;
+  /** True when the last write asked us to wait for 'drain'. */
+  blocked = false;
+  readonly done: Promise<void>;
+  private readonly target: Writable;
+
+  constructor(dest: Writable, gzipLevel: number | undefined) {
+    if (gzipLevel === undefined) {
+      this.target = dest;
+      this.done = once(dest, 'finish').then(() => undefined);
+    } else {
+      const gz = zlib.createGzip({ level: gzipLevel, chunkSize: 256 * 1024 });
+      this.target = gz;
+      this.done = pipeline(gz, dest);
+    }
+    this.done.catch(() => undefined);
+  }
+
+  /** Make room for n bytes (n ≤ 1 MiB) in the staging buffer; returns the buffer and offset to fill. */
+  reserve(n: number): [Buffer, number] {
+    if (this.used + n > STAGING) this.flush();
+    const off = this.used;
+    this.used += n;
+    return [this.staging, off];
+  }
+
+  /** Write one entry's header (PAX first when needed). */
+  header(h: TarHeader): void {
+    const { pax, ustar } = prepareHeader(h);
+    if (pax) this.add(pax);
+    const [buf, off] = this.reserve(BLOCK);
+    ustarInto(buf, off, ustar);
+  }
+
+  add(buf: Buffer): void {
+    if (buf.length >= DIRECT) {
+      this.flush();
+      this.send(buf);
+      return;
+    }
+    if (this.used + buf.length > STAGING) this.flush();
+    buf.copy(this.staging, this.used);
+    this.used += buf.length;
+  }
+
+  private flush(): void {
+    if (this.used === 0) return;
+    const out = this.staging.subarray(0, this.used);
+    this.staging = Buffer.allocUnsafe(STAGING);
+    this.used = 0;
+    this.send(out);
+  }
+
+  private send(buf: Buffer): void {
+    this.hash.update(buf);
+    this.size += buf.length;
+    if (!this.target.write(buf)) this.blocked = true;
+  }
+
+  /** Wait for the compressor to catch up when it asked us to. */
+  async drain(): Promise<void> {
+    if (!this.blocked) return;
+    this.blocked = false;
+    await Promise.race([once(this.target, 'drain'), this.done]);
+  }
+
+  async finish(): Promise<{ diffId: Digest; size: number }> {
+    this.add(END_OF_ARCHIVE);
+    this.flush();
+    this.target.end();
+    await this.done;
+    return { diffId: `sha256:${this.hash.digest('hex')}` as Digest, size: this.size };
+  }
+
+  destroy(err: Error): void {
+    this.target.destroy(err);
+  }
+}
+
+function isWhiteoutDevice(st: fs.Stats): boolean {
+  return st.isCharacterDevice() && st.rdev === 0;
+}
+
+function devNumbers(rdev: number): { devmajor: number; devminor: number } {
+  const hi = Math.floor(rdev / 2 ** 32);
+  const lo = rdev >>> 0;
+  return {
+    devmajor: ((lo >>> 8) & 0xfff) | ((hi & 0xfffff000) >>> 0),
+    devminor: ((lo & 0xff) | ((lo >>> 12) & 0xfff00) | ((hi & 0xfff) << 20)) >>> 0,
+  };
+}
+
+interface EmitContext {
+  out: TarOutput;
+  overlay: boolean;
+  xattrs: XattrMap;
+  clamp: (seconds: number) => number;
+  links: Map<string, string>;
+  entries: number;
+}
+
+/** xattrs that go into the tar: never overlayfs' private ones, never the host's SELinux label. */
+function tarXattrs(ctx: EmitContext, e: WalkEntry): Array<[string, Buffer]> {
+  const all = ctx.xattrs.get(e.abs);
+  if (!all) return [];
+  if (ctx.overlay) {
+    for (const [k] of all) {
+      if (k === 'trusted.overlay.redirect' || k === 'trusted.overlay.metacopy') {
+        throw new BuildError('ERR_KILN_NOT_SUPPORTED', `${e.rel} carries ${k}: the overlay was mounted with redirect_dir or metacopy`, {
+          hint: 'mount the overlay with redirect_dir=off,metacopy=off so an upperdir holds whole files',
+        });
+      }
+    }
+  }
+  return all.filter(([k]) => !k.startsWith('trusted.overlay.') && k !== 'security.selinux').sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+function isOpaque(ctx: EmitContext, e: WalkEntry): boolean {
+  if (!ctx.overlay) return false;
+  const v = ctx.xattrs.get(e.abs)?.find(([k]) => k === OPAQUE_XATTR)?.[1];
+  return v !== undefined && v.toString('latin1') === 'y';
+}
+
+function emit(ctx: EmitContext, h: TarHeader): void {
+  ctx.out.header(h);
+  ctx.entries++;
+}
+
+/** Copy a file's bytes (and the block padding) into the tar. Small files are read straight into the staging buffer. */
+function readFileInto(ctx: EmitContext, e: WalkEntry): void {
+  const size = e.st.size;
+  const changed = (): BuildError =>
+    new BuildError('ERR_KILN_INTERNAL', `${e.rel} changed size while it was being archived`, {
+      hint: 'nothing may write to a layer folder while kiln archives it',
+    });
+  const padded = size + padding(size).length;
+  if (size === 0) return;
+  const fd = fs.openSync(e.abs, 'r');
+  try {
+    if (padded <= SMALL_FILE) {
+      const [buf, off] = ctx.out.reserve(padded);
+      let got = 0;
+      while (got < size) {
+        const n = fs.readSync(fd, buf, off + got, size - got, null);
+        if (n === 0) throw changed();
+        got += n;
+      }
+      buf.fill(0, off + size, off + padded);
+      return;
+    }
+    let left = size;
+    while (left > 0) {
+      const buf = Buffer.allocUnsafe(Math.min(left, BIG_READ));
+      let got = 0;
+      while (got < buf.length) {
+        const n = fs.readSync(fd, buf, got, buf.length - got, null);
+        if (n === 0) throw changed();
+        got += n;
+      }
+      ctx.out.add(buf);
+      left -= got;
+    }
+    ctx.out.add(padding(size));
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function emitEntry(ctx: EmitContext, e: WalkEntry): void {
+  const st = e.st;
+  const base = {
+    mode: st.mode & 0o7777,
+    uid: st.uid,
+    gid: st.gid,
+    size: 0,
+    mtime: ctx.clamp(Math.floor(st.mtimeMs / 1000)),
+  };
+  if (ctx.overlay && isWhiteoutDevice(st)) {
+    const dir = path.posix.dirname(e.rel);
+    const name = `${dir === '.' ? '' : `${dir}/`}${WHITEOUT_PREFIX}${path.posix.basename(e.rel)}`;
+    emit(ctx, { ...base, path: name, type: 'file', mode: 0o600 });
+    return;
+  }
+  if (st.isSocket()) return;
+  const xattrs = tarXattrs(ctx, e);
+  if (st.isDirectory()) {
+    emit(ctx, { ...base, path: `${e.rel}/`, type: 'directory', xattrs });
+    if (isOpaque(ctx, e)) emit(ctx, { ...base, path: `${e.rel}/${OPAQUE_MARKER}`, type: 'file', mode: 0o600 });
+    return;
+  }
+  if (st.nlink > 1) {
+    const key = `${st.dev}:${st.ino}`;
+    const first = ctx.links.get(key);
+    if (first !== undefined) {
+      emit(ctx, { ...base, path: e.rel, type: 'link', linkname: first });
+      return;
+    }
+    ctx.links.set(key, e.rel);
+  }
+  if (st.isFile()) {
+    emit(ctx, { ...base, path: e.rel, type: 'file', size: st.size, xattrs });
+    readFileInto(ctx, e);
+  } else if (st.isSymbolicLink()) {
+    emit(ctx, { ...base, path: e.rel, type: 'symlink', linkname: fs.readlinkSync(e.abs), xattrs });
+  } else if (st.isCharacterDevice() || st.isBlockDevice()) {
+    const type = st.isCharacterDevice() ? 'character-device' : 'block-device';
+    emit(ctx, { ...base, path: e.rel, type, ...devNumbers(st.rdev), xattrs });
+  } else if (st.isFIFO()) {
+    emit(ctx, { ...base, path: e.rel, type: 'fifo', xattrs });
+  }
+}
+
+/**
+ * Tar a folder (an overlay upperdir, or any folder) as an OCI layer, gzip it, and write it into the blob store.
+ *
+ * Output is deterministic: entries depth-first with each folder's names sorted by bytes (parents before children,
+ * an opaque marker right after its folder), uname/gname empty, no atime/ctime, PAX only where ustar cannot hold a
+ * value. The same tree with the same mtimes gives the same tar and the same gzip bytes.
+ *
+ * @example
+ * const store = await createLocalStore({ root: '/var/lib/kiln/content' });
+ * const layer = await writeLayer({ dir: upperdir, ingester: store, sourceDateEpoch: 0 });
+ * // layer.digest goes into the manifest, layer.diffId into the config's rootfs.diff_ids
+ */
+export async function writeLayer(opts: WriteLayerOptions): Promise<LayerInfo> {
+  const root = path.resolve(opts.dir);
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(root);
+  } catch (cause) {
+    throw new BuildError('ERR_KILN_INTERNAL', `layer folder ${root} does not exist`, { cause });
+  }
+  if (!st.isDirectory()) throw new BuildError('ERR_KILN_INTERNAL', `layer folder ${root} is not a folder`);
+  opts.signal?.throwIfAborted();
+  const overlay = opts.overlay ?? true;
+  const compression = opts.compression ?? 'gzip';
+  const level = opts.gzipLevel ?? DEFAULT_GZIP_LEVEL;
+  if (compression === 'gzip' && !(Number.isInteger(level) && level >= 0 && level <= 9)) {
+    throw new Error(`gzipLevel must be an integer 0-9, got ${level}`);
+  }
+  const epoch = opts.sourceDateEpoch;
+  const clamp = epoch === undefined ? (s: number) => s : (s: number) => Math.min(s, epoch);
+
+  const xattrsP = readTreeXattrs(root, opts.signal);
+  xattrsP.catch(() => undefined);
+  const sortKey = overlay
+    ? (name: string, s: fs.Stats) => (isWhiteoutDevice(s) ? `${WHITEOUT_PREFIX}${name}` : name)
+    : undefined;
+  const tree = walkTree(root, { signal: opts.signal, sortKey });
+  const xattrs = await xattrsP;
+
+  const writer = await opts.ingester.writer();
+  const out = new TarOutput(writer.stream, compression === 'gzip' ? level : undefined);
+  const ctx: EmitContext = { out, overlay, xattrs, clamp, links: new Map(), entries: 0 };
+  try {
+    for (let i = 0; i < tree.length; i++) {
+      if ((i & 255) === 0) opts.signal?.throwIfAborted();
+      emitEntry(ctx, tree[i]);
+      if (out.blocked) await out.drain();
+    }
+    opts.signal?.throwIfAborted();
+    const tar = await out.finish();
+    const blob = await writer.commit();
+    return {
+      digest: blob.digest,
+      diffId: tar.diffId,
+      size: blob.size,
+      uncompressedSize: tar.size,
+      mediaType: compression === 'gzip' ? MediaType.OciLayerGzip : MediaType.OciLayer,
+      entries: ctx.entries,
+    };
+  } catch (err) {
+    out.destroy(err as Error);
+    await writer.abort().catch(() => undefined);
+    throw err;
+  }
+}

@@ -147,6 +147,11 @@ export async function imageFiles(root: string, digest: string): Promise<Map<stri
         for (const k of [...files.keys()]) if (k.startsWith(`${victim}/`)) files.delete(k);
         continue;
       }
+      const linkTarget = e.type === 'link' && e.linkname ? files.get(e.linkname.replace(/^\.?\/*/, '')) : undefined;
+      if (linkTarget) {
+        files.set(p, { ...linkTarget });
+        continue;
+      }
       files.set(p, {
         type: e.type,
         mode: e.mode,

@@ -273,11 +273,10 @@ describe('kiln build: killed builds', () => {
   test('SIGKILL in the middle of a RUN, then a rebuild reuses finished steps', async (t) => {
     if (!requireIntegration(t)) return;
     const root = await newRoot();
-    const marker = `/tmp/kiln-kill-${process.pid}-${Date.now()}`;
-    const ctx = await newContext({ Dockerfile: `FROM busybox\nRUN echo first > /first\nRUN touch ${marker} && sleep 30\n` });
+    const ctx = await newContext({ Dockerfile: `FROM busybox\nRUN echo first > /first\nRUN sleep 37\n` });
     try {
-      await killDuring(root, ctx, () => existsSync(marker));
-      await fsp.rm(marker, { force: true });
+      // the second RUN is running once its process shows up on the host
+      await killDuring(root, ctx, () => spawnSync('pgrep', ['-f', '^sleep 37$']).status === 0);
       await fsp.writeFile(path.join(ctx, 'Dockerfile'), 'FROM busybox\nRUN echo first > /first\nRUN echo second > /second\n');
       const r = await build(root, ctx);
       assert.equal(r.code, 0, r.stderr);

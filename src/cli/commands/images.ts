@@ -1,0 +1,109 @@
+import { Option, type Command } from 'commander';
+import path from 'node:path';
+import { BuildError } from '../../errors/index.js';
+import { importRootfs, normalizeRef, loadLocalImage, registerLayers } from '../../engine/index.js';
+import { loadArchive, writeDockerArchive, writeOciLayout } from '../../exporter/index.js';
+import type { Digest, ImageConfig, Manifest } from '../../oci/index.js';
+import { formatSize, type CliContext } from '../shared.js';
+
+/** `kiln images|rmi|tag|import|load|save` */
+export function registerImages(program: Command, cli: CliContext): void {
+  program
+    .command('images')
+    .description('List local images')
+    .option('-q, --quiet', 'only digests')
+    .option('--format <fmt>', 'table or json', 'table')
+    .action(async (o: { quiet?: boolean; format: string }) => {
+      const s = await cli.getState();
+      const rows = [];
+      for (const img of s.db.listImages()) {
+        let size = 0;
+        try {
+          const m = JSON.parse((await s.store.read(img.manifest)).toString()) as Manifest;
+          size = m.config.size + m.layers.reduce((a, l) => a + l.size, 0);
+        } catch {
+          /* manifest missing: shown with size 0 */
+        }
+        rows.push({ name: img.name, digest: img.manifest, created: new Date(img.created).toISOString(), size });
+      }
+      if (o.format === 'json') process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+      else if (o.quiet) for (const r of rows) process.stdout.write(`${r.digest}\n`);
+      else {
+        process.stdout.write(`${'NAME'.padEnd(40)} ${'DIGEST'.padEnd(19)} ${'CREATED'.padEnd(24)} SIZE\n`);
+        for (const r of rows) process.stdout.write(`${r.name.padEnd(40)} ${r.digest.slice(7, 19).padEnd(19)} ${r.created.padEnd(24)} ${formatSize(r.size)}\n`);
+      }
+    });
+
+  program
+    .command('rmi')
+    .description('Remove image names (the blobs stay until prune)')
+    .argument('<names...>')
+    .action(async (names: string[]) => {
+      const s = await cli.getState();
+      for (const n of names) {
+        if (!s.db.deleteImage(normalizeRef(n))) throw new BuildError('ERR_KILN_IMAGE_NOT_FOUND', `image "${n}" is not in the local store`);
+        process.stdout.write(`Untagged: ${normalizeRef(n)}\n`);
+      }
+    });
+
+  program
+    .command('tag')
+    .description('Give an image another name')
+    .argument('<source>')
+    .argument('<target>')
+    .action(async (source: string, target: string) => {
+      const s = await cli.getState();
+      const img = await loadLocalImage(s, source);
+      s.db.putImage({ name: normalizeRef(target), manifest: img.manifestDigest, created: Date.now() });
+    });
+
+  program
+    .command('import')
+    .description('Create a one-layer image from a root filesystem tar (plain or gzip) or directory')
+    .argument('<rootfs>')
+    .argument('<name>')
+    .action(async (rootfs: string, name: string) => {
+      const s = await cli.getState();
+      const d = await importRootfs(s, { source: path.resolve(rootfs), name });
+      process.stdout.write(`${d}\n`);
+    });
+
+  program
+    .command('load')
+    .description('Load images from an OCI layout tar/dir or a docker-save tar')
+    .argument('<file>')
+    .option('-t, --tag <name>', 'name for an image the archive leaves unnamed')
+    .action(async (file: string, o: { tag?: string }) => {
+      const s = await cli.getState();
+      const loaded = await loadArchive({ store: s.store, source: path.resolve(file) });
+      for (const l of loaded) {
+        const names = l.names.length ? l.names : o.tag ? [o.tag] : [];
+        let manifestDigest: Digest = l.manifest;
+        const first = JSON.parse((await s.store.read(l.manifest)).toString()) as Manifest | { manifests: Array<{ digest: Digest }> };
+        if ('manifests' in first) manifestDigest = first.manifests[0]!.digest;
+        const m = JSON.parse((await s.store.read(manifestDigest)).toString()) as Manifest;
+        const cfg = JSON.parse((await s.store.read(m.config.digest)).toString()) as ImageConfig;
+        registerLayers(s, m, cfg);
+        for (const n of names) s.db.putImage({ name: normalizeRef(n), manifest: l.manifest, created: Date.now() });
+        process.stdout.write(`Loaded image: ${names.map(normalizeRef).join(', ') || l.manifest}\n`);
+      }
+    });
+
+  program
+    .command('save')
+    .description('Write images to a tar (OCI layout or docker-loadable)')
+    .argument('<names...>')
+    .requiredOption('-o, --output <file>', 'output file')
+    .addOption(new Option('--format <format>', 'archive format').choices(['oci', 'docker']).default('oci'))
+    .action(async (names: string[], o: { output: string; format: string }) => {
+      const s = await cli.getState();
+      const images = [];
+      for (const n of names) {
+        const img = await loadLocalImage(s, n);
+        images.push({ manifest: img.manifestDigest, names: [normalizeRef(n)] });
+      }
+      if (o.format === 'docker') await writeDockerArchive({ store: s.store, images, dest: path.resolve(o.output) });
+      else await writeOciLayout({ store: s.store, images, dest: path.resolve(o.output) });
+    });
+
+}

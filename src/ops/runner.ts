@@ -1,10 +1,9 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { existsSync, promises as fsp, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { BuildError, DockerfileError, ExecError } from '../errors/index.js';
 import type { CopyOp, ExecOp, MkdirOp, Vertex } from '../graph/index.js';
 import type { Digest } from '../oci/index.js';
-import type { ExecMount } from '../executor/index.js';
 import type { OpRunner, RunContext } from '../solver/index.js';
 import type { ActiveSnapshot } from '../snapshot/index.js';
 import { applyLayer, writeLayer } from '../layer/index.js';
@@ -12,9 +11,14 @@ import { checksumSources, createPatternMatcher } from '../context/index.js';
 import { copyInto } from './file/index.js';
 import { resolveChown } from './users.js';
 import type { OpsOptions } from './types.js';
-import { lockCacheMount } from './cache-mount.js';
+import { bindMountContentInputs, prepareExecMounts } from './exec-mounts.js';
 
 const LAST_LINES = 12;
+
+/** KILN_TRACE=1 prints where a step's time goes. */
+function trace(msg: string): void {
+  if (process.env.KILN_TRACE) process.stderr.write(`[trace] ${msg}\n`);
+}
 
 /** Executes graph vertices for real: overlay snapshots, runc, file copies, layer tars. */
 export function createOpRunner(o: OpsOptions): OpRunner & { ensureSnapshots(layers: Digest[]): Promise<number[]> } {
@@ -56,7 +60,9 @@ export function createOpRunner(o: OpsOptions): OpRunner & { ensureSnapshots(laye
 
   /** Mount a writable overlay over the given layers. */
   async function mountOver(layers: Digest[]): Promise<ActiveSnapshot> {
-    const lowers = await ensureSnapshots(layers);
+    // the same layer twice (identical steps) is one snapshot: overlayfs refuses a lowerdir listed twice (ELOOP),
+    // and only its topmost occurrence matters
+    const lowers = (await ensureSnapshots(layers)).filter((id, i, all) => all.indexOf(id, i + 1) < 0);
     const snap = await o.snapshots.prepare({ lowers });
     try {
       await snap.mount();
@@ -74,6 +80,7 @@ export function createOpRunner(o: OpsOptions): OpRunner & { ensureSnapshots(laye
       await snap.release();
       return null;
     }
+    const tLayer = Date.now();
     const info = await writeLayer({
       dir: snap.upperDir,
       ingester: o.store,
@@ -82,7 +89,8 @@ export function createOpRunner(o: OpsOptions): OpRunner & { ensureSnapshots(laye
       signal,
       ...(o.sourceDateEpoch !== undefined ? { sourceDateEpoch: o.sourceDateEpoch } : {}),
     });
-    const contentId = (info as { contentId?: string }).contentId ?? info.diffId;
+    // content identity without mtimes: a rerun that writes the same files keeps later steps cached (early cutoff)
+    const contentId = info.contentId;
     const existing = o.db.getLayer(info.diffId);
     if (existing?.snapshotId != null && o.db.getSnapshot(existing.snapshotId)?.state === 'committed') {
       // the same layer is already unpacked: keep that one
@@ -102,57 +110,7 @@ export function createOpRunner(o: OpsOptions): OpRunner & { ensureSnapshots(laye
     const snap = await mountOver(ctx.parent?.layers ?? []);
     const cleanups: Array<() => Promise<void>> = [];
     try {
-      const mounts: ExecMount[] = [];
-      const env = [...op.env];
-      for (const m of op.mounts) {
-        switch (m.type) {
-          case 'cache': {
-            const cm = await lockCacheMount({ stateDir: o.stateDir, def: m, signal: ctx.signal, seed: m.fromVertex ? await seedDir(m.fromVertex, m.source ?? '/', ctx) : undefined });
-            cleanups.push(cm.release);
-            mounts.push({ type: 'bind', source: cm.dir, destination: m.target, readonly: m.readonly === true });
-            break;
-          }
-          case 'tmpfs':
-            mounts.push({ type: 'tmpfs', destination: m.target, options: m.size ? [`size=${m.size}`] : [] });
-            break;
-          case 'secret': {
-            const s = o.secrets.get(m.id ?? '');
-            let value: Buffer | undefined;
-            if (s?.file) value = await fsp.readFile(s.file);
-            else if (s?.env !== undefined && process.env[s.env] !== undefined) value = Buffer.from(process.env[s.env]!);
-            if (value === undefined) {
-              if (m.required) throw new BuildError('ERR_KILN_SECRET_NOT_FOUND', `secret "${m.id}" was not provided`);
-              break;
-            }
-            if (m.env) env.push(`${m.env}=${value.toString()}`);
-            if (m.target) {
-              const dir = path.join(o.stateDir, 'tmp', `secret-${randomBytes(8).toString('hex')}`);
-              await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
-              const f = path.join(dir, 'secret');
-              await fsp.writeFile(f, value, { mode: m.mode ?? 0o400 });
-              await fsp.chown(f, m.uid ?? 0, m.gid ?? 0);
-              cleanups.push(() => fsp.rm(dir, { recursive: true, force: true }));
-              mounts.push({ type: 'bind', source: f, destination: m.target, readonly: true });
-            }
-            break;
-          }
-          case 'bind': {
-            let src: string;
-            if (m.fromVertex) src = await seedDir(m.fromVertex, m.source ?? '/', ctx, cleanups);
-            else src = insideContext(m.source ?? '.', v);
-            if (m.readonly === false) {
-              const dir = path.join(o.stateDir, 'tmp', `bind-${randomBytes(8).toString('hex')}`);
-              await fsp.cp(src, dir, { recursive: true, verbatimSymlinks: true });
-              cleanups.push(() => fsp.rm(dir, { recursive: true, force: true }));
-              src = dir;
-            }
-            mounts.push({ type: 'bind', source: src, destination: m.target, readonly: m.readonly !== false });
-            break;
-          }
-          default:
-            throw new BuildError('ERR_KILN_NOT_SUPPORTED', `mount type ${m.type} is not supported`);
-        }
-      }
+      const { mounts, env } = await prepareExecMounts({ o, vertex: v, op, ctx, cleanups, mountVertex: (id) => mountVertexOutput(id, ctx) });
       const last: string[] = [];
       let partial = '';
       const keep = (chunk: Buffer): void => {
@@ -187,7 +145,7 @@ export function createOpRunner(o: OpsOptions): OpRunner & { ensureSnapshots(laye
         const where = v.location ? `${v.location.file}:${v.location.line}: ` : '';
         const cmd = op.args.length >= 3 && op.args[op.args.length - 2] === '-c' ? op.args[op.args.length - 1]! : JSON.stringify(op.args);
         throw new ExecError({
-          message: `${where}${v.name.replace(/^\[[^\]]*\]\s*/, '')}: process "${cmd.length > 200 ? `${cmd.slice(0, 200)}...` : cmd}" did not complete successfully: exit code ${res.exitCode}`,
+          message: `${where}${v.name.replace(/^\[[^\]]*\]\s*/, '')} did not complete successfully: exit code ${res.exitCode}`,
           exitCode: res.exitCode,
           command: cmd,
           lastOutput: last.slice(-LAST_LINES),
@@ -203,31 +161,12 @@ export function createOpRunner(o: OpsOptions): OpRunner & { ensureSnapshots(laye
     }
   }
 
-  /** A directory holding `source` of another vertex's output (mounted for the duration of the step). */
-  async function seedDir(vertexId: string, source: string, ctx: RunContext, cleanups?: Array<() => Promise<void>>): Promise<string> {
+  /** Mount another vertex's output (read-only use) until `release`. */
+  async function mountVertexOutput(vertexId: string, ctx: RunContext): Promise<{ root: string; release(): Promise<void> }> {
     const dep = ctx.deps.get(vertexId);
     if (!dep) throw new Error(`missing dependency ${vertexId}`);
     const snap = await mountOver(dep.layers);
-    const release = async (): Promise<void> => snap.release();
-    if (cleanups) cleanups.push(release);
-    else ctx.signal.addEventListener('abort', () => void release(), { once: true });
-    const p = path.join(snap.mountpoint, source);
-    if (!cleanups) {
-      // a cache seed is copied by the caller right away
-      const tmp = path.join(o.stateDir, 'tmp', `seed-${randomBytes(8).toString('hex')}`);
-      await fsp.cp(p, tmp, { recursive: true, verbatimSymlinks: true }).catch(() => fsp.mkdir(tmp, { recursive: true }));
-      await release();
-      return tmp;
-    }
-    return p;
-  }
-
-  function insideContext(rel: string, v: Vertex): string {
-    const p = path.resolve(o.contextDir, rel.replace(/^\/+/, ''));
-    if (p !== o.contextDir && !p.startsWith(o.contextDir + path.sep)) {
-      throw new DockerfileError(`path "${rel}" is outside of the build context`, v.location, { code: 'ERR_KILN_CONTEXT_ESCAPE' });
-    }
-    return p;
+    return { root: snap.mountpoint, release: () => snap.release() };
   }
 
   async function runCopy(v: Vertex, op: CopyOp, ctx: RunContext): Promise<{ diffId: Digest; contentId: string } | null> {
@@ -257,6 +196,7 @@ export function createOpRunner(o: OpsOptions): OpRunner & { ensureSnapshots(laye
           await tmpSnap?.release();
         }
       }
+      const tCopy = Date.now();
       try {
         await copyInto({
           srcRoot,
@@ -282,6 +222,7 @@ export function createOpRunner(o: OpsOptions): OpRunner & { ensureSnapshots(laye
         if (e.code) throw new DockerfileError(e.message, v.location, { code: e.code, cause: err });
         throw err;
       }
+      trace(`copy ${op.sources.join(' ')}: ${Date.now() - tCopy} ms`);
       await srcSnap?.release();
       srcSnap = undefined;
       return await commitLayer(snap, ctx.signal);
@@ -312,7 +253,8 @@ export function createOpRunner(o: OpsOptions): OpRunner & { ensureSnapshots(laye
       const img = await o.loadImage(v.op.ref);
       return { manifest: img.manifestDigest, layers: img.config.rootfs.diff_ids };
     },
-    async contentInputs(v, _ctx) {
+    async contentInputs(v, ctx) {
+      if (v.op.type === 'exec') return bindMountContentInputs({ o, op: v.op, signal: ctx.signal, ...(v.location ? { location: v.location } : {}) });
       if (v.op.type !== 'copy' || v.op.from !== 'context') return {};
       const sources = v.op.sources.filter((s) => !/^https?:\/\//.test(s));
       if (sources.length === 0) return {};
@@ -324,6 +266,8 @@ export function createOpRunner(o: OpsOptions): OpRunner & { ensureSnapshots(laye
           statCache: o.statCache,
           includeOwnership: false,
           excludes: v.op.excludes,
+          // an empty wildcard is an error only in some cases: copyInto decides when the step runs
+          allowEmptyWildcards: true,
         });
         const files = r.files.length <= 2000 ? r.files.map((f) => [f.path, f.digest, f.mode]) : undefined;
         return { digest: r.digest, ...(files ? { files } : { fileCount: r.files.length }) };

@@ -1,4 +1,4 @@
-import type { Directives, Heredoc, Node, Warning } from '../parser/types.js';
+import type { Directives, Heredoc, Node, Warning } from '../parser/index.js';
 
 /** Where an instruction came from, for errors and progress names. */
 export interface Location {

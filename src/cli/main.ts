@@ -6,7 +6,17 @@ import { BuildError, formatUserError } from '../errors/index.js';
 import { openState, type State } from '../engine/index.js';
 import type { CliContext } from './shared.js';
 import { registerBuild } from './commands/build.js';
+import { registerPlan } from './commands/plan.js';
+import { registerTemplate } from './commands/template.js';
 import { registerImages } from './commands/images.js';
+import { registerRegistry } from './commands/registry.js';
+import { registerRun } from './commands/run.js';
+import { registerVolume } from './commands/volume.js';
+import { registerCache } from './commands/cache.js';
+import { registerDu } from './commands/du.js';
+import { registerPrune } from './commands/prune.js';
+import { registerHistory } from './commands/history.js';
+import { registerCheck } from './commands/check.js';
 
 function version(): string {
   const here = path.dirname(fileURLToPath(import.meta.url));
@@ -45,16 +55,29 @@ export async function main(rawArgv: string[]): Promise<number> {
     .description('Build container images with a correct, explainable, fast cache.\nGlobal option: --root DIR (state directory; also KILN_ROOT), accepted before or after the command.')
     .version(version(), '-v, --version')
     .showHelpAfterError()
+    // program options only before the command name, so `kiln run IMAGE cmd -v` reaches the container's command
+    .enablePositionalOptions()
     .configureOutput({ outputError: (str, write) => write(str) })
     .exitOverride();
 
   const cli: CliContext = { getState };
   registerBuild(program, cli);
+  registerPlan(program, cli);
+  registerTemplate(program, cli);
   registerImages(program, cli);
+  registerRegistry(program, cli);
+  registerRun(program, cli);
+  registerVolume(program, cli);
+  registerCache(program, cli);
+  registerDu(program, cli);
+  registerPrune(program, cli);
+  registerHistory(program, cli);
+  registerCheck(program, cli);
 
   try {
     await program.parseAsync(argv, { from: 'user' });
-    return 0;
+    // a command may pass on an exit code (kiln run: the container's)
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
     const e = err as { code?: string; exitCode?: number };
     if (typeof e.code === 'string' && e.code.startsWith('commander.')) {

@@ -47,6 +47,8 @@ export interface ChecksumOptions extends SourceOptions {
   followSymlinks?: boolean;
   /** COPY --exclude patterns, matched against paths relative to each matched source. */
   excludes?: string[];
+  /** A wildcard source that matches nothing adds nothing instead of throwing (the copy itself decides). */
+  allowEmptyWildcards?: boolean;
   signal?: AbortSignal;
 }
 
@@ -149,7 +151,7 @@ function expandWord(root: string, word: string): string[] {
   return cands;
 }
 
-function findMatches(root: string, word: string, layers: WalkLayer[]): Match[] {
+function findMatches(root: string, word: string, layers: WalkLayer[], allowEmptyWildcard = false): Match[] {
   const out: Match[] = [];
   for (const logical of expandWord(root, word)) {
     const real = resolveRel(root, logical, false);
@@ -159,8 +161,9 @@ function findMatches(root: string, word: string, layers: WalkLayer[]): Match[] {
     out.push({ logical, real });
   }
   if (out.length === 0) {
-    const what = hasWildcards(word) ? 'matches no file' : 'was not found';
-    throw new BuildError('ERR_KILN_CONTEXT_NOT_FOUND', `COPY source ${JSON.stringify(word)} ${what} in the build context`, {
+    if (allowEmptyWildcard && hasWildcards(word)) return out;
+    const what = hasWildcards(word) ? 'matches no file' : 'file not found';
+    throw new BuildError('ERR_KILN_CONTEXT_NOT_FOUND', `COPY source ${JSON.stringify(word)}: ${what} in the build context`, {
       details: { source: word },
     });
   }
@@ -316,7 +319,7 @@ export async function checksumSources(opts: ChecksumOptions): Promise<ChecksumRe
   const excludes = opts.excludes && opts.excludes.length > 0 ? compileMatcher(opts.excludes) : null;
   const hasher = new Hasher(opts);
   for (const source of opts.sources) {
-    const matches = findMatches(root, source, ignoreLayer(ignore));
+    const matches = findMatches(root, source, ignoreLayer(ignore), opts.allowEmptyWildcards);
     hasher.total.update(`source ${JSON.stringify(source)}\n`);
     for (const m of matches) {
       opts.signal?.throwIfAborted();

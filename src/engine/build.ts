@@ -10,7 +10,15 @@ import { createPatternMatcher, readIgnorePatterns } from '../context/index.js';
 import { writeDockerArchive, writeOciLayout } from '../exporter/index.js';
 import type { ProgressSink } from '../progress/index.js';
 import type { State } from './state.js';
-import { loadLocalImage, normalizeRef, registerLayers, writeImage } from './images.js';
+import { loadLocalImage, normalizeRef, registerLayers, resolveImage, writeImage } from './images.js';
+import { canonicalJson, sha256 } from '../oci/index.js';
+import type { BuildGraph } from '../graph/index.js';
+import type { OpRunner } from '../solver/index.js';
+import { parseRegistryRef, pushImage, RegistryClient, type RegistryOptions } from '../registry/index.js';
+import { exportCache, importCache, inlineCache, INLINE_CACHE_FIELD, type CacheExportReport, type CacheExportSpec, type CacheImportReport, type CacheImportSpec } from '../cache-io/index.js';
+import { applyLangCache, type ApplyLangCacheOptions } from '../langcache/index.js';
+import { abandonBuild, acquireLease, finishBuild, historyPolicy, pinBlobs } from '../gc/index.js';
+import { explainSolve, openBuildLog } from '../explain/index.js';
 
 export interface BuildOutput {
   type: 'oci' | 'docker' | 'oci-dir';
@@ -38,6 +46,16 @@ export interface BuildRequest {
   sourceDateEpoch?: number;
   /** mark these steps (by their line in the Dockerfile) as never cached */
   noCacheLines?: number[];
+  /** `--cache-from`: imported (verified) into the local cache before solving */
+  cacheFrom?: CacheImportSpec[];
+  /** `--cache-to`: exported after the image is written (inline: into its config) */
+  cacheTo?: CacheExportSpec[];
+  /** image refs to push the result to (`--push`, `--output type=registry,name=REF`) */
+  push?: string[];
+  /** plain-HTTP hosts and credentials for pulls, pushes and registry caches */
+  registry?: RegistryOptions;
+  /** language caches (/cache layout) on every RUN, env in the image config; `warm` copies them into the image */
+  langCache?: ApplyLangCacheOptions;
   signal?: AbortSignal;
 }
 
@@ -58,6 +76,8 @@ export interface BuildResult {
   config: ImageConfig;
   steps: StepReport[];
   durationMs: number;
+  cacheImport?: CacheImportReport;
+  cacheExports?: CacheExportReport[];
 }
 
 /** Run one build: Dockerfile → graph → solve (cache or execute) → image → tags/outputs → history. */
@@ -92,8 +112,13 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
     error: null as string | null,
   };
   s.db.putBuild(record);
+  const lease = acquireLease(s.db); // prune/GC leave what this build uses alone (src/gc)
+  const buildLog = openBuildLog({ root: s.root, buildId, maxBytes: historyPolicy(s.root).maxLogBytes });
 
   const events: SolveEvent[] = [];
+  let client: RegistryClient | undefined;
+  /** one client per build: tokens and known blob locations are shared by pulls, cache import/export and pushes */
+  const registry = (): RegistryClient => (client ??= new RegistryClient(req.registry));
   try {
     const ignorePatterns = [...(await readIgnorePatterns({ contextDir, dockerfilePath })), ...(req.ignorePatterns ?? [])];
     const matcher = createPatternMatcher(ignorePatterns);
@@ -103,8 +128,10 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
       buildArgs: req.buildArgs,
       images: {
         resolve: async (ref) => {
-          const img = await loadLocalImage(s, ref);
+          const img = await resolveImage(s, ref, { client: registry, onPull: (r) => info(req, `pulling ${r}`), ...(req.signal ? { signal: req.signal } : {}) });
           registerLayers(s, img.manifest, img.config);
+          lease.addLayers(img.config.rootfs.diff_ids);
+          lease.addBlobs([img.manifestDigest, img.manifest.config.digest, ...img.manifest.layers.map((l) => l.digest)]);
           return { manifest: img.manifestDigest, config: img.config, ref: img.ref };
         },
       },
@@ -113,6 +140,7 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
       ...(req.noCacheFilter ? { noCacheFilter: req.noCacheFilter } : {}),
       ...(req.signal ? { signal: req.signal } : {}),
     });
+    if (req.langCache) applyLangCache(graph, req.langCache);
     if (req.noCacheLines?.length) {
       for (const v of graph.vertices.values()) if (v.location && req.noCacheLines.includes(v.location.line)) v.noCache = true;
     }
@@ -137,22 +165,29 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
       secrets: new Map((req.secrets ?? []).map((x) => [x.id, x])),
       loadImage: (ref) => loadLocalImage(s, ref),
       ...(req.sourceDateEpoch !== undefined ? { sourceDateEpoch: req.sourceDateEpoch } : {}),
+      buildId,
     });
     const cache: CacheIndex = {
-      get: (k) => s.db.getCache(k),
+      get: (k) => s.db.tx(() => {
+        const hit = s.db.getCache(k);
+        if (hit?.diffId) lease.addLayers([hit.diffId]); // in one transaction with the lookup: prune sees it or we miss
+        return hit;
+      }),
       put: (r) => s.db.putCache(r),
       touch: (k) => s.db.touchCache(k),
     };
     const needed = closure(graph.vertices, graph.target.vertex).filter((id) => !graph.vertices.get(id)!.hidden);
+    const cacheImport = req.cacheFrom?.length ? await importCacheSources(req, registry) : undefined;
     req.progress.setTotal(needed.length);
     const results = await solve({
       graph,
-      runner,
+      runner: withEpochKey(runner, req.sourceDateEpoch),
       cache,
       concurrency: 3,
       ...(req.signal ? { signal: req.signal } : {}),
       onEvent: (e) => {
         events.push(e);
+        buildLog.event(e);
         if (e.vertex.hidden && e.type !== 'error') return;
         const at = Date.now();
         const base = { id: e.vertex.id, name: e.vertex.name, at };
@@ -168,21 +203,36 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
     // ---- assemble the image
     const target = results.get(graph.target.vertex)!;
     const config = structuredClone(graph.target.config);
-    const created = new Date(req.sourceDateEpoch !== undefined ? req.sourceDateEpoch * 1000 : Date.now()).toISOString().replace(/\.\d{3}Z$/, 'Z');
-    config.created = created;
+    const createdAt = stepTimes(s, results, req.sourceDateEpoch);
     config.rootfs = { type: 'layers', diff_ids: target.layers };
-    config.history = buildHistory(graph.history, results, created);
+    config.history = buildHistory(graph.history, results, createdAt);
+    config.created = imageCreated(graph.history, createdAt, req.sourceDateEpoch);
     const layers: Descriptor[] = target.layers.map((d) => {
       const l = s.db.getLayer(d);
       if (!l) throw new BuildError('ERR_KILN_INTERNAL', `layer ${d} has no record`);
       return { mediaType: l.mediaType, digest: l.blob, size: l.blobSize };
     });
-    const img = await writeImage(s, config, layers);
+    const keys = cacheKeys(graph, results);
+    if (req.cacheTo?.some((c) => c.type === 'inline')) (config as unknown as Record<string, unknown>)[INLINE_CACHE_FIELD] = inlineCache(s.db, keys.min, target.layers);
+    let img = await writeImage(s, config, layers);
+    if (!pinBlobs(s, lease, [img.manifest.digest, img.config.digest])) img = await writeImage(s, config, layers);
     for (const t of req.tags) s.db.putImage({ name: normalizeRef(t), manifest: img.manifest.digest, created: Date.now() });
     for (const o of req.outputs ?? []) {
       const images = [{ manifest: img.manifest.digest, names: req.tags.map(normalizeRef) }];
       if (o.type === 'docker') await writeDockerArchive({ store: s.store, images, dest: o.dest });
       else await writeOciLayout({ store: s.store, images, dest: o.dest, format: o.type === 'oci-dir' ? 'dir' : 'tar' });
+    }
+    for (const ref of req.push ?? []) {
+      const r = parseRegistryRef(ref);
+      const d = await pushImage({ client: registry(), store: s.store, manifest: img.manifest.digest, ref: r.tag || r.digest ? r : { ...r, tag: 'latest' }, ...(req.signal ? { signal: req.signal } : {}) });
+      info(req, `pushed ${ref} (${d.digest})`);
+    }
+    const cacheExports: CacheExportReport[] = [];
+    for (const spec of req.cacheTo ?? []) {
+      if (spec.type === 'inline') continue;
+      const rep = await exportCache({ stores: s, spec, keys, ...(spec.type === 'registry' ? { client: registry() } : {}), ...(req.signal ? { signal: req.signal } : {}) });
+      cacheExports.push(rep);
+      info(req, `exported cache (mode=${spec.mode}): ${rep.records} records, ${rep.layers} layers to ${spec.type === 'local' ? spec.dest : spec.ref}`);
     }
 
     const steps: StepReport[] = needed.map((id) => {
@@ -197,13 +247,19 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
         key: r.key,
       };
     });
+    const why = explainSolve({ db: s.db, record, needed, vertices: graph.vertices, results, skipReason: req.noCache ? '--no-cache' : 'no-cache filter' });
+    steps.forEach((st, i) => why[i] && (st.missReason = why[i]));
     record.status = 'success';
     record.finished = Date.now();
     record.imageDigest = img.manifest.digest;
     record.steps = steps as unknown as Array<Record<string, unknown>>;
     s.db.putBuild(record);
+    await finishBuild({ state: s, lease, log: buildLog, progress: req.progress });
     req.progress.finish(true);
-    return { buildId, imageDigest: img.manifest.digest, configDigest: img.config.digest, config, steps, durationMs: Date.now() - started };
+    return {
+      buildId, imageDigest: img.manifest.digest, configDigest: img.config.digest, config, steps, durationMs: Date.now() - started,
+      ...(cacheImport ? { cacheImport } : {}), ...(cacheExports.length ? { cacheExports } : {}),
+    };
   } catch (err) {
     record.status = 'failed';
     record.finished = Date.now();
@@ -213,18 +269,87 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
     } catch {
       /* the database may be closing */
     }
+    await abandonBuild({ lease, log: buildLog });
     req.progress.finish(false);
     throw err;
   }
 }
 
-function buildHistory(hist: Array<{ createdBy: string; vertex: string | null; emptyLayer: boolean; base?: HistoryEntry }>, results: Map<string, VertexResult>, created: string): HistoryEntry[] {
+type GraphHistory = Array<{ createdBy: string; vertex: string | null; emptyLayer: boolean; base?: HistoryEntry }>;
+
+function buildHistory(hist: GraphHistory, results: Map<string, VertexResult>, createdAt: (vertex: string | null) => number): HistoryEntry[] {
   return hist.map((h) => {
     if (h.base) return h.base;
     const r = h.vertex ? results.get(h.vertex) : undefined;
     const empty = h.emptyLayer || !r || r.diffId === null;
-    return { created, created_by: h.createdBy, comment: 'buildkit.dockerfile.v0', ...(empty ? { empty_layer: true } : {}) };
+    return { created: isoSeconds(createdAt(h.vertex)), created_by: h.createdBy, comment: 'buildkit.dockerfile.v0', ...(empty ? { empty_layer: true } : {}) };
   });
+}
+
+function isoSeconds(ms: number): string {
+  return new Date(Math.floor(ms / 1000) * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/**
+ * When each step's output was first produced (its cache record's `created`, which an imported record brings along),
+ * clamped to SOURCE_DATE_EPOCH. As in BuildKit, a fully cached rebuild — here or on another machine that imported the
+ * cache — therefore gets the same history and the same image digest.
+ */
+function stepTimes(s: State, results: Map<string, VertexResult>, epoch: number | undefined): (vertex: string | null) => number {
+  const now = Date.now();
+  return (vertex) => {
+    const r = vertex ? results.get(vertex) : undefined;
+    const t = (r && s.db.getCache(r.key)?.created) ?? now;
+    return epoch !== undefined ? Math.min(t, epoch * 1000) : t;
+  };
+}
+
+/** The image's `created`: SOURCE_DATE_EPOCH, else the latest of its steps' times (now for an image without steps). */
+function imageCreated(hist: GraphHistory, createdAt: (vertex: string | null) => number, epoch: number | undefined): string {
+  if (epoch !== undefined) return isoSeconds(epoch * 1000);
+  const own = hist.filter((h) => !h.base);
+  return isoSeconds(own.length ? Math.max(...own.map((h) => createdAt(h.vertex))) : Date.now());
+}
+
+/**
+ * Cache keys to export: `min` are the steps of the final image's chain (target and its parents), `max` every step
+ * solved, in dependency order. Sources have no record and are left out.
+ */
+function cacheKeys(graph: BuildGraph, results: Map<string, VertexResult>): { min: string[]; max: string[] } {
+  const isStep = (id: string): boolean => graph.vertices.get(id)?.op.type !== 'source' && results.has(id);
+  const chain: string[] = [];
+  for (let id: string | undefined = graph.target.vertex; id; id = graph.vertices.get(id)?.parent ?? undefined) if (isStep(id)) chain.unshift(results.get(id)!.key);
+  const max = closure(graph.vertices, graph.target.vertex).filter(isStep).map((id) => results.get(id)!.key);
+  return { min: chain, max };
+}
+
+/**
+ * With SOURCE_DATE_EPOCH every layer-producing step's key includes the epoch: its layer's mtimes are clamped to it,
+ * so a layer built without (or with another) epoch must not be reused.
+ */
+function withEpochKey(runner: OpRunner, epoch: number | undefined): OpRunner {
+  if (epoch === undefined) return runner;
+  return {
+    ...runner,
+    async contentInputs(v, ctx) {
+      const content = await runner.contentInputs(v, ctx);
+      if (v.op.type !== 'exec' && v.op.type !== 'copy' && v.op.type !== 'mkdir') return content;
+      const base = typeof content.digest === 'string' ? content.digest : canonicalJson(content);
+      return { ...content, sourceDateEpoch: epoch, digest: sha256(`${base}\nSOURCE_DATE_EPOCH=${epoch}`) };
+    },
+  };
+}
+
+function info(req: BuildRequest, message: string): void {
+  req.progress.event({ type: 'info', message, at: Date.now() });
+}
+
+async function importCacheSources(req: BuildRequest, registry: () => RegistryClient): Promise<CacheImportReport> {
+  const needsClient = req.cacheFrom!.some((c) => c.type === 'registry');
+  const rep = await importCache({ stores: req.state, sources: req.cacheFrom!, ...(needsClient ? { client: registry() } : {}), ...(req.signal ? { signal: req.signal } : {}) });
+  for (const w of rep.warnings) info(req, `warning: ${w}`);
+  info(req, `imported cache: ${rep.imported} records (${rep.present} already here, ${rep.dropped} dropped), ${rep.fetched} layers fetched`);
+  return rep;
 }
 
 function errorLine(err: unknown): string {

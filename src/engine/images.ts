@@ -9,6 +9,8 @@ import { DEFAULT_PATH, MediaType, canonicalJson, isDigest, type Descriptor, type
 import { writeLayer } from '../layer/index.js';
 import type { LocalImage } from '../ops/index.js';
 import type { State } from './state.js';
+import { isNotFound } from '../errors/index.js';
+import { parseRegistryRef, pullImage, RegistryClient, type RegistryOptions } from '../registry/index.js';
 
 /** `busybox` → `busybox:latest`; `docker.io/library/x` → `x`; digests kept. */
 export function normalizeRef(ref: string): string {
@@ -58,6 +60,44 @@ export async function loadLocalImage(s: State, ref: string): Promise<LocalImage>
   const config = await readJson<ImageConfig>(s, m.config.digest);
   config.config = config.config ?? {};
   return { ref: name, manifestDigest, manifest: m, config, configDescriptor: m.config };
+}
+
+/** Options of {@link pullToState} and {@link resolveImage}. */
+export interface PullOptions {
+  registry?: RegistryOptions;
+  /** the client to use, made only when a pull happens (a build shares one: tokens, known blob locations) */
+  client?: () => RegistryClient;
+  /** told when a pull starts */
+  onPull?: (ref: string) => void;
+  signal?: AbortSignal;
+}
+
+/** `kiln pull`: fetch the image from its registry into the store, register its layers and name it. */
+export async function pullToState(s: State, ref: string, opts: PullOptions = {}): Promise<LocalImage> {
+  const r = parseRegistryRef(ref);
+  opts.onPull?.(ref);
+  const img = await pullImage({ client: opts.client?.() ?? new RegistryClient(opts.registry), ref: r, store: s.store, ...(opts.signal ? { signal: opts.signal } : {}) });
+  registerLayers(s, img.manifest, img.config);
+  if (r.digest) return loadLocalImage(s, `${normalizeRef(ref).split('@')[0]}@${img.manifestDigest}`);
+  s.db.putImage({ name: normalizeRef(ref), manifest: img.manifestDigest, created: Date.now() });
+  return loadLocalImage(s, ref);
+}
+
+/** A local image, else pulled from its registry (FROM of an image that is not here yet). */
+export async function resolveImage(s: State, ref: string, opts: PullOptions = {}): Promise<LocalImage> {
+  try {
+    return await loadLocalImage(s, ref);
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+    try {
+      return await pullToState(s, ref, opts);
+    } catch (pullErr) {
+      throw new BuildError('ERR_KILN_IMAGE_NOT_FOUND', `image "${ref}" is not in the local store, and pulling it failed: ${(pullErr as Error).message}`, {
+        hint: 'import, load or pull it first, or check the registry (--insecure-registry, --registry-auth)',
+        cause: pullErr,
+      });
+    }
+  }
 }
 
 /** Make the image's layers known to the metadata store (diffId ↔ blob), so snapshots can be unpacked from them. */

@@ -2,4 +2,5 @@ export { openState, defaultRoot } from './state.js';
 export type { State } from './state.js';
 export { runBuild, writeMetadataFile } from './build.js';
 export type { BuildRequest, BuildResult, BuildOutput, StepReport } from './build.js';
-export { loadLocalImage, importRootfs, normalizeRef, registerLayers, writeImage } from './images.js';
+export { loadLocalImage, importRootfs, normalizeRef, registerLayers, writeImage, pullToState, resolveImage } from './images.js';
+export type { PullOptions } from './images.js';

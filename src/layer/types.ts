@@ -16,6 +16,12 @@ export interface LayerInfo {
   mediaType: string;
   /** Tar entries written (whiteout and opaque markers included, PAX headers not). */
   entries: number;
+  /**
+   * Content identity of the layer: sha256 over every entry's path, type, mode, uid, gid, link target, device numbers,
+   * xattrs and content digest, in archive order. Unlike the diffId it leaves mtimes out, so a step that reruns and
+   * writes the same bytes at a later time has the same contentId (the solver's early cutoff relies on this).
+   */
+  contentId: string;
 }
 
 /** Options of {@link writeLayer}. */

@@ -129,6 +129,15 @@ interface EmitContext {
   clamp: (seconds: number) => number;
   links: Map<string, string>;
   entries: number;
+  /** the layer's content identity: every entry's metadata and content digest, never its mtime */
+  content: Hash;
+}
+
+/** Record one entry in the content identity: path, type, mode, owner, link target, device, xattrs, content digest. */
+function recordContent(ctx: EmitContext, h: TarHeader, contentDigest = ''): void {
+  const xattrs = (h.xattrs ?? []).map(([k, v]) => [k, v.toString('hex')]);
+  const dev = h.devmajor !== undefined ? `${h.devmajor}:${h.devminor ?? 0}` : '';
+  ctx.content.update(`${JSON.stringify([h.path, h.type, h.mode, h.uid, h.gid, h.linkname ?? '', dev, xattrs, contentDigest])}\n`);
 }
 
 /** xattrs that go into the tar: never overlayfs' private ones, never the host's SELinux label. */
@@ -156,17 +165,22 @@ function isOpaque(ctx: EmitContext, e: WalkEntry): boolean {
 function emit(ctx: EmitContext, h: TarHeader): void {
   ctx.out.header(h);
   ctx.entries++;
+  if (h.type !== 'file') recordContent(ctx, h);
 }
 
-/** Copy a file's bytes (and the block padding) into the tar. Small files are read straight into the staging buffer. */
-function readFileInto(ctx: EmitContext, e: WalkEntry): void {
+/**
+ * Copy a file's bytes (and the block padding) into the tar. Small files are read straight into the staging buffer.
+ * Returns the sha256 of the bytes (for the content identity).
+ */
+function readFileInto(ctx: EmitContext, e: WalkEntry): string {
   const size = e.st.size;
   const changed = (): BuildError =>
     new BuildError('ERR_KILN_INTERNAL', `${e.rel} changed size while it was being archived`, {
       hint: 'nothing may write to a layer folder while kiln archives it',
     });
   const padded = size + padding(size).length;
-  if (size === 0) return;
+  const digest = createHash('sha256');
+  if (size === 0) return digest.digest('hex');
   const fd = fs.openSync(e.abs, 'r');
   try {
     if (padded <= SMALL_FILE) {
@@ -178,7 +192,8 @@ function readFileInto(ctx: EmitContext, e: WalkEntry): void {
         got += n;
       }
       buf.fill(0, off + size, off + padded);
-      return;
+      digest.update(buf.subarray(off, off + size));
+      return digest.digest('hex');
     }
     let left = size;
     while (left > 0) {
@@ -189,10 +204,12 @@ function readFileInto(ctx: EmitContext, e: WalkEntry): void {
         if (n === 0) throw changed();
         got += n;
       }
+      digest.update(buf);
       ctx.out.add(buf);
       left -= got;
     }
     ctx.out.add(padding(size));
+    return digest.digest('hex');
   } finally {
     fs.closeSync(fd);
   }
@@ -230,8 +247,9 @@ function emitEntry(ctx: EmitContext, e: WalkEntry): void {
     ctx.links.set(key, e.rel);
   }
   if (st.isFile()) {
-    emit(ctx, { ...base, path: e.rel, type: 'file', size: st.size, xattrs });
-    readFileInto(ctx, e);
+    const h: TarHeader = { ...base, path: e.rel, type: 'file', size: st.size, xattrs };
+    emit(ctx, h);
+    recordContent(ctx, h, readFileInto(ctx, e));
   } else if (st.isSymbolicLink()) {
     emit(ctx, { ...base, path: e.rel, type: 'symlink', linkname: fs.readlinkSync(e.abs), xattrs });
   } else if (st.isCharacterDevice() || st.isBlockDevice()) {
@@ -283,7 +301,7 @@ export async function writeLayer(opts: WriteLayerOptions): Promise<LayerInfo> {
 
   const writer = await opts.ingester.writer();
   const out = new TarOutput(writer.stream, compression === 'gzip' ? level : undefined);
-  const ctx: EmitContext = { out, overlay, xattrs, clamp, links: new Map(), entries: 0 };
+  const ctx: EmitContext = { out, overlay, xattrs, clamp, links: new Map(), entries: 0, content: createHash('sha256') };
   try {
     for (let i = 0; i < tree.length; i++) {
       if ((i & 255) === 0) opts.signal?.throwIfAborted();
@@ -300,6 +318,7 @@ export async function writeLayer(opts: WriteLayerOptions): Promise<LayerInfo> {
       uncompressedSize: tar.size,
       mediaType: compression === 'gzip' ? MediaType.OciLayerGzip : MediaType.OciLayer,
       entries: ctx.entries,
+      contentId: `sha256:${ctx.content.digest('hex')}`,
     };
   } catch (err) {
     out.destroy(err as Error);

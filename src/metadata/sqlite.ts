@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import type { Digest } from '../oci/index.js';
-import type { BuildRecord, CacheRecord, ImageRecord, LayerRecord } from './types.js';
+import type { BuildRecord, CacheRecord, ImageRecord, LayerRecord, LeaseRecord } from './types.js';
 
 const SCHEMA_VERSION = 1;
 
@@ -22,6 +22,10 @@ CREATE TABLE IF NOT EXISTS builds (
   context TEXT NOT NULL, dockerfile TEXT NOT NULL, args TEXT NOT NULL, tags TEXT NOT NULL, image_digest TEXT,
   steps TEXT NOT NULL, error TEXT);
 CREATE TABLE IF NOT EXISTS stat_cache (k TEXT PRIMARY KEY, digest TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS leases (id TEXT PRIMARY KEY, pid INTEGER NOT NULL, created INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS lease_refs (
+  lease_id TEXT NOT NULL, kind TEXT NOT NULL, ref TEXT NOT NULL, PRIMARY KEY (lease_id, kind, ref));
+CREATE TABLE IF NOT EXISTS snapshot_sizes (id INTEGER PRIMARY KEY, bytes INTEGER NOT NULL);
 `;
 
 /** Metadata in one SQLite file. Every write is a transaction; WAL keeps readers off writers' backs. */
@@ -119,13 +123,18 @@ export class MetadataDb {
     const r = this.db.prepare('SELECT * FROM cache WHERE key = ?').get(key) as Record<string, unknown> | undefined;
     return r ? rowToCache(r) : undefined;
   }
-  putCache(rec: Omit<CacheRecord, 'created' | 'lastUsed' | 'useCount'>): void {
+  /**
+   * `created` (default now) is when this output was first produced: kept while a re-run gives the same output and
+   * layer, reset when it gives another. Imported records bring their own.
+   */
+  putCache(rec: Omit<CacheRecord, 'created' | 'lastUsed' | 'useCount'> & { created?: number }): void {
     const now = Date.now();
     this.db.prepare(`INSERT INTO cache (key, output_id, diff_id, name, inputs, created, last_used, use_count)
       VALUES (?, ?, ?, ?, ?, ?, ?, 1)
       ON CONFLICT(key) DO UPDATE SET output_id = excluded.output_id, diff_id = excluded.diff_id, name = excluded.name,
-        inputs = excluded.inputs, last_used = excluded.last_used, use_count = cache.use_count + 1`)
-      .run(rec.key, rec.outputId, rec.diffId, rec.name, JSON.stringify(rec.inputs), now, now);
+        inputs = excluded.inputs, last_used = excluded.last_used, use_count = cache.use_count + 1,
+        created = CASE WHEN cache.output_id = excluded.output_id AND cache.diff_id IS excluded.diff_id THEN cache.created ELSE excluded.created END`)
+      .run(rec.key, rec.outputId, rec.diffId, rec.name, JSON.stringify(rec.inputs), rec.created ?? now, now);
   }
   touchCache(key: string): void {
     this.db.prepare('UPDATE cache SET last_used = ?, use_count = use_count + 1 WHERE key = ?').run(Date.now(), key);
@@ -167,6 +176,47 @@ export class MetadataDb {
     this.tx(() => {
       for (const [k, d] of entries) ins.run(k, d);
     });
+  }
+
+  // ---- leases (src/gc): what running builds use, so prune and GC leave it alone
+  putLease(l: LeaseRecord): void {
+    this.db.prepare('INSERT OR REPLACE INTO leases (id, pid, created) VALUES (?, ?, ?)').run(l.id, l.pid, l.created);
+  }
+  addLeaseRefs(leaseId: string, kind: string, refs: Iterable<string>): void {
+    const ins = this.db.prepare('INSERT OR IGNORE INTO lease_refs (lease_id, kind, ref) VALUES (?, ?, ?)');
+    for (const r of refs) ins.run(leaseId, kind, r);
+  }
+  deleteLease(id: string): void {
+    this.db.prepare('DELETE FROM lease_refs WHERE lease_id = ?').run(id);
+    this.db.prepare('DELETE FROM leases WHERE id = ?').run(id);
+  }
+  listLeases(): LeaseRecord[] {
+    return this.db.prepare('SELECT id, pid, created FROM leases').all() as LeaseRecord[];
+  }
+  listLeaseRefs(leaseIds: string[]): Array<{ leaseId: string; kind: string; ref: string }> {
+    if (leaseIds.length === 0) return [];
+    return this.db.prepare(`SELECT lease_id AS leaseId, kind, ref FROM lease_refs WHERE lease_id IN (${leaseIds.map(() => '?').join(',')})`)
+      .all(...leaseIds) as Array<{ leaseId: string; kind: string; ref: string }>;
+  }
+
+  // ---- gc helpers: snapshot rows with their age, cached sizes of committed (immutable) snapshots
+  listSnapshotRows(): Array<{ id: number; diffId: string | null; state: string; created: number }> {
+    return this.db.prepare('SELECT id, diff_id AS diffId, state, created FROM snapshots').all() as Array<{ id: number; diffId: string | null; state: string; created: number }>;
+  }
+  snapshotSizes(): Map<number, number> {
+    const m = new Map<number, number>();
+    for (const r of this.db.prepare('SELECT id, bytes FROM snapshot_sizes').all() as Array<{ id: number; bytes: number }>) m.set(r.id, r.bytes);
+    return m;
+  }
+  putSnapshotSize(id: number, bytes: number): void {
+    this.db.prepare('INSERT OR REPLACE INTO snapshot_sizes (id, bytes) VALUES (?, ?)').run(id, bytes);
+  }
+  deleteSnapshotSize(id: number): void {
+    this.db.prepare('DELETE FROM snapshot_sizes WHERE id = ?').run(id);
+  }
+  /** Cache records whose layer is `diffId`. */
+  countCacheByDiffId(diffId: string): number {
+    return (this.db.prepare('SELECT COUNT(*) AS n FROM cache WHERE diff_id = ?').get(diffId) as { n: number }).n;
   }
 }
 

@@ -49,3 +49,10 @@ export interface BuildRecord {
   steps: Array<Record<string, unknown>>;
   error: string | null;
 }
+
+/** A running build's claim on what it uses (src/gc): rows of dead pids are ignored and cleaned up. */
+export interface LeaseRecord {
+  id: string;
+  pid: number;
+  created: number;
+}

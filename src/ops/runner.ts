@@ -12,6 +12,7 @@ import { copyInto } from './file/index.js';
 import { resolveChown } from './users.js';
 import type { OpsOptions } from './types.js';
 import { bindMountContentInputs, prepareExecMounts } from './exec-mounts.js';
+import { copyUrlSources, isUrlSource, urlKeyInputs, withUrlInputs } from './url-sources.js';
 
 const LAST_LINES = 12;
 
@@ -197,10 +198,15 @@ export function createOpRunner(o: OpsOptions): OpRunner & { ensureSnapshots(laye
         }
       }
       const tCopy = Date.now();
+      const urls = op.add && op.from === 'context' ? op.sources.filter(isUrlSource) : [];
+      const localSources = urls.length > 0 ? op.sources.filter((x) => !isUrlSource(x)) : op.sources;
       try {
-        await copyInto({
+        if (urls.length > 0 && op.sources.length + op.inline.length > 1 && !/\/\.?$/.test(op.dest)) {
+          throw new BuildError('ERR_KILN_COPY_DEST', 'When using ADD with more than one source file, the destination must be a directory and end with a /');
+        }
+        if (localSources.length > 0 || op.inline.length > 0 || urls.length === 0) await copyInto({
           srcRoot,
-          sources: op.sources,
+          sources: localSources,
           inline: op.inline,
           destRoot: snap.mountpoint,
           dest: op.dest,
@@ -216,6 +222,10 @@ export function createOpRunner(o: OpsOptions): OpRunner & { ensureSnapshots(laye
           followSourceSymlinks: true,
           signal: ctx.signal,
         });
+        if (urls.length > 0) {
+          const common = { destRoot: snap.mountpoint, dest: op.dest, workdir: op.workdir, ...(chown ? { chown } : {}), ...(op.chmod ? { chmod: op.chmod } : {}) };
+          await copyUrlSources({ urls, checksum: op.checksum, tmpRoot: path.join(o.stateDir, 'tmp'), signal: ctx.signal, ...common });
+        }
       } catch (err) {
         if (err instanceof DockerfileError || !v.location) throw err;
         const e = err as BuildError;
@@ -256,9 +266,13 @@ export function createOpRunner(o: OpsOptions): OpRunner & { ensureSnapshots(laye
     async contentInputs(v, ctx) {
       if (v.op.type === 'exec') return bindMountContentInputs({ o, op: v.op, signal: ctx.signal, ...(v.location ? { location: v.location } : {}) });
       if (v.op.type !== 'copy' || v.op.from !== 'context') return {};
-      const sources = v.op.sources.filter((s) => !/^https?:\/\//.test(s));
-      if (sources.length === 0) return {};
+      const op = v.op;
+      const sources = op.sources.filter((s) => !isUrlSource(s));
+      const urls = op.add ? op.sources.filter(isUrlSource) : [];
+      const withUrls = async (content: Record<string, unknown>): Promise<Record<string, unknown>> =>
+        urls.length === 0 ? content : withUrlInputs(content, await urlKeyInputs({ urls, checksum: op.checksum, tmpRoot: path.join(o.stateDir, 'tmp'), signal: ctx.signal }));
       try {
+        if (sources.length === 0) return await withUrls({});
         const r = await checksumSources({
           dir: o.contextDir,
           sources,
@@ -270,7 +284,7 @@ export function createOpRunner(o: OpsOptions): OpRunner & { ensureSnapshots(laye
           allowEmptyWildcards: true,
         });
         const files = r.files.length <= 2000 ? r.files.map((f) => [f.path, f.digest, f.mode]) : undefined;
-        return { digest: r.digest, ...(files ? { files } : { fileCount: r.files.length }) };
+        return await withUrls({ digest: r.digest, ...(files ? { files } : { fileCount: r.files.length }) });
       } catch (err) {
         const e = err as BuildError;
         if (v.location && e.code && !(err instanceof DockerfileError)) throw new DockerfileError(e.message, v.location, { code: e.code, cause: err });

@@ -36,4 +36,6 @@ export interface OpsOptions {
   loadImage(ref: string): Promise<LocalImage>;
   /** clamp layer timestamps (SOURCE_DATE_EPOCH) */
   sourceDateEpoch?: number;
+  /** the build this runner serves (recorded in cache-mount use logs) */
+  buildId?: string;
 }

@@ -19,6 +19,11 @@ class Pool {
   }
 }
 
+/** COPY --link whose result does not depend on the parent tree (a named --chown is resolved in the parent). */
+function isLinkedCopy(v: Vertex): boolean {
+  return v.op.type === 'copy' && v.op.link && (v.op.chown === '' || /^\d+(:\d+)?$/.test(v.op.chown));
+}
+
 /** The vertices the target needs, in dependency order. */
 export function closure(vertices: Map<string, Vertex>, target: string): string[] {
   const seen = new Set<string>();
@@ -104,9 +109,11 @@ export async function solve(opts: SolveOptions): Promise<Map<string, VertexResul
     }
     const parentOut = ctx.parent?.outputId ?? 'scratch';
     const content = await runner.contentInputs(v, ctx);
+    const linked = isLinkedCopy(v);
     const keyInputs: KeyInputs = {
       version: KEY_FORMAT_VERSION,
-      parent: parentOut,
+      // COPY --link builds its layer on an empty tree: its key leaves the parent out, so a new base reuses it
+      parent: linked ? 'link' : parentOut,
       op: opKeyFields(v.op),
       deps: v.deps.map((d) => ctx.deps.get(d)!.outputId),
       content,
@@ -124,7 +131,8 @@ export async function solve(opts: SolveOptions): Promise<Map<string, VertexResul
           const r: VertexResult = {
             vertex: v.id,
             key,
-            outputId: hit.outputId,
+            // a linked layer may sit on another parent than when it was recorded: its output follows this parent
+            outputId: linked ? nextOutputId(parentOut, hit.diffId ? usable.contentId : null) : hit.outputId,
             layers: hit.diffId ? [...parentLayers, hit.diffId] : parentLayers,
             diffId: hit.diffId,
             cached: true,

@@ -134,7 +134,7 @@ export async function imageFiles(root: string, digest: string): Promise<Map<stri
     const blob = path.join(root, 'content', 'blobs', 'sha256', l.digest.slice(7));
     const entries = await listLayer({ source: blob, withContent: true });
     for (const e of entries) {
-      const p = e.path.replace(/^\.?\/*/, '').replace(/\/$/, '');
+      const p = e.path.replace(/^(\.\/|\/)+/, '').replace(/\/$/, '');
       const base = path.posix.basename(p);
       const dir = path.posix.dirname(p);
       if (base === '.wh..wh..opq') {
@@ -147,7 +147,7 @@ export async function imageFiles(root: string, digest: string): Promise<Map<stri
         for (const k of [...files.keys()]) if (k.startsWith(`${victim}/`)) files.delete(k);
         continue;
       }
-      const linkTarget = e.type === 'link' && e.linkname ? files.get(e.linkname.replace(/^\.?\/*/, '')) : undefined;
+      const linkTarget = e.type === 'link' && e.linkname ? files.get(e.linkname.replace(/^(\.\/|\/)+/, '')) : undefined;
       if (linkTarget) {
         files.set(p, { ...linkTarget });
         continue;

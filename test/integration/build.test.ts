@@ -109,14 +109,26 @@ describe('kiln build: cache behaviour', { concurrency: false }, () => {
 
   test('a changed RUN line rebuilds it and what follows', async (t) => {
     if (!requireIntegration(t)) return;
-    await fsp.writeFile(path.join(ctx, 'Dockerfile'), DOCKERFILE.replace('echo step1', 'echo step1b'));
+    await fsp.writeFile(path.join(ctx, 'Dockerfile'), DOCKERFILE.replace('echo "$MSG" > /work/msg', 'echo "$MSG again" > /work/msg'));
     const r = await build(root, ctx);
     assert.equal(r.code, 0, r.stderr);
     const f = flags(r.meta);
     assert.equal(f['WORKDIR /work'], true);
-    assert.equal(f['RUN echo "$MSG" > /work/msg && echo step1b'], false);
-    // the COPY sits on a rebuilt parent whose output differs (new mtimes), so it is rebuilt too
+    assert.equal(f['RUN echo "$MSG again" > /work/msg && echo step1'], false);
+    assert.equal(f['COPY app/ /app/'], false);
     assert.equal(f['RUN cat /app/main.txt > /work/copied && echo step2'], false);
+    await fsp.writeFile(path.join(ctx, 'Dockerfile'), DOCKERFILE);
+  });
+
+  test('early cutoff: a changed RUN line whose output is identical keeps later steps cached', async (t) => {
+    if (!requireIntegration(t)) return;
+    await fsp.writeFile(path.join(ctx, 'Dockerfile'), DOCKERFILE.replace('echo step1', 'echo step1 && true'));
+    const r = await build(root, ctx);
+    assert.equal(r.code, 0, r.stderr);
+    const f = flags(r.meta);
+    assert.equal(f['RUN echo "$MSG" > /work/msg && echo step1 && true'], false, 'the changed step runs');
+    assert.equal(f['COPY app/ /app/'], true, 'same output, so the COPY on top of it hits');
+    assert.equal(f['RUN cat /app/main.txt > /work/copied && echo step2'], true);
     await fsp.writeFile(path.join(ctx, 'Dockerfile'), DOCKERFILE);
   });
 

@@ -4,12 +4,14 @@ import { BuildError } from '../../errors/index.js';
 import { runBuild, writeMetadataFile, normalizeRef } from '../../engine/index.js';
 import { createProgress, type ProgressMode } from '../../progress/index.js';
 import { collect, parseKv, type CliContext } from '../shared.js';
+import type { ApplyLangCacheOptions } from '../../langcache/index.js';
+import { addBuildRegistryFlags, registryBuildRequest, registryOutputs } from './registry.js';
+import { resolveBuildInput } from './template.js';
 
 /** `kiln build` */
 export function registerBuild(program: Command, cli: CliContext): void {
-  program
-    .command('build')
-    .description('Build an image from a Dockerfile')
+  addBuildRegistryFlags(program.command('build'))
+    .description('Build an image from a Dockerfile, a template file (.ts/.js) or an app folder without a Dockerfile (see kiln plan)')
     .argument('[context]', 'build context directory', '.')
     .option('-f, --file <file>', 'Dockerfile path (default: CONTEXT/Dockerfile)')
     .option('-t, --tag <name:tag>', 'name and tag the image (repeatable)', collect, [])
@@ -23,7 +25,15 @@ export function registerBuild(program: Command, cli: CliContext): void {
     .option('--secret <spec>', 'id=ID,src=FILE or id=ID,env=VAR (repeatable)', collect, [])
     .option('--network <mode>', 'network for RUN steps: default|host|none', 'default')
     .option('--platform <platform>', 'target platform (only the host platform is supported)')
+    .option('--lang-cache', 'language caches (/cache/pip, npm, cargo, ...) as cache mounts on every RUN, their env vars in RUN and the image')
+    .option('--lang-cache-tools <tools>', 'with --lang-cache: only these tools (comma list, e.g. pip,npm,go)')
+    .option('--lang-cache-warm', 'with --lang-cache: also copy the caches into the image (/cache) at the end')
+    .option('--lang-cache-owner <uid:gid>', 'owner of the language cache directories', '1000:1000')
     .option('-q, --quiet', 'print only the image digest')
+    .option('--explain', 'say why each step that missed the cache missed (the first input that changed since the last build of this target)')
+    .option('--build-env <key=value>', 'template/planned builds: a variable for RUN steps only, never stored (repeatable)', collect, [])
+    .option('--ca-bundle <file>', 'template/planned builds: a CA bundle RUN steps trust (mounted, never stored)')
+    .option('--base <image>', 'planned builds: base image instead of the language default')
     .action(async (context: string, o: Record<string, unknown>) => {
       const s = await cli.getState();
       const buildArgs: Record<string, string> = {};
@@ -33,7 +43,8 @@ export function registerBuild(program: Command, cli: CliContext): void {
           if (process.env[a] !== undefined) buildArgs[a] = process.env[a]!;
         } else buildArgs[a.slice(0, eq)] = a.slice(eq + 1);
       }
-      const outputs = (o.output as string[]).map((spec) => {
+      const regOut = registryOutputs(o.output as string[]);
+      const outputs = regOut.rest.map((spec) => {
         const kv = parseKv(spec, '--output');
         const type = kv.type ?? 'oci';
         if (!['oci', 'docker'].includes(type)) throw new BuildError('ERR_KILN_ARGUMENT', `--output: unsupported type "${type}" (use oci or docker)`);
@@ -51,29 +62,51 @@ export function registerBuild(program: Command, cli: CliContext): void {
       const onSig = (): void => ac.abort(new BuildError('ERR_KILN_ARGUMENT', 'build interrupted'));
       process.once('SIGINT', onSig);
       process.once('SIGTERM', onSig);
+      const input = await resolveBuildInput({ context, ...(o.file ? { file: o.file as string } : {}), buildEnv: o.buildEnv as string[], ...(o.caBundle ? { caBundle: o.caBundle as string } : {}), ...(o.base ? { base: o.base as string } : {}) });
       try {
+        const { secrets: inputSecrets, cleanup: _cleanup, ...inputRequest } = input;
         const r = await runBuild({
           state: s,
-          contextDir: context,
-          ...(o.file ? { dockerfile: o.file as string } : {}),
+          ...inputRequest,
           tags: o.tag as string[],
           buildArgs,
           ...(o.target ? { target: o.target as string } : {}),
           noCache: o.cache === false,
-          noCacheFilter: o.noCacheFilter as string[],
-          secrets,
+          // commander files a `--no-` option under the name without `no` (cacheFilter)
+          noCacheFilter: (o.cacheFilter ?? o.noCacheFilter ?? []) as string[],
+          secrets: [...secrets, ...inputSecrets],
           outputs,
           progress,
+          ...langCacheRequest(o),
+          ...registryBuildRequest(o, regOut.refs),
           ...(sde !== undefined && /^\d+$/.test(sde) ? { sourceDateEpoch: Number(sde) } : {}),
           signal: ac.signal,
         });
         if (o.metadataFile) await writeMetadataFile(path.resolve(o.metadataFile as string), r);
+        if (o.explain) for (const st of r.steps) if (!st.cached && st.missReason) process.stderr.write(`explain: ${st.name}: ${st.missReason}\n`);
         if (o.quiet) process.stdout.write(`${r.imageDigest}\n`);
         else process.stderr.write(`image ${r.imageDigest}${(o.tag as string[]).length ? ` tagged ${(o.tag as string[]).map(normalizeRef).join(', ')}` : ''}\n`);
       } finally {
         process.off('SIGINT', onSig);
         process.off('SIGTERM', onSig);
+        await input.cleanup();
       }
     });
 
+}
+
+/** `--lang-cache`, `--lang-cache-tools`, `--lang-cache-warm`, `--lang-cache-owner` → the build request's `langCache`. */
+function langCacheRequest(o: Record<string, unknown>): { langCache?: ApplyLangCacheOptions } {
+  if (!o.langCache && !o.langCacheWarm && !o.langCacheTools) return {};
+  const owner = /^(\d+):(\d+)$/.exec(String(o.langCacheOwner ?? '1000:1000'));
+  if (!owner) throw new BuildError('ERR_KILN_ARGUMENT', '--lang-cache-owner must be UID:GID (numbers)');
+  const tools = typeof o.langCacheTools === 'string' ? o.langCacheTools.split(',').map((t) => t.trim()).filter(Boolean) : [];
+  return {
+    langCache: {
+      ...(tools.length ? { tools } : {}),
+      uid: Number(owner[1]),
+      gid: Number(owner[2]),
+      ...(o.langCacheWarm ? { warm: true } : {}),
+    },
+  };
 }

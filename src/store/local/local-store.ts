@@ -40,8 +40,13 @@ export async function createLocalStore(opts: LocalStoreOptions): Promise<Content
     let size = 0;
     let done = false;
     const file = createWriteStream('', { fd: fh.fd, autoClose: false } as Parameters<typeof createWriteStream>[1]);
+    let fileError: Error | undefined;
+    file.on('error', (err) => {
+      fileError = err;
+    });
     const stream = new Writable({
       write(chunk: Buffer, _enc, cb) {
+        if (fileError) return cb(fileError);
         hash.update(chunk);
         size += chunk.length;
         if (!file.write(chunk)) file.once('drain', () => cb());
@@ -75,7 +80,13 @@ export async function createLocalStore(opts: LocalStoreOptions): Promise<Content
       async abort() {
         if (done) return;
         done = true;
-        file.destroy();
+        // the fd belongs to fh (autoClose is off): end the stream without closing it, then close fh once
+        if (!stream.destroyed) stream.destroy();
+        await new Promise<void>((resolve) => {
+          if (file.closed || file.destroyed || file.writableFinished) resolve();
+          else file.end(() => resolve());
+          setTimeout(resolve, 1000).unref();
+        });
         await fh.close().catch(() => undefined);
         await fsp.rm(tmp, { force: true });
       },

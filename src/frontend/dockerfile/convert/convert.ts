@@ -188,8 +188,10 @@ export async function convertDockerfile(opts: ConvertOptions): Promise<BuildGrap
           break;
         }
         case 'workdir': {
-          const p = resolvePath(c.WorkingDir ?? '/', ex(cmd.path));
-          c.WorkingDir = p;
+          const raw = ex(cmd.path);
+          const p = resolvePath(c.WorkingDir ?? '/', raw);
+          // as BuildKit: an absolute path is kept as written (a trailing '/' stays), a relative one is joined and cleaned
+          c.WorkingDir = raw.startsWith('/') ? raw : p;
           const id = addVertex({ type: 'mkdir', path: p, user: c.User ?? '' });
           state.history.push({ createdBy: historyText(cmd), vertex: id, emptyLayer: false });
           break;

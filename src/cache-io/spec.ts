@@ -1,0 +1,60 @@
+import { BuildError } from '../errors/index.js';
+import type { CacheExportSpec, CacheImportSpec, CacheMode } from './types.js';
+
+function kv(spec: string, flag: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of spec.split(',')) {
+    const eq = part.indexOf('=');
+    if (eq < 0) throw new BuildError('ERR_KILN_CACHE_SOURCE', `${flag}: expected key=value in "${spec}"`);
+    out[part.slice(0, eq).trim()] = part.slice(eq + 1);
+  }
+  return out;
+}
+
+function mode(v: string | undefined, flag: string): CacheMode {
+  if (v === undefined || v === 'min' || v === 'max') return v ?? 'min';
+  throw new BuildError('ERR_KILN_CACHE_SOURCE', `${flag}: mode must be min or max, not "${v}"`);
+}
+
+/**
+ * `--cache-to type=local,dest=DIR[,mode=min|max][,tag=T]`, `type=registry,ref=REF[,mode=…]` or `type=inline`.
+ *
+ * @example
+ * parseCacheTo('type=registry,ref=localhost:5000/app:cache,mode=max')
+ */
+export function parseCacheTo(spec: string): CacheExportSpec {
+  const o = kv(spec, '--cache-to');
+  const m = mode(o.mode, '--cache-to');
+  switch (o.type) {
+    case 'inline':
+      return { type: 'inline' };
+    case 'local':
+      if (!o.dest) throw new BuildError('ERR_KILN_CACHE_SOURCE', '--cache-to type=local needs dest=DIR');
+      return { type: 'local', dest: o.dest, mode: m, tag: o.tag ?? 'latest' };
+    case 'registry': {
+      const ref = o.ref ?? o.name;
+      if (!ref) throw new BuildError('ERR_KILN_CACHE_SOURCE', '--cache-to type=registry needs ref=REF');
+      return { type: 'registry', ref, mode: m };
+    }
+    default:
+      throw new BuildError('ERR_KILN_CACHE_SOURCE', `--cache-to: unsupported type "${o.type ?? ''}" (use local, registry or inline)`);
+  }
+}
+
+/** `--cache-from type=local,src=DIR[,tag=T]`, `type=registry,ref=REF`, or a bare REF (a registry ref). */
+export function parseCacheFrom(spec: string): CacheImportSpec {
+  if (!spec.includes('=')) return { type: 'registry', ref: spec };
+  const o = kv(spec, '--cache-from');
+  switch (o.type) {
+    case 'local':
+      if (!o.src) throw new BuildError('ERR_KILN_CACHE_SOURCE', '--cache-from type=local needs src=DIR');
+      return { type: 'local', src: o.src, tag: o.tag ?? 'latest' };
+    case 'registry': {
+      const ref = o.ref ?? o.name;
+      if (!ref) throw new BuildError('ERR_KILN_CACHE_SOURCE', '--cache-from type=registry needs ref=REF');
+      return { type: 'registry', ref };
+    }
+    default:
+      throw new BuildError('ERR_KILN_CACHE_SOURCE', `--cache-from: unsupported type "${o.type ?? ''}" (use local or registry)`);
+  }
+}

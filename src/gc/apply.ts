@@ -1,0 +1,131 @@
+import { randomBytes } from 'node:crypto';
+import { lstatSync, mkdirSync, promises as fsp, renameSync, unlinkSync } from 'node:fs';
+import path from 'node:path';
+import { removeCacheMounts } from '../ops/index.js';
+import { readProtection, removeDeadLeases, type Protection } from './leases.js';
+import type { GcState, Inventory } from './inventory.js';
+import type { PruneAction } from './plan.js';
+
+/** One thing prune removed. */
+export interface Removed {
+  kind: PruneAction['kind'];
+  id: string;
+  bytes: number;
+  description: string;
+}
+
+export interface ApplyResult {
+  removed: Removed[];
+  /** actions skipped because a build started using the item after planning */
+  skipped: number;
+  bytes: number;
+}
+
+function mtime(p: string): number | undefined {
+  try {
+    return lstatSync(p).mtimeMs;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Carry out a plan. Every action re-checks, inside one SQLite write transaction, that nothing references the item and
+ * no live lease protects it, and unlinks blobs / renames snapshot dirs away within that transaction — so a build that
+ * takes a reference (in its own transaction) either sees the item gone or keeps it. Renamed dirs are deleted after.
+ */
+export async function applyPlan(s: GcState, inv: Inventory, actions: PruneAction[], opts: { selfLeaseId?: string; signal?: AbortSignal } = {}): Promise<ApplyResult> {
+  const removed: Removed[] = [];
+  const trash: string[] = [];
+  let skipped = 0;
+  const tmp = path.join(s.root, 'tmp');
+  mkdirSync(tmp, { recursive: true });
+  const snapDir = (id: number): string => path.join(s.root, 'snapshots', String(id));
+  const fresh = (): Protection => readProtection(s.db, opts.selfLeaseId ? { selfLeaseId: opts.selfLeaseId } : {});
+
+  const moveAway = (dir: string): void => {
+    const to = path.join(tmp, `gc-trash-${randomBytes(6).toString('hex')}`);
+    try {
+      renameSync(dir, to);
+      trash.push(to);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  };
+  const blobRemovable = (p: Protection, d: string): boolean => {
+    if (p.blobs.has(d) || inv.imageBlobs.has(d) || s.db.getLayerByBlob(d)) return false;
+    const m = mtime(s.store.path(d as `sha256:${string}`));
+    return m !== undefined && m < p.threshold;
+  };
+
+  const one = (a: PruneAction): Removed | undefined => {
+    const p = fresh();
+    switch (a.kind) {
+      case 'record': {
+        const r = s.db.getCache(a.key);
+        if (!r || r.lastUsed >= p.threshold || r.created >= p.threshold) return undefined;
+        s.db.deleteCache(a.key);
+        return { kind: 'record', id: a.key, bytes: 0, description: a.name };
+      }
+      case 'layer': {
+        const l = s.db.getLayer(a.diffId);
+        if (!l || p.diffIds.has(a.diffId) || l.created >= p.threshold || l.lastUsed >= p.threshold) return undefined;
+        if (s.db.countCacheByDiffId(a.diffId) > 0 || inv.imageDiffIds.has(a.diffId)) return undefined;
+        let bytes = 0;
+        if (l.snapshotId !== null) {
+          moveAway(snapDir(l.snapshotId));
+          s.db.deleteSnapshot(l.snapshotId);
+          s.db.deleteSnapshotSize(l.snapshotId);
+          if (l.snapshotId === a.snapshotId) bytes += inv.snapshots.get(l.snapshotId)?.bytes ?? 0;
+        }
+        s.db.deleteLayer(a.diffId);
+        if (a.removeBlob && blobRemovable(p, l.blob)) {
+          unlinkSync(s.store.path(l.blob));
+          bytes += inv.blobs.get(l.blob)?.bytes ?? 0;
+        }
+        return { kind: 'layer', id: a.diffId, bytes, description: 'layer' };
+      }
+      case 'snapshot': {
+        const row = s.db.getSnapshot(a.id);
+        if (!row || row.state !== 'committed' || a.created >= p.threshold) return undefined;
+        const l = a.layer ? s.db.getLayer(a.layer) : undefined;
+        if (l && (p.diffIds.has(l.diffId) || l.created >= p.threshold || l.lastUsed >= p.threshold)) return undefined;
+        if (l && l.snapshotId === a.id) s.db.setLayerSnapshot(l.diffId, null);
+        moveAway(snapDir(a.id));
+        s.db.deleteSnapshot(a.id);
+        s.db.deleteSnapshotSize(a.id);
+        return { kind: 'snapshot', id: String(a.id), bytes: a.bytes, description: a.layer ? `unpacked ${a.layer.slice(7, 19)}` : 'orphaned snapshot' };
+      }
+      case 'blob': {
+        if (!blobRemovable(p, a.digest)) return undefined;
+        unlinkSync(s.store.path(a.digest as `sha256:${string}`));
+        return { kind: 'blob', id: a.digest, bytes: a.bytes, description: 'unreferenced blob' };
+      }
+      case 'cache-mount':
+        return undefined; // handled outside the transaction (below)
+    }
+  };
+
+  for (const a of actions) {
+    opts.signal?.throwIfAborted();
+    if (a.kind === 'cache-mount') {
+      if (fresh().otherBuildRunning) {
+        skipped++;
+        continue;
+      }
+      try {
+        await removeCacheMounts({ stateDir: s.root, ids: [a.key] });
+        removed.push({ kind: 'cache-mount', id: a.id, bytes: a.bytes, description: `cache mount ${a.id}` });
+      } catch {
+        skipped++; // in use, or gone
+      }
+      continue;
+    }
+    const r = s.db.tx(() => one(a));
+    if (r) removed.push(r);
+    else skipped++;
+  }
+  removeDeadLeases(s.db);
+  for (const t of trash) await fsp.rm(t, { recursive: true, force: true, maxRetries: 3 });
+  return { removed, skipped, bytes: removed.reduce((n, r) => n + r.bytes, 0) };
+}

@@ -1,0 +1,37 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { openMetadataDb } from '../metadata/index.js';
+import { acquireLease, readProtection, removeDeadLeases } from './leases.js';
+
+test('leases protect refs and recent use while the owner lives; dead owners are ignored and removed', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'kiln-lease-'));
+  const db = openMetadataDb(path.join(dir, 'metadata.db'));
+  try {
+    assert.equal(readProtection(db).threshold, Number.POSITIVE_INFINITY);
+    const lease = acquireLease(db);
+    lease.addLayers(['sha256:a', 'sha256:a']);
+    lease.addBlobs(['sha256:m']);
+    let p = readProtection(db);
+    assert.equal(p.threshold, lease.created);
+    assert.deepEqual([...p.diffIds], ['sha256:a']);
+    assert.deepEqual([...p.blobs], ['sha256:m']);
+    assert.equal(p.otherBuildRunning, true);
+    assert.equal(readProtection(db, { selfLeaseId: lease.id }).otherBuildRunning, false);
+    db.putLease({ id: 'dead', pid: 2 ** 22 + 12345, created: 1 });
+    db.addLeaseRefs('dead', 'layer', ['sha256:dead']);
+    p = readProtection(db);
+    assert.equal(p.threshold, lease.created, 'a dead lease does not protect');
+    assert.equal(p.diffIds.has('sha256:dead'), false);
+    assert.equal(removeDeadLeases(db), 1);
+    lease.release();
+    lease.release();
+    assert.equal(readProtection(db).threshold, Number.POSITIVE_INFINITY);
+    assert.equal(db.listLeases().length, 0);
+  } finally {
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

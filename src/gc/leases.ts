@@ -1,0 +1,91 @@
+import { randomBytes } from 'node:crypto';
+import type { MetadataDb } from '../metadata/index.js';
+
+/**
+ * A running build's lease. Everything created or used since `created` is protected from prune and GC while the owning
+ * process lives, and so is everything named by the lease's refs (layers by diffId, blobs by digest) — the older data a
+ * build reuses. Rows of dead processes are ignored (and removed by prune).
+ */
+export interface BuildLease {
+  readonly id: string;
+  readonly created: number;
+  /** Protect layers (their record, unpacked snapshot and blob). */
+  addLayers(diffIds: Iterable<string>): void;
+  /** Protect blobs (manifests, configs, layer blobs). */
+  addBlobs(digests: Iterable<string>): void;
+  /** Drop the lease; safe to call twice. */
+  release(): void;
+}
+
+/** What live leases protect right now. */
+export interface Protection {
+  /** creation time of the oldest live lease; anything created or used at or after it is protected (Infinity: none) */
+  threshold: number;
+  diffIds: Set<string>;
+  blobs: Set<string>;
+  /** a live lease other than the caller's own exists (cache mounts are then left alone) */
+  otherBuildRunning: boolean;
+}
+
+export function pidAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Take a lease for a build (one row in `leases`). Take it before the first cache lookup; release it when the build
+ * (and its post-build GC) ends.
+ *
+ * @example
+ * const lease = acquireLease(db);
+ * try { ... lease.addLayers(diffIds) ... } finally { lease.release(); }
+ */
+export function acquireLease(db: MetadataDb): BuildLease {
+  const id = `${Date.now().toString(36)}-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const created = Date.now();
+  db.putLease({ id, pid: process.pid, created });
+  let released = false;
+  return {
+    id,
+    created,
+    addLayers(diffIds) {
+      if (!released) db.addLeaseRefs(id, 'layer', diffIds);
+    },
+    addBlobs(digests) {
+      if (!released) db.addLeaseRefs(id, 'blob', digests);
+    },
+    release() {
+      if (released) return;
+      released = true;
+      db.deleteLease(id);
+    },
+  };
+}
+
+/** The protection live leases give; `selfLeaseId` counts for protection but not as another running build. */
+export function readProtection(db: MetadataDb, opts: { selfLeaseId?: string } = {}): Protection {
+  const live = db.listLeases().filter((l) => pidAlive(l.pid));
+  const refs = db.listLeaseRefs(live.map((l) => l.id));
+  return {
+    threshold: live.length ? Math.min(...live.map((l) => l.created)) : Number.POSITIVE_INFINITY,
+    diffIds: new Set(refs.filter((r) => r.kind === 'layer').map((r) => r.ref)),
+    blobs: new Set(refs.filter((r) => r.kind === 'blob').map((r) => r.ref)),
+    otherBuildRunning: live.some((l) => l.id !== opts.selfLeaseId),
+  };
+}
+
+/** Remove the leases of processes that are gone; returns how many. */
+export function removeDeadLeases(db: MetadataDb): number {
+  let n = 0;
+  for (const l of db.listLeases()) {
+    if (pidAlive(l.pid)) continue;
+    db.deleteLease(l.id);
+    n++;
+  }
+  return n;
+}

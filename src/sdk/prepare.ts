@@ -1,0 +1,67 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { BuildError } from '../errors/index.js';
+import type { SecretSource } from '../ops/index.js';
+import { buildEnvSecretId, CA_BUNDLE_ENV, CA_BUNDLE_SECRET, CA_BUNDLE_TARGET, renderTemplate } from './render.js';
+import type { TemplateData } from './types.js';
+
+/** What the engine needs to build a template: the Dockerfile text, the always-run lines, the build-env secrets. */
+export interface PreparedTemplateBuild {
+  dockerfileText: string;
+  /** Dockerfile lines of the steps marked with `skipCache()` */
+  noCacheLines: number[];
+  /** secrets carrying build-env values and the CA bundle */
+  secrets: SecretSource[];
+  /** removes the temporary secret files */
+  cleanup(): Promise<void>;
+}
+
+/** Options of {@link prepareTemplateBuild}. */
+export interface PrepareOptions {
+  /** build-time variables (see BuildOptions.env) */
+  env?: Record<string, string>;
+  /** CA bundle file on this machine */
+  caBundle?: string;
+  signal?: AbortSignal;
+}
+
+/**
+ * Render a template for the engine. Build-env values go into temporary secret files (mode 0600) that the RUN steps
+ * read through `--mount=type=secret,env=NAME`; the caller runs the build, then `cleanup()`.
+ *
+ * @example
+ * const p = await prepareTemplateBuild(data, { env: { PIP_INDEX_URL: 'http://127.0.0.1:8080/simple/' } });
+ * try { await runBuild({ ...req, dockerfileText: p.dockerfileText, noCacheLines: p.noCacheLines, secrets: p.secrets }); }
+ * finally { await p.cleanup(); }
+ */
+export async function prepareTemplateBuild(data: TemplateData, opts: PrepareOptions = {}): Promise<PreparedTemplateBuild> {
+  const env: Record<string, string> = { ...(opts.env ?? {}) };
+  for (const k of Object.keys(env)) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new BuildError('ERR_KILN_ARGUMENT', `build env: "${k}" is not a valid variable name`);
+  }
+  if (opts.caBundle) for (const k of CA_BUNDLE_ENV) env[k] ??= CA_BUNDLE_TARGET;
+  const names = Object.keys(env).sort();
+  const rendered = renderTemplate(data, { buildEnv: names, caBundle: !!opts.caBundle });
+  const noCacheLines = data.steps.flatMap((s, i) => (s.skipCache ? rendered.steps[i]!.lines : []));
+  const secrets: SecretSource[] = [];
+  let dir: string | undefined;
+  if (names.length > 0) {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'kiln-build-env-'));
+    for (const k of names) {
+      const file = path.join(dir, k);
+      await writeFile(file, env[k]!, { mode: 0o600 });
+      secrets.push({ id: buildEnvSecretId(k), file });
+    }
+  }
+  if (opts.caBundle) secrets.push({ id: CA_BUNDLE_SECRET, file: path.resolve(opts.caBundle) });
+  return {
+    dockerfileText: rendered.text,
+    noCacheLines,
+    secrets,
+    cleanup: async () => {
+      if (dir) await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+

@@ -1,0 +1,621 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { BuildError } from '../errors/index.js';
+import { selectLangCaches } from '../langcache/index.js';
+import { callerDir } from './caller.js';
+import { renderTemplate, type RenderOptions } from './render.js';
+import type {
+  AptInstallOptions,
+  BuildInfo,
+  BuildOptions,
+  CopyOptions,
+  ForceOptions,
+  GitCloneOptions,
+  MakeDirOptions,
+  NpmInstallOptions,
+  PipInstallOptions,
+  ReadyCheck,
+  RegistryCredentials,
+  RemoveOptions,
+  RunCmdOptions,
+  TemplateBase,
+  TemplateData,
+  TemplateJSON,
+  TemplateStep,
+} from './types.js';
+
+/**
+ * Where a template keeps its data. `Symbol.for`, so a template made by another copy of this module (a template file
+ * loaded by the CLI through tsx) is still recognised.
+ * @internal
+ */
+export const TEMPLATE_DATA: unique symbol = Symbol.for('kiln.template.data');
+
+/** The base images the `from*Image()` shortcuts use when no version is given. */
+export const DEFAULT_BASE_IMAGES = {
+  debian: 'debian:bookworm-slim',
+  ubuntu: 'ubuntu:24.04',
+  python: 'python:3.12-slim',
+  node: 'node:22-slim',
+} as const;
+
+/**
+ * A template that can be built: it has a base image and zero or more steps. What `setStartCmd` returns (no more
+ * steps can follow) and what {@link Template.build} accepts.
+ */
+export interface TemplateFinal {
+  /** @internal the template's data */
+  readonly [TEMPLATE_DATA]: TemplateData;
+  /**
+   * Make the previous step always run. Steps after it stay cached when its output (file contents and metadata, not
+   * timestamps) is the same as the last run's, and rebuild when it differs.
+   *
+   * @example
+   * Template().fromPythonImage('3.11-slim')
+   *   .runCmd('git clone https://github.com/user/repo.git /app').skipCache()
+   *   .pipInstall('flask');
+   */
+  skipCache(): this;
+  /**
+   * The template as a Dockerfile: a FROM line (or the base Dockerfile), then one instruction per step.
+   *
+   * @example
+   * console.log(Template().fromNodeImage('22-slim').setWorkdir('/app').toDockerfile());
+   * // FROM node:22-slim
+   * // WORKDIR /app
+   */
+  toDockerfile(options?: RenderOptions): string;
+  /**
+   * The template as data: the base and each step with its arguments and the Dockerfile instructions it renders to.
+   * Credentials given to `fromImage` are left out.
+   *
+   * @example
+   * const json = Template().fromDebianImage().aptInstall('curl').toJSON();
+   * // json.steps[0] → { type: 'aptInstall', packages: ['curl'], noInstallRecommends: false, instructions: ['RUN ...'] }
+   */
+  toJSON(): TemplateJSON;
+  /**
+   * Build the template with the embedded engine; the same as `Template.build(this, options)`.
+   *
+   * @example
+   * const info = await Template().fromPythonImage().pipInstall('numpy').build({ name: 'numpy-box' });
+   */
+  build(options?: BuildOptions): Promise<BuildInfo>;
+}
+
+/** A template with a base image: add steps, then build it. Every method returns a new template (immutable). */
+export interface Template extends TemplateFinal {
+  /**
+   * Install Debian/Ubuntu packages with apt-get (as root), through locked cache mounts for apt's downloads and lists,
+   * so nothing of apt's cache lands in the image.
+   *
+   * @example
+   * t.aptInstall('curl', 'git');
+   * t.aptInstall(['curl', 'git'], { noInstallRecommends: true });
+   */
+  aptInstall(...packages: string[]): Template;
+  aptInstall(...args: [...packages: string[], options: AptInstallOptions]): Template;
+  aptInstall(packages: string[], options?: AptInstallOptions): Template;
+  /**
+   * Install Python packages with pip, downloading through the shared language cache (`/cache/pip`, a cache mount):
+   * adding a package to the list downloads only that package.
+   *
+   * @example
+   * t.pipInstall('numpy', 'pandas');
+   * t.pipInstall(['numpy', 'pandas']);
+   * t.pipInstall({ requirements: 'requirements.txt' });
+   */
+  pipInstall(...packages: string[]): Template;
+  pipInstall(packages: string[]): Template;
+  pipInstall(options: PipInstallOptions): Template;
+  /**
+   * Install npm packages (in the working folder, or globally), through the shared npm cache (`/cache/npm`). With no
+   * packages, installs what package.json in the working folder lists.
+   *
+   * @example
+   * t.setWorkdir('/app').npmInstall('express', 'zod');
+   * t.npmInstall('typescript', { global: true });
+   * t.npmInstall(['vitest'], { dev: true });
+   */
+  npmInstall(...packages: string[]): Template;
+  npmInstall(...args: [...packages: string[], options: NpmInstallOptions]): Template;
+  npmInstall(packages: string[], options?: NpmInstallOptions): Template;
+  /**
+   * `go install` programs (a version defaults to `@latest`), with the Go module and build caches mounted.
+   *
+   * @example
+   * t.goInstall('golang.org/x/tools/gopls@v0.16.2');
+   */
+  goInstall(...packages: string[]): Template;
+  goInstall(packages: string[]): Template;
+  /**
+   * `cargo install` crates into /usr/local/bin, with cargo's registry and git caches mounted.
+   *
+   * @example
+   * t.cargoInstall('ripgrep');
+   */
+  cargoInstall(...crates: string[]): Template;
+  cargoInstall(crates: string[]): Template;
+  /**
+   * Run a shell command; an array runs each command in turn (joined with `&&`).
+   *
+   * @example
+   * t.runCmd('echo hello > /hello.txt');
+   * t.runCmd(['mkdir -p /data', 'chown user /data'], { user: 'root' });
+   * t.runCmd('poetry install --no-root', { caches: ['poetry'] });
+   */
+  runCmd(command: string | string[], options?: RunCmdOptions): Template;
+  /**
+   * Copy files or folders from the build context (`contextPath`, by default the template file's folder) into the
+   * image. Cached by the content and mode of exactly the files copied, never by their timestamps.
+   *
+   * @example
+   * t.copy('app/', '/app/');
+   * t.copy(['main.py', 'util.py'], '/app/', { owner: 'user:user', mode: 0o644 });
+   */
+  copy(src: string | string[], dest: string, options?: CopyOptions): Template;
+  /**
+   * Remove files or folders (`rm -rf` by default).
+   *
+   * @example
+   * t.remove('/tmp/build');
+   * t.remove(['/a', '/b'], { recursive: false });
+   */
+  remove(path: string | string[], options?: RemoveOptions): Template;
+  /**
+   * Rename (move) a file or folder.
+   *
+   * @example
+   * t.rename('/app/config.example.json', '/app/config.json');
+   */
+  rename(src: string, dest: string, options?: ForceOptions): Template;
+  /**
+   * Create folders and their parents.
+   *
+   * @example
+   * t.makeDir(['/data', '/logs'], { mode: 0o750 });
+   */
+  makeDir(path: string | string[], options?: MakeDirOptions): Template;
+  /**
+   * Create a symbolic link at `path` pointing to `target`.
+   *
+   * @example
+   * t.makeSymlink('/usr/bin/python3', '/usr/local/bin/python');
+   */
+  makeSymlink(target: string, path: string, options?: ForceOptions): Template;
+  /**
+   * Set an environment variable in the image (and for later steps). As in a Dockerfile's ENV, `$NAME` and `${NAME}`
+   * refer to variables set before.
+   *
+   * @example
+   * t.setEnv('DEBUG', 'true');
+   * t.setEnv('PATH', '/opt/tools/bin:$PATH');
+   */
+  setEnv(key: string, value: string): Template;
+  /**
+   * Set several environment variables in one step.
+   *
+   * @example
+   * t.setEnvs({ NODE_ENV: 'production', PORT: '3000' });
+   */
+  setEnvs(env: Record<string, string>): Template;
+  /**
+   * Set the working folder for later steps and for the start command (created when missing).
+   *
+   * @example
+   * t.setWorkdir('/app');
+   */
+  setWorkdir(path: string): Template;
+  /**
+   * Run later steps and the start command as this user (`name`, `uid` or `uid:gid`).
+   *
+   * @example
+   * t.setUser('user');
+   */
+  setUser(user: string): Template;
+  /**
+   * Clone a git repository (needs git in the image). Usually paired with `skipCache()` to get the latest commit.
+   *
+   * @example
+   * t.gitClone('https://github.com/user/repo.git', '/app', { branch: 'main', depth: 1 }).skipCache();
+   */
+  gitClone(url: string, path?: string, options?: GitCloneOptions): Template;
+  /**
+   * The command a sandbox runs at start, and how to tell it is ready. Recorded in the image config (Cmd) and in the
+   * labels `kiln.template.start-cmd` and `kiln.template.ready`. No steps can follow.
+   *
+   * @example
+   * t.setStartCmd('node server.js', waitForPort(3000));
+   * t.setStartCmd(['python3', '-m', 'http.server', '8000'], waitForURL('http://localhost:8000/'));
+   */
+  setStartCmd(command: string | string[], ready?: ReadyCheck): TemplateFinal;
+}
+
+/** A template with no base yet: pick one. Only a template with a base can be built. */
+export interface EmptyTemplate {
+  /**
+   * Start from an image in kiln's image store (`kiln images`), by name or digest.
+   *
+   * @example
+   * Template().fromImage('ghcr.io/acme/base:1.2');
+   * Template().fromImage('registry.example.com/private/base:1', { username: 'me', password: process.env.TOKEN! });
+   */
+  fromImage(ref: string, credentials?: RegistryCredentials): Template;
+  /**
+   * Start from Debian (`debian:<version>`, default `bookworm-slim`).
+   *
+   * @example
+   * Template().fromDebianImage('bookworm');
+   */
+  fromDebianImage(version?: string): Template;
+  /**
+   * Start from Ubuntu (`ubuntu:<version>`, default `24.04`).
+   *
+   * @example
+   * Template().fromUbuntuImage('22.04');
+   */
+  fromUbuntuImage(version?: string): Template;
+  /**
+   * Start from Python (`python:<version>`, default `3.12-slim`).
+   *
+   * @example
+   * Template().fromPythonImage('3.11-slim'); // python:3.11-slim
+   */
+  fromPythonImage(version?: string): Template;
+  /**
+   * Start from Node.js (`node:<version>`, default `22-slim`).
+   *
+   * @example
+   * Template().fromNodeImage('20-slim');
+   */
+  fromNodeImage(version?: string): Template;
+  /**
+   * Start from a Dockerfile (multi-stage allowed): the template's steps continue its last stage. A string holding a
+   * newline or starting with an instruction is the Dockerfile itself; anything else is a path (relative to the
+   * template file's folder).
+   *
+   * @example
+   * Template().fromDockerfile('docker/base.Dockerfile');
+   * Template().fromDockerfile('FROM python:3.12-slim AS base\nRUN useradd -m user\n');
+   */
+  fromDockerfile(pathOrContent: string): Template;
+  /**
+   * Start where another template ends: its base and all its steps (so both share their cache).
+   *
+   * @example
+   * const base = Template().fromPythonImage().pipInstall('numpy');
+   * const ml = Template().fromTemplate(base).pipInstall('scikit-learn');
+   */
+  fromTemplate(other: TemplateFinal): Template;
+}
+
+/** `Template()` / `new Template()` and the static `Template.build`. */
+export interface TemplateConstructor {
+  /**
+   * A new, empty template; pick a base next. Given an image reference, a template already based on it.
+   *
+   * @example
+   * const t = Template().fromPythonImage('3.11-slim').pipInstall('numpy', 'pandas');
+   * const u = new Template().fromNodeImage();
+   */
+  (): EmptyTemplate;
+  (baseImage: string): Template;
+  new (): EmptyTemplate;
+  new (baseImage: string): Template;
+  /**
+   * Build a template with the embedded engine: each step is cached; the image is stored (and tagged `name`) in
+   * kiln's state directory.
+   *
+   * @example
+   * const info = await Template.build(t, { name: 'data-science', onLog: (l) => process.stdout.write(l.message) });
+   * console.log(info.digest, info.steps.filter((s) => s.cached).length);
+   */
+  build(template: TemplateFinal, options?: BuildOptions): Promise<BuildInfo>;
+}
+
+function invalid(message: string): BuildError {
+  return new BuildError('ERR_KILN_TEMPLATE_INVALID', message);
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object' && !Object.isFrozen(o)) {
+    Object.freeze(o);
+    for (const v of Object.values(o as Record<string, unknown>)) deepFreeze(v);
+  }
+  return o;
+}
+
+/** Split `(...strings, options?)` / `(strings[], options?)` arguments. */
+function packageArgs<O extends object>(method: string, args: unknown[], { allowEmpty = false } = {}): { packages: string[]; options: O | undefined } {
+  let list = [...args];
+  let options: O | undefined;
+  const last = list[list.length - 1];
+  if (list.length > 0 && last !== null && typeof last === 'object' && !Array.isArray(last)) {
+    options = last as O;
+    list = list.slice(0, -1);
+  }
+  if (list.length === 1 && Array.isArray(list[0])) list = [...(list[0] as unknown[])];
+  for (const p of list) {
+    if (typeof p !== 'string' || p.trim() === '') throw invalid(`${method}: package names must be non-empty strings, got ${JSON.stringify(p)}`);
+  }
+  if (list.length === 0 && !allowEmpty) throw invalid(`${method}: name at least one package`);
+  return { packages: list as string[], options };
+}
+
+function toList(method: string, v: string | string[]): string[] {
+  const list = Array.isArray(v) ? [...v] : [v];
+  if (list.length === 0) throw invalid(`${method}: give at least one path or command`);
+  for (const x of list) if (typeof x !== 'string' || x === '') throw invalid(`${method}: expected non-empty strings, got ${JSON.stringify(x)}`);
+  return list;
+}
+
+function modeString(method: string, m: number | string | undefined): string | undefined {
+  if (m === undefined) return undefined;
+  const s = typeof m === 'number' ? m.toString(8) : m.replace(/^0o/, '');
+  if (!/^[0-7]{3,4}$/.test(s)) throw invalid(`${method}: mode must be octal permission bits such as 0o755, got ${JSON.stringify(m)}`);
+  return s.length === 3 ? `0${s}` : s;
+}
+
+const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** The single implementation behind Template, TemplateFinal (the type narrows what callers see). */
+class TemplateImpl {
+  readonly [TEMPLATE_DATA]: TemplateData;
+
+  constructor(data: TemplateData) {
+    this[TEMPLATE_DATA] = deepFreeze(data);
+    Object.freeze(this);
+  }
+
+  private add(step: TemplateStep): TemplateImpl {
+    const d = this[TEMPLATE_DATA];
+    return new TemplateImpl({ ...d, steps: [...d.steps, step] });
+  }
+
+  skipCache(): this {
+    const d = this[TEMPLATE_DATA];
+    const last = d.steps[d.steps.length - 1];
+    if (!last) throw invalid('skipCache() marks the step before it, and this template has no steps yet');
+    return new TemplateImpl({ ...d, steps: [...d.steps.slice(0, -1), { ...last, skipCache: true }] }) as unknown as this;
+  }
+
+  toDockerfile(options?: RenderOptions): string {
+    return renderTemplate(this[TEMPLATE_DATA], options).text;
+  }
+
+  toJSON(): TemplateJSON {
+    return templateJSON(this[TEMPLATE_DATA]);
+  }
+
+  build(options?: BuildOptions): Promise<BuildInfo> {
+    return buildTemplate(this as unknown as TemplateFinal, options);
+  }
+
+  aptInstall(...args: unknown[]): TemplateImpl {
+    const { packages, options } = packageArgs<AptInstallOptions>('aptInstall', args);
+    return this.add({ type: 'aptInstall', packages, noInstallRecommends: options?.noInstallRecommends === true });
+  }
+
+  pipInstall(...args: unknown[]): TemplateImpl {
+    if (args.length === 1 && args[0] && typeof args[0] === 'object' && !Array.isArray(args[0])) {
+      const o = args[0] as PipInstallOptions;
+      if (typeof o.requirements !== 'string' || o.requirements === '') throw invalid('pipInstall: { requirements } must name a file in the build context');
+      if (path.isAbsolute(o.requirements) || o.requirements.split(/[\\/]/).includes('..')) {
+        throw invalid(`pipInstall: requirements "${o.requirements}" must be a path inside the build context`);
+      }
+      const extra = o.packages ? packageArgs<object>('pipInstall', [o.packages]).packages : [];
+      return this.add({ type: 'pipInstall', packages: extra, requirements: o.requirements });
+    }
+    const { packages, options } = packageArgs<object>('pipInstall', args);
+    if (options) throw invalid('pipInstall: give packages, or one options object { requirements }');
+    return this.add({ type: 'pipInstall', packages });
+  }
+
+  npmInstall(...args: unknown[]): TemplateImpl {
+    const { packages, options } = packageArgs<NpmInstallOptions>('npmInstall', args, { allowEmpty: true });
+    return this.add({ type: 'npmInstall', packages, global: options?.global === true, dev: options?.dev === true });
+  }
+
+  goInstall(...args: unknown[]): TemplateImpl {
+    return this.add({ type: 'goInstall', packages: packageArgs<object>('goInstall', args).packages });
+  }
+
+  cargoInstall(...args: unknown[]): TemplateImpl {
+    return this.add({ type: 'cargoInstall', packages: packageArgs<object>('cargoInstall', args).packages });
+  }
+
+  runCmd(command: string | string[], options?: RunCmdOptions): TemplateImpl {
+    const commands = toList('runCmd', command);
+    const caches = options?.caches ?? [];
+    try {
+      if (caches.length) selectLangCaches(caches);
+    } catch (cause) {
+      throw new BuildError('ERR_KILN_TEMPLATE_INVALID', `runCmd: ${(cause as Error).message}`, { cause });
+    }
+    return this.add({ type: 'runCmd', commands, ...(options?.user ? { user: options.user } : {}), ...(caches.length ? { caches: [...caches] } : {}) });
+  }
+
+  copy(src: string | string[], dest: string, options: CopyOptions = {}): TemplateImpl {
+    const sources = toList('copy', src);
+    if (typeof dest !== 'string' || dest === '') throw invalid('copy: give a destination path');
+    for (const s of sources) if (path.isAbsolute(s) || s.split(/[\\/]/).includes('..')) throw invalid(`copy: source "${s}" must be a path inside the build context`);
+    const mode = modeString('copy', options.mode);
+    return this.add({
+      type: 'copy',
+      sources,
+      dest,
+      ...(options.owner ? { owner: options.owner } : {}),
+      ...(mode ? { mode } : {}),
+      resolveSymlinks: options.resolveSymlinks === true,
+    });
+  }
+
+  remove(p: string | string[], options: RemoveOptions = {}): TemplateImpl {
+    return this.add({ type: 'remove', paths: toList('remove', p), recursive: options.recursive !== false, force: options.force !== false });
+  }
+
+  rename(src: string, dest: string, options: ForceOptions = {}): TemplateImpl {
+    if (!src || !dest) throw invalid('rename: give a source and a destination');
+    return this.add({ type: 'rename', src, dest, force: options.force === true });
+  }
+
+  makeDir(p: string | string[], options: MakeDirOptions = {}): TemplateImpl {
+    const mode = modeString('makeDir', options.mode);
+    return this.add({ type: 'makeDir', paths: toList('makeDir', p), ...(mode ? { mode } : {}) });
+  }
+
+  makeSymlink(target: string, linkPath: string, options: ForceOptions = {}): TemplateImpl {
+    if (!target || !linkPath) throw invalid('makeSymlink: give a target and a link path');
+    return this.add({ type: 'makeSymlink', target, path: linkPath, force: options.force === true });
+  }
+
+  setEnv(key: string, value: string): TemplateImpl {
+    return this.setEnvs({ [key]: value });
+  }
+
+  setEnvs(env: Record<string, string>): TemplateImpl {
+    const entries = Object.entries(env ?? {});
+    if (entries.length === 0) throw invalid('setEnvs: give at least one variable');
+    for (const [k, v] of entries) {
+      if (!ENV_KEY.test(k)) throw invalid(`setEnv: "${k}" is not a valid variable name`);
+      if (typeof v !== 'string') throw invalid(`setEnv: the value of ${k} must be a string`);
+    }
+    return this.add({ type: 'setEnv', env: Object.fromEntries(entries) });
+  }
+
+  setWorkdir(p: string): TemplateImpl {
+    if (!p) throw invalid('setWorkdir: give a path');
+    return this.add({ type: 'setWorkdir', path: p });
+  }
+
+  setUser(user: string): TemplateImpl {
+    if (!user || /\s/.test(user)) throw invalid(`setUser: "${user}" is not a user name or uid[:gid]`);
+    return this.add({ type: 'setUser', user });
+  }
+
+  gitClone(url: string, p?: string, options: GitCloneOptions = {}): TemplateImpl {
+    if (!url) throw invalid('gitClone: give a repository URL');
+    if (options.depth !== undefined && !(Number.isInteger(options.depth) && options.depth > 0)) throw invalid('gitClone: depth must be a positive integer');
+    return this.add({
+      type: 'gitClone',
+      url,
+      ...(p ? { path: p } : {}),
+      ...(options.branch ? { branch: options.branch } : {}),
+      ...(options.depth ? { depth: options.depth } : {}),
+    });
+  }
+
+  setStartCmd(command: string | string[], ready?: ReadyCheck): TemplateImpl {
+    if (Array.isArray(command) ? command.length === 0 : !command) throw invalid('setStartCmd: give a command');
+    return this.add({ type: 'setStartCmd', cmd: Array.isArray(command) ? [...command] : command, ...(ready ? { ready: { ...ready } } : {}) });
+  }
+}
+
+/** A template before its base. */
+class EmptyTemplateImpl implements EmptyTemplate {
+  constructor(private readonly defaultContext: string | undefined) {
+    Object.freeze(this);
+  }
+
+  private start(base: TemplateBase, steps: TemplateStep[] = []): Template {
+    return new TemplateImpl({ base, steps, ...(this.defaultContext ? { defaultContext: this.defaultContext } : {}) }) as unknown as Template;
+  }
+
+  fromImage(ref: string, credentials?: RegistryCredentials): Template {
+    if (typeof ref !== 'string' || ref.trim() === '' || /\s/.test(ref.trim())) throw invalid(`fromImage: "${ref}" is not an image reference`);
+    return this.start({ type: 'image', ref: ref.trim(), ...(credentials ? { credentials: { ...credentials } } : {}) });
+  }
+
+  fromDebianImage(version?: string): Template {
+    return this.fromImage(version ? `debian:${version}` : DEFAULT_BASE_IMAGES.debian);
+  }
+
+  fromUbuntuImage(version?: string): Template {
+    return this.fromImage(version ? `ubuntu:${version}` : DEFAULT_BASE_IMAGES.ubuntu);
+  }
+
+  fromPythonImage(version?: string): Template {
+    return this.fromImage(version ? `python:${version}` : DEFAULT_BASE_IMAGES.python);
+  }
+
+  fromNodeImage(version?: string): Template {
+    return this.fromImage(version ? `node:${version}` : DEFAULT_BASE_IMAGES.node);
+  }
+
+  fromDockerfile(pathOrContent: string): Template {
+    if (typeof pathOrContent !== 'string' || pathOrContent.trim() === '') throw invalid('fromDockerfile: give a path or the Dockerfile text');
+    const isText = pathOrContent.includes('\n') || /^\s*(FROM|ARG|#)\b/i.test(pathOrContent) || /^\s*#/.test(pathOrContent);
+    let content = pathOrContent;
+    if (!isText) {
+      const file = path.resolve(this.defaultContext ?? process.cwd(), pathOrContent);
+      try {
+        content = readFileSync(file, 'utf8');
+      } catch (cause) {
+        throw new BuildError('ERR_KILN_TEMPLATE_INVALID', `fromDockerfile: cannot read "${file}"`, { cause });
+      }
+    }
+    if (!/^\s*FROM\s/im.test(content)) throw invalid('fromDockerfile: the Dockerfile has no FROM instruction');
+    return this.start({ type: 'dockerfile', content });
+  }
+
+  fromTemplate(other: TemplateFinal): Template {
+    const d = other?.[TEMPLATE_DATA];
+    if (!d) throw invalid('fromTemplate: expected a template with a base image');
+    return this.start(d.base, [...d.steps]);
+  }
+}
+
+/** The template as data (credentials left out). */
+export function templateJSON(data: TemplateData): TemplateJSON {
+  const rendered = renderTemplate(data);
+  const base: TemplateJSON['base'] =
+    data.base.type === 'image' ? { type: 'image', ref: data.base.ref, ...(data.base.credentials ? { private: true as const } : {}) } : { type: 'dockerfile', content: data.base.content };
+  return {
+    version: 1,
+    base,
+    steps: data.steps.map((s, i) => ({ ...structuredClone(s), instructions: rendered.steps[i]!.instructions })),
+  };
+}
+
+/** Is this a template with a base (from this or another copy of the SDK)? */
+export function isTemplate(v: unknown): v is TemplateFinal {
+  if (v === null || (typeof v !== 'object' && typeof v !== 'function')) return false;
+  const d = (v as Record<symbol, unknown>)[TEMPLATE_DATA] as TemplateData | undefined;
+  return !!d && typeof d === 'object' && !!d.base && Array.isArray(d.steps);
+}
+
+/** Template.build: loads the engine only when a build is asked for, so rendering stays light. */
+async function buildTemplate(template: TemplateFinal, options: BuildOptions = {}): Promise<BuildInfo> {
+  if (!isTemplate(template)) {
+    throw new BuildError('ERR_KILN_TEMPLATE_INVALID', 'Template.build needs a template with a base image (Template().fromImage(...) or another from* method)');
+  }
+  const { buildTemplateData } = await import('./build.js');
+  return buildTemplateData(template[TEMPLATE_DATA], options);
+}
+
+function createTemplate(baseImage?: string): EmptyTemplate | Template {
+  const empty = new EmptyTemplateImpl(callerDir());
+  return baseImage === undefined ? empty : empty.fromImage(baseImage);
+}
+
+/**
+ * The template builder: `Template()` or `new Template()` gives an empty template; pick a base with a `from*` method,
+ * add steps, then build with `Template.build(t, options)` or `t.build(options)`.
+ *
+ * @example
+ * import { Template, waitForPort } from 'kiln';
+ *
+ * export default Template()
+ *   .fromPythonImage('3.11-slim')
+ *   .aptInstall('curl', 'git')
+ *   .pipInstall('numpy', 'pandas')
+ *   .setEnv('DEBUG', 'true')
+ *   .copy('app/', '/app/')
+ *   .setStartCmd('python3 -m http.server 8000', waitForPort(8000));
+ */
+export const Template: TemplateConstructor = Object.assign(
+  function Template(baseImage?: string): EmptyTemplate | Template {
+    return createTemplate(baseImage);
+  },
+  { build: buildTemplate },
+) as unknown as TemplateConstructor;

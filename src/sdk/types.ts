@@ -1,0 +1,211 @@
+/**
+ * The template SDK's data: what a template is made of (plain, JSON-friendly), the options of each method, and the
+ * options and result of a build.
+ */
+
+/** Credentials for a private base image (kept out of `toJSON()` and of every log). */
+export interface RegistryCredentials {
+  username: string;
+  password: string;
+}
+
+/** Where a template starts. */
+export type TemplateBase =
+  | { type: 'image'; ref: string; credentials?: RegistryCredentials }
+  | { type: 'dockerfile'; content: string };
+
+/** Options of `aptInstall`. */
+export interface AptInstallOptions {
+  /** pass `--no-install-recommends` (smaller images); default false */
+  noInstallRecommends?: boolean;
+}
+
+/** Options of `pipInstall` when it installs from a requirements file. */
+export interface PipInstallOptions {
+  /** a requirements file in the build context (relative to `contextPath`); it is mounted for the step, never copied */
+  requirements: string;
+  /** more packages to install in the same step */
+  packages?: string[];
+}
+
+/** Options of `npmInstall`. */
+export interface NpmInstallOptions {
+  /** `npm install -g` */
+  global?: boolean;
+  /** `npm install --save-dev` */
+  dev?: boolean;
+}
+
+/** Options of `runCmd`. */
+export interface RunCmdOptions {
+  /** run as this user (name or uid[:gid]); the template's user is unchanged for later steps */
+  user?: string;
+  /**
+   * Language caches to mount for the command, by tool name from the `/cache` layout (`pip`, `poetry`, `npm`, `pnpm`,
+   * `yarn`, `go`, `cargo`, `maven`, `gradle`, ...), with their environment variables set: for install commands the
+   * package methods do not cover.
+   */
+  caches?: string[];
+}
+
+/** Options of `copy`. */
+export interface CopyOptions {
+  /** owner of the copied files, `user`, `user:group` or `uid:gid` (default 0:0) */
+  owner?: string;
+  /** permission bits for every copied file and folder, e.g. `0o755` or `'755'` */
+  mode?: number | string;
+  /**
+   * Follow symbolic links among the sources and copy the files they point to. Default false: a link inside a copied
+   * folder is copied as a link; a source that is itself a link is followed either way (as `COPY` does).
+   */
+  resolveSymlinks?: boolean;
+}
+
+/** Options of `remove`. */
+export interface RemoveOptions {
+  /** remove folders with their contents; default true */
+  recursive?: boolean;
+  /** no error when the path does not exist; default true */
+  force?: boolean;
+}
+
+/** Options of `rename`, `makeSymlink`. */
+export interface ForceOptions {
+  /** replace an existing destination; default false */
+  force?: boolean;
+}
+
+/** Options of `makeDir`. */
+export interface MakeDirOptions {
+  /** permission bits of the new folders, e.g. `0o750` */
+  mode?: number | string;
+}
+
+/** Options of `gitClone`. */
+export interface GitCloneOptions {
+  /** branch or tag to check out */
+  branch?: string;
+  /** shallow clone with this many commits */
+  depth?: number;
+}
+
+/** A readiness check: how a sandbox started from the image knows the start command is ready. */
+export interface ReadyCheck {
+  kind: 'port' | 'url' | 'file' | 'process' | 'timeout';
+  /** the shell command that exits 0 once ready */
+  cmd: string;
+  port?: number;
+  url?: string;
+  statusCode?: number;
+  path?: string;
+  process?: string;
+  timeoutMs?: number;
+}
+
+/** Fields every step has. */
+export interface StepCommon {
+  /** the step always runs (`skipCache()`); later steps stay cached when its output is identical */
+  skipCache?: boolean;
+}
+
+/** One step of a template, as data. */
+export type TemplateStep = StepCommon &
+  (
+    | { type: 'aptInstall'; packages: string[]; noInstallRecommends: boolean }
+    | { type: 'pipInstall'; packages: string[]; requirements?: string }
+    | { type: 'npmInstall'; packages: string[]; global: boolean; dev: boolean }
+    | { type: 'goInstall'; packages: string[] }
+    | { type: 'cargoInstall'; packages: string[] }
+    | { type: 'runCmd'; commands: string[]; user?: string; caches?: string[] }
+    | { type: 'copy'; sources: string[]; dest: string; owner?: string; mode?: string; resolveSymlinks: boolean }
+    | { type: 'remove'; paths: string[]; recursive: boolean; force: boolean }
+    | { type: 'rename'; src: string; dest: string; force: boolean }
+    | { type: 'makeDir'; paths: string[]; mode?: string }
+    | { type: 'makeSymlink'; target: string; path: string; force: boolean }
+    | { type: 'setEnv'; env: Record<string, string> }
+    | { type: 'setWorkdir'; path: string }
+    | { type: 'setUser'; user: string }
+    | { type: 'gitClone'; url: string; path?: string; branch?: string; depth?: number }
+    | { type: 'setStartCmd'; cmd: string | string[]; ready?: ReadyCheck }
+  );
+
+/** Everything a template holds: plain data, the same for the text and the JSON form. */
+export interface TemplateData {
+  base: TemplateBase;
+  steps: TemplateStep[];
+  /** folder `copy()` sources resolve against when the build names none (the template file's folder) */
+  defaultContext?: string;
+}
+
+/** `toJSON()`: the template as data, each step with the Dockerfile instructions it renders to. */
+export interface TemplateJSON {
+  version: 1;
+  base: { type: 'image'; ref: string; private?: true } | { type: 'dockerfile'; content: string };
+  steps: Array<TemplateStep & { instructions: string[] }>;
+}
+
+/** A log line of a build step. */
+export interface BuildLogEntry {
+  /** the step's display name, e.g. `[3/7] RUN ... pip install numpy` */
+  step: string;
+  stream: 'stdout' | 'stderr';
+  message: string;
+  at: Date;
+}
+
+/** A step changed state during a build. */
+export interface BuildProgressEvent {
+  type: 'start' | 'cached' | 'done' | 'error';
+  step: string;
+  /** steps finished so far (cached or built) */
+  completed: number;
+  /** steps in the build */
+  total: number;
+  durationMs?: number;
+  error?: string;
+}
+
+/** Options of `Template.build`. */
+export interface BuildOptions {
+  /** tag the image with this name (`my-template` → `my-template:latest`) */
+  name?: string;
+  /** more tags */
+  tags?: string[];
+  /** run every step; nothing is looked up in the cache (results are still recorded) */
+  skipCache?: boolean;
+  /** folder `copy()` sources resolve against; default: the folder of the file that created the template */
+  contextPath?: string;
+  /** more `.dockerignore` patterns for the context */
+  ignorePatterns?: string[];
+  /** every line a step prints */
+  onLog?: (entry: BuildLogEntry) => void;
+  /** step starts, hits and finishes */
+  onProgress?: (event: BuildProgressEvent) => void;
+  signal?: AbortSignal;
+  /** kiln's state directory (default `KILN_ROOT`, `/var/lib/kiln` for root) */
+  root?: string;
+  /**
+   * Environment for the build's RUN steps only: registry and index addresses, proxies. Never stored in the image,
+   * in build history or in cache keys (the values reach the steps as secrets), so a mirror change keeps the cache.
+   */
+  env?: Record<string, string>;
+  /** a CA bundle on this machine that RUN steps trust (for TLS-intercepting networks); mounted, never stored */
+  caBundle?: string;
+}
+
+/** One step of a finished build. */
+export interface BuildStepInfo {
+  name: string;
+  cached: boolean;
+  durationMs: number;
+}
+
+/** What `Template.build` resolves to. */
+export interface BuildInfo {
+  /** the tag given as `name` (normalized, e.g. `my-template:latest`), or '' */
+  name: string;
+  /** manifest digest of the image */
+  digest: string;
+  durationMs: number;
+  steps: BuildStepInfo[];
+}

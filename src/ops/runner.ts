@@ -95,8 +95,8 @@ export function createOpRunner(o: OpsOptions): OpRunner & { ensureSnapshots(laye
     const existing = o.db.getLayer(info.diffId);
     if (existing?.snapshotId != null && o.db.getSnapshot(existing.snapshotId)?.state === 'committed') {
       // the same layer is already unpacked: keep that one
-      await snap.release();
       o.db.touchLayer(info.diffId);
+      await snap.release();
       return { diffId: info.diffId, contentId };
     }
     const id = await snap.commit();

@@ -41,6 +41,12 @@ export interface WriteLayerOptions {
    * folder with xattr `trusted.overlay.opaque=y` gets a `.wh..wh..opq` marker.
    */
   overlay?: boolean;
+  /**
+   * gzip only: write the blob as gzip members (cut at entry boundaries about every MiB of tar) cached in this
+   * folder by the sha256 of their uncompressed bytes, so tar regions seen before are not compressed again. The
+   * diffId is unchanged; the blob bytes differ from a single-member gzip (still deterministic for a given tar).
+   */
+  chunkCache?: { dir: string; maxBytes?: number };
   signal?: AbortSignal;
 }
 

@@ -10,6 +10,7 @@ import { MediaType, type Digest } from '../oci/index.js';
 import { BLOCK, END_OF_ARCHIVE, padding, prepareHeader, ustarInto, type TarHeader } from './tar-format.js';
 import type { LayerInfo, WriteLayerOptions } from './types.js';
 import { walkTree, type WalkEntry } from './walk.js';
+import { ChunkedGzip, MEMBER_BYTES, type ChunkCacheOptions } from './gzip-chunks.js';
 import { readTreeXattrs, type XattrMap } from './xattr.js';
 
 /**
@@ -25,6 +26,18 @@ const OPAQUE_XATTR = 'trusted.overlay.opaque';
 const WHITEOUT_PREFIX = '.wh.';
 const OPAQUE_MARKER = '.wh..wh..opq';
 
+/** Member size bounds (uncompressed) and how often a name is a cut point, for chunked gzip. */
+const MEMBER_MIN = 256 * 1024;
+const MEMBER_MAX = 2 * MEMBER_BYTES;
+const CUT_EVERY = 256;
+
+/** FNV-1a of a name's UTF-16 units: cheap and stable. */
+function nameHash(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
 /** Buffers tar bytes into ~1 MiB writes, hashes them (diffId) and feeds the compressor or the blob stream. */
 class TarOutput {
   private staging = Buffer.allocUnsafe(STAGING);
@@ -34,10 +47,14 @@ class TarOutput {
   /** True when the last write asked us to wait for 'drain'. */
   blocked = false;
   readonly done: Promise<void>;
-  private readonly target: Writable;
+  private readonly target: Writable | undefined;
+  private readonly chunks: ChunkedGzip | undefined;
 
-  constructor(dest: Writable, gzipLevel: number | undefined) {
-    if (gzipLevel === undefined) {
+  constructor(dest: Writable, gzipLevel: number | undefined, chunkCache?: ChunkCacheOptions) {
+    if (gzipLevel !== undefined && chunkCache) {
+      this.chunks = new ChunkedGzip(dest, gzipLevel, chunkCache);
+      this.done = this.chunks.done;
+    } else if (gzipLevel === undefined) {
       this.target = dest;
       this.done = once(dest, 'finish').then(() => undefined);
     } else {
@@ -58,6 +75,15 @@ class TarOutput {
 
   /** Write one entry's header (PAX first when needed). */
   header(h: TarHeader): void {
+    // gzip members end at entry boundaries chosen by the entry's name (content-defined), so an edit early in the
+    // tar does not shift every later member: unchanged runs of entries give the same members again
+    if (this.chunks) {
+      const n = this.chunks.size + this.used;
+      if (n >= MEMBER_MAX || (n >= MEMBER_MIN && nameHash(h.path) % CUT_EVERY === 0)) {
+        this.flush();
+        this.chunks.cut();
+      }
+    }
     const { pax, ustar } = prepareHeader(h);
     if (pax) this.add(pax);
     const [buf, off] = this.reserve(BLOCK);
@@ -86,26 +112,34 @@ class TarOutput {
   private send(buf: Buffer): void {
     this.hash.update(buf);
     this.size += buf.length;
-    if (!this.target.write(buf)) this.blocked = true;
+    if (this.chunks) {
+      // big file data: members also end every MEMBER_BYTES inside it
+      if (buf.length >= DIRECT && this.chunks.size >= MEMBER_BYTES) this.chunks.cut();
+      this.chunks.write(buf);
+      this.blocked = this.chunks.blocked;
+    } else if (!this.target!.write(buf)) this.blocked = true;
   }
 
   /** Wait for the compressor to catch up when it asked us to. */
   async drain(): Promise<void> {
     if (!this.blocked) return;
     this.blocked = false;
-    await Promise.race([once(this.target, 'drain'), this.done]);
+    if (this.chunks) await this.chunks.drain();
+    else await Promise.race([once(this.target!, 'drain'), this.done]);
   }
 
   async finish(): Promise<{ diffId: Digest; size: number }> {
     this.add(END_OF_ARCHIVE);
     this.flush();
-    this.target.end();
+    if (this.chunks) await this.chunks.end();
+    else this.target!.end();
     await this.done;
     return { diffId: `sha256:${this.hash.digest('hex')}` as Digest, size: this.size };
   }
 
   destroy(err: Error): void {
-    this.target.destroy(err);
+    if (this.chunks) this.chunks.destroy(err);
+    else this.target!.destroy(err);
   }
 }
 
@@ -300,7 +334,7 @@ export async function writeLayer(opts: WriteLayerOptions): Promise<LayerInfo> {
   const xattrs = await xattrsP;
 
   const writer = await opts.ingester.writer();
-  const out = new TarOutput(writer.stream, compression === 'gzip' ? level : undefined);
+  const out = new TarOutput(writer.stream, compression === 'gzip' ? level : undefined, opts.chunkCache);
   const ctx: EmitContext = { out, overlay, xattrs, clamp, links: new Map(), entries: 0, content: createHash('sha256') };
   try {
     for (let i = 0; i < tree.length; i++) {

@@ -13,6 +13,7 @@ import { resolveChown } from './users.js';
 import type { OpsOptions } from './types.js';
 import { bindMountContentInputs, prepareExecMounts } from './exec-mounts.js';
 import { copyUrlSources, isUrlSource, urlKeyInputs, withUrlInputs } from './url-sources.js';
+import { copyStepId, CopyReuse, reusableCopy } from './copy-reuse.js';
 
 const LAST_LINES = 12;
 
@@ -75,8 +76,13 @@ export function createOpRunner(o: OpsOptions): OpRunner & { ensureSnapshots(laye
   }
 
   /** Turn the active snapshot's changes into a layer (or null when nothing changed). */
-  async function commitLayer(snap: ActiveSnapshot, signal: AbortSignal): Promise<{ diffId: Digest; contentId: string } | null> {
+  async function commitLayer(snap: ActiveSnapshot, signal: AbortSignal, reuse?: CopyReuse): Promise<{ diffId: Digest; contentId: string } | null> {
     await snap.unmount();
+    if (reuse) {
+      const t = Date.now();
+      reuse.finish(snap.upperDir);
+      trace(`copy links: ${Date.now() - t} ms`);
+    }
     if (readdirSync(snap.upperDir).length === 0) {
       await snap.release();
       return null;
@@ -87,9 +93,11 @@ export function createOpRunner(o: OpsOptions): OpRunner & { ensureSnapshots(laye
       ingester: o.store,
       compression: 'gzip',
       overlay: true,
+      chunkCache: { dir: path.join(o.stateDir, 'layer-chunks') },
       signal,
       ...(o.sourceDateEpoch !== undefined ? { sourceDateEpoch: o.sourceDateEpoch } : {}),
     });
+    trace(`layer ${info.entries} entries, ${info.uncompressedSize} bytes: ${Date.now() - tLayer} ms`);
     // content identity without mtimes: a rerun that writes the same files keeps later steps cached (early cutoff)
     const contentId = info.contentId;
     const existing = o.db.getLayer(info.diffId);
@@ -200,6 +208,7 @@ export function createOpRunner(o: OpsOptions): OpRunner & { ensureSnapshots(laye
       const tCopy = Date.now();
       const urls = op.add && op.from === 'context' ? op.sources.filter(isUrlSource) : [];
       const localSources = urls.length > 0 ? op.sources.filter((x) => !isUrlSource(x)) : op.sources;
+      const reuse = reusableCopy(op) && urls.length === 0 ? new CopyReuse(o, copyStepId(op, ctx.parent?.layers ?? []), snap.mountpoint) : undefined;
       try {
         if (urls.length > 0 && op.sources.length + op.inline.length > 1 && !/\/\.?$/.test(op.dest)) {
           throw new BuildError('ERR_KILN_COPY_DEST', 'When using ADD with more than one source file, the destination must be a directory and end with a /');
@@ -220,6 +229,7 @@ export function createOpRunner(o: OpsOptions): OpRunner & { ensureSnapshots(laye
           parents: op.parents,
           unpackArchives: op.add,
           followSourceSymlinks: true,
+          ...(reuse ? { reuse } : {}),
           signal: ctx.signal,
         });
         if (urls.length > 0) {
@@ -232,10 +242,12 @@ export function createOpRunner(o: OpsOptions): OpRunner & { ensureSnapshots(laye
         if (e.code) throw new DockerfileError(e.message, v.location, { code: e.code, cause: err });
         throw err;
       }
-      trace(`copy ${op.sources.join(' ')}: ${Date.now() - tCopy} ms`);
+      trace(`copy ${op.sources.join(' ')}: ${Date.now() - tCopy} ms${reuse ? ` (${reuse.count} files reused)` : ''}`);
       await srcSnap?.release();
       srcSnap = undefined;
-      return await commitLayer(snap, ctx.signal);
+      const res = await commitLayer(snap, ctx.signal, reuse);
+      if (res) reuse?.save(res.diffId);
+      return res;
     } catch (err) {
       await snap.release();
       throw err;

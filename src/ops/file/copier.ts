@@ -12,7 +12,7 @@ import type { ChmodSpec } from './mode.js';
 import type { MatchInfo, PatternMatcher } from './patterns.js';
 import { absPath, lstatOrUndefined, type SourceTree } from './tree.js';
 import { readXattrsRecursive, type XattrWriter } from './xattrs.js';
-import type { Owner } from './types.js';
+import type { FileReuse, Owner } from './types.js';
 
 /** Settings shared by every source of one COPY. */
 export interface CopySettings {
@@ -25,6 +25,8 @@ export interface CopySettings {
   xattrs?: XattrWriter;
   signal?: AbortSignal;
   stats: { files: number; bytes: number };
+  /** lets the caller supply regular files itself (see {@link FileReuse}) */
+  reuse?: FileReuse;
 }
 
 interface ParentDir {
@@ -73,6 +75,8 @@ export class Copier {
   private readonly parents: ParentDir[] = [];
   private readonly inodes = new Map<string, string>();
   private readonly xattrPairs = new Map<string, string>();
+  /** source path → [target, source stats] of files left to the reuse hook */
+  private readonly skipped = new Map<string, [string, fs.Stats]>();
   private ticks = 0;
 
   constructor(
@@ -124,11 +128,26 @@ export class Copier {
         copyInfo = created;
         restoreTime = !created;
       }
+    } else if (this.reused(srcRel, target, st)) {
+      return;
     } else {
       this.copyLeaf(srcRel, target, st);
     }
     if (copyInfo) this.applyInfo(st, target, srcRel);
     else if (restoreTime && targetSt) setTimes(target, st);
+  }
+
+  /** Offer a plain file to the reuse hook; true when the hook takes it. */
+  private reused(srcRel: string, target: string, st: fs.Stats): boolean {
+    const reuse = this.s.reuse;
+    if (!reuse || !st.isFile() || st.nlink !== 1) return false;
+    const src = this.src.abs(srcRel);
+    const owner = this.owner(st);
+    if (!reuse.skip({ src, st, target, uid: owner.uid, gid: owner.gid, mode: this.modeFor(st) })) return false;
+    this.skipped.set(src, [target, st]);
+    this.s.stats.files++;
+    this.s.stats.bytes += st.size;
+    return true;
   }
 
   private copyLeaf(srcRel: string, target: string, st: fs.Stats): void {
@@ -211,18 +230,32 @@ export class Copier {
   private applyInfo(st: fs.Stats, target: string, srcRel: string): void {
     const owner = this.owner(st);
     fs.lchownSync(target, owner.uid, owner.gid);
-    if (!st.isSymbolicLink()) {
-      const perm = st.mode & 0o7777;
-      const mode = this.s.chmod ? this.s.chmod.apply(perm, st.isDirectory()) : perm;
-      fs.chmodSync(target, mode);
-    }
+    if (!st.isSymbolicLink()) fs.chmodSync(target, this.modeFor(st));
     setTimes(target, st);
     if (this.s.xattrs) this.xattrPairs.set(this.src.abs(srcRel), target);
   }
 
+  private modeFor(st: fs.Stats): number {
+    const perm = st.mode & 0o7777;
+    return this.s.chmod ? this.s.chmod.apply(perm, st.isDirectory()) : perm;
+  }
+
   private collectXattrs(srcRel: string): void {
-    if (this.xattrPairs.size === 0) return;
+    if (this.xattrPairs.size === 0 && this.skipped.size === 0) return;
     for (const [src, attrs] of readXattrsRecursive(this.src.abs(srcRel))) {
+      const skipped = this.skipped.get(src);
+      if (skipped && attrs.size > 0) {
+        // the hook cannot know about attributes: copy this one for real
+        const [target, st] = skipped;
+        this.s.reuse!.unskip(target);
+        fs.copyFileSync(src, target, CLONE);
+        const owner = this.owner(st);
+        fs.lchownSync(target, owner.uid, owner.gid);
+        fs.chmodSync(target, this.modeFor(st));
+        setTimes(target, st);
+        this.s.xattrs!.set(target, attrs);
+        continue;
+      }
       const dst = this.xattrPairs.get(src);
       if (dst !== undefined) this.s.xattrs!.set(dst, attrs);
     }

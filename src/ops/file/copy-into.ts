@@ -46,6 +46,7 @@ export async function copyInto(req: CopyRequest): Promise<CopyResult> {
     xattrs: req.xattrs === false ? undefined : new XattrWriter(),
     signal: req.signal,
     stats,
+    reuse: req.reuse,
   };
   const tree = new SourceTree({ root: path.resolve(req.srcRoot), isIgnored: req.isIgnored, hasExceptions: req.ignoreHasExceptions });
   const follow = req.followSourceSymlinks ?? true;

@@ -6,4 +6,4 @@ export { PatternMatcher } from './patterns.js';
 export { goFilepathMatch, containsWildcards } from './go-path.js';
 export { parseChmod } from './mode.js';
 export type { ChmodSpec } from './mode.js';
-export type { CopyRequest, CopyResult, FetchUrlOptions, FetchUrlResult, Owner } from './types.js';
+export type { CopyRequest, CopyResult, FileReuse, FetchUrlOptions, FetchUrlResult, Owner } from './types.js';

@@ -5,7 +5,7 @@
  * Members are compressed on the thread pool, a few at a time, and written in order.
  * @internal
  */
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { once } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -20,6 +20,10 @@ const IN_FLIGHT = 4;
 /** default bound of the member cache */
 export const DEFAULT_CHUNK_CACHE_BYTES = 512 * 1024 * 1024;
 
+function newMemberHash(): Hash {
+  return createHash('sha256');
+}
+
 /** Where compressed members are kept between layers. */
 export interface ChunkCacheOptions {
   dir: string;
@@ -30,6 +34,7 @@ export interface ChunkCacheOptions {
 /** Writes uncompressed bytes as cached gzip members into `dest`. */
 export class ChunkedGzip {
   private parts: Buffer[] = [];
+  private hash = newMemberHash();
   /** uncompressed bytes in the member being filled */
   size = 0;
   /** write steps of members not yet written, oldest first */
@@ -59,6 +64,7 @@ export class ChunkedGzip {
   write(buf: Buffer): void {
     this.parts.push(buf);
     this.size += buf.length;
+    this.hash.update(buf);
   }
 
   /** True when too many members wait to be written (call {@link drain}). */
@@ -69,10 +75,13 @@ export class ChunkedGzip {
   /** End the current member here (a cut point). */
   cut(): void {
     if (this.size === 0) return;
-    const data = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.size);
+    const key = this.hash.update(`\0gzip-${this.level}`).digest('hex');
+    const parts = this.parts;
+    const size = this.size;
     this.parts = [];
     this.size = 0;
-    const member = this.member(data);
+    this.hash = newMemberHash();
+    const member = this.member(key, size, () => (parts.length === 1 ? parts[0]! : Buffer.concat(parts, size)));
     member.catch(() => undefined);
     const step = this.writing.then(async () => {
       const gz = await member;
@@ -119,18 +128,19 @@ export class ChunkedGzip {
   }
 
   /** The compressed member for `data`: from the cache, or compressed now and stored. */
-  private async member(data: Buffer): Promise<Buffer> {
-    const key = createHash('sha256').update(data).update(`\0gzip-${this.level}`).digest('hex');
+  private async member(key: string, size: number, data: () => Buffer): Promise<Buffer> {
     const file = path.join(this.cache.dir, `${key}.gz`);
     try {
       const cached = await fs.promises.readFile(file);
+      // the gzip trailer ends with the uncompressed size: a cheap check against a truncated or foreign file
+      if (cached.length < 18 || cached.readUInt32LE(cached.length - 4) !== size % 2 ** 32) throw new Error('bad member');
       const now = new Date();
       fs.utimes(file, now, now, () => undefined);
       return cached;
     } catch {
       // not cached
     }
-    const gz = await gzip(data, { level: this.level });
+    const gz = await gzip(data(), { level: this.level });
     const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
     try {
       await fs.promises.writeFile(tmp, gz);

@@ -25,6 +25,8 @@ interface Skipped {
   uid: number;
   gid: number;
   mode: number;
+  /** the earlier result's inode (dev:ino) */
+  prevInode: string;
 }
 
 /** Identity of "this COPY on this parent": the op's fields and the parent's layers. */
@@ -75,7 +77,7 @@ export class CopyReuse implements FileReuse {
     const p = fs.lstatSync(path.join(this.prevDir, rel), { throwIfNoEntry: false });
     if (!p?.isFile() || p.size !== st.size || p.uid !== f.uid || p.gid !== f.gid || (p.mode & 0o7777) !== f.mode) return false;
     if (Math.floor(p.mtimeMs / 1000) !== Math.floor(st.mtimeMs / 1000) || Math.abs(p.mtimeMs - st.mtimeMs) > 0.001) return false;
-    this.skipped.set(rel, { src: f.src, st, uid: f.uid, gid: f.gid, mode: f.mode });
+    this.skipped.set(rel, { src: f.src, st, uid: f.uid, gid: f.gid, mode: f.mode, prevInode: `${p.dev}:${p.ino}` });
     return true;
   }
 
@@ -97,15 +99,12 @@ export class CopyReuse implements FileReuse {
     const inodes = new Set<string>();
     for (const [rel, s] of this.skipped) {
       const dst = path.join(upperDir, rel);
-      // a whiteout left where the copy replaced a lower file
-      if (fs.lstatSync(dst, { throwIfNoEntry: false })) fs.unlinkSync(dst);
-      const src = path.join(this.prevDir!, rel);
-      const p = fs.lstatSync(src, { throwIfNoEntry: false });
-      const key = p ? `${p.dev}:${p.ino}` : '';
-      if (p && !inodes.has(key) && tryLink(src, dst)) {
-        inodes.add(key);
+      // one inode twice in a layer would become a tar hardlink, which a full copy does not make
+      if (!inodes.has(s.prevInode) && tryLink(path.join(this.prevDir!, rel), dst)) {
+        inodes.add(s.prevInode);
         continue;
       }
+      fs.rmSync(dst, { force: true });
       fs.copyFileSync(s.src, dst, fs.constants.COPYFILE_FICLONE);
       fs.lchownSync(dst, s.uid, s.gid);
       fs.chmodSync(dst, s.mode);
@@ -139,8 +138,17 @@ export class CopyReuse implements FileReuse {
   }
 }
 
+/** Hardlink, replacing a whiteout the copy left where it cleared a lower file. */
 function tryLink(src: string, dst: string): boolean {
   try {
+    fs.linkSync(src, dst);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') return false;
+  }
+  try {
+    if (!fs.lstatSync(dst).isCharacterDevice()) return false;
+    fs.unlinkSync(dst);
     fs.linkSync(src, dst);
     return true;
   } catch {

@@ -41,6 +41,12 @@ export async function prepareTemplateBuild(data: TemplateData, opts: PrepareOpti
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new BuildError('ERR_KILN_ARGUMENT', `build env: "${k}" is not a valid variable name`);
   }
   if (opts.caBundle) for (const k of CA_BUNDLE_ENV) env[k] ??= CA_BUNDLE_TARGET;
+  const deref = data.steps.find((s) => s.type === 'copy' && s.resolveSymlinks);
+  if (deref) {
+    throw new BuildError('ERR_KILN_NOT_SUPPORTED', 'copy({ resolveSymlinks: true }) is not supported yet: links inside copied folders are copied as links', {
+      hint: 'copy the files the links point to instead, or leave resolveSymlinks unset',
+    });
+  }
   const names = Object.keys(env).sort();
   const rendered = renderTemplate(data, { buildEnv: names, caBundle: !!opts.caBundle });
   const noCacheLines = data.steps.flatMap((s, i) => (s.skipCache ? rendered.steps[i]!.lines : []));

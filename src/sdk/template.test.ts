@@ -128,6 +128,12 @@ describe('Template builder', () => {
     }
   });
 
+  test('copy({ resolveSymlinks: true }) is refused at build time, not silently ignored', async () => {
+    const t = Template().fromDebianImage().copy('app/', '/app/', { resolveSymlinks: true });
+    const data = (t as unknown as Record<symbol, never>)[Symbol.for('kiln.template.data')];
+    await assert.rejects(prepareTemplateBuild(data), (e: unknown) => isBuildError(e) && e.code === 'ERR_KILN_NOT_SUPPORTED');
+  });
+
   test('toJSON leaves credentials out and JSON.stringify uses it', () => {
     const t = Template().fromImage('registry.example.com/private/base:1', { username: 'me', password: 's3cret' }).setEnv('A', '1');
     const s = JSON.stringify(t);

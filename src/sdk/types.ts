@@ -55,8 +55,10 @@ export interface CopyOptions {
   /** permission bits for every copied file and folder, e.g. `0o755` or `'755'` */
   mode?: number | string;
   /**
-   * Follow symbolic links among the sources and copy the files they point to. Default false: a link inside a copied
-   * folder is copied as a link; a source that is itself a link is followed either way (as `COPY` does).
+   * Follow symbolic links below copied folders and copy the files they point to. Default false: a link inside a
+   * copied folder is copied as a link; a source that is itself a link is followed either way (as `COPY` does).
+   * `true` is recorded but not supported by the engine yet: building such a template fails with
+   * ERR_KILN_NOT_SUPPORTED.
    */
   resolveSymlinks?: boolean;
 }

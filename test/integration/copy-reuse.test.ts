@@ -9,7 +9,8 @@ import path from 'node:path';
 import { listLayer } from '../../src/layer/index.js';
 import { cleanup, kiln, newContext, newRoot, readImage, requireIntegration } from '../helpers/kiln.js';
 
-const DOCKERFILE = 'FROM busybox:latest\nCOPY --chown=7:8 . /app\nRUN ls /app/sub >/dev/null\n';
+// into /etc: `group` replaces the base image's file (the copy leaves a whiteout there first)
+const DOCKERFILE = 'FROM busybox:latest\nCOPY --chown=7:8 . /etc/\nRUN ls /etc/sub >/dev/null\n';
 
 async function buildTraced(root: string, ctx: string): Promise<{ stderr: string; digest: string }> {
   const meta = path.join(path.dirname(ctx), `${path.basename(ctx)}-meta.json`);
@@ -31,7 +32,7 @@ async function copyLayer(root: string, digest: string): Promise<{ diffId: string
 describe('incremental COPY', () => {
   test('an edited context gives the same layer as a full copy', async (t) => {
     if (!requireIntegration(t)) return;
-    const files: Record<string, string> = { Dockerfile: DOCKERFILE, 'top.txt': 'top\n', 'gone.txt': 'bye\n', 'mode.sh': 'echo\n' };
+    const files: Record<string, string> = { Dockerfile: DOCKERFILE, 'top.txt': 'top\n', 'gone.txt': 'bye\n', 'mode.sh': 'echo\n', group: 'root:x:0:\n' };
     for (let i = 0; i < 30; i++) files[`sub/d${i % 3}/f${i}.txt`] = `file ${i}\n`.repeat(i + 1);
     const ctx = await newContext(files);
     const root = await newRoot();
@@ -57,5 +58,6 @@ describe('incremental COPY', () => {
     assert.equal(a.diffId, b.diffId);
     assert.ok(a.entries.some((e) => (e as { path: string }).path.endsWith('sub/d2/new.txt')));
     assert.ok(!a.entries.some((e) => (e as { path: string }).path.endsWith('gone.txt')));
+    assert.ok(a.entries.some((e) => /(^|\/)etc\/group$/.test((e as { path: string }).path)));
   });
 });

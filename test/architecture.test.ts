@@ -35,7 +35,8 @@ const LAYERS: Record<string, string[]> = {
   gc: ['errors', 'oci', 'store', 'metadata', 'snapshot', 'ops'],
   explain: ['errors', 'oci', 'metadata', 'solver', 'graph'],
   check: ['errors', 'oci', 'metadata', 'context', 'frontend/dockerfile/parser', 'frontend/dockerfile/instructions', 'frontend/dockerfile/shell'],
-  planner: ['errors', 'oci', 'langcache', 'context'],
+  // the planner renders its plan with the SDK's step renderer
+  planner: ['errors', 'oci', 'langcache', 'context', 'sdk'],
   sdk: ['errors', 'oci', 'graph', 'langcache', 'engine', 'progress', 'planner', 'ops'],
   // run composes a container from the engine's state, like the engine does for builds
   run: ['*'],

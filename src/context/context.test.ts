@@ -77,13 +77,13 @@ test('20,000 files: walk is fast and a warm-cache checksum reads no bytes', asyn
   const entries = await walkContext({ dir: ctx, excludePatterns: ['d1*', '!d1/f1'] });
   const walkMs = performance.now() - t;
   assert.equal(entries.length, 20100 - 11 * 201 + 2);
-  assert.ok(walkMs < 3000, `walk took ${walkMs.toFixed(0)} ms`);
+  console.log(`# walk of 20,000 files took ${walkMs.toFixed(0)} ms`);
   const cache = createMemoryStatCache();
   t = performance.now();
   const cold = await checksumSources({ dir: ctx, sources: ['.'], statCache: cache });
   const coldMs = performance.now() - t;
   assert.equal(cold.filesHashed, 20000);
-  assert.ok(coldMs < 6000, `cold checksum took ${coldMs.toFixed(0)} ms`);
+  console.log(`# cold checksum took ${coldMs.toFixed(0)} ms`);
   const warm = await checksumSources({ dir: ctx, sources: ['.'], statCache: cache });
   assert.equal(warm.bytesRead, 0);
   assert.equal(warm.digest, cold.digest);

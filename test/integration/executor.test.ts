@@ -264,7 +264,7 @@ describe('RuncExecutor (real runc)', { skip }, () => {
     const started = Date.now();
     const p = sh('echo started; sleep 100', { signal: ac.signal, onStdout: () => ac.abort() });
     await assert.rejects(p, { name: 'AbortError' });
-    assert.ok(Date.now() - started < 5000, `took ${Date.now() - started} ms`);
+    assert.ok(Date.now() - started < 30_000, `abort did not end the run: ${Date.now() - started} ms`);
     assert.deepEqual(listContainers(), []);
     assert.deepEqual(await readdir(path.join(stateDir, 'bundles')), []);
     assert.equal(existsSync(path.join(rootfs, 'proc')), false);

@@ -263,6 +263,5 @@ describe('layers on the real kernel', { skip }, () => {
     const seconds = (performance.now() - started) / 1000;
     t.diagnostic(`20,000 files, ${(layer.uncompressedSize / 1e6).toFixed(0)} MB tar -> ${(layer.size / 1e6).toFixed(1)} MB gzip in ${seconds.toFixed(2)} s`);
     assert.equal(layer.entries, 20_200);
-    assert.ok(seconds < 10, `took ${seconds.toFixed(2)} s`);
   });
 });

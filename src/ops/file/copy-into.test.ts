@@ -327,17 +327,17 @@ describe('copyInto: cancellation and speed', () => {
     await assert.rejects(copy(src, { sources: ['f'], dest: '/f', signal: ac.signal }), { name: 'AbortError' });
   });
 
-  test('5,000 small files copy quickly', async () => {
+  test('5,000 small files copy (timing is reported, targets live in bench/)', async (t) => {
     const src = path.join(base, 'many');
     for (let d = 0; d < 50; d++) {
       fs.mkdirSync(path.join(src, `d${d}`), { recursive: true });
       for (let f = 0; f < 100; f++) fs.writeFileSync(path.join(src, `d${d}`, `f${f}`), `${d}/${f}`);
     }
-    const t = performance.now();
+    const t0 = performance.now();
     const dst = tree({});
     const r = await copyInto({ srcRoot: src, sources: ['.'], destRoot: dst, dest: '/m/', workdir: '/' });
-    const ms = performance.now() - t;
+    const ms = performance.now() - t0;
     assert.equal(r.files, 5000);
-    assert.ok(ms < 5000, `took ${Math.round(ms)} ms`);
+    t.diagnostic(`5,000 files copied in ${Math.round(ms)} ms`);
   });
 });

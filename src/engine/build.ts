@@ -44,6 +44,8 @@ export interface BuildRequest {
   /** extra ignore patterns on top of .dockerignore */
   ignorePatterns?: string[];
   sourceDateEpoch?: number;
+  /** network of RUN steps without `--network` (default host) */
+  network?: 'host' | 'none';
   /** mark these steps (by their line in the Dockerfile) as never cached */
   noCacheLines?: number[];
   /** `--cache-from`: imported (verified) into the local cache before solving */
@@ -144,6 +146,10 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
     if (req.noCacheLines?.length) {
       for (const v of graph.vertices.values()) if (v.location && req.noCacheLines.includes(v.location.line)) v.noCache = true;
     }
+    if (req.network) {
+      // `kiln build --network` is part of every RUN's definition, so it is part of its cache key
+      for (const v of graph.vertices.values()) if (v.op.type === 'exec' && v.op.network === 'default') v.op.network = req.network;
+    }
     const statMap = s.db.statCacheLoad();
     const statDirty = new Map<string, string>();
     const runner = createOpRunner({
@@ -165,6 +171,7 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
       secrets: new Map((req.secrets ?? []).map((x) => [x.id, x])),
       loadImage: (ref) => loadLocalImage(s, ref),
       ...(req.sourceDateEpoch !== undefined ? { sourceDateEpoch: req.sourceDateEpoch } : {}),
+      ...(req.network ? { network: req.network } : {}),
       buildId,
     });
     const cache: CacheIndex = {

@@ -138,7 +138,7 @@ export function createOpRunner(o: OpsOptions): OpRunner & { ensureSnapshots(laye
         cwd: op.cwd,
         user: op.user,
         mounts,
-        network: op.network === 'none' ? 'none' : 'host',
+        network: op.network === 'default' ? (o.network ?? 'host') : op.network,
         onStdout: (c) => {
           keep(c);
           ctx.log('stdout', c);

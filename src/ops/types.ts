@@ -34,6 +34,8 @@ export interface OpsOptions {
   secrets: Map<string, SecretSource>;
   /** the image a source vertex names */
   loadImage(ref: string): Promise<LocalImage>;
+  /** network of RUN steps that do not choose one (`kiln build --network`); default host */
+  network?: 'host' | 'none';
   /** clamp layer timestamps (SOURCE_DATE_EPOCH) */
   sourceDateEpoch?: number;
   /** the build this runner serves (recorded in cache-mount use logs) */

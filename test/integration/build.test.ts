@@ -329,3 +329,26 @@ describe('kiln build: killed builds', () => {
 });
 
 import { readdirSync as require_readdir, statSync } from 'node:fs';
+
+describe('kiln build --network', () => {
+  test('--network none gives RUN steps only a loopback interface; the default shares the host network', async (t) => {
+    if (!requireIntegration(t)) return;
+    const root = await newRoot();
+    const ctx = await newContext({ Dockerfile: 'FROM busybox\nRUN tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d " " | sort > /ifaces\n' });
+    try {
+      const none = await build(root, ctx, ['--network', 'none', '-t', 'n:1']);
+      assert.equal(none.code, 0, none.stderr);
+      assert.equal((await imageFiles(root, none.meta['containerimage.digest'])).get('ifaces')?.content, 'lo\n');
+      const host = await build(root, ctx);
+      assert.equal(host.meta['kiln.steps'].find((x) => x.name.includes('RUN'))?.cached, false, 'the network mode is part of the key');
+      assert.equal(host.code, 0, host.stderr);
+      const ifaces = (await imageFiles(root, host.meta['containerimage.digest'])).get('ifaces')?.content ?? '';
+      assert.notEqual(ifaces, 'lo\n', 'the host network has more than loopback');
+      const bad = await build(root, ctx, ['--network', 'bridge']);
+      assert.notEqual(bad.code, 0);
+      assert.match(bad.stderr, /unsupported mode "bridge"/);
+    } finally {
+      await cleanup(root, ctx);
+    }
+  });
+});

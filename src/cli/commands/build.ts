@@ -70,6 +70,7 @@ export function registerBuild(program: Command, cli: CliContext): void {
           ...inputRequest,
           tags: o.tag as string[],
           buildArgs,
+          ...(networkOf(o.network as string) ? { network: networkOf(o.network as string)! } : {}),
           ...(o.target ? { target: o.target as string } : {}),
           noCache: o.cache === false,
           // commander files a `--no-` option under the name without `no` (cacheFilter)
@@ -109,4 +110,11 @@ function langCacheRequest(o: Record<string, unknown>): { langCache?: ApplyLangCa
       ...(o.langCacheWarm ? { warm: true } : {}),
     },
   };
+}
+
+/** `--network default|host|none` of kiln build; default and host share the host's network. */
+function networkOf(mode: string): 'host' | 'none' | undefined {
+  if (mode === 'default' || mode === 'host') return undefined;
+  if (mode === 'none') return 'none';
+  throw new BuildError('ERR_KILN_ARGUMENT', `--network: unsupported mode "${mode}" (use default, host or none)`);
 }

@@ -18,7 +18,7 @@ const gzip = promisify(zlib.gzip);
 export const MEMBER_BYTES = 1 << 20;
 const IN_FLIGHT = 4;
 /** default bound of the member cache */
-export const DEFAULT_CHUNK_CACHE_BYTES = 512 * 1024 * 1024;
+export const DEFAULT_CHUNK_CACHE_BYTES = 256 * 1024 * 1024;
 
 function newMemberHash(): Hash {
   return createHash('sha256');
@@ -27,7 +27,7 @@ function newMemberHash(): Hash {
 /** Where compressed members are kept between layers. */
 export interface ChunkCacheOptions {
   dir: string;
-  /** evict least recently used members beyond this many bytes (default 512 MiB) */
+  /** evict least recently used members beyond this many bytes (default 256 MiB) */
   maxBytes?: number;
 }
 

@@ -46,7 +46,7 @@ export interface WriteLayerOptions {
    * folder by the sha256 of their uncompressed bytes, so tar regions seen before are not compressed again. The
    * diffId is unchanged; the blob bytes differ from a single-member gzip (still deterministic for a given tar).
    */
-  chunkCache?: { dir: string; maxBytes?: number };
+  chunkCache?: { dir: string; /** default 256 MiB */ maxBytes?: number };
   signal?: AbortSignal;
 }
 

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { CopyOp } from '../graph/index.js';
 import type { Digest } from '../oci/index.js';
-import type { FileReuse } from './file/index.js';
+import { containsWildcards, type FileReuse } from './file/index.js';
 import type { OpsOptions } from './types.js';
 
 /** What is remembered about one COPY result: its layer and each file's content digest by upper-dir path. */
@@ -34,9 +34,13 @@ export function copyStepId(op: CopyOp, parentLayers: readonly Digest[]): string 
   return createHash('sha256').update(JSON.stringify({ op, parentLayers })).digest('hex');
 }
 
-/** Can this COPY be done incrementally at all? (Anything unusual takes the full path.) */
+/**
+ * Can this COPY be done incrementally at all? One literal source from the context (one tree walk, so no target is
+ * written twice), nothing unusual; everything else takes the full path.
+ */
 export function reusableCopy(op: CopyOp): boolean {
-  return op.from === 'context' && !op.add && !op.link && !op.parents && op.excludes.length === 0 && op.inline.length === 0;
+  if (op.from !== 'context' || op.add || op.link || op.parents || op.excludes.length > 0 || op.inline.length > 0) return false;
+  return op.sources.length === 1 && !containsWildcards(op.sources[0]!);
 }
 
 /** One incremental copy: the hook for copyInto, then `finish` links the skipped files into the upper dir. */

@@ -93,7 +93,8 @@ export function createOpRunner(o: OpsOptions): OpRunner & { ensureSnapshots(laye
       ingester: o.store,
       compression: 'gzip',
       overlay: true,
-      chunkCache: { dir: path.join(o.stateDir, 'layer-chunks') },
+      // gzip members are cached only for context COPY steps, whose reruns mostly repeat the last result
+      ...(reuse ? { chunkCache: { dir: path.join(o.stateDir, 'layer-chunks') } } : {}),
       signal,
       ...(o.sourceDateEpoch !== undefined ? { sourceDateEpoch: o.sourceDateEpoch } : {}),
     });

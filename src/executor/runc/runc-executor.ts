@@ -8,7 +8,7 @@ import { DEFAULT_HOSTNAME } from '../oci-spec/defaults.js';
 import { resolveUser } from '../oci-spec/user.js';
 import type { ExecRequest, ExecResult, Executor } from '../types.js';
 import { isOwnerAlive, newContainerId, parseContainerId } from './container-id.js';
-import { planMountStubs, removeMountStubs } from './mount-stubs.js';
+import { parentTimes, planMountStubs, removeMountStubs } from './mount-stubs.js';
 import { writeNetworkFiles } from './network-files.js';
 import { ensureDirInRoot, isMissing, readRootFile } from './rootfs-path.js';
 import { allowedNofileLimit } from './host-limits.js';
@@ -26,6 +26,8 @@ export interface RuncExecutorOptions {
 interface BundleRecord {
   rootfs: string;
   stubs: string[];
+  /** times of the stubs' existing parents before the run: [path, atimeMs, mtimeMs] */
+  parentTimes?: Array<[string, number, number]>;
 }
 
 const KILL_RETRY_MS = 100;
@@ -74,7 +76,7 @@ export class RuncExecutor implements Executor {
       record = await this.#prepareBundle({ req, id, bundle });
       return await this.#runContainer({ req, runtime, id, bundle });
     } finally {
-      await removeMountStubs({ rootfs: record.rootfs, stubs: record.stubs });
+      await removeMountStubs({ rootfs: record.rootfs, stubs: record.stubs, ...(record.parentTimes ? { parentTimes: record.parentTimes } : {}) });
       await rm(bundle, { recursive: true, force: true });
     }
   }
@@ -131,10 +133,8 @@ export class RuncExecutor implements Executor {
       cgroupsPath: `/kiln/${id}`,
       nofileLimit: await (this.#nofileLimit ??= allowedNofileLimit()),
     });
-    const record: BundleRecord = {
-      rootfs: req.rootfs,
-      stubs: await planMountStubs({ rootfs: req.rootfs, destinations: mountDestinations(spec) }),
-    };
+    const stubs = await planMountStubs({ rootfs: req.rootfs, destinations: mountDestinations(spec) });
+    const record: BundleRecord = { rootfs: req.rootfs, stubs, parentTimes: await parentTimes({ rootfs: req.rootfs, stubs }) };
     await writeFile(path.join(bundle, 'kiln-record.json'), JSON.stringify(record));
     await writeFile(path.join(bundle, 'config.json'), JSON.stringify(spec, null, 2));
     return record;
@@ -202,7 +202,7 @@ export class RuncExecutor implements Executor {
   async #undoBundle(bundle: string): Promise<void> {
     try {
       const record = JSON.parse(await readFile(path.join(bundle, 'kiln-record.json'), 'utf8')) as BundleRecord;
-      if (await exists(record.rootfs)) await removeMountStubs({ rootfs: record.rootfs, stubs: record.stubs });
+      if (await exists(record.rootfs)) await removeMountStubs({ rootfs: record.rootfs, stubs: record.stubs, ...(record.parentTimes ? { parentTimes: record.parentTimes } : {}) });
     } catch (err) {
       if (!isMissing(err) && !(err instanceof SyntaxError)) throw err;
     }

@@ -131,6 +131,8 @@ export class Copier {
     } else if (this.reused(srcRel, target, st)) {
       return;
     } else {
+      // a later source wins over a file left to the reuse hook at the same place
+      this.s.reuse?.unskip(target);
       this.copyLeaf(srcRel, target, st);
     }
     if (copyInfo) this.applyInfo(st, target, srcRel);

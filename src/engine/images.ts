@@ -36,7 +36,11 @@ export async function loadLocalImage(s: State, ref: string): Promise<LocalImage>
   const name = normalizeRef(ref);
   let manifestDigest: Digest | undefined;
   const at = name.indexOf('@');
-  if (at >= 0) {
+  const bare = ref.trim();
+  if (isDigest(bare) && (await s.store.has(bare))) {
+    // an image by its manifest digest, as `kiln images` and --metadata-file print it
+    manifestDigest = bare;
+  } else if (at >= 0) {
     const d = name.slice(at + 1);
     if (isDigest(d) && (await s.store.has(d))) manifestDigest = d;
     else {

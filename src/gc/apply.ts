@@ -3,7 +3,7 @@ import { lstatSync, mkdirSync, promises as fsp, renameSync, unlinkSync } from 'n
 import path from 'node:path';
 import { removeCacheMounts } from '../ops/index.js';
 import { readProtection, removeDeadLeases, type Protection } from './leases.js';
-import type { GcState, Inventory } from './inventory.js';
+import { treeBytes, type GcState, type Inventory } from './inventory.js';
 import type { PruneAction } from './plan.js';
 
 /** One thing prune removed. */
@@ -124,6 +124,17 @@ export async function applyPlan(s: GcState, inv: Inventory, actions: PruneAction
     const r = s.db.tx(() => one(a));
     if (r) removed.push(r);
     else skipped++;
+  }
+  // derived caches (compressed layer pieces, incremental-COPY step indexes) are rebuilt on demand: drop them with
+  // any prune that removes something, unless another build may be using them right now
+  if (actions.length > 0 && !fresh().otherBuildRunning) {
+    for (const d of ['layer-chunks', 'copy-steps']) {
+      const p = path.join(s.root, d);
+      const bytes = treeBytes(p);
+      if (bytes === 0) continue;
+      moveAway(p);
+      removed.push({ kind: 'blob', id: d, bytes, description: `derived cache ${d}/` });
+    }
   }
   removeDeadLeases(s.db);
   for (const t of trash) await fsp.rm(t, { recursive: true, force: true, maxRetries: 3 });

@@ -5,7 +5,7 @@ import { BuildError, DockerfileError, ExecError } from '../errors/index.js';
 import type { CopyOp, ExecOp, MkdirOp, Vertex } from '../graph/index.js';
 import type { Digest } from '../oci/index.js';
 import type { OpRunner, RunContext } from '../solver/index.js';
-import type { ActiveSnapshot } from '../snapshot/index.js';
+import { dropCopyUps, type ActiveSnapshot } from '../snapshot/index.js';
 import { applyLayer, writeLayer } from '../layer/index.js';
 import { checksumSources, createPatternMatcher } from '../context/index.js';
 import { copyInto } from './file/index.js';
@@ -83,6 +83,7 @@ export function createOpRunner(o: OpsOptions): OpRunner & { ensureSnapshots(laye
       reuse.finish(snap.upperDir);
       trace(`copy links: ${Date.now() - t} ms`);
     }
+    dropCopyUps(snap.upperDir, snap.lowerDirs);
     if (readdirSync(snap.upperDir).length === 0) {
       await snap.release();
       return null;

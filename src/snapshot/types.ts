@@ -4,6 +4,8 @@ export interface ActiveSnapshot {
   readonly mountpoint: string;
   /** where this step's changes land (overlay upperdir; whiteouts are char 0/0, opaque dirs have an xattr) */
   readonly upperDir: string;
+  /** the lower layers' directories, topmost first */
+  readonly lowerDirs: string[];
   mount(): Promise<void>;
   unmount(): Promise<void>;
   /** Turn the upper directory into a committed snapshot; returns its id. */

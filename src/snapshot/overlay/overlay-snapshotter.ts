@@ -52,6 +52,7 @@ export async function createOverlaySnapshotter(opts: OverlaySnapshotterOptions):
     const snap: ActiveSnapshot = {
       mountpoint,
       upperDir,
+      lowerDirs: [...o.lowers].reverse().map(dir),
       async mount() {
         if (mounted) return;
         const options = `lowerdir=${lowers},upperdir=${id},workdir=w${id},index=off,redirect_dir=off,metacopy=off`;

@@ -20,8 +20,11 @@ import { registerCheck } from './commands/check.js';
 
 function version(): string {
   const here = path.dirname(fileURLToPath(import.meta.url));
-  for (const p of [path.join(here, '..', '..', 'package.json'), path.join(here, '..', 'package.json')]) {
-    if (existsSync(p)) return (JSON.parse(readFileSync(p, 'utf8')) as { version: string }).version;
+  // dist/cli/main.js or the bundle dist/kiln.mjs: the nearest package.json named kiln
+  for (const p of [path.join(here, '..', 'package.json'), path.join(here, '..', '..', 'package.json')]) {
+    if (!existsSync(p)) continue;
+    const pkg = JSON.parse(readFileSync(p, 'utf8')) as { name?: string; version: string };
+    if (pkg.name === 'kiln') return pkg.version;
   }
   return 'unknown';
 }

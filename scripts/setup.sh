@@ -9,6 +9,12 @@ DEMO=1
 for a in "$@"; do case "$a" in --no-demo) DEMO=0;; *) echo "usage: $0 [--no-demo]" >&2; exit 2;; esac; done
 
 [ "$(id -u)" = 0 ] || { echo "setup must run as root (kiln runs containers with runc and mounts overlayfs)" >&2; exit 1; }
+node_major="$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)"
+if [ "$node_major" -lt 20 ] || ! command -v npm >/dev/null; then
+  echo "kiln needs Node.js 20 or later with npm (found: $(node --version 2>/dev/null || echo none)); Debian 12's nodejs is 18 —" >&2
+  echo "install Node 20+ first (for example: npm install -g node@20 with an older npm, or your distribution's backports)" >&2
+  exit 1
+fi
 
 # ---- system packages (Debian apt only)
 # runc: the OCI runtime; busybox-static: the built-in base image; skopeo: an independent OCI client for tests;

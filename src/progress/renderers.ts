@@ -79,6 +79,7 @@ export function createTtyProgress(out: Out): ProgressSink {
   let drawn = 0;
   let timer: NodeJS.Timeout | undefined;
   let finished = false;
+  const infos: string[] = [];
   const width = (): number => Math.max(40, (out.columns ?? 100) - 1);
   const render = (final: boolean, ok = true): void => {
     const lines: string[] = [];
@@ -142,6 +143,7 @@ export function createTtyProgress(out: Out): ProgressSink {
           break;
         }
         case 'info':
+          infos.push(e.message);
           break;
       }
       schedule();
@@ -151,6 +153,8 @@ export function createTtyProgress(out: Out): ProgressSink {
       if (timer) clearTimeout(timer);
       clearInterval(interval);
       render(true, ok);
+      // messages such as the automatic GC line, printed under the finished display
+      for (const m of infos) out.write(`${m}\n`);
     },
   };
 }

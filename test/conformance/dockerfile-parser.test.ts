@@ -40,7 +40,13 @@ describe('negative corpus: parsing fails', () => {
   test('corpus has 4 cases', () => assert.equal(cases.length, 4));
   for (const name of cases) {
     test(name, () => {
-      assert.throws(() => parse(read('negative', name, 'Dockerfile')), DockerfileError);
+      const file = `negative/${name}/Dockerfile`;
+      assert.throws(() => parse(read('negative', name, 'Dockerfile'), { file }), (err: unknown) => {
+        assert.ok(err instanceof DockerfileError);
+        // the error names the file, the line and the problem: `FILE:LINE: problem`
+        assert.match(err.message, new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+: \\S`));
+        return true;
+      });
     });
   }
 });

@@ -14,3 +14,5 @@ export type { ContextEntry, ContextFilter, WalkContextOptions } from './walk.js'
 export { checksumSources, matchSources, createMemoryStatCache } from './checksum.js';
 export type { StatCache, ChecksumResult, ChecksumOptions, SourceOptions } from './checksum.js';
 export { resolveInside } from './resolve.js';
+/** Go's `path.Clean` on '/'-separated paths (shared with the COPY implementation). */
+export { cleanPath } from './path-utils.js';

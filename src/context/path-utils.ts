@@ -29,7 +29,7 @@ function isAlreadyClean(p: string, rooted: boolean): boolean {
   if (p.endsWith('/')) return false;
   const body = rooted ? p.slice(1) : p;
   if (body === '.' || body === '..') return false;
-  if (body.startsWith('./') || body.startsWith('../')) return false;
+  if (body.startsWith('/') || body.startsWith('./') || body.startsWith('../')) return false;
   return !(body.includes('//') || body.includes('/./') || body.includes('/../') ||
     body.endsWith('/.') || body.endsWith('/..'));
 }

@@ -16,7 +16,7 @@ import { after, before, describe, test } from 'node:test';
 import { listLayer, type TarEntryInfo } from '../../src/layer/index.js';
 import { openState } from '../../src/engine/index.js';
 import { parseDockerfile } from '../../src/frontend/dockerfile/instructions/index.js';
-import { build, busyboxRootfsTar, cleanup, integrationBlocker, kilnSync, newRoot, readImage, requireIntegration } from '../helpers/kiln.js';
+import { applyWhiteout, build, busyboxRootfsTar, cleanup, integrationBlocker, kilnSync, newRoot, readImage, requireIntegration } from '../helpers/kiln.js';
 import { compareFs, loadBuildCases, TEST_DATE, pathsOnlyNewerDockerSends, prepareCaseContext, type BuildCase, type DockerConfig, type DockerResult, type FsEntry } from '../helpers/build-cases.js';
 
 /**
@@ -71,18 +71,7 @@ async function treeOf(layerBlobs: string[]): Promise<Map<string, FsEntry>> {
     for (const e of await layerEntries(blob)) {
       const p = e.path.replace(/^(\.\/|\/)+/, '').replace(/\/$/, '');
       if (p === '' || p === '.') continue;
-      const base = path.posix.basename(p);
-      const dir = path.posix.dirname(p);
-      if (base === '.wh..wh..opq') {
-        for (const k of [...files.keys()]) if (k.startsWith(`${dir}/`)) files.delete(k);
-        continue;
-      }
-      if (base.startsWith('.wh.')) {
-        const victim = dir === '.' ? base.slice(4) : `${dir}/${base.slice(4)}`;
-        files.delete(victim);
-        for (const k of [...files.keys()]) if (k.startsWith(`${victim}/`)) files.delete(k);
-        continue;
-      }
+      if (applyWhiteout(files, p)) continue;
       if (e.type === 'directory' && files.get(p)?.type === 'dir') {
         files.set(p, { ...files.get(p)!, mode: e.mode, uid: e.uid, gid: e.gid, mtime: e.mtime });
         continue;

@@ -135,18 +135,7 @@ export async function imageFiles(root: string, digest: string): Promise<Map<stri
     const entries = await listLayer({ source: blob, withContent: true });
     for (const e of entries) {
       const p = e.path.replace(/^(\.\/|\/)+/, '').replace(/\/$/, '');
-      const base = path.posix.basename(p);
-      const dir = path.posix.dirname(p);
-      if (base === '.wh..wh..opq') {
-        for (const k of [...files.keys()]) if (k.startsWith(`${dir}/`)) files.delete(k);
-        continue;
-      }
-      if (base.startsWith('.wh.')) {
-        const victim = dir === '.' ? base.slice(4) : `${dir}/${base.slice(4)}`;
-        files.delete(victim);
-        for (const k of [...files.keys()]) if (k.startsWith(`${victim}/`)) files.delete(k);
-        continue;
-      }
+      if (applyWhiteout(files, p)) continue;
       const linkTarget = e.type === 'link' && e.linkname ? files.get(e.linkname.replace(/^(\.\/|\/)+/, '')) : undefined;
       if (linkTarget) {
         files.set(p, { ...linkTarget });
@@ -163,4 +152,22 @@ export async function imageFiles(root: string, digest: string): Promise<Map<stri
     }
   }
   return files;
+}
+
+/**
+ * Apply an OCI whiteout entry (`.wh.NAME` or the opaque marker `.wh..wh..opq`) at relative path `p` to a merged file
+ * map. Returns true when `p` was a whiteout (and so is not a file of its own).
+ */
+export function applyWhiteout(files: Map<string, unknown>, p: string): boolean {
+  const base = path.posix.basename(p);
+  const dir = path.posix.dirname(p);
+  if (base === '.wh..wh..opq') {
+    for (const k of [...files.keys()]) if (k.startsWith(`${dir}/`)) files.delete(k);
+    return true;
+  }
+  if (!base.startsWith('.wh.')) return false;
+  const victim = dir === '.' ? base.slice(4) : `${dir}/${base.slice(4)}`;
+  files.delete(victim);
+  for (const k of [...files.keys()]) if (k.startsWith(`${victim}/`)) files.delete(k);
+  return true;
 }

@@ -1,28 +1,12 @@
+import { cleanPath } from '../../context/index.js';
 /**
  * Go path semantics the COPY rules depend on: `path.Clean` and `filepath.Match` (Unix flavour: `\` escapes).
  * @internal
  */
 
-/** Go's `path.Clean`: lexical cleanup of a '/'-separated path ("" becomes "."). */
-export function cleanPath(p: string): string {
-  if (p === '') return '.';
-  const rooted = p.startsWith('/');
-  const out: string[] = [];
-  for (const part of p.split('/')) {
-    if (part === '' || part === '.') continue;
-    if (part === '..') {
-      if (out.length > 0 && out[out.length - 1] !== '..') out.pop();
-      else if (!rooted) out.push('..');
-      continue;
-    }
-    out.push(part);
-  }
-  const joined = out.join('/');
-  if (rooted) return '/' + joined;
-  return joined === '' ? '.' : joined;
-}
+/** Go's `path.Clean`, from the context part (one implementation for both). */
+export { cleanPath };
 
-/** Clean `p` as an absolute path inside a root: '..' never climbs above '/'. Returns '/'-rooted. */
 export function cleanAbs(p: string): string {
   return cleanPath('/' + p);
 }

@@ -293,6 +293,12 @@ function walkUnit(tree: SourceTree, unit: Unit, exclude: CompiledMatcher | undef
   return out;
 }
 
+/** What the stat cache remembers of one entry: `<content hex or ''>|<xattrs JSON or ''>` (a bare hex: xattrs unknown). */
+interface Known {
+  content?: string;
+  xattrs?: Record<string, string> | null;
+}
+
 class Reader {
   bytesRead = 0;
   filesHashed = 0;
@@ -302,9 +308,9 @@ class Reader {
   constructor(private readonly cache: StatCache | undefined) {}
 
   /** Whether a stat-cache entry for this stat may be stored (its times are not racy). */
-  settled(st: { mtimeMs: number; statKey: string }): boolean {
-    const ctime = Number(st.statKey.slice(st.statKey.lastIndexOf(':') + 1));
-    return st.mtimeMs < this.settledBefore && ctime < this.settledBefore;
+  private settled(d: { mtimeMs: number; statKey: string }): boolean {
+    const ctime = Number(d.statKey.slice(d.statKey.lastIndexOf(':') + 1));
+    return d.mtimeMs < this.settledBefore && ctime < this.settledBefore;
   }
 
   get(key: string): string | undefined {
@@ -315,9 +321,22 @@ class Reader {
     if (this.cache && this.settled(d)) this.cache.set(key, value);
   }
 
+  known(d: Draft): Known {
+    const raw = this.cache?.get(d.statKey);
+    if (raw === undefined) return {};
+    const bar = raw.indexOf('|');
+    if (bar < 0) return /^[0-9a-f]{64}$/.test(raw) ? { content: raw } : {};
+    const content = raw.slice(0, bar);
+    const x = raw.slice(bar + 1);
+    return { ...(content ? { content } : {}), xattrs: x === '' ? null : (JSON.parse(x) as Record<string, string>) };
+  }
+
+  remember(d: Draft): void {
+    if (d.type === 'file' && !d.digest) return;
+    this.set(d.statKey, `${d.digest ?? ''}|${d.xattrs ? JSON.stringify(d.xattrs) : ''}`, d);
+  }
+
   content(abs: string, d: Draft): string {
-    const cached = this.get(d.statKey);
-    if (cached) return cached;
     const h = createHash('sha256');
     const fd = openSync(abs, 'r');
     try {
@@ -334,36 +353,40 @@ class Reader {
       closeSync(fd);
     }
     this.filesHashed++;
-    const hex = h.digest('hex');
-    this.set(d.statKey, hex, d);
-    return hex;
+    return h.digest('hex');
   }
 }
 
 /** Fill in digests, hardlink groups and xattrs of one unit's drafts. */
 function complete(root: string, drafts: Draft[], reader: Reader, xattrs: boolean): void {
   const firstByInode = new Map<string, string>();
+  const missing: Draft[] = [];
+  const dirty: Draft[] = [];
   for (const d of drafts) {
-    if (d.type !== 'file' || d.lazy) continue;
-    d.digest = reader.content(absPath(root, d.src), d);
-    const first = firstByInode.get(d.ino);
-    if (first === undefined) firstByInode.set(d.ino, d.rel);
-    else d.hardlink = first;
+    const known = reader.known(d);
+    if (d.type === 'file') {
+      if (known.content) d.digest = known.content;
+      else {
+        d.digest = reader.content(absPath(root, d.src), d);
+        dirty.push(d);
+      }
+      const first = firstByInode.get(d.ino);
+      if (first === undefined) firstByInode.set(d.ino, d.rel);
+      else d.hardlink = first;
+    }
+    if (!xattrs) continue;
+    if (known.xattrs === undefined) missing.push(d);
+    else if (known.xattrs !== null) d.xattrs = known.xattrs;
+  }
+  if (missing.length > 0) {
+    const read = readXattrsOf(missing.map((d) => absPath(root, d.src)));
+    for (const d of missing) {
+      const attrs = read.get(absPath(root, d.src));
+      if (attrs) d.xattrs = Object.fromEntries(Object.entries(attrs).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    }
   }
   if (!xattrs) return;
-  const missing: Draft[] = [];
-  for (const d of drafts) {
-    const cached = reader.get(`x|${d.statKey}`);
-    if (cached === undefined) missing.push(d);
-    else if (cached !== '') d.xattrs = JSON.parse(cached) as Record<string, string>;
-  }
-  if (missing.length === 0) return;
-  const read = readXattrsOf(missing.map((d) => absPath(root, d.src)));
-  for (const d of missing) {
-    const attrs = read.get(absPath(root, d.src));
-    if (attrs) d.xattrs = Object.fromEntries(Object.entries(attrs).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-    reader.set(`x|${d.statKey}`, attrs ? JSON.stringify(d.xattrs) : '', d);
-  }
+  for (const d of new Set([...dirty, ...missing])) reader.remember(d);
 }
 
 function freeze(d: Draft): SourceEntry {

@@ -68,6 +68,8 @@ export interface StepReport {
   stage: string;
   line?: number;
   key: string;
+  /** the layer the step added (null: none), as the cache supplied it or the step produced it */
+  diffId: string | null;
   missReason?: string;
 }
 
@@ -252,6 +254,7 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
         stage: v.stage,
         ...(v.location ? { line: v.location.line } : {}),
         key: r.key,
+        diffId: r.diffId,
       };
     });
     const why = explainSolve({ db: s.db, record, needed, vertices: graph.vertices, results, skipReason: req.noCache ? '--no-cache' : 'no-cache filter' });

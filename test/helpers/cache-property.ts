@@ -104,7 +104,7 @@ export function makeDockerfile(r: Rand): string {
   const n = 1 + r.int(3);
   for (let i = 0; i < n; i++) {
     const flags: string[] = [];
-    if (r.chance(0.2)) flags.push(`--chmod=${r.pick(['755', '600', 'u+x,go-w'])}`);
+    if (r.chance(0.2)) flags.push(`--chmod=${r.pick(['755', '600', '4755'])}`);
     if (r.chance(0.2)) flags.push(`--chown=${r.pick(['1:2', '7'])}`);
     if (r.chance(0.15)) flags.push('--link');
     if (r.chance(0.15)) flags.push(`--exclude=${r.pick(['*.log', 'a', 'z'])}`);

@@ -139,3 +139,41 @@ describe('content, not container bytes', () => {
     assert.equal((await imageFiles(root, third.meta['containerimage.digest'])).get('seen')?.content, 'changed\n');
   });
 });
+
+describe('bounded input: file names and sockets (issue 14, item 5)', () => {
+  test('a unix socket in the context is skipped as Docker skips it', async (t) => {
+    if (!requireIntegration(t)) return;
+    const ctx = await newContext({ Dockerfile: 'FROM busybox:latest\nCOPY . /app/\n', 'keep.txt': 'kept\n' });
+    const { createServer } = await import('node:net');
+    const server = createServer().listen(path.join(ctx, 'agent.sock'));
+    await new Promise((r) => server.once('listening', r));
+    const root = await newRoot();
+    t.after(async () => {
+      server.close();
+      await cleanup(ctx, root);
+    });
+    const r = await build(root, ctx);
+    assert.equal(r.code, 0, r.stderr);
+    const files = await imageFiles(root, r.meta['containerimage.digest']);
+    assert.equal(files.get('app/keep.txt')?.content, 'kept\n');
+    assert.equal(files.has('app/agent.sock'), false);
+  });
+
+  test('a file name that is not UTF-8 is refused with an error naming it, never silently dropped', async (t) => {
+    if (!requireIntegration(t)) return;
+    const ctx = await newContext({ Dockerfile: 'FROM busybox:latest\nCOPY d /d\n', 'd/ok.txt': 'ok\n' });
+    fs.writeFileSync(Buffer.concat([Buffer.from(`${ctx}/d/caf`), Buffer.from([0xe9, 0x2e, 0x74, 0x78, 0x74])]), 'latin-1 name\n');
+    const root = await newRoot();
+    t.after(() => cleanup(ctx, root));
+    const r = await build(root, ctx);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /Dockerfile:2/);
+    assert.match(r.stderr, /d\/caf\\xe9\.txt" is not valid UTF-8/);
+    assert.doesNotMatch(r.stderr, /at .*\.js:\d+/, 'no stack trace');
+    // excluded by .dockerignore it is not sent, so the build goes on
+    fs.writeFileSync(path.join(ctx, '.dockerignore'), 'd/caf*\n');
+    const ok = await build(root, ctx);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal((await imageFiles(root, ok.meta['containerimage.digest'])).get('d/ok.txt')?.content, 'ok\n');
+  });
+});

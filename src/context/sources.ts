@@ -131,7 +131,7 @@ function compilePatterns(patterns: readonly string[], flag: string): CompiledMat
 }
 
 function notFound(word: string, what?: string): BuildError {
-  return new BuildError('ERR_KILN_CONTEXT_NOT_FOUND', `"${what ?? word}": not found`, { details: { source: word } });
+  return new BuildError('ERR_KILN_CONTEXT_NOT_FOUND', `source "${what ?? word}": file not found`, { details: { source: word } });
 }
 
 /** True when `word` is a wildcard whose literal directory part is not the root (it exists, or expansion threw). */

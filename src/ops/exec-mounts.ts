@@ -207,7 +207,8 @@ export async function bindMountContentInputs(opts: { o: OpsOptions; op: ExecOp; 
     } catch (err) {
       const e = err as BuildError;
       if (opts.location && e.code && !(err instanceof DockerfileError)) {
-        throw new DockerfileError(`RUN --mount=type=bind: ${e.message}`, opts.location, { code: e.code, cause: err });
+        const msg = e.code === 'ERR_KILN_CONTEXT_NOT_FOUND' ? `source "${b.source ?? '.'}" is not in the build context` : e.message;
+        throw new DockerfileError(`RUN --mount=type=bind: ${msg}`, opts.location, { code: e.code, cause: err });
       }
       throw err;
     }

@@ -7,7 +7,7 @@ import type { Digest } from '../oci/index.js';
 import type { OpRunner, RunContext } from '../solver/index.js';
 import { dropCopyUps, type ActiveSnapshot } from '../snapshot/index.js';
 import { applyLayer, writeLayer } from '../layer/index.js';
-import { resolveSources, type ResolvedSources } from '../context/index.js';
+import { resolveSources, type ResolvedSources, type SourceEntry } from '../context/index.js';
 import { archiveContentDigest, copyInto } from './file/index.js';
 import { resolveChown } from './users.js';
 import type { OpsOptions } from './types.js';
@@ -358,13 +358,22 @@ export function createOpRunner(o: OpsOptions): OpRunner & { ensureSnapshots(laye
   };
 }
 
+const TYPE_BITS: Record<SourceEntry['type'], number> = { file: 0o100000, dir: 0o040000, symlink: 0o120000, fifo: 0o010000, char: 0o020000, block: 0o060000 };
+
+/** What a miss explanation shows of an entry's content: the file's digest, a link target's digest. */
+function entryDigest(e: SourceEntry): string {
+  if (e.digest) return `sha256:${e.digest}`;
+  if (e.linkTarget !== undefined) return `sha256:${createHash('sha256').update(e.linkTarget).digest('hex')}`;
+  return '';
+}
+
 /** Per-file detail for explaining a miss (bounded). */
 function explainFiles(r: ResolvedSources): Record<string, unknown> {
   if (r.entryCount > 2000) return { fileCount: r.entryCount };
   const files: Array<[string, string, number]> = [];
   for (const u of r.units) {
     if (u.archive) files.push([u.matched, u.archive.digest, 0]);
-    else for (const e of u.entries) files.push([e.rel === '' ? u.matched : `${u.matched}/${e.rel}`, e.digest ?? e.linkTarget ?? '', e.perm]);
+    else for (const e of u.entries) files.push([e.rel === '' ? u.matched || '.' : u.matched ? `${u.matched}/${e.rel}` : e.rel, entryDigest(e), TYPE_BITS[e.type] | e.perm]);
   }
   return { files };
 }

@@ -20,7 +20,7 @@ export interface RootedFs {
 
 /** Join a root-relative path onto a root directory. */
 export function absPath(root: string, rel: string): string {
-  return rel === '' ? root : path.join(root, rel);
+  return rel === '' ? root : `${root}/${rel}`;
 }
 
 /** Plain host directory as a RootedFs. */
@@ -164,6 +164,9 @@ export class SourceTree implements RootedFs {
 
 /** readdir with names as bytes: every name must be valid UTF-8 unless `dropped` says it is not sent. */
 export function readNames(abs: string, rel: string, dropped?: (rel: string) => boolean): string[] {
+  const names = fs.readdirSync(abs);
+  // invalid UTF-8 decodes to U+FFFD: only then are the names looked at as bytes
+  if (!names.some((n) => n.includes('\uFFFD'))) return names;
   const raw = fs.readdirSync(abs, { encoding: 'buffer' });
   const out: string[] = [];
   for (const b of raw) {

@@ -215,29 +215,32 @@ function statKeyOf(st: Stats): string {
   return `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
 }
 
-type Draft = { -readonly [K in keyof SourceEntry]: SourceEntry[K] } & { ino: string; settled: boolean };
+type Draft = { -readonly [K in keyof SourceEntry]: SourceEntry[K] } & { ino?: string };
 
 /** The walk fsutil's copy performs below one unit: include/exclude decisions, lazily created parents. */
 function walkUnit(tree: SourceTree, unit: Unit, exclude: CompiledMatcher | undefined, signal?: AbortSignal): Draft[] {
   const out: Draft[] = [];
   const pending: Array<{ draft: Draft; emitted: boolean }> = [];
   let ticks = 0;
-  const make = (src: string, rel: string, st: Stats, type: SourceEntryType): Draft => ({
-    rel,
-    src,
-    type,
-    perm: st.mode & 0o7777,
-    uid: st.uid,
-    gid: st.gid,
-    size: type === 'file' ? st.size : 0,
-    atimeMs: st.atimeMs,
-    mtimeMs: st.mtimeMs,
-    statKey: statKeyOf(st),
-    ino: `${st.dev}:${st.ino}`,
-    settled: false,
-    ...(type === 'char' || type === 'block' ? { rdev: st.rdev } : {}),
-    ...(type === 'symlink' ? { linkTarget: tree.readlink(src) } : {}),
-  });
+  const make = (src: string, rel: string, st: Stats, type: SourceEntryType): Draft => {
+    // one plain object per entry, no temporaries: a 20,000-file context is resolved on every build
+    const d: Draft = {
+      rel,
+      src,
+      type,
+      perm: st.mode & 0o7777,
+      uid: st.uid,
+      gid: st.gid,
+      size: type === 'file' ? st.size : 0,
+      atimeMs: st.atimeMs,
+      mtimeMs: st.mtimeMs,
+      statKey: statKeyOf(st),
+    };
+    if (type === 'file') d.ino = `${st.dev}:${st.ino}`;
+    else if (type === 'char' || type === 'block') d.rdev = st.rdev;
+    else if (type === 'symlink') d.linkTarget = tree.readlink(src);
+    return d;
+  };
   const flushPending = (): void => {
     for (const p of pending) {
       if (p.emitted) continue;
@@ -370,8 +373,8 @@ function complete(root: string, drafts: Draft[], reader: Reader, xattrs: boolean
         d.digest = reader.content(absPath(root, d.src), d);
         dirty.push(d);
       }
-      const first = firstByInode.get(d.ino);
-      if (first === undefined) firstByInode.set(d.ino, d.rel);
+      const first = firstByInode.get(d.ino!);
+      if (first === undefined) firstByInode.set(d.ino!, d.rel);
       else d.hardlink = first;
     }
     if (!xattrs) continue;
@@ -390,22 +393,17 @@ function complete(root: string, drafts: Draft[], reader: Reader, xattrs: boolean
 }
 
 function freeze(d: Draft): SourceEntry {
-  const { ino: _ino, settled: _settled, ...entry } = d;
-  return Object.freeze(entry);
+  delete d.ino;
+  return Object.freeze(d);
 }
 
 /** The key line of one entry: everything that reaches the image, never times or inode numbers. */
 function keyLine(e: SourceEntry, keepOwnership: boolean): string {
-  return JSON.stringify([
-    e.rel,
-    e.type,
-    e.perm,
-    keepOwnership ? `${e.uid}:${e.gid}` : '-',
-    e.digest ?? e.linkTarget ?? (e.rdev !== undefined ? String(e.rdev) : ''),
-    e.hardlink ?? '',
-    e.xattrs ?? {},
-    e.lazy ? 1 : 0,
-  ]);
+  const value = e.digest ?? (e.linkTarget !== undefined ? JSON.stringify(e.linkTarget) : e.rdev !== undefined ? String(e.rdev) : '-');
+  const own = keepOwnership ? `${e.uid}:${e.gid}` : '-';
+  const link = e.hardlink !== undefined ? JSON.stringify(e.hardlink) : '-';
+  const x = e.xattrs ? JSON.stringify(e.xattrs) : '-';
+  return `${JSON.stringify(e.rel)} ${e.type} ${e.perm.toString(8)} ${own} ${value} ${link} ${x} ${e.lazy ? 'lazy' : '-'}`;
 }
 
 /**

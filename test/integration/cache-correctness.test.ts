@@ -177,3 +177,27 @@ describe('bounded input: file names and sockets (issue 14, item 5)', () => {
     assert.equal((await imageFiles(root, ok.meta['containerimage.digest'])).get('d/ok.txt')?.content, 'ok\n');
   });
 });
+
+describe('regressions found by the cache property', () => {
+  // seed 20261203 (scenario 8): a RUN bind mount of a .dockerignore-filtered context hardlinks context files into a
+  // temp tree, which moves their ctime; a COPY of the same file in a parallel stage, resolved before that, must still
+  // copy (its content did not change) instead of failing as "changed while the build was reading it"
+  test('RUN --mount=type=bind of a filtered context in parallel with a COPY of the same file', async (t) => {
+    if (!requireIntegration(t)) return;
+    const ctx = await newContext({
+      Dockerfile: 'FROM busybox:latest AS s\nCOPY x/a /s/\nFROM busybox:latest\nRUN --mount=type=bind,target=/m cat /m/x/a > /seen\nCOPY --from=s /s/a /a\n',
+      'x/a': 'bound and copied\n',
+      'x/d.log': 'ignored\n',
+      '.dockerignore': '*.log\nx/*.log\n',
+    });
+    const root = await newRoot();
+    t.after(() => cleanup(ctx, root));
+    for (let i = 0; i < 4; i++) {
+      const r = await build(root, ctx, i > 0 ? ['--no-cache'] : []);
+      assert.equal(r.code, 0, r.stderr);
+      const files = await imageFiles(root, r.meta['containerimage.digest']);
+      assert.equal(files.get('a')?.content, 'bound and copied\n');
+      assert.equal(files.get('seen')?.content, 'bound and copied\n');
+    }
+  });
+});

@@ -360,13 +360,22 @@ export async function importMount(o: ImportMountOptions): Promise<MountTransferR
   return report;
 }
 
-/** Every parent of `rel` inside `dir` is a real directory (not a symlink), so writing there stays inside. */
+/**
+ * Every parent of `rel` inside `dir` is a real directory (not a symlink), so writing there stays inside; a missing
+ * one (an index without its directory entries) is made.
+ */
 async function parentsInside(dir: string, rel: string): Promise<boolean> {
   const parts = rel.split('/').slice(0, -1);
   let cur = dir;
   for (const p of parts) {
     cur = path.join(cur, p);
-    const st = await fsp.lstat(cur).catch(() => undefined);
+    let st = await fsp.lstat(cur).catch(() => undefined);
+    if (!st) {
+      await fsp.mkdir(cur, { mode: 0o755 }).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'EEXIST') throw err;
+      });
+      st = await fsp.lstat(cur).catch(() => undefined);
+    }
     if (!st?.isDirectory()) return false;
   }
   return true;

@@ -54,7 +54,7 @@ build_ms() { # root input extra-args... → prints elapsed ms; fails loudly if t
   t0=$(ms); "$kiln" build --root "$root" --progress=plain --metadata-file "$root/meta.json" "$@" "$input" >"$root/build.log" 2>&1 || { cat "$root/build.log" >&2; exit 1; }
   t1=$(ms); echo $((t1 - t0))
 }
-steps() { python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))["kiln.steps"]; print(f"{sum(x[\"cached\"] for x in s)}/{len(s)} cached, {sum(bool(x.get(\"remote\")) for x in s)} remote")' "$1/meta.json"; }
+steps() { python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))["kiln.steps"]; print("%d/%d cached, %d remote" % (sum(x["cached"] for x in s), len(s), sum(bool(x.get("remote")) for x in s)))' "$1/meta.json"; }
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 for name in layers template; do

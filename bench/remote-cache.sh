@@ -24,8 +24,8 @@ ctx="$work/ctx"; mkdir -p "$ctx/src"; cp bench/scenarios/layers/Dockerfile "$ctx
 for tag in a b c; do for i in $(seq 0 199); do echo "$tag line $i lorem ipsum dolor sit amet"; done > "$ctx/src/$tag.txt"; done
 # a template: the same kind of steps through the SDK, with a cache mount
 tpl="$work/tpl"; mkdir -p "$tpl"
-cat > "$tpl/template.ts" <<'TS'
-import { Template } from 'kiln';
+cat > "$tpl/template.ts" <<TS
+import { Template } from '$PWD/dist/sdk/index.js';
 export default Template()
   .fromImage('busybox')
   .runCmd('dd if=/dev/urandom of=/blob1 bs=1M count=4 2>/dev/null && sleep 1')

@@ -7,7 +7,7 @@ import { createGunzip, createGzip } from 'node:zlib';
 import tar from 'tar-stream';
 import { BuildError } from '../errors/index.js';
 import { MediaType, sha256, type Descriptor, type Digest, type Manifest } from '../oci/index.js';
-import { bufferSource, fileSource, type RegistryClient, type RegistryRef } from '../registry/index.js';
+import { bufferSource, fileSource, isRegistryNotFound, type RegistryClient, type RegistryRef } from '../registry/index.js';
 
 /**
  * Cache mounts (`RUN --mount=type=cache`) shared through a registry, per team (the repository) and cache key (the
@@ -111,8 +111,9 @@ export async function exportMount(o: ExportMountOptions): Promise<MountTransferR
   let uploaded = 0;
   for (let round = 0; ; round++) {
     const remote = await readMountIndex(o).catch((err: unknown) => {
-      if ((err as Error).name === 'AbortError') throw err;
-      return undefined; // none yet, or unreadable: this export starts it afresh
+      // none yet: this export starts it; anything else (unreachable, a bad index) must not replace the team's index
+      if (isRegistryNotFound(err)) return undefined;
+      throw err;
     });
     const byPath = new Map<string, MountFile>();
     for (const f of remote?.index.files ?? []) if (now - f.seen <= MOUNT_ENTRY_MAX_AGE_MS) byPath.set(f.path, f);
@@ -386,7 +387,10 @@ async function lchownRoot(p: string, f: MountFile): Promise<void> {
   await fsp.lchown(p, f.uid, f.gid).catch(() => undefined);
 }
 
-/** Extract the wanted contents of one pack, each verified, into every path that has it; returns the bytes taken. */
+/**
+ * Extract the wanted contents of one pack into every path that has it, each streamed to a temp file and checked
+ * against its sha256 first; returns the bytes taken.
+ */
 async function unpackInto(o: { pack: string; todo: Set<string>; wanted: Map<string, MountFile[]>; dir: string; tmpDir: string; report: MountTransferReport; signal?: AbortSignal }): Promise<number> {
   const extract = tar.extract();
   let bytes = 0;
@@ -397,35 +401,40 @@ async function unpackInto(o: { pack: string; todo: Set<string>; wanted: Map<stri
       stream.on('end', next);
       return;
     }
-    const chunks: Buffer[] = [];
-    stream.on('data', (c: unknown) => chunks.push(c as Buffer));
-    stream.on('error', next);
-    stream.on('end', () => {
-      const data = Buffer.concat(chunks);
-      if (sha256(data) !== `sha256:${hex}`) {
-        next(new BuildError('ERR_KILN_STORE_CORRUPT', `cache mount pack ${o.pack}: entry ${hex} does not hash to its name`));
-        return;
-      }
-      o.todo.delete(hex);
-      place(o, hex, data).then((n) => {
-        bytes += n;
-        o.wanted.delete(hex);
-        next();
-      }, next);
+    const tmp = path.join(o.tmpDir, `content-${randomBytes(6).toString('hex')}`);
+    const hash = createHash('sha256');
+    let size = 0;
+    const tap = new PassThrough({
+      transform(chunk: Buffer, _e, cb) {
+        hash.update(chunk);
+        size += chunk.length;
+        cb(null, chunk);
+      },
     });
+    pipeline(stream, tap, createWriteStream(tmp))
+      .then(async () => {
+        if (`sha256:${hash.digest('hex')}` !== `sha256:${hex}`) {
+          throw new BuildError('ERR_KILN_STORE_CORRUPT', `cache mount pack ${o.pack}: entry ${hex} does not hash to its name`);
+        }
+        o.todo.delete(hex);
+        bytes += await place(o, hex, tmp, size);
+        o.wanted.delete(hex);
+      })
+      .finally(() => fsp.rm(tmp, { force: true }))
+      .then(() => next(), next);
   });
   await pipeline(createReadStream(o.pack), createGunzip(), extract, ...(o.signal ? [{ signal: o.signal }] : []));
   return bytes;
 }
 
-/** Write the bytes to each path wanting them: a temp file beside it, then a link that never replaces an existing one. */
-async function place(o: { wanted: Map<string, MountFile[]>; dir: string; report: MountTransferReport }, hex: string, data: Buffer): Promise<number> {
+/** Copy the content to each path wanting it: a temp file beside it, then a link that never replaces an existing one. */
+async function place(o: { wanted: Map<string, MountFile[]>; dir: string; report: MountTransferReport }, hex: string, content: string, size: number): Promise<number> {
   let n = 0;
   for (const f of o.wanted.get(hex) ?? []) {
     const dest = path.join(o.dir, f.path);
     if (!(await parentsInside(o.dir, f.path))) continue;
     const tmp = path.join(path.dirname(dest), `.kiln-import-${randomBytes(6).toString('hex')}`);
-    await fsp.writeFile(tmp, data, { mode: f.mode & 0o777 });
+    await fsp.copyFile(content, tmp);
     try {
       await fsp.chmod(tmp, f.mode);
       await lchownRoot(tmp, f);
@@ -433,7 +442,7 @@ async function place(o: { wanted: Map<string, MountFile[]>; dir: string; report:
       await fsp.link(tmp, dest).then(
         () => {
           o.report.files++;
-          n += data.length;
+          n += size;
         },
         (err: NodeJS.ErrnoException) => {
           if (err.code !== 'EEXIST') throw err; // a build wrote it meanwhile: its copy wins

@@ -168,6 +168,25 @@ describe('shared cache: --cache-registry, per step and on demand', { concurrency
     assert.equal(d.meta['containerimage.digest'], c.meta['containerimage.digest']);
   });
 
+  test('a build that fails has pushed its finished steps: a retry in another empty root resumes after them', async (t) => {
+    if (skip(t)) return;
+    const ref = `${reg!.host}/team-d/cache`;
+    const df = (last: string): string => `FROM busybox\nRUN echo one > /one && echo RAN-one\nRUN echo two > /two && echo RAN-two\nRUN ${last}\n`;
+    const bad = await newContext({ Dockerfile: df('echo RAN-fail && exit 3') });
+    const good = await newContext({ Dockerfile: df('echo RAN-last && cat /one /two > /both') });
+    dirs.push(bad, good);
+    const rootA = await newRoot();
+    dirs.push(rootA);
+    const a = await build(rootA, bad, ['--cache-registry', ref]);
+    assert.notEqual(a.code, 0, 'the build fails');
+    assert.deepEqual(ran(a), ['RAN-fail', 'RAN-one', 'RAN-two']);
+    const rootB = emptyRoot(dirs);
+    const b = await build(rootB, good, ['--cache-registry', ref]);
+    ok(b);
+    assert.deepEqual(ran(b), ['RAN-last'], 'the steps finished before the failure come from the registry');
+    assert.equal((await imageFiles(rootB, b.meta['containerimage.digest'])).get('both')?.content, 'one\ntwo\n');
+  });
+
   test('an unreachable shared cache is a warning: the build runs every step and succeeds', async (t) => {
     if (skip(t)) return;
     const rootA = await newRoot();

@@ -5,10 +5,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, promises as fsp } from 'node:fs';
+import { mkdtempSync, promises as fsp, readdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { build, cleanup, imageFiles, integrationBlocker, kilnSync, newContext, newRoot, requireIntegration, type BuildOutcome } from '../helpers/kiln.js';
+import { build, cleanup, imageFiles, integrationBlocker, kilnSync, newContext, newRoot, repoRoot, requireIntegration, type BuildOutcome } from '../helpers/kiln.js';
 import { registryBlobFile, registryInstalled, startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { sdkBaseTar, startPyIndex, type PyIndex } from '../helpers/sdk-fixtures.js';
 import { openState } from '../../src/engine/index.js';
@@ -277,5 +278,65 @@ RUN --mount=type=cache,target=/root/.cache/pip \\
     const files = await imageFiles(rootC, c.meta['containerimage.digest']);
     assert.deepEqual([...files.keys()].filter((p) => p.startsWith('root/.cache/pip/')), []);
     assert.ok([...files.keys()].some((p) => p.endsWith('/matplotlib/__init__.py')), 'matplotlib is installed');
+  });
+});
+
+describe('shared cache: apt-get under cache mounts on a fresh root (the machine\'s Debian mirror)', { concurrency: false }, () => {
+  let reg: TestRegistry | undefined;
+  let tar = '';
+  let sources = '';
+  const dirs: string[] = [];
+  const BASE = 'kiln-test/debian:shared';
+  const dockerfile = (pkgs: string): string => `FROM ${BASE}
+RUN rm -f /etc/apt/apt.conf.d/docker-clean && echo 'Binary::apt::APT::Keep-Downloaded-Packages "true";' > /etc/apt/apt.conf.d/keep-cache
+RUN --mount=type=cache,target=/var/cache/apt,sharing=locked --mount=type=cache,target=/var/lib/apt,sharing=locked \\
+    --mount=type=secret,id=aptsources,target=/etc/apt/sources.list.d/host.sources \\
+    apt-get update && apt-get install -y --no-install-recommends ${pkgs}
+`;
+  /** package names apt downloaded */
+  const fetched = (out: string): string[] => [...out.matchAll(/Get:\d+ \S+ \S+ \S+ (\S+) \S+ \S+ \[[\d.,]+ [kM]?B\]/g)].map((m) => m[1]!);
+  const needKb = (out: string): number => {
+    const need = /Need to get ([\d.,]+) ([kM]?B)/.exec(out);
+    return need ? Number(need[1]!.replace(/,/g, '')) * (need[2] === 'MB' ? 1000 : need[2] === 'kB' ? 1 : 0.001) : 0;
+  };
+
+  before(async () => {
+    if (integrationBlocker() || !registryInstalled()) return;
+    const mk = spawnSync('bash', [path.join(repoRoot, 'test', 'helpers', 'make-debian-rootfs.sh')], { encoding: 'utf8' });
+    if (mk.status !== 0) throw new Error(`debootstrap failed: ${mk.stderr}`);
+    tar = mk.stdout.trim().split('\n').pop()!;
+    sources = readdirSync('/etc/apt/sources.list.d').filter((f) => f.endsWith('.sources')).map((f) => path.join('/etc/apt/sources.list.d', f))[0] ?? '';
+    reg = await startRegistry();
+  });
+  after(async () => {
+    await reg?.stop();
+    await cleanup(...dirs);
+  });
+
+  test('root A installs jq; an empty root B installing jq and tree downloads only tree', async (t) => {
+    if (skip(t)) return;
+    assert.ok(sources, 'this machine has a deb822 apt sources file');
+    const ref = `${reg!.host}/team/cache`;
+    const rootA = await newRoot();
+    dirs.push(rootA);
+    ok(kilnSync(['import', '--root', rootA, tar, BASE]));
+    const ctxA = await newContext({ Dockerfile: dockerfile('jq') });
+    const ctxB = await newContext({ Dockerfile: dockerfile('jq tree') });
+    dirs.push(ctxA, ctxB);
+    const a = await build(rootA, ctxA, ['--secret', `id=aptsources,src=${sources}`, '--cache-registry', ref]);
+    ok(a);
+    assert.ok(fetched(a.stderr).includes('jq'), `A downloads jq: ${fetched(a.stderr).join(' ')}`);
+    assert.match(a.stderr, /cache mount \/var\/cache\/apt: \d+ entries shared with/);
+
+    const rootB = emptyRoot(dirs);
+    const b = await build(rootB, ctxB, ['--secret', `id=aptsources,src=${sources}`, '--cache-registry', ref]);
+    ok(b);
+    assert.match(b.stderr, /cache mount \/var\/cache\/apt: \d+ entries \(\d+ bytes\) from/);
+    assert.deepEqual(fetched(b.stderr), ['tree'], 'only the new package is downloaded');
+    const kb = needKb(b.stderr);
+    assert.ok(kb > 0 && kb < 200, `needed ${kb} kB`);
+    const files = await imageFiles(rootB, b.meta['containerimage.digest']);
+    assert.ok(files.has('usr/bin/tree') && files.has('usr/bin/jq'));
+    assert.deepEqual([...files.keys()].filter((p) => p.endsWith('.deb')), [], 'no .deb in any layer');
   });
 });

@@ -14,6 +14,7 @@ import { registryBlobFile, registryInstalled, startRegistry, type TestRegistry }
 import { sdkBaseTar, startPyIndex, type PyIndex } from '../helpers/sdk-fixtures.js';
 import { openState } from '../../src/engine/index.js';
 import { stepTag } from '../../src/cache-io/index.js';
+import { Template } from '../../src/sdk/index.js';
 
 const DOCKERFILE = `FROM busybox AS build
 RUN echo built > /out.txt && echo RAN-build
@@ -186,6 +187,21 @@ describe('shared cache: --cache-registry, per step and on demand', { concurrency
     ok(b);
     assert.deepEqual(ran(b), ['RAN-last'], 'the steps finished before the failure come from the registry');
     assert.equal((await imageFiles(rootB, b.meta['containerimage.digest'])).get('both')?.content, 'one\ntwo\n');
+  });
+
+  test('the SDK: Template.build({ cacheRegistry }) in an empty root after another root built it: all cached', async (t) => {
+    if (skip(t)) return;
+    const ref = `${reg!.host}/team-sdk/cache`;
+    const tpl = Template().fromImage('busybox').runCmd(`echo sdk-${randomBytes(4).toString('hex')} > /id`).setEnv('A', '1').runCmd('cat /id > /copy');
+    const rootA = await newRoot();
+    dirs.push(rootA);
+    const sdkCtx = await newContext({ 'x.txt': 'x\n' });
+    dirs.push(sdkCtx);
+    const a = await Template.build(tpl, { root: rootA, contextPath: sdkCtx, cacheRegistry: { ref } });
+    assert.deepEqual(a.steps.map((s) => s.cached), [true, false, false, false]);
+    const b = await Template.build(tpl, { root: emptyRoot(dirs), contextPath: sdkCtx, cacheRegistry: { ref } });
+    assert.deepEqual(b.steps.map((s) => s.cached), [true, true, true, true]);
+    assert.equal(b.digest, a.digest);
   });
 
   test('an unreachable shared cache is a warning: the build runs every step and succeeds', async (t) => {

@@ -115,6 +115,10 @@ export async function exportMount(o: ExportMountOptions): Promise<MountTransferR
       if (isRegistryNotFound(err)) return undefined;
       throw err;
     });
+    if (remote && round === 0 && unchanged(remote.index, local, now)) {
+      // the team's index already says all this (and saw it lately): no new manifest
+      return { key: o.key, files: remote.index.files.length, bytes: 0, packs: 0 };
+    }
     const byPath = new Map<string, MountFile>();
     for (const f of remote?.index.files ?? []) if (now - f.seen <= MOUNT_ENTRY_MAX_AGE_MS) byPath.set(f.path, f);
     for (const f of local.values()) byPath.set(f.path, f);
@@ -149,6 +153,19 @@ export async function exportMount(o: ExportMountOptions): Promise<MountTransferR
     }
     // another writer put its index in between: merge again on top of it
   }
+}
+
+/** Every local entry is in the index as it is here, seen within a day, and the index holds its content. */
+function unchanged(index: MountIndex, local: Map<string, MountFile>, now: number): boolean {
+  const remote = new Map(index.files.map((f) => [f.path, f]));
+  const stored = new Set(index.packs.flatMap((p) => p.contents));
+  for (const f of local.values()) {
+    const r = remote.get(f.path);
+    if (!r || now - r.seen > 24 * 3600_000) return false;
+    if (r.type !== f.type || r.mode !== f.mode || r.uid !== f.uid || r.gid !== f.gid || r.mtime !== f.mtime || r.digest !== f.digest || r.link !== f.link) return false;
+    if (f.digest && !stored.has(f.digest.slice(7))) return false;
+  }
+  return true;
 }
 
 async function putMountIndex(o: MountTarget & { ref: RegistryRef; index: MountIndex }): Promise<Digest> {
@@ -326,6 +343,7 @@ export async function importMount(o: ImportMountOptions): Promise<MountTransferR
     } else if (f.type === 'symlink') {
       await fsp.symlink(f.link!, dest);
       await lchownRoot(dest, f);
+      await fsp.lutimes(dest, f.mtime, f.mtime).catch(() => undefined);
       report.files++;
     } else {
       const hex = f.digest!.slice(7);

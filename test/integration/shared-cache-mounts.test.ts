@@ -71,6 +71,11 @@ describe('cache mounts through a registry: merge, import, safety', { concurrency
     assert.equal(readFileSync(path.join(z, 'sub/dir/deep.txt'), 'utf8'), 'deep');
     assert.equal(readlinkSync(path.join(z, 'link')), 'a.txt');
     assert.equal(rz.bytes, 'AAAA'.length * 2 + 'BB'.length + 'y-version'.length + 'deep'.length);
+    // exporting what the index already says puts no new manifest
+    const before = await client.headManifest({ host: reg!.host, repository: 'team/cache', tag: mountTag(key) });
+    const again = await exportMount({ client, repo: repo(), key, id: '/root/.cache/pip', dir: z, tmpDir: tmp() });
+    assert.equal(again.bytes, 0);
+    assert.equal((await client.headManifest({ host: reg!.host, repository: 'team/cache', tag: mountTag(key) }))?.digest, before?.digest);
     assert.deepEqual((await fsp.readdir(z)).filter((n) => n.startsWith('.kiln')), [], 'no temp files left');
   });
 

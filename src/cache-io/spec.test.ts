@@ -27,8 +27,9 @@ describe('cache specs', () => {
   test('--cache-registry', () => {
     assert.deepEqual(parseCacheRegistry('localhost:5000/team/cache'), { ref: 'localhost:5000/team/cache', mounts: true });
     assert.deepEqual(parseCacheRegistry('ref=localhost:5000/team/cache,mounts=false'), { ref: 'localhost:5000/team/cache', mounts: false });
-    assert.throws(() => parseCacheRegistry('mounts=false'), { code: 'ERR_KILN_CACHE_SOURCE' });
-    assert.throws(() => parseCacheRegistry('ref=h/x,mode=max'), { code: 'ERR_KILN_CACHE_SOURCE' });
+    assert.throws(() => parseCacheRegistry('mounts=false'), { code: 'ERR_KILN_CACHE_REGISTRY' });
+    assert.throws(() => parseCacheRegistry('ref=h/x,mode=max'), { code: 'ERR_KILN_CACHE_REGISTRY' });
+    assert.throws(() => parseCacheRegistry('ref=h/x,mounts=maybe'), { code: 'ERR_KILN_CACHE_REGISTRY' });
   });
   test('registry tags: valid OCI tags, one per key', () => {
     const tag = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;

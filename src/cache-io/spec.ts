@@ -75,8 +75,14 @@ export function parseCacheRegistry(spec: string): CacheRegistrySpec {
   if (!spec.includes('=')) return { ref: spec, mounts: true };
   const o = kv(spec, '--cache-registry');
   const ref = o.ref ?? o.name;
-  if (!ref) throw new BuildError('ERR_KILN_CACHE_SOURCE', '--cache-registry needs REF or ref=REF');
+  if (!ref) throw new BuildError('ERR_KILN_CACHE_REGISTRY', '--cache-registry needs REF or ref=REF');
   const unknown = Object.keys(o).filter((k) => !['ref', 'name', 'mounts'].includes(k));
-  if (unknown.length) throw new BuildError('ERR_KILN_CACHE_SOURCE', `--cache-registry: unknown option "${unknown[0]}" (use ref= and mounts=)`);
-  return { ref, mounts: o.mounts === undefined ? true : bool(o.mounts, '--cache-registry mounts') };
+  if (unknown.length) throw new BuildError('ERR_KILN_CACHE_REGISTRY', `--cache-registry: unknown option "${unknown[0]}" (use ref= and mounts=)`);
+  return { ref, mounts: o.mounts === undefined ? true : registryBool(o.mounts) };
+}
+
+function registryBool(v: string): boolean {
+  if (v === 'true' || v === '') return true;
+  if (v === 'false') return false;
+  throw new BuildError('ERR_KILN_CACHE_REGISTRY', `--cache-registry mounts must be true or false, not "${v}"`);
 }

@@ -91,6 +91,8 @@ export interface ExportMountOptions extends MountTarget {
   dir: string;
   /** a scratch directory on any filesystem (the pack is written there, then uploaded) */
   tmpDir: string;
+  /** the mount's state file of {@link importMount}: an index this export leaves complete here is noted in it */
+  stateFile?: string;
   now?: number;
 }
 
@@ -149,6 +151,8 @@ export async function exportMount(o: ExportMountOptions): Promise<MountTransferR
     const mine = await putMountIndex({ ...o, ref, index });
     const now2 = await o.client.headManifest(ref, sig);
     if (!now2 || now2.digest === mine || round + 1 >= MERGE_ROUNDS) {
+      // an index holding nothing this directory lacks need not be imported into it again
+      if (o.stateFile && now2?.digest === mine && files.every((f) => local.has(f.path))) await rememberMerged(o.stateFile, `${ref.host}/${ref.repository}:${tag}`, mine);
       return { key: o.key, files: files.length, bytes: uploaded, packs: ourPack ? 1 : 0 };
     }
     // another writer put its index in between: merge again on top of it
@@ -325,7 +329,7 @@ export async function importMount(o: ImportMountOptions): Promise<MountTransferR
   const head = await o.client.headManifest(ref, sig);
   if (!head) return report;
   const seenKey = `${ref.host}/${ref.repository}:${ref.tag}`;
-  const state = JSON.parse(await fsp.readFile(o.stateFile, 'utf8').catch(() => '{}')) as Record<string, string>;
+  const state = await readState(o.stateFile);
   if (state[seenKey] === head.digest) return report;
   const { index, manifest } = await readMountIndex(o);
 
@@ -372,11 +376,26 @@ export async function importMount(o: ImportMountOptions): Promise<MountTransferR
     await fsp.utimes(path.join(o.dir, f.path), f.mtime, f.mtime).catch(() => undefined);
     report.files++;
   }
-  state[seenKey] = manifest;
-  const tmp = `${o.stateFile}.${randomBytes(4).toString('hex')}`;
-  await fsp.writeFile(tmp, JSON.stringify(state));
-  await fsp.rename(tmp, o.stateFile);
+  await rememberMerged(o.stateFile, seenKey, manifest);
   return report;
+}
+
+async function readState(stateFile: string): Promise<Record<string, string>> {
+  try {
+    const v = JSON.parse(await fsp.readFile(stateFile, 'utf8')) as unknown;
+    return v && typeof v === 'object' ? (v as Record<string, string>) : {};
+  } catch {
+    return {}; // none yet, or torn: the next import merges again, which is only slower
+  }
+}
+
+/** Note in the mount's state file that the index `manifest` of `where` is in its directory. */
+async function rememberMerged(stateFile: string, where: string, manifest: Digest): Promise<void> {
+  const state = await readState(stateFile);
+  state[where] = manifest;
+  const tmp = `${stateFile}.${randomBytes(4).toString('hex')}`;
+  await fsp.writeFile(tmp, JSON.stringify(state));
+  await fsp.rename(tmp, stateFile);
 }
 
 /**

@@ -137,7 +137,7 @@ export function openSharedCache(o: OpenSharedCacheOptions): SharedCache {
     for (const m of used.values()) {
       for (const repo of mountTargets) {
         try {
-          const r = await exportMount({ client: o.client(), repo, key: m.key, id: m.id, dir: m.dataDir, tmpDir: path.join(s.root, 'tmp'), ...sig });
+          const r = await exportMount({ client: o.client(), repo, key: m.key, id: m.id, dir: m.dataDir, tmpDir: path.join(s.root, 'tmp'), stateFile: m.stateFile, ...sig });
           report.mountExports.push(r);
           o.info(`cache mount ${m.id}: ${r.files} entries shared with ${where(repo)} (${r.bytes} new bytes)`);
         } catch (err) {

@@ -121,7 +121,8 @@ async function imageBlobs(s: State, manifest: Digest): Promise<Digest[]> {
 }
 
 async function freshBuild(scratch: State, req: BuildRequest, signal?: AbortSignal): Promise<BuildResult> {
-  const { state: _s, tags: _t, outputs: _o, push: _p, cacheTo: _ct, cacheFrom: _cf, progress: _pr, signal: _sig, ...same } = req;
+  // nothing is shared with the outside: no tags, outputs, pushes, cache import/export or shared registry cache
+  const { state: _s, tags: _t, outputs: _o, push: _p, cacheTo: _ct, cacheFrom: _cf, cacheRegistry: _cr, progress: _pr, signal: _sig, ...same } = req;
   return runBuild({ ...same, state: scratch, tags: [], noCache: true, progress: createProgress('quiet'), ...(signal ? { signal } : {}) });
 }
 

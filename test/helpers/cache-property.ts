@@ -219,6 +219,8 @@ export interface PropertyOptions {
   seed: number;
   /** scenarios (a context and a Dockerfile, with their own state root) */
   scenarios: number;
+  /** index of the first scenario (to replay one scenario of a seed) */
+  firstScenario?: number;
   /** mutation rounds per scenario, each followed by a rebuild and the oracle */
   rounds: number;
   log?: (line: string) => void;
@@ -238,7 +240,7 @@ export async function runCacheProperty(opts: PropertyOptions): Promise<PropertyR
   const res: PropertyResult = { builds: 0, mutations: 0, hitsChecked: 0, failedBuilds: 0, stale: [] };
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-property-'));
   try {
-    for (let sc = 0; sc < opts.scenarios; sc++) {
+    for (let sc = opts.firstScenario ?? 0; sc < (opts.firstScenario ?? 0) + opts.scenarios; sc++) {
       const r = rand(opts.seed * 1000 + sc);
       const ctx = path.join(work, `ctx${sc}`);
       fs.mkdirSync(ctx);

@@ -12,7 +12,7 @@ export type { PatternMatcher, PatternKind } from './pattern-matcher.js';
 export { parseIgnoreFile, readIgnorePatterns } from './ignore-file.js';
 export { walkContext } from './walk.js';
 export type { ContextEntry, ContextFilter, WalkContextOptions } from './walk.js';
-export { resolveSources } from './sources.js';
+export { resolveSources, SOURCES_FORMAT } from './sources.js';
 export type { ResolvedSources, ResolveSourcesOptions, SourceEntry, SourceEntryType, SourceUnit, StatCache } from './sources.js';
 export { resolveInside } from './resolve.js';
 export { absPath, hostTree, lstatOrUndefined, resolveInRoot } from './source-tree.js';

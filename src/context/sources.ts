@@ -17,7 +17,8 @@ import { absPath, resolveInRoot, SourceTree } from './source-tree.js';
 import { readXattrsOf } from './xattrs.js';
 
 /** Key-format of the resolved-sources digest (bumped with the solver's key version). */
-const FORMAT = 'kiln.sources.v2';
+export const SOURCES_FORMAT = 'kiln.sources.v2';
+const FORMAT = SOURCES_FORMAT;
 /** Files changed this recently are not put in the stat cache: file times tick coarsely (jiffies). */
 const RACY_MS = 50;
 

@@ -7,9 +7,10 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { SOURCES_FORMAT } from '../context/index.js';
 
 function fileOf(stateDir: string, selector: Record<string, unknown>): string {
-  const id = createHash('sha256').update(`kiln.source-digest.v1\n${JSON.stringify(selector)}`).digest('hex');
+  const id = createHash('sha256').update(`kiln.source-digest.v1 ${SOURCES_FORMAT}\n${JSON.stringify(selector)}`).digest('hex');
   return path.join(stateDir, 'source-digests', id.slice(0, 2), id);
 }
 

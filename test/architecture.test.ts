@@ -41,6 +41,8 @@ const LAYERS: Record<string, string[]> = {
   // run composes a container from the engine's state, like the engine does for builds
   run: ['*'],
   engine: ['*'],
+  // the oracle rebuilds through the engine in a scratch root and reads layers back
+  verify: ['errors', 'oci', 'layer', 'engine', 'progress'],
   cli: ['*'],
 };
 

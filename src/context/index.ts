@@ -1,6 +1,7 @@
 /**
- * The build context: .dockerignore matching, the context walk BuildKit's fsutil performs, and content
- * checksums of exactly what a COPY reads (for cache keys).
+ * Build sources: `.dockerignore` matching, the context walk BuildKit's fsutil performs, and the one resolution of a
+ * COPY/ADD step's sources (context, stage or image root) into the frozen entry list that both the cache key and the
+ * copier use.
  */
 export {
   createPatternMatcher,
@@ -11,8 +12,11 @@ export type { PatternMatcher, PatternKind } from './pattern-matcher.js';
 export { parseIgnoreFile, readIgnorePatterns } from './ignore-file.js';
 export { walkContext } from './walk.js';
 export type { ContextEntry, ContextFilter, WalkContextOptions } from './walk.js';
-export { checksumSources, matchSources, createMemoryStatCache } from './checksum.js';
-export type { StatCache, ChecksumResult, ChecksumOptions, SourceOptions } from './checksum.js';
+export { resolveSources, SOURCES_FORMAT } from './sources.js';
+export type { ResolvedSources, ResolveSourcesOptions, SourceEntry, SourceEntryType, SourceUnit, StatCache } from './sources.js';
 export { resolveInside } from './resolve.js';
-/** Go's `path.Clean` on '/'-separated paths (shared with the COPY implementation). */
+export { absPath, hostTree, lstatOrUndefined, resolveInRoot } from './source-tree.js';
+export type { RootedFs } from './source-tree.js';
+/** Go's `path.Clean` on '/'-separated paths and the source-word rules (shared with the COPY implementation). */
 export { cleanPath } from './path-utils.js';
+export { cleanAbs, containsWildcards, splitWildcards } from './source-words.js';

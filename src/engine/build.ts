@@ -76,6 +76,8 @@ export interface StepReport {
   stage: string;
   line?: number;
   key: string;
+  /** the layer the step added (null: none), as the cache supplied it or the step produced it */
+  diffId: string | null;
   missReason?: string;
   /** a hit brought in from the shared cache (`cacheRegistry`) */
   remote?: boolean;
@@ -279,6 +281,7 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
         stage: v.stage,
         ...(v.location ? { line: v.location.line } : {}),
         key: r.key,
+        diffId: r.diffId,
         ...(r.remote ? { remote: true } : {}),
       };
     });

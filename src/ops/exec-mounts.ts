@@ -6,7 +6,7 @@ import { canonicalJson, sha256, type Digest } from '../oci/index.js';
 import type { ExecOp, MountDef, Vertex } from '../graph/index.js';
 import type { ExecMount } from '../executor/index.js';
 import type { RunContext } from '../solver/index.js';
-import { checksumSources, createPatternMatcher, resolveInside, walkContext, type ContextEntry } from '../context/index.js';
+import { resolveInside, resolveSources, walkContext, type ContextEntry } from '../context/index.js';
 import { lockCacheMount } from './cache-mount.js';
 import type { OpsOptions } from './types.js';
 
@@ -195,18 +195,21 @@ export async function bindMountContentInputs(opts: { o: OpsOptions; op: ExecOp; 
     const source = b.source && b.source !== '/' ? b.source.replace(/^\/+/, '') : '.';
     let r;
     try {
-      r = await checksumSources({
-        dir: opts.o.contextDir,
+      // the same resolution as COPY's (one set of path rules), owners included: a bind shows them
+      r = await resolveSources({
+        root: opts.o.contextDir,
         sources: [source],
-        ignore: createPatternMatcher(opts.o.ignorePatterns),
+        isIgnored: opts.o.isIgnored,
+        ignoreHasExceptions: opts.o.ignorePatterns.some((p) => p.startsWith('!')),
         statCache: opts.o.statCache,
-        includeOwnership: true,
+        keepOwnership: true,
         ...(opts.signal ? { signal: opts.signal } : {}),
       });
     } catch (err) {
       const e = err as BuildError;
       if (opts.location && e.code && !(err instanceof DockerfileError)) {
-        throw new DockerfileError(`RUN --mount=type=bind: ${e.message}`, opts.location, { code: e.code, cause: err });
+        const msg = e.code === 'ERR_KILN_CONTEXT_NOT_FOUND' ? `source "${b.source ?? '.'}" is not in the build context` : e.message;
+        throw new DockerfileError(`RUN --mount=type=bind: ${msg}`, opts.location, { code: e.code, cause: err });
       }
       throw err;
     }

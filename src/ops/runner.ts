@@ -7,13 +7,13 @@ import type { Digest } from '../oci/index.js';
 import type { OpRunner, RunContext } from '../solver/index.js';
 import { dropCopyUps, type ActiveSnapshot } from '../snapshot/index.js';
 import { applyLayer, writeLayer } from '../layer/index.js';
-import { checksumSources, createPatternMatcher } from '../context/index.js';
-import { copyInto } from './file/index.js';
+import { resolveSources, type ResolvedSources, type SourceEntry } from '../context/index.js';
+import { archiveContentDigest, copyInto } from './file/index.js';
 import { resolveChown } from './users.js';
 import type { OpsOptions } from './types.js';
 import { bindMountContentInputs, prepareExecMounts } from './exec-mounts.js';
 import { copyUrlSources, isUrlSource, urlKeyInputs, withUrlInputs } from './url-sources.js';
-import { copyStepId, CopyReuse, reusableCopy } from './copy-reuse.js';
+import { loadSourceDigest, saveSourceDigest } from './source-digests.js';
 
 const LAST_LINES = 12;
 
@@ -25,6 +25,27 @@ function trace(msg: string): void {
 /** Executes graph vertices for real: overlay snapshots, runc, file copies, layer tars. */
 export function createOpRunner(o: OpsOptions): OpRunner & { ensureSnapshots(layers: Digest[]): Promise<number[]> } {
   const unpacking = new Map<string, Promise<number>>();
+  /** each COPY/ADD's sources, resolved once for its key and handed to its copy */
+  const resolvedSources = new Map<string, ResolvedSources>();
+
+  /** Resolve a COPY/ADD's local sources under `root` (the context, or a mounted stage). */
+  function resolveCopySources(op: CopyOp, root: string, signal: AbortSignal): Promise<ResolvedSources> {
+    const fromContext = op.from === 'context';
+    return resolveSources({
+      root,
+      sources: op.sources.filter((x) => !(op.add && fromContext && isUrlSource(x))),
+      inlineCount: op.inline.length + (op.add && fromContext ? op.sources.filter(isUrlSource).length : 0),
+      ...(fromContext ? { isIgnored: o.isIgnored, ignoreHasExceptions: o.ignorePatterns.some((p) => p.startsWith('!')), statCache: o.statCache } : {}),
+      excludes: op.excludes,
+      parents: op.parents,
+      followSourceSymlinks: true,
+      // context files are owned by 0:0 in the image; a stage's owners are kept unless --chown
+      keepOwnership: !fromContext && op.chown === '',
+      ...(op.add ? { archiveDigest: archiveContentDigest } : {}),
+      command: op.add ? 'ADD' : 'COPY',
+      signal,
+    });
+  }
 
   /** The snapshot id holding the unpacked layer, unpacking the blob if needed. */
   function ensureSnapshot(diffId: Digest): Promise<number> {
@@ -76,13 +97,8 @@ export function createOpRunner(o: OpsOptions): OpRunner & { ensureSnapshots(laye
   }
 
   /** Turn the active snapshot's changes into a layer (or null when nothing changed). */
-  async function commitLayer(snap: ActiveSnapshot, signal: AbortSignal, reuse?: CopyReuse): Promise<{ diffId: Digest; contentId: string } | null> {
+  async function commitLayer(snap: ActiveSnapshot, signal: AbortSignal, contextCopy = false): Promise<{ diffId: Digest; contentId: string } | null> {
     await snap.unmount();
-    if (reuse) {
-      const t = Date.now();
-      reuse.finish(snap.upperDir);
-      trace(`copy links: ${Date.now() - t} ms`);
-    }
     dropCopyUps(snap.upperDir, snap.lowerDirs);
     if (readdirSync(snap.upperDir).length === 0) {
       await snap.release();
@@ -95,7 +111,7 @@ export function createOpRunner(o: OpsOptions): OpRunner & { ensureSnapshots(laye
       compression: 'gzip',
       overlay: true,
       // gzip members are cached only for context COPY steps, whose reruns mostly repeat the last result
-      ...(reuse ? { chunkCache: { dir: path.join(o.stateDir, 'layer-chunks') } } : {}),
+      ...(contextCopy ? { chunkCache: { dir: path.join(o.stateDir, 'layer-chunks') } } : {}),
       signal,
       ...(o.sourceDateEpoch !== undefined ? { sourceDateEpoch: o.sourceDateEpoch } : {}),
     });
@@ -210,7 +226,8 @@ export function createOpRunner(o: OpsOptions): OpRunner & { ensureSnapshots(laye
       const tCopy = Date.now();
       const urls = op.add && op.from === 'context' ? op.sources.filter(isUrlSource) : [];
       const localSources = urls.length > 0 ? op.sources.filter((x) => !isUrlSource(x)) : op.sources;
-      const reuse = reusableCopy(op) && urls.length === 0 ? new CopyReuse(o, copyStepId(op, ctx.parent?.layers ?? []), snap.mountpoint) : undefined;
+      const resolved = resolvedSources.get(v.id) ?? (localSources.length > 0 || op.inline.length > 0 ? await resolveCopySources(op, srcRoot, ctx.signal) : undefined);
+      resolvedSources.delete(v.id);
       try {
         if (urls.length > 0 && op.sources.length + op.inline.length > 1 && !/\/\.?$/.test(op.dest)) {
           throw new BuildError('ERR_KILN_COPY_DEST', 'When using ADD with more than one source file, the destination must be a directory and end with a /');
@@ -224,14 +241,10 @@ export function createOpRunner(o: OpsOptions): OpRunner & { ensureSnapshots(laye
           workdir: op.workdir,
           ...(chown ? { chown } : {}),
           ...(op.chmod ? { chmod: op.chmod } : {}),
-          ...(op.from === 'context'
-            ? { isIgnored: o.isIgnored, ignoreHasExceptions: o.ignorePatterns.some((p) => p.startsWith('!')) }
-            : { preserveOwnership: true }),
-          excludes: op.excludes,
-          parents: op.parents,
+          ...(op.from === 'context' ? {} : { preserveOwnership: true }),
           unpackArchives: op.add,
-          followSourceSymlinks: true,
-          ...(reuse ? { reuse } : {}),
+          ...(resolved ? { resolved } : {}),
+          checkUnchanged: op.from === 'context',
           signal: ctx.signal,
         });
         if (urls.length > 0) {
@@ -244,17 +257,37 @@ export function createOpRunner(o: OpsOptions): OpRunner & { ensureSnapshots(laye
         if (e.code) throw new DockerfileError(e.message, v.location, { code: e.code, cause: err });
         throw err;
       }
-      trace(`copy ${op.sources.join(' ')}: ${Date.now() - tCopy} ms${reuse ? ` (${reuse.count} files reused)` : ''}`);
+      trace(`copy ${op.sources.join(' ')}: ${Date.now() - tCopy} ms`);
       await srcSnap?.release();
       srcSnap = undefined;
-      const res = await commitLayer(snap, ctx.signal, reuse);
-      if (res) reuse?.save(res.diffId);
-      return res;
+      return await commitLayer(snap, ctx.signal, op.from === 'context');
     } catch (err) {
       await snap.release();
       throw err;
     } finally {
       await srcSnap?.release();
+    }
+  }
+
+  /**
+   * COPY --from a stage or image keys on the content of the copied paths only (BuildKit's selector checksum): a stage
+   * change elsewhere keeps the COPY cached. The digest of one (stage output, selector) pair never changes, so it is
+   * remembered under the state dir and the stage is mounted and read only the first time.
+   */
+  async function stageSourceInputs(v: Vertex, op: CopyOp, ctx: RunContext): Promise<Record<string, unknown>> {
+    if (op.from === 'context') return {};
+    const dep = ctx.deps.get(op.from.vertex)!;
+    const selector = { outputId: dep.outputId, sources: op.sources, inline: op.inline.length, excludes: op.excludes, parents: op.parents, owners: op.chown === '', add: op.add };
+    const known = loadSourceDigest(o.stateDir, selector);
+    if (known) return { digest: known, coveredDeps: [op.from.vertex] };
+    const src = await mountOver(dep.layers);
+    try {
+      const r = await resolveCopySources(op, src.mountpoint, ctx.signal);
+      resolvedSources.set(v.id, r);
+      saveSourceDigest(o.stateDir, selector, r.digest);
+      return { digest: r.digest, coveredDeps: [op.from.vertex], ...explainFiles(r) };
+    } finally {
+      await src.release();
     }
   }
 
@@ -279,26 +312,17 @@ export function createOpRunner(o: OpsOptions): OpRunner & { ensureSnapshots(laye
     },
     async contentInputs(v, ctx) {
       if (v.op.type === 'exec') return bindMountContentInputs({ o, op: v.op, signal: ctx.signal, ...(v.location ? { location: v.location } : {}) });
-      if (v.op.type !== 'copy' || v.op.from !== 'context') return {};
+      if (v.op.type !== 'copy') return {};
       const op = v.op;
-      const sources = op.sources.filter((s) => !isUrlSource(s));
-      const urls = op.add ? op.sources.filter(isUrlSource) : [];
-      const withUrls = async (content: Record<string, unknown>): Promise<Record<string, unknown>> =>
-        urls.length === 0 ? content : withUrlInputs(content, await urlKeyInputs({ urls, checksum: op.checksum, tmpRoot: path.join(o.stateDir, 'tmp'), signal: ctx.signal }));
       try {
-        if (sources.length === 0) return await withUrls({});
-        const r = await checksumSources({
-          dir: o.contextDir,
-          sources,
-          ignore: createPatternMatcher(o.ignorePatterns),
-          statCache: o.statCache,
-          includeOwnership: false,
-          excludes: v.op.excludes,
-          // an empty wildcard is an error only in some cases: copyInto decides when the step runs
-          allowEmptyWildcards: true,
-        });
-        const files = r.files.length <= 2000 ? r.files.map((f) => [f.path, f.digest, f.mode]) : undefined;
-        return await withUrls({ digest: r.digest, ...(files ? { files } : { fileCount: r.files.length }) });
+        if (op.from !== 'context') return await stageSourceInputs(v, op, ctx);
+        const urls = op.add ? op.sources.filter(isUrlSource) : [];
+        const withUrls = async (content: Record<string, unknown>): Promise<Record<string, unknown>> =>
+          urls.length === 0 ? content : withUrlInputs(content, await urlKeyInputs({ urls, checksum: op.checksum, tmpRoot: path.join(o.stateDir, 'tmp'), signal: ctx.signal }));
+        if (op.sources.length === urls.length) return await withUrls({});
+        const r = await resolveCopySources(op, o.contextDir, ctx.signal);
+        resolvedSources.set(v.id, r);
+        return await withUrls({ digest: r.digest, ...explainFiles(r) });
       } catch (err) {
         const e = err as BuildError;
         if (v.location && e.code && !(err instanceof DockerfileError)) throw new DockerfileError(e.message, v.location, { code: e.code, cause: err });
@@ -332,6 +356,26 @@ export function createOpRunner(o: OpsOptions): OpRunner & { ensureSnapshots(laye
       return { contentId: rec.contentId };
     },
   };
+}
+
+const TYPE_BITS: Record<SourceEntry['type'], number> = { file: 0o100000, dir: 0o040000, symlink: 0o120000, fifo: 0o010000, char: 0o020000, block: 0o060000 };
+
+/** What a miss explanation shows of an entry's content: the file's digest, a link target's digest. */
+function entryDigest(e: SourceEntry): string {
+  if (e.digest) return `sha256:${e.digest}`;
+  if (e.linkTarget !== undefined) return `sha256:${createHash('sha256').update(e.linkTarget).digest('hex')}`;
+  return '';
+}
+
+/** Per-file detail for explaining a miss (bounded). */
+function explainFiles(r: ResolvedSources): Record<string, unknown> {
+  if (r.entryCount > 2000) return { fileCount: r.entryCount };
+  const files: Array<[string, string, number]> = [];
+  for (const u of r.units) {
+    if (u.archive) files.push([u.matched, u.archive.digest, 0]);
+    else for (const e of u.entries) files.push([e.rel === '' ? u.matched || '.' : u.matched ? `${u.matched}/${e.rel}` : e.rel, entryDigest(e), TYPE_BITS[e.type] | e.perm]);
+  }
+  return { files };
 }
 
 /** mkdir -p inside a root, resolving symlinks within the root. */

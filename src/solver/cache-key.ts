@@ -2,7 +2,9 @@ import { canonicalJson, sha256 } from '../oci/index.js';
 import type { Op } from '../graph/index.js';
 
 /** Bump when the key's field list or meaning changes: old records then simply miss. */
-export const KEY_FORMAT_VERSION = 'kiln-key-v1';
+// v2: COPY/ADD key on one resolution of their sources (hardlinks, xattrs, followed links, archive content, COPY --from
+// selector content instead of the stage's whole output)
+export const KEY_FORMAT_VERSION = 'kiln-key-v2';
 
 /** The fields of an op that decide its result. Listed explicitly: adding a field to an op does not change keys. */
 export function opKeyFields(op: Op): Record<string, unknown> {

@@ -24,6 +24,12 @@ function isLinkedCopy(v: Vertex): boolean {
   return v.op.type === 'copy' && v.op.link && (v.op.chown === '' || /^\d+(:\d+)?$/.test(v.op.chown));
 }
 
+/** Dependencies the runner keyed by the content of the paths read (`content.coveredDeps`). */
+function coveredDeps(content: Record<string, unknown>): string[] {
+  const c = content.coveredDeps;
+  return Array.isArray(c) ? c.filter((x): x is string => typeof x === 'string') : [];
+}
+
 /** The vertices the target needs, in dependency order. */
 export function closure(vertices: Map<string, Vertex>, target: string): string[] {
   const seen = new Set<string>();
@@ -115,7 +121,8 @@ export async function solve(opts: SolveOptions): Promise<Map<string, VertexResul
       // COPY --link builds its layer on an empty tree: its key leaves the parent out, so a new base reuses it
       parent: linked ? 'link' : parentOut,
       op: opKeyFields(v.op),
-      deps: v.deps.map((d) => ctx.deps.get(d)!.outputId),
+      // a dependency whose read paths are keyed by content (COPY --from's selector digest) enters by that content only
+      deps: v.deps.filter((d) => !coveredDeps(content).includes(d)).map((d) => ctx.deps.get(d)!.outputId),
       content,
     };
     const key = computeKey(keyInputs);

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import tarStream from 'tar-stream';
-import { PatternMatcher } from '../../src/ops/file/index.js';
+import { createPatternMatcher } from '../../src/context/index.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -91,43 +91,57 @@ export function loadBuildCases(): { cases: BuildCase[]; expected: ExpectedResult
 }
 
 /**
- * The shared copy of the contexts stores git symlinks as small files holding the link target. Restore them: a
- * file without a newline whose content is a relative path starting with '../' that names an existing entry.
+ * A copy of the shared contexts may store git symlinks as small files holding the link target (a checkout with
+ * core.symlinks=false, or a plain file copy). Recognise them: a file without whitespace whose content is a relative
+ * path starting with '../' that names an existing entry next to it.
  */
-function restoreSymlink(p: string): boolean {
+function storedLinkTarget(p: string): string | undefined {
   const st = fs.lstatSync(p);
-  if (!st.isFile() || st.size > 255) return false;
+  if (!st.isFile() || st.size > 255) return undefined;
   const target = fs.readFileSync(p, 'utf8');
-  if (!target.startsWith('../') || /\s/.test(target)) return false;
-  if (!fs.existsSync(path.resolve(path.dirname(p), target))) return false;
-  fs.rmSync(p);
-  fs.symlinkSync(target, p);
-  return true;
+  if (!target.startsWith('../') || /\s/.test(target)) return undefined;
+  if (!fs.existsSync(path.resolve(path.dirname(p), target))) return undefined;
+  return target;
 }
 
 /**
- * Copy a case's context to `<work>/<case>/context` as git checks it out (0644 files, 0755 dirs, symlinks restored,
- * upstream's test date as mtime), then apply the case's setup steps in order. Returns the context directory.
+ * Copy one shared tree into `to` as git checks it out: directories 0755, files 0644, symlinks created verbatim (the
+ * same target text, whether the source holds a real link or a small file with the target), upstream's test date as
+ * mtime on everything (`lutimes` for links). Nothing is ever written through a link, so the shared tree (read-only
+ * reference data) cannot be touched.
  */
-export async function prepareCaseContext(c: BuildCase, work: string): Promise<string> {
+function copyCaseTree(from: string, to: string): void {
+  const st = fs.lstatSync(from);
+  if (st.isSymbolicLink()) {
+    fs.symlinkSync(fs.readlinkSync(from), to);
+    fs.lutimesSync(to, TEST_DATE, TEST_DATE);
+  } else if (st.isDirectory()) {
+    fs.mkdirSync(to, { mode: 0o755 });
+    for (const n of fs.readdirSync(from)) copyCaseTree(path.join(from, n), path.join(to, n));
+    fs.chmodSync(to, 0o755);
+    fs.utimesSync(to, TEST_DATE, TEST_DATE);
+  } else if (st.isFile()) {
+    const target = storedLinkTarget(from);
+    if (target !== undefined) {
+      fs.symlinkSync(target, to);
+      fs.lutimesSync(to, TEST_DATE, TEST_DATE);
+      return;
+    }
+    fs.copyFileSync(from, to);
+    fs.chmodSync(to, 0o644);
+    fs.utimesSync(to, TEST_DATE, TEST_DATE);
+  }
+}
+
+/**
+ * Copy a case's context to `<work>/<case>/context` as git checks it out (0644 files, 0755 dirs, symlinks verbatim,
+ * upstream's test date as mtime), then apply the case's setup steps in order. Returns the context directory.
+ * `from` (default: the shared case directory) lets a test lay the shared data out another way.
+ */
+export async function prepareCaseContext(c: BuildCase, work: string, from: string = path.join(casesDir, c.case)): Promise<string> {
   const ctx = path.join(work, c.case, 'context');
   fs.mkdirSync(path.dirname(ctx), { recursive: true });
-  fs.cpSync(path.join(casesDir, c.case), ctx, { recursive: true });
-  const fix = (p: string): void => {
-    const st = fs.lstatSync(p);
-    if (st.isDirectory()) {
-      fs.chmodSync(p, 0o755);
-      for (const n of fs.readdirSync(p)) fix(path.join(p, n));
-    } else if (st.isFile()) {
-      if (restoreSymlink(p)) {
-        fs.lutimesSync(p, TEST_DATE, TEST_DATE);
-        return;
-      }
-      fs.chmodSync(p, 0o644);
-    }
-    fs.utimesSync(p, TEST_DATE, TEST_DATE);
-  };
-  fix(ctx);
+  copyCaseTree(from, ctx);
   for (const op of c.setup ?? []) await applySetup(ctx, op);
   return ctx;
 }
@@ -242,8 +256,16 @@ export function compareFs(c: BuildCase, actual: Record<string, FsEntry>, expecte
   return problems;
 }
 
+/** A .dockerignore matcher with the parts these helpers use (kiln's one matcher, src/context). */
+export interface CaseMatcher {
+  matchesOrParentMatches(p: string): boolean;
+  readonly hasExclusions: boolean;
+  /** exception patterns without their '!' */
+  readonly exceptions: readonly string[];
+}
+
 /** The case context's .dockerignore as a matcher (patterns cleaned as Docker reads them), if it has one. */
-export function ignoreMatcher(ctx: string): PatternMatcher | undefined {
+export function ignoreMatcher(ctx: string): CaseMatcher | undefined {
   const file = path.join(ctx, '.dockerignore');
   if (!fs.existsSync(file)) return undefined;
   const patterns: string[] = [];
@@ -260,7 +282,9 @@ export function ignoreMatcher(ctx: string): PatternMatcher | undefined {
     if (line.startsWith('/')) line = line.slice(1);
     patterns.push(neg + line);
   }
-  return new PatternMatcher(patterns);
+  const m = createPatternMatcher(patterns);
+  const exceptions = m.patterns.filter((p) => p.startsWith('!')).map((p) => p.slice(1));
+  return { matchesOrParentMatches: (p) => m.matches(p), hasExclusions: exceptions.length > 0, exceptions };
 }
 
 /**
@@ -269,8 +293,8 @@ export function ignoreMatcher(ctx: string): PatternMatcher | undefined {
  * that directory's path (its walker skipped such directories; newer fsutil walks into them when an exception has
  * glob characters).
  */
-export function transferredBy2010(pm: PatternMatcher): (p: string) => boolean {
-  const exceptions = pm.patterns.filter((p) => p.exclusion).map((p) => p.text + '/');
+export function transferredBy2010(pm: CaseMatcher): (p: string) => boolean {
+  const exceptions = pm.exceptions.map((p) => p + '/');
   return (p: string): boolean => {
     if (pm.matchesOrParentMatches(p)) return true;
     const parts = p.split('/');

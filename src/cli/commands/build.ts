@@ -1,7 +1,8 @@
 import { Option, type Command } from 'commander';
 import path from 'node:path';
 import { BuildError } from '../../errors/index.js';
-import { runBuild, writeMetadataFile, normalizeRef } from '../../engine/index.js';
+import { runBuild, writeMetadataFile, normalizeRef, type BuildRequest } from '../../engine/index.js';
+import { formatVerifyReport, verifyBuild } from '../../verify/index.js';
 import { createProgress, type ProgressMode } from '../../progress/index.js';
 import { collect, parseKv, type CliContext } from '../shared.js';
 import type { ApplyLangCacheOptions } from '../../langcache/index.js';
@@ -30,6 +31,7 @@ export function registerBuild(program: Command, cli: CliContext): void {
     .option('--lang-cache-warm', 'with --lang-cache: also copy the caches into the image (/cache) at the end')
     .option('--lang-cache-owner <uid:gid>', 'owner of the language cache directories', '1000:1000')
     .option('-q, --quiet', 'print only the image digest')
+    .option('--verify', 'after the build, rebuild every cache hit from scratch in a scratch root and compare it file by file; a stale hit fails the build')
     .option('--explain', 'say why each step that missed the cache missed (the first input that changed since the last build of this target)')
     .option('--build-env <key=value>', 'template/planned builds: a variable for RUN steps only, never stored (repeatable)', collect, [])
     .option('--ca-bundle <file>', 'template/planned builds: a CA bundle RUN steps trust (mounted, never stored)')
@@ -65,7 +67,7 @@ export function registerBuild(program: Command, cli: CliContext): void {
       const input = await resolveBuildInput({ context, ...(o.file ? { file: o.file as string } : {}), buildEnv: o.buildEnv as string[], ...(o.caBundle ? { caBundle: o.caBundle as string } : {}), ...(o.base ? { base: o.base as string } : {}) });
       try {
         const { secrets: inputSecrets, cleanup: _cleanup, ...inputRequest } = input;
-        const r = await runBuild({
+        const request: BuildRequest = {
           state: s,
           ...inputRequest,
           tags: o.tag as string[],
@@ -82,9 +84,18 @@ export function registerBuild(program: Command, cli: CliContext): void {
           ...registryBuildRequest(o, regOut.refs),
           ...(sde !== undefined && /^\d+$/.test(sde) ? { sourceDateEpoch: Number(sde) } : {}),
           signal: ac.signal,
-        });
+        };
+        const r = await runBuild(request);
         if (o.metadataFile) await writeMetadataFile(path.resolve(o.metadataFile as string), r);
         if (o.explain) for (const st of r.steps) if (!st.cached && st.missReason) process.stderr.write(`explain: ${st.name}: ${st.missReason}\n`);
+        if (o.verify) {
+          const report = await verifyBuild({ state: s, request, result: r, signal: ac.signal });
+          for (const line of formatVerifyReport(report)) process.stderr.write(`${line}\n`);
+          if (report.stale.length > 0) {
+            const first = report.stale[0]!;
+            throw new BuildError('ERR_KILN_VERIFY_STALE', `stale cache hit: ${first.step}: ${first.path}: ${first.field}`, { details: { stale: report.stale.length } });
+          }
+        }
         if (o.quiet) process.stdout.write(`${r.imageDigest}\n`);
         else process.stderr.write(`image ${r.imageDigest}${(o.tag as string[]).length ? ` tagged ${(o.tag as string[]).map(normalizeRef).join(', ')}` : ''}\n`);
       } finally {

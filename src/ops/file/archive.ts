@@ -12,8 +12,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { Readable } from 'node:stream';
 import tarStream from 'tar-stream';
 import { BuildError } from '../../errors/index.js';
-import { cleanPath } from './go-path.js';
-import { absPath, hostTree, lstatOrUndefined, resolveInRoot } from './tree.js';
+import { createHash } from 'node:crypto';
+import { absPath, cleanPath, hostTree, lstatOrUndefined, resolveInRoot } from '../../context/index.js';
 import { hexOfString, type XattrMap, type XattrWriter } from './xattrs.js';
 import type { Owner } from './types.js';
 
@@ -119,6 +119,35 @@ export async function isArchive(file: string): Promise<boolean> {
   const compression = detectCompression(readHead(file, 6));
   const head = await readDecompressedHead(file, compression, 512);
   return isTarHeader(head);
+}
+
+/**
+ * The identity of what extracting `file` writes, or null when it is not an archive: every entry's name, type, mode,
+ * owner, link target, xattrs and content digest from the decompressed stream, never its times or the compression. So
+ * re-compressing the same archive keys the same, and ADD can be cached on content.
+ */
+export async function archiveContentDigest(file: string): Promise<string | null> {
+  if (!(await isArchive(file))) return null;
+  const compression = detectCompression(readHead(file, 6));
+  const { stream, done } = openDecompressed(file, compression);
+  const extract = tarStream.extract({ allowUnknownFormat: true } as Parameters<typeof tarStream.extract>[0]);
+  stream.on('error', (e) => extract.destroy(e));
+  stream.pipe(extract as unknown as NodeJS.WritableStream);
+  const total = createHash('sha256').update('kiln.archive-content.v1\n');
+  try {
+    for await (const entry of extract) {
+      const h = entry.header as Header;
+      const body = createHash('sha256');
+      for await (const chunk of entry as unknown as AsyncIterable<Uint8Array>) body.update(chunk);
+      const xattrs = Object.entries(h.pax ?? {}).filter(([k]) => k.startsWith('SCHILY.xattr.')).sort(([a], [b]) => (a < b ? -1 : 1));
+      total.update(`${JSON.stringify([h.name, h.type, (h.mode ?? 0) & 0o7777, paxNumber(h, 'uid') ?? h.uid ?? 0, paxNumber(h, 'gid') ?? h.gid ?? 0, h.linkname ?? '', h.devmajor ?? 0, h.devminor ?? 0, xattrs, body.digest('hex')])}\n`);
+    }
+  } catch (err) {
+    throw new BuildError('ERR_KILN_IMAGE_INVALID', `failed to read the archive ${path.basename(file)}: ${(err as Error).message}`, { cause: err });
+  } finally {
+    done();
+  }
+  return `sha256:${total.digest('hex')}`;
 }
 
 /** Options of {@link unpackArchive}. */

@@ -1,4 +1,4 @@
-import type fs from 'node:fs';
+import type { ResolvedSources } from '../../context/index.js';
 /** Numeric owner applied to copied entries. */
 export interface Owner {
   uid: number;
@@ -67,21 +67,13 @@ export interface CopyRequest {
   /** copy extended attributes (via getfattr/setfattr when installed); default true */
   xattrs?: boolean;
   /**
-   * Incremental copies: regular files (one link, no xattrs) the hook accepts are not written; the caller supplies
-   * identical files afterwards (it must, or the result is incomplete).
+   * The step's sources, resolved once (src/context `resolveSources`): the copy writes exactly these entries. When
+   * absent, copyInto resolves `sources` itself with the same resolver.
    */
-  reuse?: FileReuse;
+  resolved?: ResolvedSources;
+  /** fail when a source file changed since it was resolved (context sources) */
+  checkUnchanged?: boolean;
   signal?: AbortSignal;
-}
-
-/**
- * Hook for incremental copies, asked about every regular source file with one link (after the target path was
- * cleared). `skip` returning true means the caller puts an identical file (owner `uid`:`gid`, mode `mode`, the
- * source's mtime and content) at `target` itself; `unskip` withdraws that when the copy had to write it after all.
- */
-export interface FileReuse {
-  skip(f: { src: string; st: fs.Stats; target: string; uid: number; gid: number; mode: number }): boolean;
-  unskip(target: string): void;
 }
 
 /** What a copy wrote. */

@@ -1,6 +1,6 @@
 /**
- * Extended attributes. Node has no xattr API, so they are read with one `getfattr -R` per copied source and
- * written with one `setfattr --restore` per copy (the `attr` package). Missing tools mean no xattrs are copied;
+ * Writing extended attributes (read once, with the sources, by src/context). Node has no xattr API: one
+ * `setfattr --restore` per copy (the `attr` package). Missing tools mean no xattrs are copied;
  * errors setting one attribute are ignored, as BuildKit logs and ignores them.
  * @internal
  */
@@ -39,36 +39,6 @@ export class XattrWriter {
   }
 }
 
-/**
- * Read the attributes of `path` and, when it is a directory, of everything below it (symlinks not followed).
- * Returns absolute path -> attributes, only for paths that have some.
- */
-export function readXattrsRecursive(path: string): Map<string, XattrMap> {
-  const out = new Map<string, XattrMap>();
-  const res = spawnSync('getfattr', ['-R', '-h', '-d', '-m', '-', '-e', 'hex', '--absolute-names', '--', path], {
-    encoding: 'buffer',
-    maxBuffer: 1 << 30,
-    stdio: ['ignore', 'pipe', 'ignore'],
-  });
-  if (res.error || !res.stdout || res.stdout.length === 0) return out;
-  let current: XattrMap | undefined;
-  for (const line of res.stdout.toString('latin1').split('\n')) {
-    if (line.startsWith('# file: ')) {
-      current = new Map();
-      out.set(unquotePath(line.slice(8)), current);
-      continue;
-    }
-    if (!current || line === '') continue;
-    const eq = line.indexOf('=');
-    const name = eq < 0 ? line : line.slice(0, eq);
-    if (SKIPPED_PREFIXES.some((p) => name.startsWith(p))) continue;
-    const value = eq < 0 ? '' : line.slice(eq + 1);
-    current.set(name, value.startsWith('0x') ? value.slice(2) : Buffer.from(value, 'latin1').toString('hex'));
-  }
-  for (const [k, v] of out) if (v.size === 0) out.delete(k);
-  return out;
-}
-
 /** getfattr's path quoting: bytes that are control characters, non-ASCII or '\' become \ooo. */
 function quotePath(p: string): string {
   let s = '';
@@ -77,20 +47,6 @@ function quotePath(p: string): string {
     else s += String.fromCharCode(b);
   }
   return s;
-}
-
-/** Inverse of the quoting; input is a latin1 view of the raw bytes. */
-function unquotePath(q: string): string {
-  const bytes: number[] = [];
-  for (let i = 0; i < q.length; i++) {
-    if (q[i] === '\\' && /^[0-7]{3}$/.test(q.slice(i + 1, i + 4))) {
-      bytes.push(parseInt(q.slice(i + 1, i + 4), 8));
-      i += 3;
-    } else {
-      bytes.push(q.charCodeAt(i) & 0xff);
-    }
-  }
-  return Buffer.from(bytes).toString('utf8');
 }
 
 /** Encode an xattr value given as a string (PAX records) to hex. */

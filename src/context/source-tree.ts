@@ -6,8 +6,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { BuildError } from '../../errors/index.js';
-import { cleanAbs } from './go-path.js';
+import { BuildError } from '../errors/index.js';
+import { cleanAbs } from './source-words.js';
 
 const MAX_LINKS = 255;
 
@@ -20,7 +20,7 @@ export interface RootedFs {
 
 /** Join a root-relative path onto a root directory. */
 export function absPath(root: string, rel: string): string {
-  return rel === '' ? root : path.join(root, rel);
+  return rel === '' ? root : `${root}/${rel}`;
 }
 
 /** Plain host directory as a RootedFs. */
@@ -112,9 +112,13 @@ export class SourceTree implements RootedFs {
     return fs.readlinkSync(this.abs(rel));
   }
 
-  /** visible entry names of a directory, sorted bytewise as Go's ReadDir */
+  /**
+   * Visible entry names of a directory, sorted bytewise as Go's ReadDir. A name that is not valid UTF-8 cannot be
+   * carried through kiln's string paths: unless .dockerignore drops it, it is refused with an error naming it
+   * (never silently left out of the image and the cache key).
+   */
   readdir(rel: string): string[] {
-    const names = fs.readdirSync(this.abs(rel)).sort(compareBytes);
+    const names = readNames(this.abs(rel), rel, this.isIgnored).sort(compareBytes);
     if (!this.isIgnored) return names;
     return names.filter((n) => {
       const child = rel === '' ? n : `${rel}/${n}`;
@@ -136,8 +140,9 @@ export class SourceTree implements RootedFs {
     let found = false;
     let names: string[] = [];
     try {
-      names = fs.readdirSync(this.abs(rel));
-    } catch {
+      names = readNames(this.abs(rel), rel, this.isIgnored);
+    } catch (err) {
+      if ((err as BuildError).code === 'ERR_KILN_CONTEXT_NAME') throw err;
       names = [];
     }
     for (const n of names) {
@@ -155,6 +160,36 @@ export class SourceTree implements RootedFs {
     this.keepDir.set(rel, found);
     return found;
   }
+}
+
+/** readdir with names as bytes: every name must be valid UTF-8 unless `dropped` says it is not sent. */
+export function readNames(abs: string, rel: string, dropped?: (rel: string) => boolean): string[] {
+  const names = fs.readdirSync(abs);
+  // invalid UTF-8 decodes to U+FFFD: only then are the names looked at as bytes
+  if (!names.some((n) => n.includes('\uFFFD'))) return names;
+  const raw = fs.readdirSync(abs, { encoding: 'buffer' });
+  const out: string[] = [];
+  for (const b of raw) {
+    const name = b.toString('utf8');
+    if (Buffer.byteLength(name) === b.length && Buffer.from(name).equals(b)) {
+      out.push(name);
+      continue;
+    }
+    const child = rel === '' || rel === '.' ? name : `${rel}/${name}`;
+    if (dropped?.(child)) continue;
+    const shown = (rel === '' || rel === '.' ? '' : `${rel}/`) + escapeBytes(b);
+    throw new BuildError('ERR_KILN_CONTEXT_NAME', `file name "${shown}" is not valid UTF-8; kiln cannot copy it faithfully`, {
+      details: { path: shown },
+    });
+  }
+  return out;
+}
+
+/** Bytes as text: printable ASCII kept, everything else as \xNN. */
+export function escapeBytes(b: Buffer): string {
+  let s = '';
+  for (const c of b) s += c >= 0x20 && c < 0x7f && c !== 0x5c ? String.fromCharCode(c) : `\\x${c.toString(16).padStart(2, '0')}`;
+  return s;
 }
 
 /** Order strings by their UTF-8 bytes, as Go sorts directory entries. */

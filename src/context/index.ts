@@ -16,3 +16,4 @@ export type { StatCache, ChecksumResult, ChecksumOptions, SourceOptions } from '
 export { resolveInside } from './resolve.js';
 /** Go's `path.Clean` on '/'-separated paths (shared with the COPY implementation). */
 export { cleanPath } from './path-utils.js';
+export { readBoundedText, MAX_DOCKERFILE_BYTES, MAX_IGNORE_FILE_BYTES } from './bounded-read.js';

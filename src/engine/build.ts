@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, promises as fsp, readFileSync } from 'node:fs';
+import { existsSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { BuildError, formatUserError } from '../errors/index.js';
 import type { Descriptor, Digest, HistoryEntry, ImageConfig } from '../oci/index.js';
 import { convertDockerfile } from '../frontend/dockerfile/convert/index.js';
 import { closure, solve, type CacheIndex, type SolveEvent, type VertexResult } from '../solver/index.js';
 import { createOpRunner, type SecretSource } from '../ops/index.js';
-import { createPatternMatcher, readIgnorePatterns } from '../context/index.js';
+import { createPatternMatcher, MAX_DOCKERFILE_BYTES, readBoundedText, readIgnorePatterns } from '../context/index.js';
 import { writeDockerArchive, writeOciLayout } from '../exporter/index.js';
 import type { ProgressSink } from '../progress/index.js';
 import type { State } from './state.js';
@@ -93,11 +93,10 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
   const displayName = req.dockerfile ?? 'Dockerfile';
   let text = req.dockerfileText;
   if (text === undefined) {
-    try {
-      text = readFileSync(dockerfilePath, 'utf8');
-    } catch {
-      throw new BuildError('ERR_KILN_DOCKERFILE_NOT_FOUND', `cannot read Dockerfile "${dockerfilePath}"`);
-    }
+    // a regular file under the size limit: a FIFO or `-f /dev/zero` is refused at once, naming the file
+    const read = await readBoundedText({ file: dockerfilePath, what: 'Dockerfile', maxBytes: MAX_DOCKERFILE_BYTES });
+    if (read === null) throw new BuildError('ERR_KILN_DOCKERFILE_NOT_FOUND', `cannot read Dockerfile "${dockerfilePath}": no such file`);
+    text = read;
   }
   const record = {
     id: buildId,
@@ -118,6 +117,7 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
   const buildLog = openBuildLog({ root: s.root, buildId, maxBytes: historyPolicy(s.root).maxLogBytes });
 
   const events: SolveEvent[] = [];
+  let cacheWrites: CacheWriteBatch | undefined;
   let client: RegistryClient | undefined;
   /** one client per build: tokens and known blob locations are shared by pulls, cache import/export and pushes */
   const registry = (): RegistryClient => (client ??= new RegistryClient(req.registry));
@@ -174,14 +174,23 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
       ...(req.network ? { network: req.network } : {}),
       buildId,
     });
+    cacheWrites = createCacheWriteBatch(s);
+    const writes = cacheWrites;
     const cache: CacheIndex = {
-      get: (k) => s.db.tx(() => {
-        const hit = s.db.getCache(k);
-        if (hit?.diffId) lease.addLayers([hit.diffId]); // in one transaction with the lookup: prune sees it or we miss
-        return hit;
-      }),
-      put: (r) => s.db.putCache(r),
-      touch: (k) => s.db.touchCache(k),
+      get: (k) => {
+        const pending = writes.pending(k);
+        if (pending) return pending;
+        // a hit without a layer needs no lease: read it without taking the write lock
+        const plain = s.db.getCache(k);
+        if (!plain?.diffId) return plain;
+        return s.db.tx(() => {
+          const hit = s.db.getCache(k);
+          if (hit?.diffId) lease.addLayers([hit.diffId]); // in one transaction with the lookup: prune sees it or we miss
+          return hit;
+        });
+      },
+      put: (r) => writes.put(r),
+      touch: (k) => writes.touch(k),
     };
     const needed = closure(graph.vertices, graph.target.vertex).filter((id) => !graph.vertices.get(id)!.hidden);
     const cacheImport = req.cacheFrom?.length ? await importCacheSources(req, registry) : undefined;
@@ -205,6 +214,7 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
         else if (e.type === 'log') req.progress.event({ type: 'log', ...base, stream: e.stream, data: e.data.toString('utf8') });
       },
     });
+    writes.flush();
     if (statDirty.size > 0) s.db.statCacheSave(statDirty);
 
     // ---- assemble the image
@@ -268,6 +278,11 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
       ...(cacheImport ? { cacheImport } : {}), ...(cacheExports.length ? { cacheExports } : {}),
     };
   } catch (err) {
+    try {
+      cacheWrites?.flush(); // records of the steps that did finish: the next build reuses them
+    } catch {
+      /* the disk may be full: those steps run again next time */
+    }
     record.status = 'failed';
     record.finished = Date.now();
     record.error = errorLine(err);
@@ -280,6 +295,59 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
     req.progress.finish(false);
     throw err;
   }
+}
+
+interface CacheWriteBatch {
+  put(rec: Parameters<State['db']['putCache']>[0]): void;
+  touch(key: string): void;
+  pending(key: string): { outputId: string; diffId: Digest | null; inputs: Record<string, unknown> } | undefined;
+  flush(): void;
+}
+
+/**
+ * Cache-record writes of one build, committed together in one transaction per turn of the event loop rather than one
+ * commit per step (55,000 ENV steps were 55,000 commits). A record is only written after its layer is committed, so
+ * a crash before the flush loses records, never trust: those steps simply run again.
+ */
+function createCacheWriteBatch(s: State): CacheWriteBatch {
+  const puts = new Map<string, Parameters<State['db']['putCache']>[0]>();
+  const touches = new Set<string>();
+  let scheduled: NodeJS.Immediate | undefined;
+  const flush = (): void => {
+    if (scheduled) clearImmediate(scheduled);
+    scheduled = undefined;
+    if (puts.size === 0 && touches.size === 0) return;
+    // cleared only once committed: after a failed commit the final flush tries these writes again
+    s.db.tx(() => {
+      for (const r of puts.values()) s.db.putCache(r);
+      for (const k of touches) s.db.touchCache(k);
+    });
+    puts.clear();
+    touches.clear();
+  };
+  const schedule = (): void => {
+    // an error here (disk full) surfaces at the final flush of the build, which repeats the writes that are left
+    scheduled ??= setImmediate(() => {
+      scheduled = undefined;
+      try {
+        flush();
+      } catch {
+        /* reported by the final flush */
+      }
+    });
+  };
+  return {
+    put(rec) {
+      puts.set(rec.key, rec);
+      schedule();
+    },
+    touch(key) {
+      touches.add(key);
+      schedule();
+    },
+    pending: (key) => puts.get(key),
+    flush,
+  };
 }
 
 type GraphHistory = Array<{ createdBy: string; vertex: string | null; emptyLayer: boolean; base?: HistoryEntry }>;
@@ -304,10 +372,15 @@ function isoSeconds(ms: number): string {
  */
 function stepTimes(s: State, results: Map<string, VertexResult>, epoch: number | undefined): (vertex: string | null) => number {
   const now = Date.now();
+  const memo = new Map<string | null, number>();
   return (vertex) => {
+    const known = memo.get(vertex);
+    if (known !== undefined) return known;
     const r = vertex ? results.get(vertex) : undefined;
-    const t = (r && s.db.getCache(r.key)?.created) ?? now;
-    return epoch !== undefined ? Math.min(t, epoch * 1000) : t;
+    const t = (r && s.db.getCacheCreated(r.key)) ?? now;
+    const out = epoch !== undefined ? Math.min(t, epoch * 1000) : t;
+    memo.set(vertex, out);
+    return out;
   };
 }
 
@@ -315,7 +388,10 @@ function stepTimes(s: State, results: Map<string, VertexResult>, epoch: number |
 function imageCreated(hist: GraphHistory, createdAt: (vertex: string | null) => number, epoch: number | undefined): string {
   if (epoch !== undefined) return isoSeconds(epoch * 1000);
   const own = hist.filter((h) => !h.base);
-  return isoSeconds(own.length ? Math.max(...own.map((h) => createdAt(h.vertex))) : Date.now());
+  // a loop, not Math.max(...spread): an image of 55,000 steps would overflow the argument list
+  let latest = -Infinity;
+  for (const h of own) latest = Math.max(latest, createdAt(h.vertex));
+  return isoSeconds(own.length ? latest : Date.now());
 }
 
 /**
@@ -325,7 +401,8 @@ function imageCreated(hist: GraphHistory, createdAt: (vertex: string | null) => 
 function cacheKeys(graph: BuildGraph, results: Map<string, VertexResult>): { min: string[]; max: string[] } {
   const isStep = (id: string): boolean => graph.vertices.get(id)?.op.type !== 'source' && results.has(id);
   const chain: string[] = [];
-  for (let id: string | undefined = graph.target.vertex; id; id = graph.vertices.get(id)?.parent ?? undefined) if (isStep(id)) chain.unshift(results.get(id)!.key);
+  for (let id: string | undefined = graph.target.vertex; id; id = graph.vertices.get(id)?.parent ?? undefined) if (isStep(id)) chain.push(results.get(id)!.key);
+  chain.reverse(); // (push + reverse: unshift per step is quadratic on long chains)
   const max = closure(graph.vertices, graph.target.vertex).filter(isStep).map((id) => results.get(id)!.key);
   return { min: chain, max };
 }

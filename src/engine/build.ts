@@ -10,6 +10,7 @@ import { createPatternMatcher, MAX_DOCKERFILE_BYTES, readBoundedText, readIgnore
 import { writeDockerArchive, writeOciLayout } from '../exporter/index.js';
 import type { ProgressSink } from '../progress/index.js';
 import type { State } from './state.js';
+import { validateImageName } from './image-name.js';
 import { loadLocalImage, normalizeRef, registerLayers, resolveImage, writeImage } from './images.js';
 import { canonicalJson, sha256 } from '../oci/index.js';
 import type { BuildGraph } from '../graph/index.js';
@@ -87,6 +88,8 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
   const s = req.state;
   const started = Date.now();
   const buildId = `${started.toString(36)}${randomBytes(4).toString('hex')}`;
+  for (const t of req.tags) validateImageName(t, '-t'); // refused before anything is built
+  for (const t of req.push ?? []) validateImageName(t, 'push');
   const contextDir = path.resolve(req.contextDir);
   if (!existsSync(contextDir)) throw new BuildError('ERR_KILN_ARGUMENT', `build context "${req.contextDir}" does not exist`);
   const dockerfilePath = req.dockerfile ? path.resolve(req.dockerfile) : path.join(contextDir, 'Dockerfile');

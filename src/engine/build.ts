@@ -6,7 +6,7 @@ import type { Descriptor, Digest, HistoryEntry, ImageConfig } from '../oci/index
 import { convertDockerfile } from '../frontend/dockerfile/convert/index.js';
 import { closure, solve, type CacheIndex, type SolveEvent, type VertexResult } from '../solver/index.js';
 import { createOpRunner, type SecretSource } from '../ops/index.js';
-import { createPatternMatcher, MAX_DOCKERFILE_BYTES, readBoundedText, readIgnorePatterns } from '../context/index.js';
+import { createPatternMatcher, MAX_DOCKERFILE_BYTES, readBoundedText, readIgnorePatterns, walkContext } from '../context/index.js';
 import { writeDockerArchive, writeOciLayout } from '../exporter/index.js';
 import type { ProgressSink } from '../progress/index.js';
 import type { State } from './state.js';
@@ -60,6 +60,11 @@ export interface BuildRequest {
   /** language caches (/cache layout) on every RUN, env in the image config; `warm` copies them into the image */
   langCache?: ApplyLangCacheOptions;
   signal?: AbortSignal;
+  /**
+   * Largest build context accepted, in bytes of file content after .dockerignore (the service sets it): the walk
+   * stops with ERR_KILN_LIMIT_EXCEEDED as soon as it is passed. Default: no limit.
+   */
+  maxContextBytes?: number;
 }
 
 export interface StepReport {
@@ -127,6 +132,9 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
   try {
     const ignorePatterns = [...(await readIgnorePatterns({ contextDir, dockerfilePath })), ...(req.ignorePatterns ?? [])];
     const matcher = createPatternMatcher(ignorePatterns);
+    if (req.maxContextBytes !== undefined) {
+      await walkContext({ dir: contextDir, excludePatterns: ignorePatterns, maxBytes: req.maxContextBytes, ...(req.signal ? { signal: req.signal } : {}) });
+    }
     const graph = await convertDockerfile({
       text,
       file: displayName,

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, promises as fsp } from 'node:fs';
+import { existsSync, promises as fsp, statfsSync } from 'node:fs';
 import path from 'node:path';
-import { BuildError, formatUserError } from '../errors/index.js';
+import { BuildError, ExecError, formatUserError, isBuildError, isNoSpace, noSpaceError } from '../errors/index.js';
 import type { Descriptor, Digest, HistoryEntry, ImageConfig } from '../oci/index.js';
 import { convertDockerfile } from '../frontend/dockerfile/convert/index.js';
 import { closure, solve, type CacheIndex, type SolveEvent, type VertexResult } from '../solver/index.js';
@@ -9,7 +9,7 @@ import { createOpRunner, type SecretSource } from '../ops/index.js';
 import { createPatternMatcher, MAX_DOCKERFILE_BYTES, readBoundedText, readIgnorePatterns, walkContext } from '../context/index.js';
 import { writeDockerArchive, writeOciLayout } from '../exporter/index.js';
 import type { ProgressSink } from '../progress/index.js';
-import type { State } from './state.js';
+import { processOwner, type State } from './state.js';
 import { validateImageName } from './image-name.js';
 import { loadLocalImage, normalizeRef, registerLayers, resolveImage, writeImage } from './images.js';
 import { canonicalJson, sha256 } from '../oci/index.js';
@@ -110,7 +110,7 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
     id: buildId,
     started,
     finished: null as number | null,
-    status: 'running' as 'running' | 'success' | 'failed',
+    status: 'running' as 'running' | 'success' | 'failed' | 'interrupted',
     target: req.target ?? '',
     context: contextDir,
     dockerfile: dockerfilePath,
@@ -119,8 +119,25 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
     imageDigest: null as string | null,
     steps: [] as Array<Record<string, unknown>>,
     error: null as string | null,
+    owner: processOwner(),
   };
   s.db.putBuild(record);
+  // the last line of defence for "a failure is never a success": if every promise of this build is left pending (a
+  // stream that never ends) the process would otherwise exit 0 with no image; it is a failure, said so and recorded
+  const onStall = (): void => {
+    if (record.status !== 'running') return;
+    record.status = 'failed';
+    record.finished = Date.now();
+    record.error = 'the build stopped without finishing (an internal stall)';
+    try {
+      s.db.finishBuildRecord({ id: record.id, status: 'failed', finished: record.finished, error: record.error });
+    } catch {
+      /* recorded as interrupted at the next start */
+    }
+    process.stderr.write(`error: ${record.error}; rerun with KILN_DEBUG=1 and report it\n`);
+    process.exitCode = 1;
+  };
+  process.once('beforeExit', onStall);
   const lease = acquireLease(s.db); // prune/GC leave what this build uses alone (src/gc)
   const buildLog = openBuildLog({ root: s.root, buildId, maxBytes: historyPolicy(s.root).maxLogBytes });
 
@@ -255,6 +272,11 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
       const d = await pushImage({ client: registry(), store: s.store, manifest: img.manifest.digest, ref: r.tag || r.digest ? r : { ...r, tag: 'latest' }, ...(req.signal ? { signal: req.signal } : {}) });
       info(req, `pushed ${ref} (${d.digest})`);
     }
+    // exit 0 only when what was asked for exists
+    for (const d of [img.manifest.digest, img.config.digest]) {
+      if (!(await s.store.has(d))) throw new BuildError('ERR_KILN_INTERNAL', `the image was not written: blob ${d} is missing from ${s.store.root}`);
+    }
+    for (const o of req.outputs ?? []) if (!existsSync(o.dest)) throw new BuildError('ERR_KILN_ARCHIVE_WRITE', `the output ${o.dest} was not written`);
     const cacheExports: CacheExportReport[] = [];
     for (const spec of req.cacheTo ?? []) {
       if (spec.type === 'inline') continue;
@@ -288,23 +310,67 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
       buildId, imageDigest: img.manifest.digest, configDigest: img.config.digest, config, steps, durationMs: Date.now() - started,
       ...(cacheImport ? { cacheImport } : {}), ...(cacheExports.length ? { cacheExports } : {}),
     };
-  } catch (err) {
+  } catch (caught) {
+    const interrupted = req.signal?.aborted === true;
+    const err = failureOf({ state: s, err: caught, interrupted, reason: req.signal?.reason });
     try {
       cacheWrites?.flush(); // records of the steps that did finish: the next build reuses them
     } catch {
       /* the disk may be full: those steps run again next time */
     }
-    record.status = 'failed';
+    record.status = interrupted ? 'interrupted' : 'failed';
     record.finished = Date.now();
     record.error = errorLine(err);
-    try {
-      s.db.putBuild(record);
-    } catch {
-      /* the database may be closing */
-    }
-    await abandonBuild({ lease, log: buildLog });
+    recordFailure(s, record, isNoSpace(err));
+    await abandonBuild({ lease, log: buildLog }).catch(() => undefined);
     req.progress.finish(false);
     throw err;
+  } finally {
+    process.off('beforeExit', onStall);
+  }
+}
+
+/** Write a failed build's record; on a full disk the reserve under the root is given back to make room. */
+function recordFailure(s: State, record: Parameters<State['db']['putBuild']>[0], noSpace: boolean): void {
+  if (noSpace) s.releaseReserve();
+  try {
+    s.db.putBuild(record);
+    return;
+  } catch (err) {
+    if (!isNoSpace(err)) return; // the database may be closing
+  }
+  s.releaseReserve();
+  try {
+    s.db.finishBuildRecord({ id: record.id, status: record.status, finished: record.finished ?? Date.now(), error: record.error });
+  } catch {
+    /* still no room: the next start marks it interrupted */
+  }
+}
+
+/**
+ * The error a failed build reports, as one sentence: a signal is "interrupted", a full disk (a raw ENOSPC, SQLite's
+ * SQLITE_FULL, or any failure — a RUN that could not write, a bug tripped by a short write — while the state
+ * root's filesystem has no room left) is "no space left on device while writing ... under <root>".
+ */
+function failureOf(o: { state: State; err: unknown; interrupted: boolean; reason: unknown }): unknown {
+  const { err } = o;
+  if (o.interrupted) {
+    if (isBuildError(o.reason) && o.reason.code === 'ERR_KILN_INTERRUPTED') return o.reason;
+    return new BuildError('ERR_KILN_INTERRUPTED', 'build interrupted', { cause: err });
+  }
+  if (isBuildError(err) && err.code === 'ERR_KILN_NO_SPACE') return err;
+  const full = isNoSpace(err) || rootIsFull(o.state.root);
+  if (!full || (isBuildError(err) && !(err instanceof ExecError) && err.kind === 'invalid-argument')) return err;
+  const what = err instanceof ExecError ? `the output of a RUN step (${err.message})` : "the build's data";
+  return noSpaceError({ what, where: o.state.root, cause: err });
+}
+
+function rootIsFull(root: string): boolean {
+  try {
+    const st = statfsSync(root);
+    return st.bavail * st.bsize < 1024 * 1024;
+  } catch {
+    return false;
   }
 }
 

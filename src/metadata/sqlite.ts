@@ -90,6 +90,8 @@ export class MetadataDb {
       this.db.pragma('synchronous = NORMAL');
       this.db.pragma('foreign_keys = ON');
       this.db.exec(SCHEMA);
+      const cols = this.db.prepare('PRAGMA table_info(builds)').all() as Array<{ name: string }>;
+      if (!cols.some((c) => c.name === 'owner')) this.db.exec('ALTER TABLE builds ADD COLUMN owner TEXT');
     } catch (err) {
       throw translateSqliteError(err, file);
     }
@@ -249,11 +251,19 @@ export class MetadataDb {
 
   // ---- builds
   putBuild(b: BuildRecord): void {
-    this.stmt(`INSERT INTO builds (id, started, finished, status, target, context, dockerfile, args, tags, image_digest, steps, error)
-      VALUES (@id, @started, @finished, @status, @target, @context, @dockerfile, @args, @tags, @imageDigest, @steps, @error)
+    this.stmt(`INSERT INTO builds (id, started, finished, status, target, context, dockerfile, args, tags, image_digest, steps, error, owner)
+      VALUES (@id, @started, @finished, @status, @target, @context, @dockerfile, @args, @tags, @imageDigest, @steps, @error, @owner)
       ON CONFLICT(id) DO UPDATE SET finished = excluded.finished, status = excluded.status, image_digest = excluded.image_digest,
         steps = excluded.steps, error = excluded.error`)
-      .run({ ...b, args: JSON.stringify(b.args), tags: JSON.stringify(b.tags), steps: JSON.stringify(b.steps) });
+      .run({ ...b, owner: b.owner ?? null, args: JSON.stringify(b.args), tags: JSON.stringify(b.tags), steps: JSON.stringify(b.steps) });
+  }
+  /** Builds still marked running, with the process that owns each. */
+  listRunningBuilds(): Array<{ id: string; owner: string | null }> {
+    return this.stmt("SELECT id, owner FROM builds WHERE status = 'running'").all() as Array<{ id: string; owner: string | null }>;
+  }
+  /** Set a build's final status without rewriting its steps (a small write, for a full disk or a dead process). */
+  finishBuildRecord(b: { id: string; status: BuildRecord['status']; finished: number; error: string | null }): void {
+    this.stmt('UPDATE builds SET status = ?, finished = ?, error = ? WHERE id = ?').run(b.status, b.finished, b.error, b.id);
   }
   listBuilds(): BuildRecord[] {
     return (this.stmt('SELECT * FROM builds ORDER BY started DESC').all() as Record<string, unknown>[]).map(rowToBuild);
@@ -361,6 +371,7 @@ function rowToBuild(r: Record<string, unknown>): BuildRecord {
     imageDigest: (r.image_digest as string | null) ?? null,
     steps: JSON.parse(r.steps as string) as Array<Record<string, unknown>>,
     error: (r.error as string | null) ?? null,
+    owner: (r.owner as string | null | undefined) ?? null,
   };
 }
 

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, promises as fsp, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { BuildError, DockerfileError, ExecError } from '../errors/index.js';
+import { BuildError, DockerfileError, ExecError, whileWriting } from '../errors/index.js';
 import type { CopyOp, ExecOp, MkdirOp, Vertex } from '../graph/index.js';
 import type { Digest } from '../oci/index.js';
 import type { OpRunner, RunContext } from '../solver/index.js';
@@ -98,6 +98,8 @@ export function createOpRunner(o: OpsOptions): OpRunner & { ensureSnapshots(laye
       ...(reuse ? { chunkCache: { dir: path.join(o.stateDir, 'layer-chunks') } } : {}),
       signal,
       ...(o.sourceDateEpoch !== undefined ? { sourceDateEpoch: o.sourceDateEpoch } : {}),
+    }).catch((err: unknown) => {
+      throw whileWriting(err, { what: 'a layer blob', where: o.store.root });
     });
     trace(`layer ${info.entries} entries, ${info.uncompressedSize} bytes: ${Date.now() - tLayer} ms`);
     // content identity without mtimes: a rerun that writes the same files keeps later steps cached (early cutoff)
@@ -306,17 +308,22 @@ export function createOpRunner(o: OpsOptions): OpRunner & { ensureSnapshots(laye
       }
     },
     async execute(v, ctx) {
-      switch (v.op.type) {
-        case 'exec':
-          return runExec(v, v.op, ctx);
-        case 'copy':
-          return runCopy(v, v.op, ctx);
-        case 'mkdir':
-          return runMkdir(v.op, ctx);
-        case 'meta':
-          return null;
-        case 'source':
-          throw new Error('source vertices are resolved, not executed');
+      try {
+        switch (v.op.type) {
+          case 'exec':
+            return await runExec(v, v.op, ctx);
+          case 'copy':
+            return await runCopy(v, v.op, ctx);
+          case 'mkdir':
+            return await runMkdir(v.op, ctx);
+          case 'meta':
+            return null;
+          case 'source':
+            throw new Error('source vertices are resolved, not executed');
+        }
+      } catch (err) {
+        // a full disk anywhere in a step (snapshot, copy, layer, record) is one sentence naming the step
+        throw whileWriting(err, { what: `the output of ${JSON.stringify(v.name)}`, where: o.stateDir });
       }
     },
     async layerUsable(diffId) {

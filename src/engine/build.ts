@@ -382,9 +382,10 @@ interface CacheWriteBatch {
 }
 
 /**
- * Cache-record writes of one build, committed together in one transaction per turn of the event loop rather than one
- * commit per step (55,000 ENV steps were 55,000 commits). A record is only written after its layer is committed, so
- * a crash before the flush loses records, never trust: those steps simply run again.
+ * Cache-record writes of one build: records of config-only steps and use-count touches are committed together in one
+ * transaction per turn of the event loop rather than one commit per step (55,000 ENV steps were 55,000 commits); any
+ * other record is committed at once, with what is pending. A crash before a flush loses only config-only records
+ * (cheap to redo), never trust.
  */
 function createCacheWriteBatch(s: State): CacheWriteBatch {
   const puts = new Map<string, Parameters<State['db']['putCache']>[0]>();
@@ -416,7 +417,10 @@ function createCacheWriteBatch(s: State): CacheWriteBatch {
   return {
     put(rec) {
       puts.set(rec.key, rec);
-      schedule();
+      // only records of config-only steps (ENV, LABEL, ...) wait for the batch; a step that ran is committed before
+      // it is reported done, so a build killed right after still reuses it
+      if ((rec.inputs.op as { type?: unknown } | undefined)?.type === 'meta') schedule();
+      else flush();
     },
     touch(key) {
       touches.add(key);

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { existsSync, promises as fsp, readdirSync, statSync } from 'node:fs';
+import { existsSync, promises as fsp, readdirSync, statSync, statfsSync } from 'node:fs';
 import path from 'node:path';
-import { BuildError, DockerfileError, ExecError, whileWriting } from '../errors/index.js';
+import { BuildError, DockerfileError, ExecError, noSpaceError, whileWriting } from '../errors/index.js';
 import type { CopyOp, ExecOp, MkdirOp, Vertex } from '../graph/index.js';
 import type { Digest } from '../oci/index.js';
 import type { OpRunner, RunContext } from '../solver/index.js';
@@ -157,12 +157,15 @@ export function createOpRunner(o: OpsOptions): OpRunner & { ensureSnapshots(laye
       if (res.exitCode !== 0) {
         const where = v.location ? `${v.location.file}:${v.location.line}: ` : '';
         const cmd = op.args.length >= 3 && op.args[op.args.length - 2] === '-c' ? op.args[op.args.length - 1]! : JSON.stringify(op.args);
-        throw new ExecError({
+        const failed = new ExecError({
           message: `${where}${v.name.replace(/^\[[^\]]*\]\s*/, '')} did not complete successfully: exit code ${res.exitCode}`,
           exitCode: res.exitCode,
           command: cmd,
           lastOutput: last.slice(-LAST_LINES),
         });
+        // the command failed because the state root's disk is full (checked before its upper dir is released)
+        if (diskFull(snap.upperDir)) throw noSpaceError({ what: `the output of ${failed.message.replace(/ did not complete successfully.*$/, '')} (it exited ${res.exitCode})`, where: o.stateDir, cause: failed });
+        throw failed;
       }
       for (const c of cleanups.splice(0).reverse()) await c();
       return await commitLayer(snap, ctx.signal);
@@ -368,4 +371,14 @@ async function mkdirInside(root: string, p: string): Promise<void> {
 
 export function hashId(s: string): string {
   return createHash('sha256').update(s).digest('hex').slice(0, 32);
+}
+
+/** True when the filesystem holding `dir` has less than 1 MiB left. */
+function diskFull(dir: string): boolean {
+  try {
+    const st = statfsSync(dir);
+    return st.bavail * st.bsize < 1024 * 1024;
+  } catch {
+    return false;
+  }
 }

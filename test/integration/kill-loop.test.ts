@@ -30,15 +30,8 @@ function killedBuild(o: { root: string; ctx: string; n: number; afterMs: number;
     }, o.afterMs);
     p.on('close', () => {
       clearTimeout(timer);
-      if (!o.group) {
-        // the node process is gone; what it started (runc, the container) stays in its group: end it like a crash
-        // of the whole machine would not, but so the next iteration starts clean of our own processes
-        try {
-          process.kill(-p.pid!, 'SIGKILL');
-        } catch {
-          /* none left */
-        }
-      }
+      // after a kill of the node process alone, what it started (runc and the container) is left running, as after
+      // a crash: the next kiln start must cope with it
       resolve(out);
     });
   });

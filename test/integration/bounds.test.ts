@@ -141,6 +141,39 @@ describe('bounded input', { concurrency: false }, () => {
     }
   });
 
+  test('every error path speaks a sentence: no TypeError, no stack frame, no "Cannot read properties"', { timeout: 300_000 }, async (t) => {
+    if (!requireIntegration(t)) return;
+    const c = await newContext({ Dockerfile: 'FROM busybox\nCOPY missing.txt /\n', 'Dockerfile.syntax': 'FROM busybox\nRUN <<EOF\n', 'Dockerfile.from': 'FROM nosuchimage:9\n', 'Dockerfile.add': 'FROM busybox\nADD many.tar /x/\n', 'Dockerfile.arg': 'FROM busybox\nARG\n', 'sub/.keep': '' });
+    spawnSync('sh', ['-c', `cd ${c} && for i in $(seq 1 30); do echo $i > f$i; done && tar -cf many.tar f* && rm f*`]);
+    const cases: Array<{ args: string[]; expect: RegExp; env?: NodeJS.ProcessEnv }> = [
+      { args: ['build', path.join(c, 'nonexistent')], expect: /does not exist/ },
+      { args: ['build', '-f', path.join(c, 'nope'), c], expect: /cannot read Dockerfile/ },
+      { args: ['build', c], expect: /missing\.txt/ },
+      { args: ['build', '-f', path.join(c, 'Dockerfile.syntax'), c], expect: /Dockerfile\.syntax:\d+/ },
+      { args: ['build', '-f', path.join(c, 'Dockerfile.from'), c], expect: /nosuchimage/ },
+      { args: ['build', '-f', path.join(c, 'Dockerfile.arg'), c], expect: /Dockerfile\.arg:2/ },
+      { args: ['build', '-f', path.join(c, 'Dockerfile.add'), c], expect: /many\.tar: the archive has more than 10 entries/, env: { KILN_ADD_MAX_ENTRIES: '10' } },
+      { args: ['build', '--output', 'type=zip,dest=x', c], expect: /unsupported type/ },
+      { args: ['rmi', 'nosuch:1'], expect: /nosuch/ },
+      { args: ['tag', 'nosuch:1', 'other:1'], expect: /nosuch/ },
+      { args: ['history', 'inspect', 'zzzzzz'], expect: /zzzzzz|not found|no build/i },
+      { args: ['load', path.join(c, 'nonexistent.tar')], expect: /nonexistent\.tar|not found|cannot/i },
+      { args: ['import', path.join(c, 'nonexistent.tar'), 'x:1'], expect: /nonexistent\.tar|not found|cannot/i },
+      { args: ['save', 'nosuch:1', '-o', path.join(c, 'out.tar')], expect: /nosuch/ },
+    ];
+    try {
+      for (const k of cases) {
+        const r = await kiln([...k.args, '--root', root], k.env ? { env: k.env } : {});
+        assert.notEqual(r.code, 0, `kiln ${k.args.join(' ')} must fail:\n${r.stderr}`);
+        assert.match(r.stderr, /^error: /m, `kiln ${k.args.join(' ')}: ${r.stderr}`);
+        assert.match(r.stderr, k.expect, `kiln ${k.args.join(' ')}: ${r.stderr}`);
+        assertNoInternals(r, `kiln ${k.args.join(' ')}`);
+      }
+    } finally {
+      await cleanup(c);
+    }
+  });
+
   test('maxContextBytes: a context over the limit is refused during the walk, one under it builds', { timeout: 120_000 }, async (t) => {
     if (!requireIntegration(t)) return;
     const c = await newContext({ Dockerfile: 'FROM busybox\nCOPY . /x\n', '.dockerignore': 'ignored.bin\n' });

@@ -137,7 +137,7 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
     process.stderr.write(`error: ${record.error}; rerun with KILN_DEBUG=1 and report it\n`);
     process.exitCode = 1;
   };
-  process.once('beforeExit', onStall);
+  watchStall(onStall, true);
   const lease = acquireLease(s.db); // prune/GC leave what this build uses alone (src/gc)
   const buildLog = openBuildLog({ root: s.root, buildId, maxBytes: historyPolicy(s.root).maxLogBytes });
 
@@ -326,8 +326,27 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
     req.progress.finish(false);
     throw err;
   } finally {
-    process.off('beforeExit', onStall);
+    watchStall(onStall, false);
   }
+}
+
+/** Builds of this process still running, told when the event loop empties under them (one listener for all). */
+const stallWatchers = new Set<() => void>();
+function watchStall(fn: () => void, on: boolean): void {
+  if (on) {
+    if (stallWatchers.size === 0) process.on('beforeExit', runStallWatchers);
+    stallWatchers.add(fn);
+  } else {
+    stallWatchers.delete(fn);
+    if (stallWatchers.size === 0) process.off('beforeExit', runStallWatchers);
+  }
+}
+function runStallWatchers(): void {
+  for (const fn of [...stallWatchers]) {
+    stallWatchers.delete(fn);
+    fn();
+  }
+  process.off('beforeExit', runStallWatchers);
 }
 
 /** Write a failed build's record; on a full disk the reserve under the root is given back to make room. */

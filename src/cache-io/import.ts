@@ -11,7 +11,7 @@ import { copyLayoutBlob, findInLayout, readLayoutBlob } from './layout.js';
 import type { CacheConfig, CacheImportReport, CacheImportSpec, CacheLayer, CacheStores } from './types.js';
 
 /** A cache source opened: its records, and how to bring one of its layer blobs into the store. */
-interface OpenedSource {
+export interface OpenedSource {
   name: string;
   cfg: CacheConfig;
   fetchLayer(l: CacheLayer): Promise<void>;
@@ -59,11 +59,11 @@ function describe(spec: CacheImportSpec): string {
   return spec.type === 'local' ? `type=local,src=${spec.src}` : spec.ref;
 }
 
-function oneLine(err: unknown): string {
+export function oneLine(err: unknown): string {
   return formatUserError(err).split('\n')[0]!.replace(/^error: /, '');
 }
 
-async function openSource(o: ImportCacheOptions, spec: CacheImportSpec): Promise<OpenedSource> {
+export async function openSource(o: ImportCacheOptions, spec: CacheImportSpec): Promise<OpenedSource> {
   if (spec.type === 'local') {
     const dir = path.resolve(spec.src);
     const top = await findInLayout(dir, spec.tag);
@@ -112,7 +112,7 @@ async function fetchSmallBlob(o: ImportCacheOptions, client: RegistryClient, ref
 }
 
 /** Bring in each needed layer (verified), then write the records whose layers made it, in one transaction. */
-async function applySource(o: ImportCacheOptions, src: OpenedSource, report: CacheImportReport): Promise<void> {
+export async function applySource(o: ImportCacheOptions, src: OpenedSource, report: CacheImportReport): Promise<void> {
   const { db } = o.stores;
   const layers = new Map(src.cfg.layers.map((l) => [l.diffId, l]));
   const fresh = src.cfg.records.filter((r) => !db.getCache(r.key));
@@ -145,7 +145,7 @@ async function applySource(o: ImportCacheOptions, src: OpenedSource, report: Cac
 }
 
 /** The layer is in the store, intact and registered: true. A local copy wins; otherwise it is fetched and checked. */
-async function ensureLayer(o: ImportCacheOptions, src: OpenedSource, l: CacheLayer, report: CacheImportReport): Promise<boolean> {
+export async function ensureLayer(o: ImportCacheOptions, src: OpenedSource, l: CacheLayer, report: CacheImportReport): Promise<boolean> {
   const { db, store } = o.stores;
   const local = db.getLayer(l.diffId);
   if (local && (await store.has(local.blob))) return true;

@@ -2,5 +2,9 @@ export { exportCache, collectCache, writeCacheManifest, inlineCache, CACHE_CONFI
 export type { ExportCacheOptions } from './export.js';
 export { importCache } from './import.js';
 export type { ImportCacheOptions } from './import.js';
-export { parseCacheTo, parseCacheFrom } from './spec.js';
-export type { CacheMode, CacheExportSpec, CacheImportSpec, CacheStores, CacheEntry, CacheLayer, CacheConfig, CacheImportReport, CacheExportReport } from './types.js';
+export { parseCacheTo, parseCacheFrom, parseCacheRegistry } from './spec.js';
+export { createRegistryStepCache, stepTag, baseTag } from './remote.js';
+export type { RegistryStepCache, RegistryStepCacheOptions, RemoteCacheReport } from './remote.js';
+export { exportMount, importMount, mountTag, MOUNT_CONFIG_MEDIA_TYPE, MOUNT_ENTRY_MAX_AGE_MS } from './mounts.js';
+export type { MountFile, MountIndex, MountTarget, MountTransferReport, ExportMountOptions, ImportMountOptions } from './mounts.js';
+export type { CacheMode, CacheExportSpec, CacheImportSpec, CacheStores, CacheEntry, CacheLayer, CacheConfig, CacheImportReport, CacheExportReport, CacheRegistrySpec } from './types.js';

@@ -1,5 +1,5 @@
 import { BuildError } from '../errors/index.js';
-import type { CacheExportSpec, CacheImportSpec, CacheMode } from './types.js';
+import type { CacheExportSpec, CacheImportSpec, CacheMode, CacheRegistrySpec } from './types.js';
 
 function kv(spec: string, flag: string): Record<string, string> {
   const out: Record<string, string> = {};
@@ -9,6 +9,12 @@ function kv(spec: string, flag: string): Record<string, string> {
     out[part.slice(0, eq).trim()] = part.slice(eq + 1);
   }
   return out;
+}
+
+function bool(v: string | undefined, flag: string): boolean {
+  if (v === undefined || v === 'false') return false;
+  if (v === 'true' || v === '') return true;
+  throw new BuildError('ERR_KILN_CACHE_SOURCE', `${flag} must be true or false, not "${v}"`);
 }
 
 function mode(v: string | undefined, flag: string): CacheMode {
@@ -34,7 +40,7 @@ export function parseCacheTo(spec: string): CacheExportSpec {
     case 'registry': {
       const ref = o.ref ?? o.name;
       if (!ref) throw new BuildError('ERR_KILN_CACHE_SOURCE', '--cache-to type=registry needs ref=REF');
-      return { type: 'registry', ref, mode: m };
+      return { type: 'registry', ref, mode: m, ...(bool(o.mounts, '--cache-to mounts') ? { mounts: true } : {}) };
     }
     default:
       throw new BuildError('ERR_KILN_CACHE_SOURCE', `--cache-to: unsupported type "${o.type ?? ''}" (use local, registry or inline)`);
@@ -52,9 +58,31 @@ export function parseCacheFrom(spec: string): CacheImportSpec {
     case 'registry': {
       const ref = o.ref ?? o.name;
       if (!ref) throw new BuildError('ERR_KILN_CACHE_SOURCE', '--cache-from type=registry needs ref=REF');
-      return { type: 'registry', ref };
+      return { type: 'registry', ref, ...(bool(o.mounts, '--cache-from mounts') ? { mounts: true } : {}) };
     }
     default:
       throw new BuildError('ERR_KILN_CACHE_SOURCE', `--cache-from: unsupported type "${o.type ?? ''}" (use local or registry)`);
   }
+}
+
+/**
+ * `--cache-registry REF` or `--cache-registry ref=REF[,mounts=false]`: the shared per-step cache.
+ *
+ * @example
+ * parseCacheRegistry('localhost:5000/team/cache') // { ref: 'localhost:5000/team/cache', mounts: true }
+ */
+export function parseCacheRegistry(spec: string): CacheRegistrySpec {
+  if (!spec.includes('=')) return { ref: spec, mounts: true };
+  const o = kv(spec, '--cache-registry');
+  const ref = o.ref ?? o.name;
+  if (!ref) throw new BuildError('ERR_KILN_CACHE_REGISTRY', '--cache-registry needs REF or ref=REF');
+  const unknown = Object.keys(o).filter((k) => !['ref', 'name', 'mounts'].includes(k));
+  if (unknown.length) throw new BuildError('ERR_KILN_CACHE_REGISTRY', `--cache-registry: unknown option "${unknown[0]}" (use ref= and mounts=)`);
+  return { ref, mounts: o.mounts === undefined ? true : registryBool(o.mounts) };
+}
+
+function registryBool(v: string): boolean {
+  if (v === 'true' || v === '') return true;
+  if (v === 'false') return false;
+  throw new BuildError('ERR_KILN_CACHE_REGISTRY', `--cache-registry mounts must be true or false, not "${v}"`);
 }

@@ -8,11 +8,23 @@ export type CacheMode = 'min' | 'max';
 /** Where `--cache-to` writes. */
 export type CacheExportSpec =
   | { type: 'local'; dest: string; mode: CacheMode; tag: string }
-  | { type: 'registry'; ref: string; mode: CacheMode }
+  | { type: 'registry'; ref: string; mode: CacheMode; mounts?: boolean }
   | { type: 'inline' };
 
 /** Where `--cache-from` reads (a registry ref may be a cache manifest or an image with inline cache). */
-export type CacheImportSpec = { type: 'local'; src: string; tag: string } | { type: 'registry'; ref: string };
+export type CacheImportSpec = { type: 'local'; src: string; tag: string } | { type: 'registry'; ref: string; mounts?: boolean };
+
+/**
+ * The shared per-step cache (`--cache-registry`, the engine's `cacheRegistry`): every local miss is looked up in
+ * the repository of `ref` (the team's namespace), every step that ran is pushed there; with `mounts` (default on)
+ * cache mounts travel through it too.
+ */
+export interface CacheRegistrySpec {
+  /** `host[:port]/team/path` */
+  ref: string;
+  /** share `RUN --mount=type=cache` directories (default true) */
+  mounts?: boolean;
+}
 
 /** The parts of a state directory cache export and import touch. */
 export interface CacheStores {

@@ -1,22 +1,23 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, promises as fsp, statfsSync } from 'node:fs';
 import path from 'node:path';
-import { BuildError, ExecError, formatUserError, isBuildError, isNoSpace, noSpaceError } from '../errors/index.js';
+import { BuildError, ExecError, formatUserError, isBuildError, isNoSpace, isNotFound, noSpaceError } from '../errors/index.js';
 import type { Descriptor, Digest, HistoryEntry, ImageConfig } from '../oci/index.js';
 import { convertDockerfile } from '../frontend/dockerfile/convert/index.js';
 import { closure, solve, type CacheIndex, type SolveEvent, type VertexResult } from '../solver/index.js';
-import { createOpRunner, type SecretSource } from '../ops/index.js';
+import { createOpRunner, type LocalImage, type SecretSource } from '../ops/index.js';
 import { createPatternMatcher, MAX_DOCKERFILE_BYTES, readBoundedText, readIgnorePatterns, walkContext } from '../context/index.js';
 import { writeDockerArchive, writeOciLayout } from '../exporter/index.js';
 import type { ProgressSink } from '../progress/index.js';
 import { processOwner, type State } from './state.js';
 import { validateImageName } from './image-name.js';
-import { loadLocalImage, normalizeRef, registerLayers, resolveImage, writeImage } from './images.js';
+import { loadLocalImage, normalizeRef, registerLayers, resolveImage, writeImage, type PullOptions } from './images.js';
 import { canonicalJson, sha256 } from '../oci/index.js';
 import type { BuildGraph } from '../graph/index.js';
 import type { OpRunner } from '../solver/index.js';
 import { parseRegistryRef, pushImage, RegistryClient, type RegistryOptions } from '../registry/index.js';
-import { exportCache, importCache, inlineCache, INLINE_CACHE_FIELD, type CacheExportReport, type CacheExportSpec, type CacheImportReport, type CacheImportSpec } from '../cache-io/index.js';
+import { exportCache, importCache, inlineCache, INLINE_CACHE_FIELD, type CacheExportReport, type CacheExportSpec, type CacheImportReport, type CacheImportSpec, type CacheRegistrySpec } from '../cache-io/index.js';
+import { openSharedCache, type SharedCacheReport } from './shared-cache.js';
 import { applyLangCache, type ApplyLangCacheOptions } from '../langcache/index.js';
 import { abandonBuild, acquireLease, finishBuild, historyPolicy, pinBlobs } from '../gc/index.js';
 import { explainSolve, openBuildLog } from '../explain/index.js';
@@ -51,8 +52,15 @@ export interface BuildRequest {
   noCacheLines?: number[];
   /** `--cache-from`: imported (verified) into the local cache before solving */
   cacheFrom?: CacheImportSpec[];
-  /** `--cache-to`: exported after the image is written (inline: into its config) */
+  /** `--cache-to`: exported after the image is written (inline: into its config; `mounts`: cache mounts too) */
   cacheTo?: CacheExportSpec[];
+  /**
+   * `--cache-registry`: the shared per-step cache. Every local miss is looked up in the registry (record + layer,
+   * verified), every step that ran is pushed there in the background (the build waits for the pushes before it
+   * returns), base images are kept there under their names, and cache mounts travel with it (`mounts`, default on).
+   * A `kiln serve` worker passes `{ ref: 'HOST/TEAM/cache' }`, the repository being the team's namespace.
+   */
+  cacheRegistry?: CacheRegistrySpec;
   /** image refs to push the result to (`--push`, `--output type=registry,name=REF`) */
   push?: string[];
   /** plain-HTTP hosts and credentials for pulls, pushes and registry caches */
@@ -75,6 +83,8 @@ export interface StepReport {
   line?: number;
   key: string;
   missReason?: string;
+  /** a hit brought in from the shared cache (`cacheRegistry`) */
+  remote?: boolean;
 }
 
 export interface BuildResult {
@@ -86,6 +96,8 @@ export interface BuildResult {
   durationMs: number;
   cacheImport?: CacheImportReport;
   cacheExports?: CacheExportReport[];
+  /** what the shared cache did (`cacheRegistry`, mounts of `cacheFrom`/`cacheTo`) */
+  sharedCache?: SharedCacheReport;
 }
 
 /** Run one build: Dockerfile → graph → solve (cache or execute) → image → tags/outputs → history. */
@@ -146,6 +158,16 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
   let client: RegistryClient | undefined;
   /** one client per build: tokens and known blob locations are shared by pulls, cache import/export and pushes */
   const registry = (): RegistryClient => (client ??= new RegistryClient(req.registry));
+  const sharesMounts = [...(req.cacheFrom ?? []), ...(req.cacheTo ?? [])].some((c) => c.type === 'registry' && c.mounts);
+  const shared = req.cacheRegistry || sharesMounts
+    ? openSharedCache({
+        state: s, client: registry, info: (m) => info(req, m),
+        ...(req.cacheRegistry ? { cacheRegistry: req.cacheRegistry } : {}),
+        ...(req.cacheFrom ? { cacheFrom: req.cacheFrom } : {}),
+        ...(req.cacheTo ? { cacheTo: req.cacheTo } : {}),
+        ...(req.signal ? { signal: req.signal } : {}),
+      })
+    : undefined;
   try {
     const ignorePatterns = [...(await readIgnorePatterns({ contextDir, dockerfilePath })), ...(req.ignorePatterns ?? [])];
     const matcher = createPatternMatcher(ignorePatterns);
@@ -158,7 +180,10 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
       buildArgs: req.buildArgs,
       images: {
         resolve: async (ref) => {
-          const img = await resolveImage(s, ref, { client: registry, onPull: (r) => info(req, `pulling ${r}`), ...(req.signal ? { signal: req.signal } : {}) });
+          const pull = { client: registry, onPull: (r: string) => info(req, `pulling ${r}`), ...(req.signal ? { signal: req.signal } : {}) };
+          // with a shared cache: this machine's store, then the team's copy under the name, then the name's registry
+          const img = shared ? await resolveShared(s, ref, shared, pull) : await resolveImage(s, ref, pull);
+          shared?.noteBase(ref, img.manifestDigest);
           registerLayers(s, img.manifest, img.config);
           lease.addLayers(img.config.rootfs.diff_ids);
           lease.addBlobs([img.manifestDigest, img.manifest.config.digest, ...img.manifest.layers.map((l) => l.digest)]);
@@ -201,8 +226,10 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
       ...(req.sourceDateEpoch !== undefined ? { sourceDateEpoch: req.sourceDateEpoch } : {}),
       ...(req.network ? { network: req.network } : {}),
       buildId,
+      ...(shared?.onCacheMount ? { onCacheMount: shared.onCacheMount } : {}),
     });
-    cacheWrites = createCacheWriteBatch(s);
+    // with a shared cache, every record is committed at once: its background push reads it from the database
+    cacheWrites = createCacheWriteBatch(s, { batch: !shared?.remote });
     const writes = cacheWrites;
     const cache: CacheIndex = {
       get: (k) => {
@@ -227,6 +254,7 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
       graph,
       runner: withEpochKey(runner, req.sourceDateEpoch),
       cache,
+      ...(shared?.remote ? { remote: shared.remote } : {}),
       concurrency: 3,
       ...(req.signal ? { signal: req.signal } : {}),
       onEvent: (e) => {
@@ -295,8 +323,13 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
         stage: v.stage,
         ...(v.location ? { line: v.location.line } : {}),
         key: r.key,
+        ...(r.remote ? { remote: true } : {}),
       };
     });
+    const sharedCache = shared ? await shared.finish() : undefined;
+    if (sharedCache && req.cacheRegistry) {
+      info(req, `shared cache ${req.cacheRegistry.ref}: ${sharedCache.hits ?? 0} steps from the registry (${sharedCache.bytesFetched ?? 0} bytes), ${sharedCache.pushed ?? 0} pushed, ${sharedCache.basesPushed ?? 0} base images pushed`);
+    }
     const why = explainSolve({ db: s.db, record, needed, vertices: graph.vertices, results, skipReason: req.noCache ? '--no-cache' : 'no-cache filter' });
     steps.forEach((st, i) => why[i] && (st.missReason = why[i]));
     record.status = 'success';
@@ -308,11 +341,13 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
     req.progress.finish(true);
     return {
       buildId, imageDigest: img.manifest.digest, configDigest: img.config.digest, config, steps, durationMs: Date.now() - started,
-      ...(cacheImport ? { cacheImport } : {}), ...(cacheExports.length ? { cacheExports } : {}),
+      ...(cacheImport ? { cacheImport } : {}), ...(cacheExports.length ? { cacheExports } : {}), ...(sharedCache ? { sharedCache } : {}),
     };
   } catch (caught) {
     const interrupted = req.signal?.aborted === true;
     const err = failureOf({ state: s, err: caught, interrupted, reason: req.signal?.reason });
+    // pushes already under way finish (what they share is valid); their warnings no longer matter
+    await shared?.finish().catch(() => undefined);
     try {
       cacheWrites?.flush(); // records of the steps that did finish: the next build reuses them
     } catch {
@@ -406,7 +441,7 @@ interface CacheWriteBatch {
  * other record is committed at once, with what is pending. A crash before a flush loses only config-only records
  * (cheap to redo), never trust.
  */
-function createCacheWriteBatch(s: State): CacheWriteBatch {
+function createCacheWriteBatch(s: State, o: { batch: boolean }): CacheWriteBatch {
   const puts = new Map<string, Parameters<State['db']['putCache']>[0]>();
   const touches = new Set<string>();
   let scheduled: NodeJS.Immediate | undefined;
@@ -438,7 +473,7 @@ function createCacheWriteBatch(s: State): CacheWriteBatch {
       puts.set(rec.key, rec);
       // only records of config-only steps (ENV, LABEL, ...) wait for the batch; a step that ran is committed before
       // it is reported done, so a build killed right after still reuses it
-      if ((rec.inputs.op as { type?: unknown } | undefined)?.type === 'meta') schedule();
+      if (o.batch && (rec.inputs.op as { type?: unknown } | undefined)?.type === 'meta') schedule();
       else flush();
     },
     touch(key) {
@@ -536,6 +571,16 @@ async function importCacheSources(req: BuildRequest, registry: () => RegistryCli
   return rep;
 }
 
+/** A base image with a shared cache: the local store, then the team's copy under the name, then a pull as usual. */
+async function resolveShared(s: State, ref: string, shared: NonNullable<ReturnType<typeof openSharedCache>>, pull: PullOptions): Promise<LocalImage> {
+  try {
+    return await loadLocalImage(s, ref);
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+  }
+  return (await shared.pullBase(ref)) ?? resolveImage(s, ref, pull);
+}
+
 function errorLine(err: unknown): string {
   return formatUserError(err).split('\n')[0]!.replace(/^error: /, '');
 }
@@ -552,7 +597,7 @@ export async function writeMetadataFile(file: string, r: BuildResult): Promise<v
     'containerimage.digest': r.imageDigest,
     'containerimage.config.digest': r.configDigest,
     'kiln.build.id': r.buildId,
-    'kiln.steps': r.steps.map((st) => ({ name: st.name, cached: st.cached, durationMs: st.durationMs, ...(st.missReason ? { missReason: st.missReason } : {}) })),
+    'kiln.steps': r.steps.map((st) => ({ name: st.name, cached: st.cached, durationMs: st.durationMs, ...(st.missReason ? { missReason: st.missReason } : {}), ...(st.remote ? { remote: true } : {}) })),
   };
   await fsp.writeFile(file, `${JSON.stringify(data, null, 2)}\n`);
 }

@@ -5,3 +5,4 @@ export type { BuildRequest, BuildResult, BuildOutput, StepReport } from './build
 export { loadLocalImage, importRootfs, normalizeRef, registerLayers, writeImage, pullToState, resolveImage } from './images.js';
 export type { PullOptions } from './images.js';
 export { validateImageName } from './image-name.js';
+export type { SharedCacheReport } from './shared-cache.js';

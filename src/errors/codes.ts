@@ -40,6 +40,7 @@ export const ERROR_CODES = {
   ERR_KILN_REGISTRY_NOT_FOUND: { kind: 'not-found', hint: 'check the repository, tag or digest (and that it was pushed)' },
   ERR_KILN_REGISTRY_DIGEST: { kind: 'failed-precondition', hint: 'the registry sent content that does not match its digest; the copy there is corrupt' },
   ERR_KILN_CACHE_SOURCE: { kind: 'invalid-argument', hint: 'use --cache-from/--cache-to type=registry,ref=REF | type=local,src=DIR|dest=DIR | type=inline' },
+  ERR_KILN_CACHE_REGISTRY: { kind: 'invalid-argument', hint: 'use --cache-registry HOST[:PORT]/TEAM/PATH or --cache-registry ref=REF,mounts=false' },
   ERR_KILN_SECRET_NOT_FOUND: { kind: 'not-found', hint: 'pass it with --secret id=ID,src=FILE or env=VAR' },
   ERR_KILN_CACHE_MOUNT_NOT_FOUND: { kind: 'not-found', hint: 'kiln cache ls lists the cache mounts' },
   ERR_KILN_CACHE_MOUNT_IN_USE: { kind: 'failed-precondition', hint: 'wait for the build using it to finish, or pass --force' },

@@ -12,6 +12,8 @@ import type { MountDef } from '../graph/index.js';
  *   lock/        held by the one writer of a `locked` mount (and the first user of a `private` one); owner pid inside
  *   users/       one file per current user (`<pid>-<rand>`), so removal can refuse a mount in use
  *   private-*    throwaway copies for concurrent `private` users
+ *   remote.json  the shared cache's index last merged into data/ (`--cache-registry`, src/cache-io/mounts.ts)
+ *   tmp/         scratch space of the shared cache's imports
  * Contents never enter a layer or a cache key.
  */
 
@@ -40,7 +42,25 @@ export interface LockCacheMountOptions {
   seed?: (dir: string) => Promise<void>;
   /** recorded in the use log (`kiln cache ls` shows the builds that used a mount) */
   buildId?: string;
+  /**
+   * Called once the data directory exists, before the step's lock is taken: the shared cache (`--cache-registry`)
+   * adds what the team has and this machine lacks here, and notes the mount for the export after the build.
+   */
+  onOpen?: (m: CacheMountOpened) => Promise<void>;
   signal?: AbortSignal;
+}
+
+/** A cache mount a step is opening, as {@link LockCacheMountOptions.onOpen} is told. */
+export interface CacheMountOpened {
+  id: string;
+  /** the storage key ({@link cacheMountKey}): what the shared cache is keyed by */
+  key: string;
+  /** the contents, shared by every build on the machine */
+  dataDir: string;
+  /** a scratch directory on the same filesystem */
+  tmpDir: string;
+  /** a small file of the mount's own, for the shared cache's bookkeeping */
+  stateFile: string;
 }
 
 /** One cache mount as `kiln cache ls` shows it. */
@@ -153,6 +173,7 @@ export async function lockCacheMount(opts: LockCacheMountOptions): Promise<Cache
   try {
     await ensureData(base, opts);
     await recordUse(base, opts.buildId);
+    if (opts.onOpen) await opts.onOpen({ id, key, dataDir: path.join(base, 'data'), tmpDir: path.join(base, 'tmp'), stateFile: path.join(base, 'remote.json') });
     const data = path.join(base, 'data');
     const lockDir = path.join(base, 'lock');
     const sharing = def.sharing ?? 'shared';

@@ -112,6 +112,7 @@ async function cacheMount(opts: PrepareExecMountsOptions, m: MountDef): Promise<
     ...(seedKey ? { seedKey } : {}),
     ...(seed ? { seed } : {}),
     ...(o.buildId ? { buildId: o.buildId } : {}),
+    ...(o.onCacheMount ? { onOpen: o.onCacheMount } : {}),
   });
   opts.cleanups.push(cm.release);
   return { type: 'bind', source: cm.dir, destination: m.target, readonly: m.readonly === true };

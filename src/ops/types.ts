@@ -2,6 +2,7 @@ import type { ContentStore } from '../store/index.js';
 import type { MetadataDb } from '../metadata/index.js';
 import type { Snapshotter } from '../snapshot/index.js';
 import type { Executor } from '../executor/index.js';
+import type { CacheMountOpened } from './cache-mount.js';
 import type { Descriptor, Digest, ImageConfig, Manifest } from '../oci/index.js';
 
 /** A local image, read from the image store. */
@@ -40,4 +41,6 @@ export interface OpsOptions {
   sourceDateEpoch?: number;
   /** the build this runner serves (recorded in cache-mount use logs) */
   buildId?: string;
+  /** told of each cache mount a RUN opens (the shared cache imports into it and exports it after the build) */
+  onCacheMount?: (m: CacheMountOpened) => Promise<void>;
 }

@@ -52,6 +52,7 @@ export async function buildTemplateData(data: TemplateData, opts: BuildOptions =
       progress: callbackProgress(opts),
       ...(opts.ignorePatterns ? { ignorePatterns: opts.ignorePatterns } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),
+      ...(opts.cacheRegistry ? { cacheRegistry: opts.cacheRegistry } : {}),
     });
     return {
       name: opts.name ? normalizeRef(opts.name) : '',

@@ -193,6 +193,16 @@ export interface BuildOptions {
   env?: Record<string, string>;
   /** a CA bundle on this machine that RUN steps trust (for TLS-intercepting networks); mounted, never stored */
   caBundle?: string;
+  /**
+   * A registry shared by many machines as the build cache, per step (`kiln build --cache-registry`): a step missing
+   * here is taken from `ref`'s repository (the team's namespace) when another machine built it, every step that runs
+   * is pushed there, and cache mounts (`/cache/pip`, ...) travel with it unless `mounts: false`. Credentials come from
+   * `~/.docker/config.json`; loopback registries are reached over plain HTTP.
+   *
+   * @example
+   * await Template.build(t, { name: 'app', cacheRegistry: { ref: 'registry.internal:5000/acme/cache' } });
+   */
+  cacheRegistry?: { ref: string; mounts?: boolean };
 }
 
 /** One step of a finished build. */

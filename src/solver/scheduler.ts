@@ -134,7 +134,7 @@ export async function solve(opts: SolveOptions): Promise<Map<string, VertexResul
     const inputs: Record<string, unknown> = { ...keyInputs, parentKey: ctx.parent?.key ?? '', parentCached: ctx.parent?.cached ?? true };
     const parentLayers = ctx.parent?.layers ?? [];
 
-    if (!v.noCache) {
+    const localHit = async (remote: boolean): Promise<VertexResult | undefined> => {
       const hit = cache.get(key);
       if (hit) {
         const usable = hit.diffId === null ? { contentId: '' } : await runner.layerUsable(hit.diffId);
@@ -150,10 +150,24 @@ export async function solve(opts: SolveOptions): Promise<Map<string, VertexResul
             cached: true,
             durationMs: Date.now() - started,
             inputs,
+            ...(remote ? { remote: true } : {}),
           };
           emit({ type: 'cached', vertex: v, result: r });
           return r;
         }
+      }
+      return undefined;
+    };
+    if (!v.noCache) {
+      const local = await localHit(false);
+      if (local) {
+        opts.remote?.publish({ key, cached: true });
+        return local;
+      }
+      // a local miss: the shared cache may have it (brought in verified, then found locally like any other record)
+      if (opts.remote && (await opts.remote.fetch(key, { signal: abort.signal }))) {
+        const fetched = await localHit(true);
+        if (fetched) return fetched;
       }
     }
 
@@ -174,6 +188,7 @@ export async function solve(opts: SolveOptions): Promise<Map<string, VertexResul
         durationMs: Date.now() - t0,
         inputs,
       };
+      opts.remote?.publish({ key, cached: false });
       emit({ type: 'done', vertex: v, result: r });
       return r;
     });

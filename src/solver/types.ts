@@ -18,6 +18,8 @@ export interface VertexResult {
   inputs: Record<string, unknown>;
   /** for a source: the image manifest */
   manifest?: Digest;
+  /** a hit that came from the remote cache (`remote` of the solve options) */
+  remote?: boolean;
 }
 
 /** Context the runner gets for one vertex. */
@@ -47,6 +49,22 @@ export interface CacheIndex {
   touch(key: string): void;
 }
 
+/**
+ * A cache shared with other machines, consulted per step (`--cache-registry`): on a local miss the solver asks it to
+ * bring the key's record and layer into the local cache (verified), then looks the key up locally again; every step
+ * whose record is final is offered back to it. Implementations do their transfers off the solver's path: `publish`
+ * returns at once, and whoever made the cache waits for its pushes before the build is reported done.
+ */
+export interface RemoteCache {
+  /** true when the key's record (and its layer) is now in the local cache */
+  fetch(key: string, o: { signal: AbortSignal }): Promise<boolean>;
+  /**
+   * The step's record is in the local cache: share it. `cached`: a local hit (the shared cache may have it already);
+   * otherwise the step ran. Remote hits are not offered back.
+   */
+  publish(step: { key: string; cached: boolean }): void;
+}
+
 export type SolveEvent =
   | { type: 'start'; vertex: Vertex; at: number }
   | { type: 'cached'; vertex: Vertex; result: VertexResult }
@@ -58,6 +76,8 @@ export interface SolveOptions {
   graph: BuildGraph;
   runner: OpRunner;
   cache: CacheIndex;
+  /** a shared cache asked on local misses, told about finished steps */
+  remote?: RemoteCache;
   /** vertices that must be built: the target and what it needs (default: the target's closure) */
   concurrency?: number;
   onEvent?: (e: SolveEvent) => void;

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { BuildError } from '../../errors/index.js';
 import { loadLocalImage, normalizeRef, pullToState } from '../../engine/index.js';
 import { parseRegistryAuthFlag, parseRegistryRef, pushImage, RegistryClient, type Credentials, type RegistryOptions } from '../../registry/index.js';
-import { parseCacheFrom, parseCacheTo, type CacheExportSpec, type CacheImportSpec } from '../../cache-io/index.js';
+import { parseCacheFrom, parseCacheRegistry, parseCacheTo, type CacheExportSpec, type CacheImportSpec, type CacheRegistrySpec } from '../../cache-io/index.js';
 import { collect, parseKv, type CliContext } from '../shared.js';
 
 /** Add `--registry-auth` and `--insecure-registry` to a command. */
@@ -26,16 +26,19 @@ export function registryOptions(o: Record<string, unknown>): RegistryOptions {
 export function addBuildRegistryFlags(cmd: Command): Command {
   return addRegistryFlags(cmd)
     .option('--push', 'push the image to the registry of every -t name')
-    .option('--cache-to <spec>', 'type=registry,ref=REF | type=local,dest=DIR | type=inline; mode=min|max (repeatable)', collect, [])
-    .option('--cache-from <spec>', 'type=registry,ref=REF | type=local,src=DIR | REF (repeatable)', collect, []);
+    .option('--cache-to <spec>', 'type=registry,ref=REF | type=local,dest=DIR | type=inline; mode=min|max; mounts=true: cache mounts too (registry) (repeatable)', collect, [])
+    .option('--cache-from <spec>', 'type=registry,ref=REF | type=local,src=DIR | REF; mounts=true: cache mounts too (registry) (repeatable)', collect, [])
+    .option('--cache-registry <ref>', 'shared per-step cache in a registry (HOST/TEAM/PATH or ref=REF,mounts=false): each local miss is looked up there, each step that ran is pushed, cache mounts travel');
 }
 
 /**
  * The build request fields the registry flags give: cache sources and exports, refs to push (from `--push` with the
  * tags, and `--output type=registry,name=REF`, which the caller passes in `registryOutputs`), registry options.
  */
-export function registryBuildRequest(o: Record<string, unknown>, registryOutputs: string[]): { cacheFrom?: CacheImportSpec[]; cacheTo?: CacheExportSpec[]; push?: string[]; registry: RegistryOptions } {
+export function registryBuildRequest(o: Record<string, unknown>, registryOutputs: string[]): { cacheFrom?: CacheImportSpec[]; cacheTo?: CacheExportSpec[]; cacheRegistry?: CacheRegistrySpec; push?: string[]; registry: RegistryOptions } {
   const cacheFrom = ((o.cacheFrom as string[] | undefined) ?? []).map(parseCacheFrom);
+  const cacheRegistry = typeof o.cacheRegistry === 'string' ? parseCacheRegistry(o.cacheRegistry) : undefined;
+  if (cacheRegistry) parseRegistryRef(cacheRegistry.ref);
   const cacheTo = ((o.cacheTo as string[] | undefined) ?? []).map(parseCacheTo);
   const push = [...registryOutputs];
   if (o.push) {
@@ -44,7 +47,7 @@ export function registryBuildRequest(o: Record<string, unknown>, registryOutputs
     push.push(...tags);
   }
   for (const ref of push) parseRegistryRef(ref);
-  return { ...(cacheFrom.length ? { cacheFrom } : {}), ...(cacheTo.length ? { cacheTo } : {}), ...(push.length ? { push } : {}), registry: registryOptions(o) };
+  return { ...(cacheFrom.length ? { cacheFrom } : {}), ...(cacheTo.length ? { cacheTo } : {}), ...(cacheRegistry ? { cacheRegistry } : {}), ...(push.length ? { push } : {}), registry: registryOptions(o) };
 }
 
 /** Split `--output` specs into registry refs (`type=registry,name=REF`) and the rest. */

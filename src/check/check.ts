@@ -2,7 +2,7 @@ import { existsSync, lstatSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { BuildError } from '../errors/index.js';
 import { parseDockerfile } from '../frontend/dockerfile/instructions/index.js';
-import { createPatternMatcher, readIgnorePatterns } from '../context/index.js';
+import { createPatternMatcher, MAX_DOCKERFILE_BYTES, readBoundedText, readIgnorePatterns } from '../context/index.js';
 import type { BuildRecord } from '../metadata/index.js';
 import {
   aptUpdateAlone,
@@ -84,12 +84,9 @@ export async function checkBuild(opts: { contextDir: string; dockerfile?: string
   const contextDir = path.resolve(opts.contextDir);
   if (!existsSync(contextDir)) throw new BuildError('ERR_KILN_ARGUMENT', `build context "${opts.contextDir}" does not exist`);
   const dockerfilePath = opts.dockerfile ? path.resolve(opts.dockerfile) : path.join(contextDir, 'Dockerfile');
-  let text: string;
-  try {
-    text = readFileSync(dockerfilePath, 'utf8');
-  } catch {
-    throw new BuildError('ERR_KILN_DOCKERFILE_NOT_FOUND', `cannot read Dockerfile "${dockerfilePath}"`);
-  }
+  const read = await readBoundedText({ file: dockerfilePath, what: 'Dockerfile', maxBytes: MAX_DOCKERFILE_BYTES });
+  if (read === null) throw new BuildError('ERR_KILN_DOCKERFILE_NOT_FOUND', `cannot read Dockerfile "${dockerfilePath}": no such file`);
+  const text = read;
   const file = opts.dockerfile ?? 'Dockerfile';
   const context = await contextFacts({ contextDir, dockerfilePath });
   return { findings: lintDockerfile({ text, file, dockerfilePath, context, ...(opts.builds ? { builds: opts.builds } : {}) }), file };

@@ -49,6 +49,12 @@ function extractRoot(argv: string[]): { argv: string[]; root?: string } {
 }
 
 export async function main(rawArgv: string[]): Promise<number> {
+  // output piped into a reader that went away (`kiln history ls | head -1`): drop it, never crash with a stack
+  for (const out of [process.stdout, process.stderr]) {
+    out.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') throw err;
+    });
+  }
   const { argv, root } = extractRoot(rawArgv);
   let state: State | undefined;
   const getState = async (): Promise<State> => (state ??= await openState(root !== undefined ? { root } : {}));

@@ -4,6 +4,8 @@
  * @internal
  */
 
+import { compileLinearGlob, inClass, literal, notSlash, type GlobPiece } from './linear-glob.js';
+
 /** One element of a parsed glob. `rbracket` is a literal `]` outside a class (upstream treats it specially). */
 export type GlobToken =
   | { t: 'lit'; c: string; escaped: boolean }
@@ -112,14 +114,13 @@ export function hasWildcards(name: string): boolean {
  * Throws {@link GlobSyntaxError} on a malformed pattern.
  */
 export function compileComponentGlob(pattern: string): (name: string) => boolean {
-  let src = '';
-  for (const tok of parseGlob(pattern)) {
-    if (tok.t === 'lit') src += regexLiteral(tok.c);
-    else if (tok.t === 'rbracket') src += '\\]';
-    else if (tok.t === 'star') src += '[^/]*';
-    else if (tok.t === 'any') src += '[^/]';
-    else src += regexClass(tok);
-  }
-  const re = new RegExp(`^${src}$`, 'su');
-  return (name) => re.test(name);
+  // matched in linear time (see linear-glob.ts), never by the backtracking RegExp engine
+  const pieces: GlobPiece[] = parseGlob(pattern).map((tok) => {
+    if (tok.t === 'lit') return { t: 'one', test: literal(tok.c) };
+    if (tok.t === 'rbracket') return { t: 'one', test: literal(']') };
+    if (tok.t === 'star') return { t: 'many', test: notSlash };
+    if (tok.t === 'any') return { t: 'one', test: notSlash };
+    return { t: 'one', test: inClass(tok.ranges, tok.negated) };
+  });
+  return compileLinearGlob(pieces);
 }

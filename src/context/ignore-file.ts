@@ -1,6 +1,5 @@
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { BuildError } from '../errors/index.js';
+import { MAX_IGNORE_FILE_BYTES, readBoundedText } from './bounded-read.js';
 import { cleanPath, trimSpace } from './path-utils.js';
 
 /**
@@ -34,14 +33,9 @@ export function parseIgnoreFile(text: string): string[] {
 }
 
 async function readIfPresent(file: string, signal?: AbortSignal): Promise<string | null> {
-  try {
-    return await readFile(file, { encoding: 'utf8', signal });
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return null;
-    if (code === 'ABORT_ERR') throw err;
-    throw new BuildError('ERR_KILN_CONTEXT_UNREADABLE', `cannot read ${file}: ${(err as Error).message}`, { cause: err });
-  }
+  signal?.throwIfAborted();
+  // a FIFO, device or directory named .dockerignore is refused at once, as is one over the size limit
+  return readBoundedText({ file, what: '.dockerignore', maxBytes: MAX_IGNORE_FILE_BYTES });
 }
 
 /**

@@ -20,3 +20,4 @@ export type { RootedFs } from './source-tree.js';
 /** Go's `path.Clean` on '/'-separated paths and the source-word rules (shared with the COPY implementation). */
 export { cleanPath } from './path-utils.js';
 export { cleanAbs, containsWildcards, splitWildcards } from './source-words.js';
+export { readBoundedText, MAX_DOCKERFILE_BYTES, MAX_IGNORE_FILE_BYTES } from './bounded-read.js';

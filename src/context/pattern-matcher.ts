@@ -1,6 +1,7 @@
 import { BuildError } from '../errors/index.js';
 import { GlobSyntaxError, parseGlob, regexClass, regexLiteral, type GlobToken } from './glob.js';
 import { cleanPath, dirName, trimSpace } from './path-utils.js';
+import { compileLinearGlob, inClass, literal, notNewline, notSlash, type GlobPiece } from './linear-glob.js';
 
 /**
  * .dockerignore matching with Docker's patternmatcher semantics (own implementation).
@@ -85,15 +86,10 @@ export function compilePattern(raw: string): CompiledPattern | null {
     if (err instanceof GlobSyntaxError) throw patternError(raw, err.message.replace(/^.*?: /, ''), err);
     throw err;
   }
-  const { kind, source } = classify(tokens);
-  let re: RegExp | null = null;
-  if (kind === 'regexp') {
-    try {
-      re = new RegExp(source, 'u');
-    } catch (err) {
-      throw patternError(raw, 'cannot be compiled', err);
-    }
-  }
+  const { kind, source, pieces } = classify(tokens);
+  // `regexp` patterns are matched by a linear-time NFA with the regexp's meaning, never by the backtracking RegExp
+  // engine (`*a*a*a*a*a*b` against a long name would take minutes)
+  const re = kind === 'regexp' ? compileLinearGlob(pieces) : null;
   return {
     text,
     exclusion,
@@ -109,9 +105,10 @@ function isSlash(tok: GlobToken | undefined): boolean {
 }
 
 /** Upstream's compile step: choose exact/prefix/suffix/regexp and build the regexp. */
-function classify(tokens: GlobToken[]): { kind: PatternKind; source: string } {
+function classify(tokens: GlobToken[]): { kind: PatternKind; source: string; pieces: GlobPiece[] } {
   let kind: PatternKind = 'exact';
   let src = '^';
+  const pieces: GlobPiece[] = [];
   for (let i = 0; i < tokens.length; i++) {
     const start = i;
     const tok = tokens[i];
@@ -122,34 +119,41 @@ function classify(tokens: GlobToken[]): { kind: PatternKind; source: string } {
         if (kind === 'exact') kind = 'prefix';
         else {
           src += '.*';
+          pieces.push({ t: 'many', test: notNewline });
           kind = 'regexp';
         }
       } else {
         src += '(.*/)?';
+        pieces.push({ t: 'dirs' });
         kind = 'regexp';
       }
       if (start === 0) kind = 'suffix';
     } else if (tok.t === 'star') {
       src += '[^/]*';
+      pieces.push({ t: 'many', test: notSlash });
       kind = 'regexp';
     } else if (tok.t === 'any') {
       src += '[^/]';
+      pieces.push({ t: 'one', test: notSlash });
       kind = 'regexp';
     } else if (tok.t === 'lit') {
       src += regexLiteral(tok.c);
+      pieces.push({ t: 'one', test: literal(tok.c) });
       if (tok.escaped) kind = 'regexp';
     } else if (tok.t === 'rbracket') {
       src += '\\]';
+      pieces.push({ t: 'one', test: literal(']') });
       kind = 'regexp';
     } else {
       src += regexClass(tok);
+      pieces.push({ t: 'one', test: inClass(tok.ranges, tok.negated) });
       kind = 'regexp';
     }
   }
-  return { kind, source: `${src}$` };
+  return { kind, source: `${src}$`, pieces };
 }
 
-function makeTest(kind: PatternKind, text: string, re: RegExp | null): (path: string) => boolean {
+function makeTest(kind: PatternKind, text: string, re: ((path: string) => boolean) | null): (path: string) => boolean {
   switch (kind) {
     case 'exact':
       return (path) => path === text;
@@ -163,7 +167,7 @@ function makeTest(kind: PatternKind, text: string, re: RegExp | null): (path: st
       return (path) => path.endsWith(suffix) || path === bare;
     }
     default:
-      return (path) => re!.test(path);
+      return re!;
   }
 }
 

@@ -38,6 +38,8 @@ export interface WalkContextOptions extends ContextFilter {
   /** Further filters stacked on top of the first one, innermost first (fsutil NewFilterFS nesting). */
   filters?: ContextFilter[];
   signal?: AbortSignal;
+  /** refuse (ERR_KILN_LIMIT_EXCEEDED) as soon as the files walked add up to more than this many bytes */
+  maxBytes?: number;
 }
 
 /** @internal */
@@ -112,6 +114,7 @@ export async function walkContext(opts: WalkContextOptions): Promise<ContextEntr
   if (opts.followPaths) layers[0] = compileLayer(first, followLinks(dir, opts.followPaths));
   opts.signal?.throwIfAborted();
   const out: ContextEntry[] = [];
+  let bytes = 0;
   walkBelow(
     { rel: '.', abs: dir, parent: null, yielded: true, states: layers.map(() => ({ inc: null, exc: null })) },
     {
@@ -119,7 +122,14 @@ export async function walkContext(opts: WalkContextOptions): Promise<ContextEntr
       signal: opts.signal,
       visit: (item) => {
         try {
-          out.push(statEntry(item.rel, item.abs));
+          const e = statEntry(item.rel, item.abs);
+          out.push(e);
+          if (opts.maxBytes !== undefined && e.type === 'file' && (bytes += e.size) > opts.maxBytes) {
+            throw new BuildError('ERR_KILN_LIMIT_EXCEEDED', `build context ${JSON.stringify(dir)} is larger than the limit of ${opts.maxBytes} bytes (maxContextBytes; at ${e.path})`, {
+              hint: 'exclude what the build does not need in .dockerignore, or send a smaller context',
+              details: { limit: opts.maxBytes, path: e.path },
+            });
+          }
         } catch (err) {
           if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err; // removed while walking: skip it
         }

@@ -1,15 +1,16 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, promises as fsp, readFileSync } from 'node:fs';
+import { existsSync, promises as fsp, statfsSync } from 'node:fs';
 import path from 'node:path';
-import { BuildError, formatUserError, isNotFound } from '../errors/index.js';
+import { BuildError, ExecError, formatUserError, isBuildError, isNoSpace, isNotFound, noSpaceError } from '../errors/index.js';
 import type { Descriptor, Digest, HistoryEntry, ImageConfig } from '../oci/index.js';
 import { convertDockerfile } from '../frontend/dockerfile/convert/index.js';
 import { closure, solve, type CacheIndex, type SolveEvent, type VertexResult } from '../solver/index.js';
 import { createOpRunner, type LocalImage, type SecretSource } from '../ops/index.js';
-import { createPatternMatcher, readIgnorePatterns } from '../context/index.js';
+import { createPatternMatcher, MAX_DOCKERFILE_BYTES, readBoundedText, readIgnorePatterns, walkContext } from '../context/index.js';
 import { writeDockerArchive, writeOciLayout } from '../exporter/index.js';
 import type { ProgressSink } from '../progress/index.js';
-import type { State } from './state.js';
+import { processOwner, type State } from './state.js';
+import { validateImageName } from './image-name.js';
 import { loadLocalImage, normalizeRef, registerLayers, resolveImage, writeImage, type PullOptions } from './images.js';
 import { canonicalJson, sha256 } from '../oci/index.js';
 import type { BuildGraph } from '../graph/index.js';
@@ -67,6 +68,11 @@ export interface BuildRequest {
   /** language caches (/cache layout) on every RUN, env in the image config; `warm` copies them into the image */
   langCache?: ApplyLangCacheOptions;
   signal?: AbortSignal;
+  /**
+   * Largest build context accepted, in bytes of file content after .dockerignore (the service sets it): the walk
+   * stops with ERR_KILN_LIMIT_EXCEEDED as soon as it is passed. Default: no limit.
+   */
+  maxContextBytes?: number;
 }
 
 export interface StepReport {
@@ -101,23 +107,24 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
   const s = req.state;
   const started = Date.now();
   const buildId = `${started.toString(36)}${randomBytes(4).toString('hex')}`;
+  for (const t of req.tags) validateImageName(t, '-t'); // refused before anything is built
+  for (const t of req.push ?? []) validateImageName(t, 'push');
   const contextDir = path.resolve(req.contextDir);
   if (!existsSync(contextDir)) throw new BuildError('ERR_KILN_ARGUMENT', `build context "${req.contextDir}" does not exist`);
   const dockerfilePath = req.dockerfile ? path.resolve(req.dockerfile) : path.join(contextDir, 'Dockerfile');
   const displayName = req.dockerfile ?? 'Dockerfile';
   let text = req.dockerfileText;
   if (text === undefined) {
-    try {
-      text = readFileSync(dockerfilePath, 'utf8');
-    } catch {
-      throw new BuildError('ERR_KILN_DOCKERFILE_NOT_FOUND', `cannot read Dockerfile "${dockerfilePath}"`);
-    }
+    // a regular file under the size limit: a FIFO or `-f /dev/zero` is refused at once, naming the file
+    const read = await readBoundedText({ file: dockerfilePath, what: 'Dockerfile', maxBytes: MAX_DOCKERFILE_BYTES });
+    if (read === null) throw new BuildError('ERR_KILN_DOCKERFILE_NOT_FOUND', `cannot read Dockerfile "${dockerfilePath}": no such file`);
+    text = read;
   }
   const record = {
     id: buildId,
     started,
     finished: null as number | null,
-    status: 'running' as 'running' | 'success' | 'failed',
+    status: 'running' as 'running' | 'success' | 'failed' | 'interrupted',
     target: req.target ?? '',
     context: contextDir,
     dockerfile: dockerfilePath,
@@ -126,12 +133,30 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
     imageDigest: null as string | null,
     steps: [] as Array<Record<string, unknown>>,
     error: null as string | null,
+    owner: processOwner(),
   };
   s.db.putBuild(record);
+  // the last line of defence for "a failure is never a success": if every promise of this build is left pending (a
+  // stream that never ends) the process would otherwise exit 0 with no image; it is a failure, said so and recorded
+  const onStall = (): void => {
+    if (record.status !== 'running') return;
+    record.status = 'failed';
+    record.finished = Date.now();
+    record.error = 'the build stopped without finishing (an internal stall)';
+    try {
+      s.db.finishBuildRecord({ id: record.id, status: 'failed', finished: record.finished, error: record.error });
+    } catch {
+      /* recorded as interrupted at the next start */
+    }
+    process.stderr.write(`error: ${record.error}; rerun with KILN_DEBUG=1 and report it\n`);
+    process.exitCode = 1;
+  };
+  watchStall(onStall, true);
   const lease = acquireLease(s.db); // prune/GC leave what this build uses alone (src/gc)
   const buildLog = openBuildLog({ root: s.root, buildId, maxBytes: historyPolicy(s.root).maxLogBytes });
 
   const events: SolveEvent[] = [];
+  let cacheWrites: CacheWriteBatch | undefined;
   let client: RegistryClient | undefined;
   /** one client per build: tokens and known blob locations are shared by pulls, cache import/export and pushes */
   const registry = (): RegistryClient => (client ??= new RegistryClient(req.registry));
@@ -148,6 +173,9 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
   try {
     const ignorePatterns = [...(await readIgnorePatterns({ contextDir, dockerfilePath })), ...(req.ignorePatterns ?? [])];
     const matcher = createPatternMatcher(ignorePatterns);
+    if (req.maxContextBytes !== undefined) {
+      await walkContext({ dir: contextDir, excludePatterns: ignorePatterns, maxBytes: req.maxContextBytes, ...(req.signal ? { signal: req.signal } : {}) });
+    }
     const graph = await convertDockerfile({
       text,
       file: displayName,
@@ -202,14 +230,24 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
       buildId,
       ...(shared?.onCacheMount ? { onCacheMount: shared.onCacheMount } : {}),
     });
+    // with a shared cache, every record is committed at once: its background push reads it from the database
+    cacheWrites = createCacheWriteBatch(s, { batch: !shared?.remote });
+    const writes = cacheWrites;
     const cache: CacheIndex = {
-      get: (k) => s.db.tx(() => {
-        const hit = s.db.getCache(k);
-        if (hit?.diffId) lease.addLayers([hit.diffId]); // in one transaction with the lookup: prune sees it or we miss
-        return hit;
-      }),
-      put: (r) => s.db.putCache(r),
-      touch: (k) => s.db.touchCache(k),
+      get: (k) => {
+        const pending = writes.pending(k);
+        if (pending) return pending;
+        // a hit without a layer needs no lease: read it without taking the write lock
+        const plain = s.db.getCache(k);
+        if (!plain?.diffId) return plain;
+        return s.db.tx(() => {
+          const hit = s.db.getCache(k);
+          if (hit?.diffId) lease.addLayers([hit.diffId]); // in one transaction with the lookup: prune sees it or we miss
+          return hit;
+        });
+      },
+      put: (r) => writes.put(r),
+      touch: (k) => writes.touch(k),
     };
     const needed = closure(graph.vertices, graph.target.vertex).filter((id) => !graph.vertices.get(id)!.hidden);
     const cacheImport = req.cacheFrom?.length ? await importCacheSources(req, registry) : undefined;
@@ -234,6 +272,7 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
         else if (e.type === 'log') req.progress.event({ type: 'log', ...base, stream: e.stream, data: e.data.toString('utf8') });
       },
     });
+    writes.flush();
     if (statDirty.size > 0) s.db.statCacheSave(statDirty);
 
     // ---- assemble the image
@@ -263,6 +302,11 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
       const d = await pushImage({ client: registry(), store: s.store, manifest: img.manifest.digest, ref: r.tag || r.digest ? r : { ...r, tag: 'latest' }, ...(req.signal ? { signal: req.signal } : {}) });
       info(req, `pushed ${ref} (${d.digest})`);
     }
+    // exit 0 only when what was asked for exists
+    for (const d of [img.manifest.digest, img.config.digest]) {
+      if (!(await s.store.has(d))) throw new BuildError('ERR_KILN_INTERNAL', `the image was not written: blob ${d} is missing from ${s.store.root}`);
+    }
+    for (const o of req.outputs ?? []) if (!existsSync(o.dest)) throw new BuildError('ERR_KILN_ARCHIVE_WRITE', `the output ${o.dest} was not written`);
     const cacheExports: CacheExportReport[] = [];
     for (const spec of req.cacheTo ?? []) {
       if (spec.type === 'inline') continue;
@@ -302,21 +346,146 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
       buildId, imageDigest: img.manifest.digest, configDigest: img.config.digest, config, steps, durationMs: Date.now() - started,
       ...(cacheImport ? { cacheImport } : {}), ...(cacheExports.length ? { cacheExports } : {}), ...(sharedCache ? { sharedCache } : {}),
     };
-  } catch (err) {
+  } catch (caught) {
+    const interrupted = req.signal?.aborted === true;
+    const err = failureOf({ state: s, err: caught, interrupted, reason: req.signal?.reason });
     // pushes already under way finish (what they share is valid); their warnings no longer matter
     await shared?.finish().catch(() => undefined);
-    record.status = 'failed';
+    try {
+      cacheWrites?.flush(); // records of the steps that did finish: the next build reuses them
+    } catch {
+      /* the disk may be full: those steps run again next time */
+    }
+    record.status = interrupted ? 'interrupted' : 'failed';
     record.finished = Date.now();
     record.error = errorLine(err);
-    try {
-      s.db.putBuild(record);
-    } catch {
-      /* the database may be closing */
-    }
-    await abandonBuild({ lease, log: buildLog });
+    recordFailure(s, record, isNoSpace(err));
+    await abandonBuild({ lease, log: buildLog }).catch(() => undefined);
     req.progress.finish(false);
     throw err;
+  } finally {
+    watchStall(onStall, false);
   }
+}
+
+/** Builds of this process still running, told when the event loop empties under them (one listener for all). */
+const stallWatchers = new Set<() => void>();
+function watchStall(fn: () => void, on: boolean): void {
+  if (on) {
+    if (stallWatchers.size === 0) process.on('beforeExit', runStallWatchers);
+    stallWatchers.add(fn);
+  } else {
+    stallWatchers.delete(fn);
+    if (stallWatchers.size === 0) process.off('beforeExit', runStallWatchers);
+  }
+}
+function runStallWatchers(): void {
+  for (const fn of [...stallWatchers]) {
+    stallWatchers.delete(fn);
+    fn();
+  }
+  process.off('beforeExit', runStallWatchers);
+}
+
+/** Write a failed build's record; on a full disk the reserve under the root is given back to make room. */
+function recordFailure(s: State, record: Parameters<State['db']['putBuild']>[0], noSpace: boolean): void {
+  if (noSpace) s.releaseReserve();
+  try {
+    s.db.putBuild(record);
+    return;
+  } catch (err) {
+    if (!isNoSpace(err)) return; // the database may be closing
+  }
+  s.releaseReserve();
+  try {
+    s.db.finishBuildRecord({ id: record.id, status: record.status, finished: record.finished ?? Date.now(), error: record.error });
+  } catch {
+    /* still no room: the next start marks it interrupted */
+  }
+}
+
+/**
+ * The error a failed build reports, as one sentence: a signal is "interrupted", a full disk (a raw ENOSPC, SQLite's
+ * SQLITE_FULL, or any failure — a RUN that could not write, a bug tripped by a short write — while the state
+ * root's filesystem has no room left) is "no space left on device while writing ... under <root>".
+ */
+function failureOf(o: { state: State; err: unknown; interrupted: boolean; reason: unknown }): unknown {
+  const { err } = o;
+  if (o.interrupted) {
+    if (isBuildError(o.reason) && o.reason.code === 'ERR_KILN_INTERRUPTED') return o.reason;
+    return new BuildError('ERR_KILN_INTERRUPTED', 'build interrupted', { cause: err });
+  }
+  if (isBuildError(err) && err.code === 'ERR_KILN_NO_SPACE') return err;
+  const full = isNoSpace(err) || rootIsFull(o.state.root);
+  if (!full || (isBuildError(err) && !(err instanceof ExecError) && err.kind === 'invalid-argument')) return err;
+  const what = err instanceof ExecError ? `the output of a RUN step (${err.message})` : "the build's data";
+  return noSpaceError({ what, where: o.state.root, cause: err });
+}
+
+function rootIsFull(root: string): boolean {
+  try {
+    const st = statfsSync(root);
+    return st.bavail * st.bsize < 1024 * 1024;
+  } catch {
+    return false;
+  }
+}
+
+interface CacheWriteBatch {
+  put(rec: Parameters<State['db']['putCache']>[0]): void;
+  touch(key: string): void;
+  pending(key: string): { outputId: string; diffId: Digest | null; inputs: Record<string, unknown> } | undefined;
+  flush(): void;
+}
+
+/**
+ * Cache-record writes of one build: records of config-only steps and use-count touches are committed together in one
+ * transaction per turn of the event loop rather than one commit per step (55,000 ENV steps were 55,000 commits); any
+ * other record is committed at once, with what is pending. A crash before a flush loses only config-only records
+ * (cheap to redo), never trust.
+ */
+function createCacheWriteBatch(s: State, o: { batch: boolean }): CacheWriteBatch {
+  const puts = new Map<string, Parameters<State['db']['putCache']>[0]>();
+  const touches = new Set<string>();
+  let scheduled: NodeJS.Immediate | undefined;
+  const flush = (): void => {
+    if (scheduled) clearImmediate(scheduled);
+    scheduled = undefined;
+    if (puts.size === 0 && touches.size === 0) return;
+    // cleared only once committed: after a failed commit the final flush tries these writes again
+    s.db.tx(() => {
+      for (const r of puts.values()) s.db.putCache(r);
+      for (const k of touches) s.db.touchCache(k);
+    });
+    puts.clear();
+    touches.clear();
+  };
+  const schedule = (): void => {
+    // an error here (disk full) surfaces at the final flush of the build, which repeats the writes that are left
+    scheduled ??= setImmediate(() => {
+      scheduled = undefined;
+      try {
+        flush();
+      } catch {
+        /* reported by the final flush */
+      }
+    });
+  };
+  return {
+    put(rec) {
+      puts.set(rec.key, rec);
+      // only records of config-only steps (ENV, LABEL, ...) wait for the batch; a step that ran is committed before
+      // it is reported done, so a build killed right after still reuses it
+      if (o.batch && (rec.inputs.op as { type?: unknown } | undefined)?.type === 'meta') schedule();
+      else flush();
+    },
+    touch(key) {
+      touches.add(key);
+      schedule();
+    },
+    pending: (key) => puts.get(key),
+    flush,
+  };
 }
 
 type GraphHistory = Array<{ createdBy: string; vertex: string | null; emptyLayer: boolean; base?: HistoryEntry }>;
@@ -341,10 +510,15 @@ function isoSeconds(ms: number): string {
  */
 function stepTimes(s: State, results: Map<string, VertexResult>, epoch: number | undefined): (vertex: string | null) => number {
   const now = Date.now();
+  const memo = new Map<string | null, number>();
   return (vertex) => {
+    const known = memo.get(vertex);
+    if (known !== undefined) return known;
     const r = vertex ? results.get(vertex) : undefined;
-    const t = (r && s.db.getCache(r.key)?.created) ?? now;
-    return epoch !== undefined ? Math.min(t, epoch * 1000) : t;
+    const t = (r && s.db.getCacheCreated(r.key)) ?? now;
+    const out = epoch !== undefined ? Math.min(t, epoch * 1000) : t;
+    memo.set(vertex, out);
+    return out;
   };
 }
 
@@ -352,7 +526,10 @@ function stepTimes(s: State, results: Map<string, VertexResult>, epoch: number |
 function imageCreated(hist: GraphHistory, createdAt: (vertex: string | null) => number, epoch: number | undefined): string {
   if (epoch !== undefined) return isoSeconds(epoch * 1000);
   const own = hist.filter((h) => !h.base);
-  return isoSeconds(own.length ? Math.max(...own.map((h) => createdAt(h.vertex))) : Date.now());
+  // a loop, not Math.max(...spread): an image of 55,000 steps would overflow the argument list
+  let latest = -Infinity;
+  for (const h of own) latest = Math.max(latest, createdAt(h.vertex));
+  return isoSeconds(own.length ? latest : Date.now());
 }
 
 /**
@@ -362,7 +539,8 @@ function imageCreated(hist: GraphHistory, createdAt: (vertex: string | null) => 
 function cacheKeys(graph: BuildGraph, results: Map<string, VertexResult>): { min: string[]; max: string[] } {
   const isStep = (id: string): boolean => graph.vertices.get(id)?.op.type !== 'source' && results.has(id);
   const chain: string[] = [];
-  for (let id: string | undefined = graph.target.vertex; id; id = graph.vertices.get(id)?.parent ?? undefined) if (isStep(id)) chain.unshift(results.get(id)!.key);
+  for (let id: string | undefined = graph.target.vertex; id; id = graph.vertices.get(id)?.parent ?? undefined) if (isStep(id)) chain.push(results.get(id)!.key);
+  chain.reverse(); // (push + reverse: unshift per step is quadratic on long chains)
   const max = closure(graph.vertices, graph.target.vertex).filter(isStep).map((id) => results.get(id)!.key);
   return { min: chain, max };
 }

@@ -4,4 +4,5 @@ export { runBuild, writeMetadataFile } from './build.js';
 export type { BuildRequest, BuildResult, BuildOutput, StepReport } from './build.js';
 export { loadLocalImage, importRootfs, normalizeRef, registerLayers, writeImage, pullToState, resolveImage } from './images.js';
 export type { PullOptions } from './images.js';
+export { validateImageName } from './image-name.js';
 export type { SharedCacheReport } from './shared-cache.js';

@@ -1,8 +1,9 @@
-import { mkdirSync, promises as fsp } from 'node:fs';
+import { mkdirSync, promises as fsp, readFileSync, rmSync, statSync, statfsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { cleanIngest, createLocalStore, type ContentStore } from '../store/index.js';
 import { openMetadataDb, type MetadataDb } from '../metadata/index.js';
+import { isNoSpace } from '../errors/index.js';
 import { createOverlaySnapshotter, type Snapshotter } from '../snapshot/index.js';
 import { createRuncExecutor, type Executor } from '../executor/index.js';
 
@@ -13,7 +14,65 @@ export interface State {
   db: MetadataDb;
   snapshots: Snapshotter;
   executor: Executor;
+  /**
+   * Give back the space kept in reserve under the root (see {@link RESERVE_BYTES}), so that on a full disk the
+   * records of a failure, `kiln prune`, `rmi` and `du` can still be written. Returns the bytes freed.
+   */
+  releaseReserve(): number;
   close(): void;
+}
+
+/**
+ * Room kept under the root as one plain file (`reserved-space`), given back when the disk is full. Measured on a
+ * 300 MB ext4 filled to 100%: SQLite in WAL mode cannot even open the database (it must create the -wal and -shm
+ * files: SQLITE_IOERR / SQLITE_FULL), so `du`, `images`, `rmi` and `prune` all failed; with this file deleted first
+ * they work, and prune then frees kiln's own space. 16 MiB holds the WAL of a prune of tens of thousands of records.
+ */
+export const RESERVE_BYTES = 16 * 1024 * 1024;
+const RESERVE_FILE = 'reserved-space';
+
+function freeBytes(dir: string): number {
+  try {
+    const st = statfsSync(dir);
+    return st.bavail * st.bsize;
+  } catch {
+    return Number.POSITIVE_INFINITY;
+  }
+}
+
+function releaseReserve(root: string): number {
+  const file = path.join(root, RESERVE_FILE);
+  let size = 0;
+  try {
+    size = statSync(file).size;
+  } catch {
+    return 0;
+  }
+  rmSync(file, { force: true });
+  return size;
+}
+
+/** (Re)create the reserve when the disk has room for it and as much again; never takes the last free space. */
+async function ensureReserve(root: string): Promise<void> {
+  const file = path.join(root, RESERVE_FILE);
+  const have = await fsp.stat(file).then((st) => st.size, () => -1);
+  if (have === RESERVE_BYTES) return;
+  if (freeBytes(root) < 2 * RESERVE_BYTES + Math.max(have, 0)) return;
+  const tmp = `${file}.${process.pid}.tmp`;
+  try {
+    // real blocks, not a sparse file: writing zeros is what makes the space ours
+    const fh = await fsp.open(tmp, 'w', 0o600);
+    try {
+      const chunk = Buffer.alloc(1024 * 1024);
+      for (let off = 0; off < RESERVE_BYTES; off += chunk.length) await fh.write(chunk, 0, chunk.length, off);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await fsp.rename(tmp, file);
+  } catch {
+    await fsp.rm(tmp, { force: true }).catch(() => undefined);
+  }
 }
 
 /** `--root`, then `KILN_ROOT`, then /var/lib/kiln for root, else `$XDG_DATA_HOME/kiln`. */
@@ -33,8 +92,16 @@ export async function openState(opts: { root?: string; cleanup?: boolean } = {})
   const root = path.resolve(opts.root ?? defaultRoot());
   mkdirSync(root, { recursive: true, mode: 0o711 });
   await fsp.mkdir(path.join(root, 'tmp'), { recursive: true });
+  // a full disk: give back the reserve first, so the database can open (and prune can free space)
+  if (freeBytes(root) < 1024 * 1024) releaseReserve(root);
   const store = await createLocalStore({ root: path.join(root, 'content') });
-  const db = openMetadataDb(path.join(root, 'metadata.db'));
+  let db: MetadataDb;
+  try {
+    db = openMetadataDb(path.join(root, 'metadata.db'));
+  } catch (err) {
+    if (!isNoSpace(err) || releaseReserve(root) === 0) throw err;
+    db = openMetadataDb(path.join(root, 'metadata.db'));
+  }
   const snapshots = await createOverlaySnapshotter({ root: path.join(root, 'snapshots'), index: db });
   const executor = createRuncExecutor({ stateDir: path.join(root, 'exec') });
   if (opts.cleanup !== false) {
@@ -42,8 +109,10 @@ export async function openState(opts: { root?: string; cleanup?: boolean } = {})
     await executor.cleanup().catch(() => undefined);
     await snapshots.cleanup();
     await cleanTmp(path.join(root, 'tmp'));
+    markInterruptedBuilds(db);
   }
-  return { root, store, db, snapshots, executor, close: () => db.close() };
+  await ensureReserve(root);
+  return { root, store, db, snapshots, executor, releaseReserve: () => releaseReserve(root), close: () => db.close() };
 }
 
 async function cleanTmp(dir: string): Promise<void> {
@@ -53,4 +122,38 @@ async function cleanTmp(dir: string): Promise<void> {
     // other builds may be using fresh entries; anything older than a day is a leftover
     if (st && Date.now() - st.mtimeMs > 24 * 3600_000) await fsp.rm(p, { recursive: true, force: true });
   }
+}
+
+/**
+ * Builds recorded as running whose process is gone (killed, crashed, power lost) are marked `interrupted`: a
+ * build's owner is its process id and that process's start time, so a reused pid is not mistaken for it.
+ */
+function markInterruptedBuilds(db: MetadataDb): void {
+  for (const b of db.listRunningBuilds()) {
+    if (b.owner && ownerAlive(b.owner)) continue;
+    db.finishBuildRecord({ id: b.id, status: 'interrupted', finished: Date.now(), error: 'the build process stopped before the build finished (killed or crashed)' });
+  }
+}
+
+/** `pid:starttime` of this process, as build records store their owner. */
+export function processOwner(pid = process.pid): string {
+  return `${pid}:${processStartTime(pid) ?? ''}`;
+}
+
+function processStartTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // fields after the command name (which may hold spaces) start after the last ')'
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+function ownerAlive(owner: string): boolean {
+  const [pidText, start] = owner.split(':');
+  const pid = Number(pidText);
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  const now = processStartTime(pid);
+  return now !== undefined && (start === '' || start === now);
 }

@@ -81,7 +81,16 @@ export function formatUserError(err: unknown): string {
     if (err.hint) lines.push(`hint: ${err.hint} (${err.code})`);
     return lines.join('\n');
   }
-  const e = err as { code?: string; message?: string };
+  const e = err as { code?: string; message?: string; syscall?: string; path?: string };
+  if (e instanceof TypeError || e instanceof RangeError || e instanceof ReferenceError || e instanceof SyntaxError) {
+    // a bug in kiln: its raw message ("Cannot read properties of undefined ...") means nothing to a user
+    return `error: kiln stopped on an internal error (${e.name}); rerun with KILN_DEBUG=1 to see where, and report it\nhint: ${ERROR_CODES.ERR_KILN_INTERNAL.hint} (ERR_KILN_INTERNAL)`;
+  }
+  if (e && (e.code === 'ENOSPC' || e.code === 'EDQUOT')) {
+    const where = typeof e.path === 'string' ? e.path.replace(/\/[^/]*$/, '') || '/' : 'the state directory';
+    return `error: no space left on device while writing ${typeof e.path === 'string' ? e.path : 'a file'} under ${where}\nhint: ${ERROR_CODES.ERR_KILN_NO_SPACE.hint} (ERR_KILN_NO_SPACE)`;
+  }
   if (e && typeof e.code === 'string' && typeof e.message === 'string') return `error: ${e.message}`;
+  if (e === undefined || e === null) return 'error: kiln stopped on an internal error (no error value); rerun with KILN_DEBUG=1 and report it';
   return `error: ${e?.message ?? String(err)}`;
 }

@@ -53,6 +53,14 @@ export const ERROR_CODES = {
   ERR_KILN_TEMPLATE_INVALID: { kind: 'invalid-argument', hint: 'check the template method and its arguments (each has TSDoc with an example)' },
   ERR_KILN_TEMPLATE_LOAD: { kind: 'invalid-argument', hint: 'a template file must `export default` a Template with a base image (Template().fromPythonImage()...)' },
   ERR_KILN_PLAN_NO_APP: { kind: 'failed-precondition', hint: 'add a Dockerfile, or a dependency manifest kiln knows (requirements.txt, pyproject.toml, package.json, go.mod, Cargo.toml)' },
+  ERR_KILN_INPUT_NOT_FILE: { kind: 'invalid-argument', hint: 'a Dockerfile or .dockerignore must be a regular file (not a FIFO, device or directory)' },
+  ERR_KILN_INPUT_TOO_LARGE: { kind: 'invalid-argument', hint: 'the file is larger than kiln accepts; split it or remove what is not needed' },
+  ERR_KILN_LIMIT_EXCEEDED: { kind: 'invalid-argument', hint: 'the input exceeds a limit kiln enforces (named in the message); reduce it or raise the limit where the message says' },
+  ERR_KILN_IMAGE_REF: { kind: 'invalid-argument', hint: 'an image name is [HOST[:PORT]/]path[:tag][@sha256:digest]; path components are lowercase letters, digits and . _ - separators' },
+  ERR_KILN_NO_SPACE: { kind: 'unavailable', hint: 'free space: `kiln du` shows what kiln keeps, `kiln prune` (or `kiln prune -a -f`) removes it' },
+  ERR_KILN_DB_BUSY: { kind: 'unavailable', hint: 'another kiln process holds the database; wait for it to finish and retry' },
+  ERR_KILN_DB_IO: { kind: 'unavailable', hint: 'the state directory\'s disk failed or is full; check `df` and `kiln du`, then `kiln prune`' },
+  ERR_KILN_INTERRUPTED: { kind: 'unavailable', hint: 'the build was stopped by a signal; run it again (finished steps are cached)' },
   ERR_KILN_INTERNAL: { kind: 'internal', hint: 'this is a bug in kiln' },
 } as const satisfies Record<string, { kind: ErrorKind; hint: string }>;
 

@@ -39,7 +39,8 @@ export interface BuildRecord {
   id: string;
   started: number;
   finished: number | null;
-  status: 'running' | 'success' | 'failed';
+  /** `interrupted`: stopped by a signal, or its process died (marked at the next start) */
+  status: 'running' | 'success' | 'failed' | 'interrupted';
   target: string;
   context: string;
   dockerfile: string;
@@ -48,6 +49,8 @@ export interface BuildRecord {
   imageDigest: string | null;
   steps: Array<Record<string, unknown>>;
   error: string | null;
+  /** `pid:starttime` of the process running the build (null in records from before owners were kept) */
+  owner?: string | null;
 }
 
 /** A running build's claim on what it uses (src/gc): rows of dead pids are ignored and cleaned up. */

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { existsSync, promises as fsp, readdirSync, statSync } from 'node:fs';
+import { existsSync, promises as fsp, readdirSync, statSync, statfsSync } from 'node:fs';
 import path from 'node:path';
-import { BuildError, DockerfileError, ExecError } from '../errors/index.js';
+import { BuildError, DockerfileError, ExecError, noSpaceError, whileWriting } from '../errors/index.js';
 import type { CopyOp, ExecOp, MkdirOp, Vertex } from '../graph/index.js';
 import type { Digest } from '../oci/index.js';
 import type { OpRunner, RunContext } from '../solver/index.js';
@@ -114,6 +114,8 @@ export function createOpRunner(o: OpsOptions): OpRunner & { ensureSnapshots(laye
       ...(contextCopy ? { chunkCache: { dir: path.join(o.stateDir, 'layer-chunks') } } : {}),
       signal,
       ...(o.sourceDateEpoch !== undefined ? { sourceDateEpoch: o.sourceDateEpoch } : {}),
+    }).catch((err: unknown) => {
+      throw whileWriting(err, { what: 'a layer blob', where: o.store.root });
     });
     trace(`layer ${info.entries} entries, ${info.uncompressedSize} bytes: ${Date.now() - tLayer} ms`);
     // content identity without mtimes: a rerun that writes the same files keeps later steps cached (early cutoff)
@@ -171,12 +173,15 @@ export function createOpRunner(o: OpsOptions): OpRunner & { ensureSnapshots(laye
       if (res.exitCode !== 0) {
         const where = v.location ? `${v.location.file}:${v.location.line}: ` : '';
         const cmd = op.args.length >= 3 && op.args[op.args.length - 2] === '-c' ? op.args[op.args.length - 1]! : JSON.stringify(op.args);
-        throw new ExecError({
+        const failed = new ExecError({
           message: `${where}${v.name.replace(/^\[[^\]]*\]\s*/, '')} did not complete successfully: exit code ${res.exitCode}`,
           exitCode: res.exitCode,
           command: cmd,
           lastOutput: last.slice(-LAST_LINES),
         });
+        // the command failed because the state root's disk is full (checked before its upper dir is released)
+        if (diskFull(snap.upperDir)) throw noSpaceError({ what: `the output of ${failed.message.replace(/ did not complete successfully.*$/, '')} (it exited ${res.exitCode})`, where: o.stateDir, cause: failed });
+        throw failed;
       }
       for (const c of cleanups.splice(0).reverse()) await c();
       return await commitLayer(snap, ctx.signal);
@@ -330,17 +335,22 @@ export function createOpRunner(o: OpsOptions): OpRunner & { ensureSnapshots(laye
       }
     },
     async execute(v, ctx) {
-      switch (v.op.type) {
-        case 'exec':
-          return runExec(v, v.op, ctx);
-        case 'copy':
-          return runCopy(v, v.op, ctx);
-        case 'mkdir':
-          return runMkdir(v.op, ctx);
-        case 'meta':
-          return null;
-        case 'source':
-          throw new Error('source vertices are resolved, not executed');
+      try {
+        switch (v.op.type) {
+          case 'exec':
+            return await runExec(v, v.op, ctx);
+          case 'copy':
+            return await runCopy(v, v.op, ctx);
+          case 'mkdir':
+            return await runMkdir(v.op, ctx);
+          case 'meta':
+            return null;
+          case 'source':
+            throw new Error('source vertices are resolved, not executed');
+        }
+      } catch (err) {
+        // a full disk anywhere in a step (snapshot, copy, layer, record) is one sentence naming the step
+        throw whileWriting(err, { what: `the output of ${JSON.stringify(v.name)}`, where: o.stateDir });
       }
     },
     async layerUsable(diffId) {
@@ -405,4 +415,14 @@ async function mkdirInside(root: string, p: string): Promise<void> {
 
 export function hashId(s: string): string {
   return createHash('sha256').update(s).digest('hex').slice(0, 32);
+}
+
+/** True when the filesystem holding `dir` has less than 1 MiB left. */
+function diskFull(dir: string): boolean {
+  try {
+    const st = statfsSync(dir);
+    return st.bavail * st.bsize < 1024 * 1024;
+  } catch {
+    return false;
+  }
 }

@@ -30,20 +30,32 @@ function coveredDeps(content: Record<string, unknown>): string[] {
   return Array.isArray(c) ? c.filter((x): x is string => typeof x === 'string') : [];
 }
 
-/** The vertices the target needs, in dependency order. */
+/**
+ * The vertices the target needs, in dependency order (parent, then deps, then the vertex: a post-order walk).
+ * Iterative, so a chain of 55,000 instructions needs no call-stack depth.
+ */
 export function closure(vertices: Map<string, Vertex>, target: string): string[] {
   const seen = new Set<string>();
   const out: string[] = [];
-  const visit = (id: string): void => {
-    if (seen.has(id)) return;
+  // each frame: a vertex and the inputs of it still to visit (parent first, then deps in order)
+  const stack: Array<{ id: string; inputs: string[]; next: number }> = [];
+  const enter = (id: string): void => {
     seen.add(id);
     const v = vertices.get(id);
     if (!v) throw new Error(`graph has no vertex ${id}`);
-    if (v.parent) visit(v.parent);
-    for (const d of v.deps) visit(d);
-    out.push(id);
+    stack.push({ id, inputs: v.parent ? [v.parent, ...v.deps] : v.deps, next: 0 });
   };
-  visit(target);
+  enter(target);
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1]!;
+    if (top.next < top.inputs.length) {
+      const d = top.inputs[top.next++]!;
+      if (!seen.has(d)) enter(d);
+    } else {
+      stack.pop();
+      out.push(top.id);
+    }
+  }
   return out;
 }
 

@@ -61,9 +61,22 @@ export function registerBuild(program: Command, cli: CliContext): void {
       const sde = buildArgs.SOURCE_DATE_EPOCH ?? process.env.SOURCE_DATE_EPOCH;
       const progress = createProgress(o.quiet ? 'quiet' : (o.progress as ProgressMode));
       const ac = new AbortController();
-      const onSig = (): void => ac.abort(new BuildError('ERR_KILN_ARGUMENT', 'build interrupted'));
-      process.once('SIGINT', onSig);
-      process.once('SIGTERM', onSig);
+      let forced: NodeJS.Timeout | undefined;
+      // SIGTERM/SIGINT: abort the build through the solver (the executor kills its container); a second signal, or a
+      // build still running 10 s later, exits at once — the store stays consistent as after a kill (cleaned up and
+      // marked interrupted at the next start)
+      const onSig = (sig: NodeJS.Signals): void => {
+        const code = 128 + (sig === 'SIGINT' ? 2 : 15);
+        if (ac.signal.aborted) process.exit(code);
+        ac.abort(new BuildError('ERR_KILN_INTERRUPTED', `build interrupted by ${sig}`));
+        forced = setTimeout(() => {
+          process.stderr.write(`error: build interrupted by ${sig} (did not stop within 10 s; exiting)\n`);
+          process.exit(code);
+        }, 10_000);
+        forced.unref();
+      };
+      process.on('SIGINT', onSig);
+      process.on('SIGTERM', onSig);
       const input = await resolveBuildInput({ context, ...(o.file ? { file: o.file as string } : {}), buildEnv: o.buildEnv as string[], ...(o.caBundle ? { caBundle: o.caBundle as string } : {}), ...(o.base ? { base: o.base as string } : {}) });
       try {
         const { secrets: inputSecrets, cleanup: _cleanup, ...inputRequest } = input;
@@ -99,6 +112,7 @@ export function registerBuild(program: Command, cli: CliContext): void {
         if (o.quiet) process.stdout.write(`${r.imageDigest}\n`);
         else process.stderr.write(`image ${r.imageDigest}${(o.tag as string[]).length ? ` tagged ${(o.tag as string[]).map(normalizeRef).join(', ')}` : ''}\n`);
       } finally {
+        if (forced) clearTimeout(forced);
         process.off('SIGINT', onSig);
         process.off('SIGTERM', onSig);
         await input.cleanup();

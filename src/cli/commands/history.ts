@@ -41,12 +41,12 @@ export function registerHistory(program: Command, cli: CliContext): void {
         process.stdout.write(`${JSON.stringify(builds.map(({ steps, ...b }) => ({ ...b, steps: steps.length, cached: (steps as StepRow[]).filter((x) => x.cached).length })), null, 2)}\n`);
         return;
       }
-      process.stdout.write(`${'BUILD ID'.padEnd(17)} ${'STATUS'.padEnd(8)} ${'STARTED'.padEnd(16)} ${'DURATION'.padStart(8)} ${'STEPS'.padStart(9)}  TARGET\n`);
+      process.stdout.write(`${'BUILD ID'.padEnd(17)} ${'STATUS'.padEnd(11)} ${'STARTED'.padEnd(16)} ${'DURATION'.padStart(8)} ${'STEPS'.padStart(9)}  TARGET\n`);
       for (const b of builds) {
         const steps = b.steps as StepRow[];
         const cached = steps.filter((x) => x.cached).length;
         const dur = b.finished ? b.finished - b.started : null;
-        process.stdout.write(`${b.id.padEnd(17)} ${b.status.padEnd(8)} ${formatAgo(b.started).padEnd(16)} ${secs(dur).padStart(8)} ${`${cached}/${steps.length}`.padStart(9)}  ${targetName(b)}\n`);
+        process.stdout.write(`${b.id.padEnd(17)} ${b.status.padEnd(11)} ${formatAgo(b.started).padEnd(16)} ${secs(dur).padStart(8)} ${`${cached}/${steps.length}`.padStart(9)}  ${targetName(b)}\n`);
       }
     });
 

@@ -1,7 +1,7 @@
 import { Option, type Command } from 'commander';
 import path from 'node:path';
 import { BuildError } from '../../errors/index.js';
-import { importRootfs, normalizeRef, loadLocalImage, registerLayers } from '../../engine/index.js';
+import { importRootfs, normalizeRef, loadLocalImage, registerLayers, validateImageName } from '../../engine/index.js';
 import { loadArchive, writeDockerArchive, writeOciLayout } from '../../exporter/index.js';
 import type { Digest, ImageConfig, Manifest } from '../../oci/index.js';
 import { formatSize, type CliContext } from '../shared.js';
@@ -52,6 +52,7 @@ export function registerImages(program: Command, cli: CliContext): void {
     .argument('<source>')
     .argument('<target>')
     .action(async (source: string, target: string) => {
+      validateImageName(target, 'kiln tag');
       const s = await cli.getState();
       const img = await loadLocalImage(s, source);
       s.db.putImage({ name: normalizeRef(target), manifest: img.manifestDigest, created: Date.now() });
@@ -63,6 +64,7 @@ export function registerImages(program: Command, cli: CliContext): void {
     .argument('<rootfs>')
     .argument('<name>')
     .action(async (rootfs: string, name: string) => {
+      validateImageName(name, 'kiln import');
       const s = await cli.getState();
       const d = await importRootfs(s, { source: path.resolve(rootfs), name });
       process.stdout.write(`${d}\n`);
@@ -74,6 +76,7 @@ export function registerImages(program: Command, cli: CliContext): void {
     .argument('<file>')
     .option('-t, --tag <name>', 'name for an image the archive leaves unnamed')
     .action(async (file: string, o: { tag?: string }) => {
+      if (o.tag) validateImageName(o.tag, 'kiln load -t');
       const s = await cli.getState();
       const loaded = await loadArchive({ store: s.store, source: path.resolve(file) });
       for (const l of loaded) {

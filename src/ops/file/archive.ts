@@ -159,6 +159,25 @@ export interface UnpackOptions {
   chown?: Owner;
   xattrs?: XattrWriter;
   signal?: AbortSignal;
+  /** most entries extracted (default {@link archiveLimits}) */
+  maxEntries?: number;
+  /** most bytes of file content extracted (default {@link archiveLimits}) */
+  maxBytes?: number;
+}
+
+/**
+ * Limits of one ADD extraction (a tar bomb is refused with a clear error): 1,000,000 entries and 32 GiB of file
+ * content unless `KILN_ADD_MAX_ENTRIES` / `KILN_ADD_MAX_BYTES` say otherwise.
+ */
+export function archiveLimits(): { maxEntries: number; maxBytes: number } {
+  const num = (v: string | undefined, d: number): number => (v && /^\d+$/.test(v) ? Number(v) : d);
+  return { maxEntries: num(process.env.KILN_ADD_MAX_ENTRIES, 1_000_000), maxBytes: num(process.env.KILN_ADD_MAX_BYTES, 32 * 1024 ** 3) };
+}
+
+function limitError(file: string, what: string): BuildError {
+  return new BuildError('ERR_KILN_LIMIT_EXCEEDED', `ADD ${path.basename(file)}: the archive has more than ${what}`, {
+    hint: 'split the archive, or raise the limit (KILN_ADD_MAX_ENTRIES, KILN_ADD_MAX_BYTES)',
+  });
 }
 
 /** Extract the archive `file` into `destDir`. */
@@ -168,10 +187,15 @@ export async function unpackArchive(opts: UnpackOptions): Promise<{ files: numbe
   const extract = tarStream.extract({ allowUnknownFormat: true } as Parameters<typeof tarStream.extract>[0]);
   stream.on('error', (e) => extract.destroy(e));
   stream.pipe(extract as unknown as NodeJS.WritableStream);
-  const ctx: UnpackContext = { opts, tree: hostTree(opts.destDir), dirs: [], files: 0, bytes: 0 };
+  const limits = archiveLimits();
+  const maxEntries = opts.maxEntries ?? limits.maxEntries;
+  const maxBytes = opts.maxBytes ?? limits.maxBytes;
+  const ctx: UnpackContext = { opts, tree: hostTree(opts.destDir), dirs: [], files: 0, bytes: 0, maxBytes };
+  let entries = 0;
   try {
     for await (const entry of extract) {
       opts.signal?.throwIfAborted();
+      if (++entries > maxEntries) throw limitError(opts.file, `${maxEntries} entries (the limit)`);
       await extractEntry(ctx, entry.header as Header, entry as unknown as Body);
     }
     for (const d of ctx.dirs) setTimes(d.path, d.atime, d.mtime, false);
@@ -193,6 +217,7 @@ interface UnpackContext {
   dirs: Array<{ path: string; atime: number; mtime: number }>;
   files: number;
   bytes: number;
+  maxBytes: number;
 }
 
 type Header = Omit<tarStream.Header, 'pax'> & { pax?: Record<string, string> | null };
@@ -256,7 +281,8 @@ async function extractEntry(ctx: UnpackContext, h: Header, body: Body): Promise<
       break;
     case 'file':
     case 'contiguous-file':
-      ctx.bytes += await writeBody(body, target, mode & 0o777);
+      if (ctx.bytes + (h.size ?? 0) > ctx.maxBytes) throw limitError(ctx.opts.file, `${ctx.maxBytes} bytes of content (the limit)`);
+      ctx.bytes += await writeBody(body, target, mode & 0o777, ctx.maxBytes - ctx.bytes, ctx.opts.file);
       ctx.files++;
       break;
     case 'link':
@@ -320,7 +346,7 @@ function setTimes(p: string, atime: number, mtime: number, symlink: boolean): vo
   else fs.utimesSync(p, atime, mtime);
 }
 
-async function writeBody(body: Body, target: string, mode: number): Promise<number> {
+async function writeBody(body: Body, target: string, mode: number, room: number, file: string): Promise<number> {
   const fd = fs.openSync(target, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC | fs.constants.O_NOFOLLOW, mode);
   let n = 0;
   try {
@@ -329,6 +355,7 @@ async function writeBody(body: Body, target: string, mode: number): Promise<numb
       let off = 0;
       while (off < buf.length) off += fs.writeSync(fd, buf, off, buf.length - off);
       n += buf.length;
+      if (n > room) throw limitError(file, 'the limit of bytes of content');
     }
   } finally {
     fs.closeSync(fd);

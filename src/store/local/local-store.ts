@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { Writable, type Readable } from 'node:stream';
-import { BuildError } from '../../errors/index.js';
+import { BuildError, isNoSpace, whileWriting } from '../../errors/index.js';
 import { digestHex, isDigest, type Digest } from '../../oci/index.js';
 import type { BlobInfo, BlobWriter, ContentStore } from '../types.js';
 
@@ -49,33 +49,54 @@ export async function createLocalStore(opts: LocalStoreOptions): Promise<Content
         if (fileError) return cb(fileError);
         hash.update(chunk);
         size += chunk.length;
-        if (!file.write(chunk)) file.once('drain', () => cb());
-        else cb();
+        if (file.write(chunk)) return cb();
+        // wait for 'drain' — or for the error that means it never comes (a full disk): a missed error here left the
+        // layer writer waiting forever and the build exiting 0 with no image
+        const onDrain = (): void => {
+          file.off('error', onError);
+          cb();
+        };
+        const onError = (err: Error): void => {
+          file.off('drain', onDrain);
+          cb(err);
+        };
+        file.once('drain', onDrain);
+        file.once('error', onError);
       },
       final(cb) {
-        file.end(() => cb());
+        if (fileError) return cb(fileError);
+        file.end((err?: Error | null) => cb(err ?? fileError ?? null));
       },
     });
+    const commitBlob = async (c: { expected?: Digest }): Promise<BlobInfo> => {
+      if (!stream.writableFinished) {
+        await new Promise<void>((resolve, reject) => {
+          stream.once('finish', resolve);
+          stream.once('error', reject);
+          if (!stream.writableEnded) stream.end();
+        });
+      }
+      const digest = `sha256:${hash.digest('hex')}` as Digest;
+      await fh.sync();
+      await fh.close();
+      done = true;
+      if (c.expected && c.expected !== digest) {
+        await fsp.rm(tmp, { force: true });
+        throw new BuildError('ERR_KILN_STORE_CORRUPT', `content digest mismatch: expected ${c.expected}, got ${digest}`);
+      }
+      await fsp.rename(tmp, blobPath(digest));
+      return { digest, size };
+    };
     return {
       stream,
       async commit(c = {}) {
-        if (!stream.writableFinished) {
-          await new Promise<void>((resolve, reject) => {
-            stream.once('finish', resolve);
-            stream.once('error', reject);
-            if (!stream.writableEnded) stream.end();
-          });
+        try {
+          return await commitBlob(c);
+        } catch (err) {
+          // a full disk: the partial blob is removed here, not at the next start
+          if (isNoSpace(err)) await fsp.rm(tmp, { force: true }).catch(() => undefined);
+          throw whileWriting(err, { what: 'a blob', where: root });
         }
-        const digest = `sha256:${hash.digest('hex')}` as Digest;
-        await fh.sync();
-        await fh.close();
-        done = true;
-        if (c.expected && c.expected !== digest) {
-          await fsp.rm(tmp, { force: true });
-          throw new BuildError('ERR_KILN_STORE_CORRUPT', `content digest mismatch: expected ${c.expected}, got ${digest}`);
-        }
-        await fsp.rename(tmp, blobPath(digest));
-        return { digest, size };
       },
       async abort() {
         if (done) return;
@@ -106,9 +127,12 @@ export async function createLocalStore(opts: LocalStoreOptions): Promise<Content
     try {
       await fh.writeFile(buf);
       await fh.sync();
-    } finally {
-      await fh.close();
+    } catch (err) {
+      await fh.close().catch(() => undefined);
+      await fsp.rm(tmp, { force: true }).catch(() => undefined);
+      throw whileWriting(err, { what: 'a blob', where: root });
     }
+    await fh.close();
     await fsp.rename(tmp, blobPath(digest));
     return { digest, size: buf.length };
   }

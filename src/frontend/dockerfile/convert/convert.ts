@@ -28,6 +28,7 @@ export async function convertDockerfile(opts: ConvertOptions): Promise<BuildGrap
   const df = parseDockerfile(opts.text, { file });
   const lex = createShellLexer({ escapeToken: pr.escapeToken });
   if (df.stages.length === 0) throw new DockerfileError('no FROM instruction: a Dockerfile must start with FROM', { file, line: 1 });
+  checkInstructionLimit(df.stages, file);
 
   const platform = opts.platform ?? { os: 'linux', architecture: nodeArchToOci(process.arch) };
   const platformStr = `${platform.os}/${platform.architecture}${platform.variant ? `/${platform.variant}` : ''}`;
@@ -112,9 +113,11 @@ export async function convertDockerfile(opts: ConvertOptions): Promise<BuildGrap
     const c = state.config.config;
     const stageArgs = new Map<string, string | undefined>();
     const envOf = (): string[] => c.Env ?? [];
+    // name → index in c.Env: ENV and lookups cost O(1), not a scan or copy of the whole list per instruction
+    const env = new EnvIndex(c);
     /** lookup for word expansion: ENV wins over ARG */
     const lookup = (name: string): string | undefined => {
-      const e = findEnv(envOf(), name);
+      const e = env.get(name);
       if (e !== undefined) return e;
       if (stageArgs.has(name)) return stageArgs.get(name);
       return undefined;
@@ -165,7 +168,7 @@ export async function convertDockerfile(opts: ConvertOptions): Promise<BuildGrap
           for (const e of cmd.env) {
             const k = ex(e.key);
             const v = ex(e.value);
-            c.Env = setEnv(envOf(), k, v);
+            env.set(k, v);
             kv[k] = v;
           }
           meta({ env: kv });
@@ -261,10 +264,11 @@ export async function convertDockerfile(opts: ConvertOptions): Promise<BuildGrap
         case 'run': {
           const runEnv = [...envOf()];
           for (const [k, v] of stageArgs) {
-            if (v === undefined || findEnv(runEnv, k) !== undefined) continue;
+            if (v === undefined || env.get(k) !== undefined) continue;
             runEnv.push(`${k}=${v}`);
           }
           const args = runArgs(cmd, c);
+          if (args.length === 0 || args[0] === '') throw new DockerfileError('RUN needs a command: the exec form names no program (`RUN []`)', loc(line));
           const mounts: MountDef[] = [];
           const deps: string[] = [];
           for (const m of cmd.mounts) {
@@ -360,6 +364,20 @@ export async function convertDockerfile(opts: ConvertOptions): Promise<BuildGrap
   return { vertices, order, target: { vertex: target.vertex, config: target.config }, history: target.history };
 }
 
+/** Most instructions a Dockerfile may have (conversion and solving are linear in it; this bounds the work). */
+export const MAX_INSTRUCTIONS = 100_000;
+
+function checkInstructionLimit(stages: Stage[], file: string): void {
+  let n = 0;
+  for (const st of stages) {
+    n += 1 + st.commands.length;
+    if (n > MAX_INSTRUCTIONS) {
+      const over = st.commands[st.commands.length - (n - MAX_INSTRUCTIONS)]; // undefined when it is the FROM
+      throw new DockerfileError(`too many instructions: the limit is ${MAX_INSTRUCTIONS} (MAX_INSTRUCTIONS) per Dockerfile`, { file, line: over?.location.startLine ?? st.from.location.startLine }, { code: 'ERR_KILN_LIMIT_EXCEEDED' });
+    }
+  }
+}
+
 function resolveTarget(stages: Stage[], target: string | undefined, file: string): number {
   if (!target) return stages.length - 1;
   const i = stages.findIndex((s) => s.name === target.toLowerCase());
@@ -439,16 +457,35 @@ export function findEnv(env: string[], name: string): string | undefined {
   return undefined;
 }
 
-function setEnv(env: string[], k: string, v: string): string[] {
-  const out = env.filter((e) => (e.includes('=') ? e.slice(0, e.indexOf('=')) : e) !== k);
-  const idx = env.findIndex((e) => (e.includes('=') ? e.slice(0, e.indexOf('=')) : e) === k);
-  if (idx >= 0) {
-    const copy = [...env];
-    copy[idx] = `${k}=${v}`;
-    return copy;
+/**
+ * A config's `Env` list with an index by name, updated in place (the config belongs to the stage being converted).
+ * The list keeps Docker's order: a new name is appended, a redefined one keeps its place.
+ */
+class EnvIndex {
+  private readonly byName = new Map<string, number>();
+  constructor(private readonly c: ContainerConfig) {
+    (c.Env ?? []).forEach((e, i) => {
+      const eq = e.indexOf('=');
+      this.byName.set(eq < 0 ? e : e.slice(0, eq), i); // the last entry of a name wins, as findEnv reads it
+    });
   }
-  out.push(`${k}=${v}`);
-  return out;
+  get(name: string): string | undefined {
+    const i = this.byName.get(name);
+    if (i === undefined) return undefined;
+    const e = this.c.Env![i]!;
+    const eq = e.indexOf('=');
+    return eq < 0 ? '' : e.slice(eq + 1);
+  }
+  set(k: string, v: string): void {
+    const list = (this.c.Env ??= []);
+    const i = this.byName.get(k);
+    if (i !== undefined) {
+      list[i] = `${k}=${v}`;
+      return;
+    }
+    this.byName.set(k, list.length);
+    list.push(`${k}=${v}`);
+  }
 }
 
 function resolvePath(cwd: string, p: string): string {

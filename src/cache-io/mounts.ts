@@ -223,20 +223,26 @@ async function hashFile(file: string): Promise<Digest> {
 }
 
 /** Write a pack of the given contents (hex → a file holding it); a file whose bytes changed since is left out. */
-async function writePack(o: { files: Map<string, string>; tmpDir: string; signal?: AbortSignal }): Promise<{ file: string; digest: Digest; size: number; bytes: number; contents: string[]; changed: string[] }> {
-  await fsp.mkdir(o.tmpDir, { recursive: true });
-  const file = path.join(o.tmpDir, `mount-pack-${randomBytes(6).toString('hex')}.tar.gz`);
-  const pack = tar.pack();
+/** A pass-through stream that hashes (sha256) and counts what flows through it. */
+function digestTap(): { stream: PassThrough; digest: () => Digest; size: () => number } {
   const hash = createHash('sha256');
   let size = 0;
-  const count = new PassThrough({
+  const stream = new PassThrough({
     transform(chunk: Buffer, _e, cb) {
       hash.update(chunk);
       size += chunk.length;
       cb(null, chunk);
     },
   });
-  const done = pipeline(pack, createGzip({ level: 6 }), count, createWriteStream(file), ...(o.signal ? [{ signal: o.signal }] : []));
+  return { stream, digest: () => `sha256:${hash.digest('hex')}`, size: () => size };
+}
+
+async function writePack(o: { files: Map<string, string>; tmpDir: string; signal?: AbortSignal }): Promise<{ file: string; digest: Digest; size: number; bytes: number; contents: string[]; changed: string[] }> {
+  await fsp.mkdir(o.tmpDir, { recursive: true });
+  const file = path.join(o.tmpDir, `mount-pack-${randomBytes(6).toString('hex')}.tar.gz`);
+  const pack = tar.pack();
+  const count = digestTap();
+  const done = pipeline(pack, createGzip({ level: 6 }), count.stream, createWriteStream(file), ...(o.signal ? [{ signal: o.signal }] : []));
   const contents: string[] = [];
   const changed: string[] = [];
   let bytes = 0;
@@ -260,7 +266,7 @@ async function writePack(o: { files: Map<string, string>; tmpDir: string; signal
     await fsp.rm(file, { force: true });
     throw err;
   }
-  return { file, digest: `sha256:${hash.digest('hex')}`, size, bytes, contents, changed };
+  return { file, digest: count.digest(), size: count.size(), bytes, contents, changed };
 }
 
 // ---------------------------------------------------------------- import
@@ -439,22 +445,14 @@ async function unpackInto(o: { pack: string; todo: Set<string>; wanted: Map<stri
       return;
     }
     const tmp = path.join(o.tmpDir, `content-${randomBytes(6).toString('hex')}`);
-    const hash = createHash('sha256');
-    let size = 0;
-    const tap = new PassThrough({
-      transform(chunk: Buffer, _e, cb) {
-        hash.update(chunk);
-        size += chunk.length;
-        cb(null, chunk);
-      },
-    });
-    pipeline(stream, tap, createWriteStream(tmp))
+    const tap = digestTap();
+    pipeline(stream, tap.stream, createWriteStream(tmp))
       .then(async () => {
-        if (`sha256:${hash.digest('hex')}` !== `sha256:${hex}`) {
+        if (tap.digest() !== `sha256:${hex}`) {
           throw new BuildError('ERR_KILN_STORE_CORRUPT', `cache mount pack ${o.pack}: entry ${hex} does not hash to its name`);
         }
         o.todo.delete(hex);
-        bytes += await place(o, hex, tmp, size);
+        bytes += await place(o, hex, tmp, tap.size());
         o.wanted.delete(hex);
       })
       .finally(() => fsp.rm(tmp, { force: true }))

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, promises as fsp, statfsSync } from 'node:fs';
+import { existsSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { BuildError, ExecError, formatUserError, isBuildError, isNoSpace, isNotFound, noSpaceError } from '../errors/index.js';
+import { BuildError, ExecError, formatUserError, isBuildError, isDiskFull, isNoSpace, isNotFound, noSpaceError } from '../errors/index.js';
 import type { Descriptor, Digest, HistoryEntry, ImageConfig } from '../oci/index.js';
 import { convertDockerfile } from '../frontend/dockerfile/convert/index.js';
 import { closure, solve, type CacheIndex, type SolveEvent, type VertexResult } from '../solver/index.js';
@@ -416,20 +416,12 @@ function failureOf(o: { state: State; err: unknown; interrupted: boolean; reason
     return new BuildError('ERR_KILN_INTERRUPTED', 'build interrupted', { cause: err });
   }
   if (isBuildError(err) && err.code === 'ERR_KILN_NO_SPACE') return err;
-  const full = isNoSpace(err) || rootIsFull(o.state.root);
+  const full = isNoSpace(err) || isDiskFull(o.state.root, 1024 * 1024);
   if (!full || (isBuildError(err) && !(err instanceof ExecError) && err.kind === 'invalid-argument')) return err;
   const what = err instanceof ExecError ? `the output of a RUN step (${err.message})` : "the build's data";
   return noSpaceError({ what, where: o.state.root, cause: err });
 }
 
-function rootIsFull(root: string): boolean {
-  try {
-    const st = statfsSync(root);
-    return st.bavail * st.bsize < 1024 * 1024;
-  } catch {
-    return false;
-  }
-}
 
 interface CacheWriteBatch {
   put(rec: Parameters<State['db']['putCache']>[0]): void;

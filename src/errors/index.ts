@@ -13,4 +13,4 @@ export {
   formatUserError,
 } from './build-error.js';
 export type { BuildErrorOptions, SourceLocation } from './build-error.js';
-export { isNoSpace, noSpaceError, whileWriting, isProgrammerError } from './system.js';
+export { isDiskFull, isNoSpace, noSpaceError, whileWriting, isProgrammerError } from './system.js';

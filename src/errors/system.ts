@@ -1,3 +1,4 @@
+import { statfsSync } from 'node:fs';
 import { BuildError } from './build-error.js';
 
 const NO_SPACE_CODES = new Set(['ENOSPC', 'EDQUOT', 'SQLITE_FULL']);
@@ -9,6 +10,19 @@ export function isNoSpace(err: unknown): boolean {
     if (typeof code === 'string' && (NO_SPACE_CODES.has(code) || code === 'ERR_KILN_NO_SPACE')) return true;
   }
   return false;
+}
+
+/**
+ * True when the filesystem holding `dir` has fewer than `minFreeBytes` left for an unprivileged writer (an
+ * unreadable filesystem counts as not full). Used to tell a full disk behind an error that does not say ENOSPC.
+ */
+export function isDiskFull(dir: string, minFreeBytes: number): boolean {
+  try {
+    const st = statfsSync(dir);
+    return st.bavail * st.bsize < minFreeBytes;
+  } catch {
+    return false;
+  }
 }
 
 /**

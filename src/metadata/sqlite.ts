@@ -1,7 +1,6 @@
 import Database from 'better-sqlite3';
-import { statfsSync } from 'node:fs';
 import path from 'node:path';
-import { BuildError } from '../errors/index.js';
+import { BuildError, isDiskFull } from '../errors/index.js';
 import type { Digest } from '../oci/index.js';
 import type { BuildRecord, CacheRecord, ImageRecord, LayerRecord, LeaseRecord } from './types.js';
 
@@ -57,7 +56,7 @@ export function translateSqliteError(err: unknown, file: string): unknown {
     return new BuildError('ERR_KILN_DB_BUSY', `the metadata database ${file} is busy (${msg})`, { cause: err, details: { file, sqlite: code } });
   }
   if (code.startsWith('SQLITE_IOERR') || code === 'SQLITE_CANTOPEN' || code.startsWith('SQLITE_CANTOPEN_') || code.startsWith('SQLITE_READONLY')) {
-    if (diskFull(dir)) return noSpace();
+    if (isDiskFull(dir, 64 * 1024)) return noSpace();
     return new BuildError('ERR_KILN_DB_IO', `${msg} on the metadata database ${file} (${code})`, { cause: err, details: { file, sqlite: code } });
   }
   if (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB') {
@@ -66,15 +65,6 @@ export function translateSqliteError(err: unknown, file: string): unknown {
   return err;
 }
 
-/** True when the filesystem holding `dir` has (almost) no blocks left for an unprivileged writer. */
-function diskFull(dir: string): boolean {
-  try {
-    const st = statfsSync(dir);
-    return st.bavail * st.bsize < 64 * 1024;
-  } catch {
-    return false;
-  }
-}
 
 /** Metadata in one SQLite file. Every write is a transaction; WAL keeps readers off writers' backs. */
 export class MetadataDb {

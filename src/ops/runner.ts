@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { existsSync, promises as fsp, readdirSync, statSync, statfsSync } from 'node:fs';
+import { existsSync, promises as fsp, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { BuildError, DockerfileError, ExecError, noSpaceError, whileWriting } from '../errors/index.js';
+import { BuildError, DockerfileError, ExecError, isDiskFull, noSpaceError, whileWriting } from '../errors/index.js';
 import type { CopyOp, ExecOp, MkdirOp, Vertex } from '../graph/index.js';
 import type { Digest } from '../oci/index.js';
 import type { OpRunner, RunContext } from '../solver/index.js';
@@ -180,7 +180,7 @@ export function createOpRunner(o: OpsOptions): OpRunner & { ensureSnapshots(laye
           lastOutput: last.slice(-LAST_LINES),
         });
         // the command failed because the state root's disk is full (checked before its upper dir is released)
-        if (diskFull(snap.upperDir)) throw noSpaceError({ what: `the output of ${failed.message.replace(/ did not complete successfully.*$/, '')} (it exited ${res.exitCode})`, where: o.stateDir, cause: failed });
+        if (isDiskFull(snap.upperDir, 1024 * 1024)) throw noSpaceError({ what: `the output of ${failed.message.replace(/ did not complete successfully.*$/, '')} (it exited ${res.exitCode})`, where: o.stateDir, cause: failed });
         throw failed;
       }
       for (const c of cleanups.splice(0).reverse()) await c();
@@ -417,12 +417,3 @@ export function hashId(s: string): string {
   return createHash('sha256').update(s).digest('hex').slice(0, 32);
 }
 
-/** True when the filesystem holding `dir` has less than 1 MiB left. */
-function diskFull(dir: string): boolean {
-  try {
-    const st = statfsSync(dir);
-    return st.bavail * st.bsize < 1024 * 1024;
-  } catch {
-    return false;
-  }
-}

@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, promises as fsp, writeFileSync } from 'node:fs
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import type { TestContext } from 'node:test';
 
 export const REGISTRY_BIN = '/usr/bin/docker-registry';
 
@@ -87,4 +88,15 @@ export function registryBlobFile(reg: TestRegistry, digest: string): string {
 
 export function registryInstalled(): boolean {
   return existsSync(REGISTRY_BIN);
+}
+
+/**
+ * True when a test must stop here because docker-registry is missing: skipped with the reason on a laptop, a failure
+ * under CI (where nothing may skip).
+ */
+export function skipWithoutRegistry(t: TestContext): boolean {
+  if (registryInstalled()) return false;
+  if (process.env.CI === 'true') throw new Error('docker-registry is not installed');
+  t.skip('docker-registry is not installed');
+  return true;
 }

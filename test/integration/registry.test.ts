@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { build, cleanup, imageFiles, integrationBlocker, kiln, kilnSync, newContext, newRoot, readImage, requireIntegration, type BuildOutcome } from '../helpers/kiln.js';
-import { registryBlobFile, registryInstalled, startRegistry, type TestRegistry } from '../helpers/registry.js';
+import { registryBlobFile, registryInstalled, skipWithoutRegistry, startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { RegistryClient } from '../../src/registry/index.js';
 import { sha256 } from '../../src/oci/index.js';
 
@@ -49,13 +49,7 @@ function ok(r: { code: number; stderr: string }): void {
 }
 
 function skip(t: import('node:test').TestContext): boolean {
-  if (!requireIntegration(t)) return true;
-  if (!registryInstalled()) {
-    if (process.env.CI === 'true') throw new Error('docker-registry is not installed');
-    t.skip('docker-registry is not installed');
-    return true;
-  }
-  return false;
+  return !requireIntegration(t) || skipWithoutRegistry(t);
 }
 
 interface CacheDoc {

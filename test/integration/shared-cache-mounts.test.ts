@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, promises as fsp, readFileSync, readlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { registryBlobFile, registryInstalled, startRegistry, type TestRegistry } from '../helpers/registry.js';
+import { registryBlobFile, registryInstalled, skipWithoutRegistry, startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { RegistryClient, bufferSource } from '../../src/registry/index.js';
 import { exportMount, importMount, mountTag, MOUNT_CONFIG_MEDIA_TYPE, type MountIndex } from '../../src/cache-io/index.js';
 import { sha256 } from '../../src/oci/index.js';
@@ -40,12 +40,7 @@ describe('cache mounts through a registry: merge, import, safety', { concurrency
     for (const d of dirs) await fsp.rm(d, { recursive: true, force: true });
   });
 
-  const skip = (t: import('node:test').TestContext): boolean => {
-    if (registryInstalled()) return false;
-    if (process.env.CI === 'true') throw new Error('docker-registry is not installed');
-    t.skip('docker-registry is not installed');
-    return true;
-  };
+  const skip = skipWithoutRegistry;
 
   test('two writers merge: per path the last writer wins, other paths are kept, contents are uploaded once', async (t) => {
     if (skip(t)) return;

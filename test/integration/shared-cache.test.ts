@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { build, cleanup, imageFiles, integrationBlocker, kilnSync, newContext, newRoot, repoRoot, requireIntegration, type BuildOutcome } from '../helpers/kiln.js';
-import { registryBlobFile, registryInstalled, startRegistry, type TestRegistry } from '../helpers/registry.js';
+import { registryBlobFile, registryInstalled, skipWithoutRegistry, startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { sdkBaseTar, startPyIndex, type PyIndex } from '../helpers/sdk-fixtures.js';
 import { openState } from '../../src/engine/index.js';
 import { stepTag } from '../../src/cache-io/index.js';
@@ -38,13 +38,7 @@ function ok(r: { code: number; stderr: string }): void {
 }
 
 function skip(t: import('node:test').TestContext): boolean {
-  if (!requireIntegration(t)) return true;
-  if (!registryInstalled()) {
-    if (process.env.CI === 'true') throw new Error('docker-registry is not installed');
-    t.skip('docker-registry is not installed');
-    return true;
-  }
-  return false;
+  return !requireIntegration(t) || skipWithoutRegistry(t);
 }
 
 /** A state root with nothing in it: not even busybox (the base must come from the shared cache). */

@@ -1,5 +1,5 @@
 import { BuildError } from '../errors/index.js';
-import { parseImageRef } from '../exporter/index.js';
+import { parseImageRef } from '../oci/index.js';
 
 /**
  * Check an image name where a user gives it (`-t`, `kiln tag`, `kiln import`, `kiln load -t`) against the reference

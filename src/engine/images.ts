@@ -5,22 +5,16 @@ import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
 import { createGzip } from 'node:zlib';
 import { BuildError } from '../errors/index.js';
-import { DEFAULT_PATH, MediaType, canonicalJson, isDigest, type Descriptor, type Digest, type ImageConfig, type Index, type Manifest } from '../oci/index.js';
+import { DEFAULT_PATH, MediaType, canonicalJson, isDigest, localImageName, type Descriptor, type Digest, type ImageConfig, type Index, type Manifest } from '../oci/index.js';
 import { writeLayer } from '../layer/index.js';
 import type { LocalImage } from '../ops/index.js';
 import type { State } from './state.js';
 import { isNotFound } from '../errors/index.js';
 import { parseRegistryRef, pullImage, RegistryClient, type RegistryOptions } from '../registry/index.js';
 
-/** `busybox` → `busybox:latest`; `docker.io/library/x` → `x`; digests kept. */
+/** `busybox` → `busybox:latest`; `docker.io/library/x` → `x:latest`; digests kept (oci's localImageName). */
 export function normalizeRef(ref: string): string {
-  let r = ref.trim();
-  r = r.replace(/^docker\.io\/library\//, '').replace(/^docker\.io\//, '').replace(/^index\.docker\.io\/library\//, '');
-  if (r.includes('@')) return r;
-  const lastSlash = r.lastIndexOf('/');
-  const tagColon = r.lastIndexOf(':');
-  if (tagColon <= lastSlash) r = `${r}:latest`;
-  return r;
+  return localImageName(ref);
 }
 
 export function nodeArch(): string {

@@ -1,8 +1,6 @@
 export { writeOciLayout } from './oci-layout/write-oci-layout.js';
 export { writeDockerArchive } from './docker-archive/write-docker-archive.js';
 export { loadArchive } from './load/load-archive.js';
-export { parseImageRef } from './ref.js';
-export type { ImageRef } from './ref.js';
 export type {
   ExportImage,
   WriteArchiveOptions,

@@ -1,8 +1,7 @@
-import { digestHex, MediaType, type Descriptor } from '../oci/index.js';
+import { digestHex, formatFullRef, MediaType, type Descriptor } from '../oci/index.js';
 import type { BlobProvider } from '../store/index.js';
 import type { ArchiveSink } from './archive/sink.js';
 import { openVerified, type ExportPlan, type PlannedImage } from './plan.js';
-import { formatFullRef } from './ref.js';
 
 /** OCI annotation holding the tag of an index entry. @internal */
 export const ANNOTATION_REF_NAME = 'org.opencontainers.image.ref.name';

@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto';
 import { addAbortSignal, pipeline, Transform, type Readable } from 'node:stream';
 import { BuildError, isBuildError, type ErrorCode } from '../errors/index.js';
-import { isDigest, MediaType, type Descriptor, type Digest, type ImageConfig, type Index, type Manifest } from '../oci/index.js';
+import { formatFullRef, isDigest, MediaType, normalizeImageName, type Descriptor, type Digest, type ImageConfig, type ImageRef, type Index, type Manifest } from '../oci/index.js';
 import type { BlobProvider } from '../store/index.js';
-import { formatFullRef, normalizeImageName, type ImageRef } from './ref.js';
 import type { ExportImage } from './types.js';
 
 /** A blob to copy into the archive; small JSON blobs come with their (verified) bytes. @internal */

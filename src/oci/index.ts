@@ -11,3 +11,5 @@ export type {
   HistoryEntry,
 } from './types.js';
 export { isDigest, sha256, digestHex, canonicalJson } from './digest.js';
+export { parseImageRef, normalizeImageName, formatFullRef, formatFamiliarRef, familiarRepository, localImageName } from './ref.js';
+export type { ImageRef } from './ref.js';

@@ -1,9 +1,8 @@
 import { BuildError } from '../../errors/index.js';
-import { digestHex } from '../../oci/index.js';
+import { digestHex, familiarRepository, formatFamiliarRef } from '../../oci/index.js';
 import { createTarSink, type ArchiveSink } from '../archive/sink.js';
 import { blobPath, encodeIndex, indexEntries, OCI_LAYOUT, writeBlobsAndFiles } from '../layout.js';
 import { asBuildError, planExport, type PlannedImage } from '../plan.js';
-import { familiarRepository, formatFamiliarRef } from '../ref.js';
 import type { WriteDockerArchiveOptions } from '../types.js';
 
 /** One entry of a docker-save `manifest.json`. @internal */

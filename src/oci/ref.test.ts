@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { familiarRepository, formatFamiliarRef, formatFullRef, normalizeImageName, parseImageRef } from './ref.js';
+import { familiarRepository, formatFamiliarRef, formatFullRef, localImageName, normalizeImageName, parseImageRef } from './ref.js';
 
 const D = `sha256:${'a'.repeat(64)}`;
 
@@ -36,4 +36,14 @@ test('invalid names are refused with ERR_KILN_ARGUMENT', () => {
     }, bad);
   }
   assert.throws(() => parseImageRef('Busybox'), /lowercase/);
+});
+
+test('the stored local name: short form, latest added, digests kept, unparsable names returned as given', () => {
+  assert.equal(localImageName('busybox'), 'busybox:latest');
+  assert.equal(localImageName(' docker.io/library/busybox:1 '), 'busybox:1');
+  assert.equal(localImageName('registry-1.docker.io/user/app'), 'user/app:latest');
+  assert.equal(localImageName(`app@${D}`), `app@${D}`);
+  assert.equal(localImageName('localhost:5000/a'), 'localhost:5000/a:latest');
+  assert.equal(localImageName('Not Valid'), 'Not Valid');
+  assert.deepEqual(parseImageRef('[::1]:5000/app:1'), { domain: '[::1]:5000', path: 'app', tag: '1' });
 });

@@ -55,8 +55,9 @@ const PARTS: Record<string, Part> = {
   oci: { tier: 'leaf', uses: ['errors'] },
   progress: { tier: 'leaf', uses: ['errors'] },
   proc: { tier: 'leaf', uses: ['errors'] },
+  flags: { tier: 'leaf', uses: ['errors'] },
   // storage parts
-  store: { tier: 'storage', uses: ['errors', 'oci'] },
+  store: { tier: 'storage', uses: ['errors', 'oci', 'proc'] },
   metadata: { tier: 'storage', uses: ['errors', 'oci'] },
   snapshot: { tier: 'storage', uses: ['errors', 'oci'] },
   executor: { tier: 'storage', uses: ['errors', 'oci', 'proc'] },

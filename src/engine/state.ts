@@ -1,4 +1,4 @@
-import { mkdirSync, promises as fsp, readFileSync, rmSync, statSync, statfsSync } from 'node:fs';
+import { mkdirSync, promises as fsp, rmSync, statSync, statfsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { cleanIngest, createLocalStore, type ContentStore } from '../store/index.js';
@@ -6,6 +6,7 @@ import { openMetadataDb, type MetadataDb } from '../metadata/index.js';
 import { isNoSpace } from '../errors/index.js';
 import { createOverlaySnapshotter, type Snapshotter } from '../snapshot/index.js';
 import { createRuncExecutor, type Executor } from '../executor/index.js';
+import { ownerAlive, processStartTime } from '../proc/index.js';
 
 /** Everything kiln keeps, under one state directory. */
 export interface State {
@@ -130,7 +131,7 @@ async function cleanTmp(dir: string): Promise<void> {
  */
 function markInterruptedBuilds(db: MetadataDb): void {
   for (const b of db.listRunningBuilds()) {
-    if (b.owner && ownerAlive(b.owner)) continue;
+    if (b.owner && recordOwnerAlive(b.owner)) continue;
     db.finishBuildRecord({ id: b.id, status: 'interrupted', finished: Date.now(), error: 'the build process stopped before the build finished (killed or crashed)' });
   }
 }
@@ -140,20 +141,8 @@ export function processOwner(pid = process.pid): string {
   return `${pid}:${processStartTime(pid) ?? ''}`;
 }
 
-function processStartTime(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // fields after the command name (which may hold spaces) start after the last ')'
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  } catch {
-    return undefined;
-  }
-}
-
-function ownerAlive(owner: string): boolean {
-  const [pidText, start] = owner.split(':');
-  const pid = Number(pidText);
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  const now = processStartTime(pid);
-  return now !== undefined && (start === '' || start === now);
+/** `pid:starttime` as build records store it (an empty start time: the pid alone decides). */
+function recordOwnerAlive(owner: string): boolean {
+  const [pidText, startTime] = owner.split(':');
+  return ownerAlive({ pid: Number(pidText), startTime: startTime ?? '' });
 }

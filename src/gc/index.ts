@@ -1,7 +1,7 @@
 /**
  * Operating the cache: usage accounting (`kiln du`), prune, the automatic GC policy, build leases, history retention.
  */
-export { acquireLease, readProtection, removeDeadLeases, pidAlive } from './leases.js';
+export { acquireLease, readProtection, removeDeadLeases } from './leases.js';
 export type { BuildLease, Protection } from './leases.js';
 export { collectInventory, treeBytes, imageClosure } from './inventory.js';
 export type { GcState, Inventory, LayerInfo, SnapshotInfo, BlobFile, ImageRefs } from './inventory.js';

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { MetadataDb } from '../metadata/index.js';
+import { pidAlive } from '../proc/index.js';
 
 /**
  * A running build's lease. Everything created or used since `created` is protected from prune and GC while the owning
@@ -25,16 +26,6 @@ export interface Protection {
   blobs: Set<string>;
   /** a live lease other than the caller's own exists (cache mounts are then left alone) */
   otherBuildRunning: boolean;
-}
-
-export function pidAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /**

@@ -3,6 +3,7 @@ import { promises as fsp, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { BuildError } from '../errors/index.js';
 import type { MountDef } from '../graph/index.js';
+import { pidAlive } from '../proc/index.js';
 
 /**
  * Cache mounts (`RUN --mount=type=cache`) live under `<state>/cache-mounts/<hash of key>/`:
@@ -96,16 +97,6 @@ export function cacheMountKey(def: Pick<MountDef, 'id' | 'target' | 'source' | '
 /** Folder of one cache mount key under the state directory. */
 export function cacheMountDir(stateDir: string, key: string): string {
   return path.join(stateDir, CACHE_MOUNTS, createHash('sha256').update(key).digest('hex').slice(0, 32));
-}
-
-function pidAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** Try to take the lock directory; a lock whose owner died is broken. */

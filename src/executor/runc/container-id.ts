@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { ownerAlive, processStartTime } from '../../proc/index.js';
 
 /** The kiln process that created a container, identified by pid and kernel start time (guards against pid reuse). */
 export interface ContainerOwner {
@@ -24,18 +24,7 @@ export function parseContainerId(id: string): ContainerOwner | undefined {
 
 /** True while the owning process still runs (same pid and same start time). */
 export function isOwnerAlive(owner: ContainerOwner): boolean {
-  const start = processStartTime(owner.pid);
-  return start !== undefined && (owner.startTime === '0' || start === owner.startTime);
+  return ownerAlive(owner);
 }
 
-/** Field 22 of /proc/<pid>/stat (start time in clock ticks since boot), or undefined if there is no such process. */
-export function processStartTime(pid: number): string | undefined {
-  let stat: string;
-  try {
-    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return undefined;
-  }
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return fields[19];
-}
+export { processStartTime };

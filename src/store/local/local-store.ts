@@ -5,6 +5,7 @@ import { Writable, type Readable } from 'node:stream';
 import { BuildError, isNoSpace, whileWriting } from '../../errors/index.js';
 import { digestHex, isDigest, type Digest } from '../../oci/index.js';
 import type { BlobInfo, BlobWriter, ContentStore } from '../types.js';
+import { pidAlive } from '../../proc/index.js';
 
 export interface LocalStoreOptions {
   /** Folder that holds `blobs/sha256/<hex>` and `ingest/`. */
@@ -190,17 +191,8 @@ export async function cleanIngest(root: string): Promise<void> {
   const dir = path.join(root, 'ingest');
   for (const name of await fsp.readdir(dir).catch(() => [] as string[])) {
     const pid = Number(name.split('-')[0]);
-    if (pid && pid !== process.pid && isAlive(pid)) continue;
+    if (pid && pid !== process.pid && pidAlive(pid)) continue;
     if (pid === process.pid) continue;
     await fsp.rm(path.join(dir, name), { force: true });
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
   }
 }

@@ -1,0 +1,2 @@
+export { pidAlive, processStartTime, ownerAlive } from './alive.js';
+export type { ProcessOwner } from './alive.js';

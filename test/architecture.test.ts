@@ -67,7 +67,7 @@ const PARTS: Record<string, Part> = {
   registry: { tier: 'storage', uses: ['errors', 'oci', 'store'] },
   exporter: { tier: 'storage', uses: ['errors', 'oci', 'store'] },
   // cache
-  'cache-io': { tier: 'cache', uses: ['errors', 'oci', 'store', 'metadata', 'registry', 'exporter', 'layer'] },
+  'cache-io': { tier: 'cache', uses: ['errors', 'oci', 'flags', 'store', 'metadata', 'registry', 'exporter', 'layer'] },
   gc: { tier: 'cache', uses: ['errors', 'oci', 'store', 'metadata', 'snapshot', 'proc', 'ops'] },
   // solver
   solver: { tier: 'solver', uses: ['errors', 'oci', 'graph'] },

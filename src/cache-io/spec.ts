@@ -1,14 +1,9 @@
 import { BuildError } from '../errors/index.js';
+import { parseKeyValues } from '../flags/index.js';
 import type { CacheExportSpec, CacheImportSpec, CacheMode, CacheRegistrySpec } from './types.js';
 
 function kv(spec: string, flag: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const part of spec.split(',')) {
-    const eq = part.indexOf('=');
-    if (eq < 0) throw new BuildError('ERR_KILN_CACHE_SOURCE', `${flag}: expected key=value in "${spec}"`);
-    out[part.slice(0, eq).trim()] = part.slice(eq + 1);
-  }
-  return out;
+  return parseKeyValues(spec, flag, 'ERR_KILN_CACHE_SOURCE');
 }
 
 function bool(v: string | undefined, flag: string): boolean {

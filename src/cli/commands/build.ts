@@ -4,7 +4,8 @@ import { BuildError } from '../../errors/index.js';
 import { runBuild, writeMetadataFile, normalizeRef, type BuildRequest } from '../../engine/index.js';
 import { formatVerifyReport, verifyBuild } from '../../verify/index.js';
 import { createProgress, type ProgressMode } from '../../progress/index.js';
-import { collect, parseKv, type CliContext } from '../shared.js';
+import { collect, type CliContext } from '../shared.js';
+import { parseAssignments, parseKeyValues } from '../../flags/index.js';
 import type { ApplyLangCacheOptions } from '../../langcache/index.js';
 import { addBuildRegistryFlags, registryBuildRequest, registryOutputs } from './registry.js';
 import { resolveBuildInput } from './template.js';
@@ -38,23 +39,17 @@ export function registerBuild(program: Command, cli: CliContext): void {
     .option('--base <image>', 'planned builds: base image instead of the language default')
     .action(async (context: string, o: Record<string, unknown>) => {
       const s = await cli.getState();
-      const buildArgs: Record<string, string> = {};
-      for (const a of o.buildArg as string[]) {
-        const eq = a.indexOf('=');
-        if (eq < 0) {
-          if (process.env[a] !== undefined) buildArgs[a] = process.env[a]!;
-        } else buildArgs[a.slice(0, eq)] = a.slice(eq + 1);
-      }
+      const buildArgs = parseAssignments(o.buildArg as string[]);
       const regOut = registryOutputs(o.output as string[]);
       const outputs = regOut.rest.map((spec) => {
-        const kv = parseKv(spec, '--output');
+        const kv = parseKeyValues(spec, '--output');
         const type = kv.type ?? 'oci';
         if (!['oci', 'docker'].includes(type)) throw new BuildError('ERR_KILN_ARGUMENT', `--output: unsupported type "${type}" (use oci or docker)`);
         if (!kv.dest) throw new BuildError('ERR_KILN_ARGUMENT', '--output needs dest=FILE');
         return { type: type as 'oci' | 'docker', dest: path.resolve(kv.dest) };
       });
       const secrets = (o.secret as string[]).map((spec) => {
-        const kv = parseKv(spec, '--secret');
+        const kv = parseKeyValues(spec, '--secret');
         if (!kv.id) throw new BuildError('ERR_KILN_ARGUMENT', '--secret needs id=');
         return { id: kv.id, ...(kv.src ?? kv.source ? { file: path.resolve((kv.src ?? kv.source)!) } : {}), ...(kv.env ? { env: kv.env } : {}) };
       });

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { listCacheMounts, removeCacheMounts } from '../../ops/index.js';
-import { formatSize, type CliContext } from '../shared.js';
+import type { CliContext } from '../shared.js';
+import { formatBytes } from '../../gc/index.js';
 
 /** `kiln cache ls|rm`: the cache mounts (RUN --mount=type=cache) kept in the state directory. */
 export function registerCache(program: Command, cli: CliContext): void {
@@ -22,7 +23,7 @@ export function registerCache(program: Command, cli: CliContext): void {
           const id = r.key === r.id ? r.id : `${r.id} (seeded)`;
           const builds = r.builds.slice(0, 3).join(',') + (r.builds.length > 3 ? `,+${r.builds.length - 3}` : '');
           const used = new Date(r.lastUsed).toISOString().replace(/\.\d{3}Z$/, 'Z');
-          process.stdout.write(`${id.padEnd(32)} ${formatSize(r.size).padEnd(9)} ${used.padEnd(24)} ${String(r.uses).padEnd(5)} ${builds}${r.inUse ? '  (in use)' : ''}\n`);
+          process.stdout.write(`${id.padEnd(32)} ${formatBytes(r.size).padEnd(9)} ${used.padEnd(24)} ${String(r.uses).padEnd(5)} ${builds}${r.inUse ? '  (in use)' : ''}\n`);
         }
       }
     });

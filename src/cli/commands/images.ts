@@ -4,7 +4,8 @@ import { BuildError } from '../../errors/index.js';
 import { importRootfs, normalizeRef, loadLocalImage, registerLayers, validateImageName } from '../../engine/index.js';
 import { loadArchive, writeDockerArchive, writeOciLayout } from '../../exporter/index.js';
 import type { Digest, ImageConfig, Manifest } from '../../oci/index.js';
-import { formatSize, type CliContext } from '../shared.js';
+import type { CliContext } from '../shared.js';
+import { formatBytes } from '../../gc/index.js';
 
 /** `kiln images|rmi|tag|import|load|save` */
 export function registerImages(program: Command, cli: CliContext): void {
@@ -30,7 +31,7 @@ export function registerImages(program: Command, cli: CliContext): void {
       else if (o.quiet) for (const r of rows) process.stdout.write(`${r.digest}\n`);
       else {
         process.stdout.write(`${'NAME'.padEnd(40)} ${'DIGEST'.padEnd(19)} ${'CREATED'.padEnd(24)} SIZE\n`);
-        for (const r of rows) process.stdout.write(`${r.name.padEnd(40)} ${r.digest.slice(7, 19).padEnd(19)} ${r.created.padEnd(24)} ${formatSize(r.size)}\n`);
+        for (const r of rows) process.stdout.write(`${r.name.padEnd(40)} ${r.digest.slice(7, 19).padEnd(19)} ${r.created.padEnd(24)} ${formatBytes(r.size)}\n`);
       }
     });
 

@@ -3,7 +3,8 @@ import { BuildError } from '../../errors/index.js';
 import { loadLocalImage, normalizeRef, pullToState } from '../../engine/index.js';
 import { parseRegistryAuthFlag, parseRegistryRef, pushImage, RegistryClient, type Credentials, type RegistryOptions } from '../../registry/index.js';
 import { parseCacheFrom, parseCacheRegistry, parseCacheTo, type CacheExportSpec, type CacheImportSpec, type CacheRegistrySpec } from '../../cache-io/index.js';
-import { collect, parseKv, type CliContext } from '../shared.js';
+import { collect, type CliContext } from '../shared.js';
+import { parseKeyValues } from '../../flags/index.js';
 
 /** Add `--registry-auth` and `--insecure-registry` to a command. */
 export function addRegistryFlags(cmd: Command): Command {
@@ -55,7 +56,7 @@ export function registryOutputs(specs: string[]): { refs: string[]; rest: string
   const refs: string[] = [];
   const rest: string[] = [];
   for (const spec of specs) {
-    const kv = parseKv(spec, '--output');
+    const kv = parseKeyValues(spec, '--output');
     if (kv.type !== 'registry' && !(kv.type === 'image' && kv.push === 'true')) {
       rest.push(spec);
       continue;

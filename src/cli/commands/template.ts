@@ -3,6 +3,7 @@ import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { BuildError } from '../../errors/index.js';
+import { parseAssignments } from '../../flags/index.js';
 import { isTemplate, prepareTemplateBuild, renderTemplate, templateJSON, type TemplateData } from '../../sdk/index.js';
 import { planAppDir } from '../../planner/index.js';
 import type { SecretSource } from '../../ops/index.js';
@@ -70,24 +71,13 @@ export interface ResolveBuildInputOptions {
   base?: string;
 }
 
-function parseBuildEnv(list: string[]): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const a of list) {
-    const eq = a.indexOf('=');
-    if (eq < 0) {
-      if (process.env[a] !== undefined) env[a] = process.env[a]!;
-    } else env[a.slice(0, eq)] = a.slice(eq + 1);
-  }
-  return env;
-}
-
 /**
  * Decide what a `kiln build ARG` builds: a template file (`.ts`/`.js`), a folder with a Dockerfile (or `-f`), or a
  * folder without one (planned zero-config: see `kiln plan`).
  */
 export async function resolveBuildInput(o: ResolveBuildInputOptions): Promise<BuildInput> {
   const none = async (): Promise<void> => undefined;
-  const env = parseBuildEnv(o.buildEnv ?? []);
+  const env = parseAssignments(o.buildEnv ?? []);
   const prep = { env, ...(o.caBundle ? { caBundle: o.caBundle } : {}) };
   if (!o.file && isTemplateFile(o.context)) {
     const data = await loadTemplateFile(o.context);

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { createVolume, inspectVolume, listVolumes, removeVolumes, volumesDiskUsage } from '../../run/index.js';
-import { formatSize, type CliContext } from '../shared.js';
+import type { CliContext } from '../shared.js';
+import { formatBytes } from '../../gc/index.js';
 
 /** `kiln volume create|ls|inspect|rm|du` */
 export function registerVolume(program: Command, cli: CliContext): void {
@@ -61,7 +62,7 @@ export function registerVolume(program: Command, cli: CliContext): void {
       if (o.format === 'json') process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
       else {
         process.stdout.write(`${'NAME'.padEnd(32)} SIZE\n`);
-        for (const r of rows) process.stdout.write(`${r.name.padEnd(32)} ${formatSize(r.size)}\n`);
+        for (const r of rows) process.stdout.write(`${r.name.padEnd(32)} ${formatBytes(r.size)}\n`);
       }
     });
 }

@@ -1,0 +1,1 @@
+export { parseKeyValues, parseAssignments } from './key-values.js';

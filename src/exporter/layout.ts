@@ -1,7 +1,7 @@
 import { digestHex, formatFullRef, MediaType, type Descriptor } from '../oci/index.js';
 import type { BlobProvider } from '../store/index.js';
 import type { ArchiveSink } from './archive/sink.js';
-import { openVerified, type ExportPlan, type PlannedImage } from './plan.js';
+import { asBuildError, openVerified, type ExportPlan, type PlannedImage } from './plan.js';
 
 /** OCI annotation holding the tag of an index entry. @internal */
 export const ANNOTATION_REF_NAME = 'org.opencontainers.image.ref.name';
@@ -39,29 +39,56 @@ export function encodeIndex(manifests: Descriptor[]): Buffer {
   return Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests }));
 }
 
-/**
- * Write the blob folders and every planned blob (skipping ones the sink already has), then `files` in order.
- * @internal
- */
-export async function writeBlobsAndFiles(opts: {
-  sink: ArchiveSink;
+/** What {@link writeLayout} writes: the planned images' blobs, `oci-layout`, `index.json` and any other files. @internal */
+export interface WriteLayoutOptions {
+  /** opens where the layout goes (a tar or a folder) */
+  openSink: () => Promise<ArchiveSink>;
+  /** named in errors: a path, or "the output stream" */
+  dest: string;
   store: BlobProvider;
   plan: ExportPlan;
-  files: Array<[name: string, data: Buffer]>;
+  /** the entries of `index.json` */
+  index: Descriptor[];
+  /** files beside `index.json` (a docker archive's `manifest.json` and `repositories`) */
+  files?: Array<[name: string, data: Buffer]>;
   signal?: AbortSignal;
-}): Promise<void> {
-  const { sink, signal } = opts;
-  await sink.directory('blobs');
-  await sink.directory('blobs/sha256');
-  for (const blob of opts.plan.blobs) {
-    signal?.throwIfAborted();
-    const name = blobPath(blob.descriptor);
-    if (await sink.exists(name)) continue;
-    if (blob.data) await sink.file(name, blob.data);
-    else await sink.stream(name, blob.descriptor.size, openVerified(opts.store, blob.descriptor, signal));
+}
+
+/**
+ * The body both archive writers share: open the sink, write every blob once (verified as it streams), then
+ * `oci-layout`, `index.json` and the other files; a failure aborts the sink (nothing half-written is left as if
+ * complete) and comes back as ERR_KILN_ARCHIVE_WRITE naming the destination. @internal
+ */
+export async function writeLayout(opts: WriteLayoutOptions): Promise<void> {
+  const { signal } = opts;
+  const files: Array<[string, Buffer]> = [
+    ['oci-layout', Buffer.from(JSON.stringify(OCI_LAYOUT))],
+    ['index.json', encodeIndex(opts.index)],
+    ...(opts.files ?? []),
+  ];
+  let sink: ArchiveSink;
+  try {
+    sink = await opts.openSink();
+  } catch (err) {
+    throw asBuildError(err, 'ERR_KILN_ARCHIVE_WRITE', `cannot write ${opts.dest}`);
   }
-  for (const [name, data] of opts.files) {
-    signal?.throwIfAborted();
-    await sink.file(name, data);
+  try {
+    await sink.directory('blobs');
+    await sink.directory('blobs/sha256');
+    for (const blob of opts.plan.blobs) {
+      signal?.throwIfAborted();
+      const name = blobPath(blob.descriptor);
+      if (await sink.exists(name)) continue;
+      if (blob.data) await sink.file(name, blob.data);
+      else await sink.stream(name, blob.descriptor.size, openVerified(opts.store, blob.descriptor, signal));
+    }
+    for (const [name, data] of files) {
+      signal?.throwIfAborted();
+      await sink.file(name, data);
+    }
+    await sink.finish();
+  } catch (err) {
+    await sink.abort(err);
+    throw asBuildError(err, 'ERR_KILN_ARCHIVE_WRITE', `cannot write ${opts.dest}`);
   }
 }

@@ -1,8 +1,8 @@
 import { BuildError } from '../../errors/index.js';
 import { digestHex, familiarRepository, formatFamiliarRef } from '../../oci/index.js';
-import { createTarSink, type ArchiveSink } from '../archive/sink.js';
-import { blobPath, encodeIndex, indexEntries, OCI_LAYOUT, writeBlobsAndFiles } from '../layout.js';
-import { asBuildError, planExport, type PlannedImage } from '../plan.js';
+import { createTarSink } from '../archive/sink.js';
+import { blobPath, indexEntries, writeLayout } from '../layout.js';
+import { planExport, type PlannedImage } from '../plan.js';
 import type { WriteDockerArchiveOptions } from '../types.js';
 
 /** One entry of a docker-save `manifest.json`. @internal */
@@ -24,27 +24,18 @@ export interface DockerManifestEntry {
 export async function writeDockerArchive(opts: WriteDockerArchiveOptions): Promise<void> {
   const plan = await planExport(opts);
   const entries = dockerManifest(plan.images);
-  const files: Array<[string, Buffer]> = [
-    ['oci-layout', Buffer.from(JSON.stringify(OCI_LAYOUT))],
-    ['index.json', encodeIndex(indexEntries(plan.images))],
-    ['manifest.json', Buffer.from(JSON.stringify(entries))],
-  ];
+  const files: Array<[string, Buffer]> = [['manifest.json', Buffer.from(JSON.stringify(entries))]];
   const repos = repositories(plan.images);
   if (repos !== undefined) files.push(['repositories', Buffer.from(JSON.stringify(repos))]);
-  const dest = typeof opts.dest === 'string' ? opts.dest : 'the output stream';
-  let sink: ArchiveSink;
-  try {
-    sink = await createTarSink({ dest: opts.dest, mtime: new Date((opts.sourceDateEpoch ?? 0) * 1000) });
-  } catch (err) {
-    throw asBuildError(err, 'ERR_KILN_ARCHIVE_WRITE', `cannot write ${dest}`);
-  }
-  try {
-    await writeBlobsAndFiles({ sink, store: opts.store, plan, files, signal: opts.signal });
-    await sink.finish();
-  } catch (err) {
-    await sink.abort(err);
-    throw asBuildError(err, 'ERR_KILN_ARCHIVE_WRITE', `cannot write ${dest}`);
-  }
+  await writeLayout({
+    openSink: () => createTarSink({ dest: opts.dest, mtime: new Date((opts.sourceDateEpoch ?? 0) * 1000) }),
+    dest: typeof opts.dest === 'string' ? opts.dest : 'the output stream',
+    store: opts.store,
+    plan,
+    index: indexEntries(plan.images),
+    files,
+    ...(opts.signal ? { signal: opts.signal } : {}),
+  });
 }
 
 /** `manifest.json`: one entry per manifest (images sharing a manifest share an entry), tags in the short form. */

@@ -2,9 +2,9 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { BuildError } from '../../errors/index.js';
 import type { Descriptor } from '../../oci/index.js';
-import { createDirSink, createTarSink, type ArchiveSink } from '../archive/sink.js';
-import { ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, encodeIndex, indexEntries, OCI_LAYOUT, writeBlobsAndFiles } from '../layout.js';
-import { asBuildError, checkIndex, parseJson, planExport } from '../plan.js';
+import { createDirSink, createTarSink } from '../archive/sink.js';
+import { ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, indexEntries, OCI_LAYOUT, writeLayout } from '../layout.js';
+import { checkIndex, parseJson, planExport } from '../plan.js';
 import type { WriteOciLayoutOptions } from '../types.js';
 
 /**
@@ -25,26 +25,16 @@ export async function writeOciLayout(opts: WriteOciLayoutOptions): Promise<void>
   const plan = await planExport(opts);
   let entries = indexEntries(plan.images);
   if (format === 'dir') entries = mergeEntries(await readExistingIndex(opts.dest as string), entries);
-  const files: Array<[string, Buffer]> = [
-    ['oci-layout', Buffer.from(JSON.stringify(OCI_LAYOUT))],
-    ['index.json', encodeIndex(entries)],
-  ];
-  const dest = typeof opts.dest === 'string' ? opts.dest : 'the output stream';
-  let sink: ArchiveSink;
-  try {
-    sink = format === 'dir'
-      ? await createDirSink({ dir: opts.dest as string })
-      : await createTarSink({ dest: opts.dest, mtime: new Date((opts.sourceDateEpoch ?? 0) * 1000) });
-  } catch (err) {
-    throw asBuildError(err, 'ERR_KILN_ARCHIVE_WRITE', `cannot write ${dest}`);
-  }
-  try {
-    await writeBlobsAndFiles({ sink, store: opts.store, plan, files, signal: opts.signal });
-    await sink.finish();
-  } catch (err) {
-    await sink.abort(err);
-    throw asBuildError(err, 'ERR_KILN_ARCHIVE_WRITE', `cannot write ${dest}`);
-  }
+  await writeLayout({
+    openSink: () => (format === 'dir'
+      ? createDirSink({ dir: opts.dest as string })
+      : createTarSink({ dest: opts.dest, mtime: new Date((opts.sourceDateEpoch ?? 0) * 1000) })),
+    dest: typeof opts.dest === 'string' ? opts.dest : 'the output stream',
+    store: opts.store,
+    plan,
+    index: entries,
+    ...(opts.signal ? { signal: opts.signal } : {}),
+  });
 }
 
 /** Entries of an `index.json` already in `dir`, or none. */

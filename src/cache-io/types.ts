@@ -1,5 +1,5 @@
 import type { ContentStore } from '../store/index.js';
-import type { MetadataDb } from '../metadata/index.js';
+import type { MetadataDb, PortableCacheRecord } from '../metadata/index.js';
 import type { Digest } from '../oci/index.js';
 
 /** `min`: the steps of the final image's chain; `max`: every step of every stage that was built. */
@@ -32,16 +32,8 @@ export interface CacheStores {
   db: MetadataDb;
 }
 
-/** One exported cache record: the `cache` table row without its local bookkeeping. */
-export interface CacheEntry {
-  key: string;
-  outputId: string;
-  diffId: Digest | null;
-  name: string;
-  inputs: Record<string, unknown>;
-  /** when the output was first produced (ms); history `created` of cache hits comes from it */
-  created: number;
-}
+/** One exported cache record: the `cache` table row without its local bookkeeping (metadata's shape). */
+export type CacheEntry = PortableCacheRecord;
 
 /** One layer the records need: the `layers` table row. */
 export interface CacheLayer {

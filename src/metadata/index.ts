@@ -1,2 +1,2 @@
-export type { ImageRecord, LayerRecord, CacheRecord, BuildRecord, LeaseRecord } from './types.js';
+export type { ImageRecord, LayerRecord, CacheRecord, PortableCacheRecord, BuildRecord, LeaseRecord } from './types.js';
 export { MetadataDb, openMetadataDb, translateSqliteError } from './sqlite.js';

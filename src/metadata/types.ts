@@ -20,7 +20,8 @@ export interface LayerRecord {
   lastUsed: number;
 }
 
-export interface CacheRecord {
+/** A cache record as it travels between machines (cache export and import): no local bookkeeping. */
+export interface PortableCacheRecord {
   key: string;
   /** identity of the step's output (what later steps are keyed on) */
   outputId: string;
@@ -30,7 +31,12 @@ export interface CacheRecord {
   name: string;
   /** the inputs the key was made from, for explaining misses */
   inputs: Record<string, unknown>;
+  /** when the output was first produced (ms); history `created` of cache hits comes from it */
   created: number;
+}
+
+/** A row of the `cache` table: the portable record and when and how often this machine used it. */
+export interface CacheRecord extends PortableCacheRecord {
   lastUsed: number;
   useCount: number;
 }

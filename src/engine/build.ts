@@ -12,9 +12,7 @@ import type { ProgressSink } from '../progress/index.js';
 import { processOwner, type State } from './state.js';
 import { validateImageName } from './image-name.js';
 import { loadLocalImage, normalizeRef, registerLayers, resolveImage, writeImage, type PullOptions } from './images.js';
-import { canonicalJson, sha256 } from '../oci/index.js';
 import type { BuildGraph } from '../graph/index.js';
-import type { OpRunner } from '../solver/index.js';
 import { parseRegistryRef, pushImage, RegistryClient, type RegistryOptions } from '../registry/index.js';
 import { exportCache, importCache, inlineCache, INLINE_CACHE_FIELD, type CacheExportReport, type CacheExportSpec, type CacheImportReport, type CacheImportSpec, type CacheRegistrySpec } from '../cache-io/index.js';
 import { openSharedCache, type SharedCacheReport } from './shared-cache.js';
@@ -254,7 +252,8 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
     req.progress.setTotal(needed.length);
     const results = await solve({
       graph,
-      runner: withEpochKey(runner, req.sourceDateEpoch),
+      runner,
+      ...(req.sourceDateEpoch !== undefined ? { sourceDateEpoch: req.sourceDateEpoch } : {}),
       cache,
       ...(shared?.remote ? { remote: shared.remote } : {}),
       concurrency: 3,
@@ -535,23 +534,6 @@ function cacheKeys(graph: BuildGraph, results: Map<string, VertexResult>): { min
   chain.reverse(); // (push + reverse: unshift per step is quadratic on long chains)
   const max = closure(graph.vertices, graph.target.vertex).filter(isStep).map((id) => results.get(id)!.key);
   return { min: chain, max };
-}
-
-/**
- * With SOURCE_DATE_EPOCH every layer-producing step's key includes the epoch: its layer's mtimes are clamped to it,
- * so a layer built without (or with another) epoch must not be reused.
- */
-function withEpochKey(runner: OpRunner, epoch: number | undefined): OpRunner {
-  if (epoch === undefined) return runner;
-  return {
-    ...runner,
-    async contentInputs(v, ctx) {
-      const content = await runner.contentInputs(v, ctx);
-      if (v.op.type !== 'exec' && v.op.type !== 'copy' && v.op.type !== 'mkdir') return content;
-      const base = typeof content.digest === 'string' ? content.digest : canonicalJson(content);
-      return { ...content, sourceDateEpoch: epoch, digest: sha256(`${base}\nSOURCE_DATE_EPOCH=${epoch}`) };
-    },
-  };
 }
 
 function info(req: BuildRequest, message: string): void {

@@ -11,3 +11,6 @@ export type {
   StageResult,
   BuildGraph,
 } from './types.js';
+export { recipeOf, isNumericOwner } from './recipes.js';
+export type { OpRecipe, BoundRecipe } from './recipes.js';
+export { definitionDigests } from './definition.js';

@@ -1,61 +1,14 @@
 import { canonicalJson, sha256 } from '../oci/index.js';
-import type { Op } from '../graph/index.js';
+import { recipeOf, type Op } from '../graph/index.js';
 
 /** Bump when the key's field list or meaning changes: old records then simply miss. */
 // v2: COPY/ADD key on one resolution of their sources (hardlinks, xattrs, followed links, archive content, COPY --from
 // selector content instead of the stage's whole output)
 export const KEY_FORMAT_VERSION = 'kiln-key-v2';
 
-/** The fields of an op that decide its result. Listed explicitly: adding a field to an op does not change keys. */
+/** The fields of an op that decide its result: the op type's own recipe (graph's recipeOf) states them. */
 export function opKeyFields(op: Op): Record<string, unknown> {
-  switch (op.type) {
-    case 'source':
-      return { type: 'source', ref: op.ref, platform: op.platform ?? '' };
-    case 'exec':
-      return {
-        type: 'exec',
-        args: op.args,
-        env: op.env,
-        cwd: op.cwd,
-        user: op.user,
-        network: op.network,
-        security: op.security ?? 'sandbox',
-        mounts: op.mounts.map((m) => ({
-          type: m.type,
-          target: m.target,
-          // cache and secret contents never enter the key; their ids and placement do
-          id: m.id ?? '',
-          source: m.source ?? '',
-          readonly: m.readonly ?? false,
-          sharing: m.sharing ?? '',
-          mode: m.mode ?? null,
-          uid: m.uid ?? null,
-          gid: m.gid ?? null,
-          size: m.size ?? null,
-          env: m.env ?? '',
-          from: m.fromVertex ? 'vertex' : '',
-        })),
-      };
-    case 'copy':
-      return {
-        type: op.add ? 'add' : 'copy',
-        from: op.from === 'context' ? 'context' : 'vertex',
-        sources: op.sources,
-        inline: op.inline,
-        dest: op.dest,
-        workdir: op.workdir,
-        chown: op.chown,
-        chmod: op.chmod,
-        excludes: op.excludes,
-        parents: op.parents,
-        link: op.link,
-        checksum: op.checksum,
-      };
-    case 'mkdir':
-      return { type: 'mkdir', path: op.path, user: op.user };
-    case 'meta':
-      return { type: 'meta', change: op.change };
-  }
+  return recipeOf(op).keyFields();
 }
 
 export interface KeyInputs {
@@ -65,7 +18,7 @@ export interface KeyInputs {
   op: Record<string, unknown>;
   /** output identities of other vertices read (COPY --from, mounts from) */
   deps: string[];
-  /** content checksums (COPY from the context) */
+  /** content checksums (COPY from the context, COPY --from's selector, bind mounts; SOURCE_DATE_EPOCH folded in) */
   content: Record<string, unknown>;
 }
 
@@ -80,4 +33,13 @@ export function computeKey(inputs: KeyInputs): string {
 export function nextOutputId(parentOutput: string, contentId: string | null): string {
   if (contentId === null) return parentOutput;
   return sha256(`${parentOutput}\n${contentId}`);
+}
+
+/**
+ * With SOURCE_DATE_EPOCH a layer's mtimes are clamped to it, so a layer-writing step's key includes the epoch: a layer
+ * built without (or with another) epoch is not reused. Folded into the content digest (the key format of v2).
+ */
+export function withEpoch(content: Record<string, unknown>, epoch: number): Record<string, unknown> {
+  const base = typeof content.digest === 'string' ? content.digest : canonicalJson(content);
+  return { ...content, sourceDateEpoch: epoch, digest: sha256(`${base}\nSOURCE_DATE_EPOCH=${epoch}`) };
 }

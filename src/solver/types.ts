@@ -78,8 +78,10 @@ export interface SolveOptions {
   cache: CacheIndex;
   /** a shared cache asked on local misses, told about finished steps */
   remote?: RemoteCache;
-  /** vertices that must be built: the target and what it needs (default: the target's closure) */
+  /** how many steps run at once (default 4) */
   concurrency?: number;
+  /** SOURCE_DATE_EPOCH (seconds): enters the key of every step whose recipe writes a layer */
+  sourceDateEpoch?: number;
   onEvent?: (e: SolveEvent) => void;
   signal?: AbortSignal;
 }

@@ -43,6 +43,10 @@ const LAYERS: Record<string, string[]> = {
   engine: ['*'],
   // the oracle rebuilds through the engine in a scratch root and reads layers back
   verify: ['errors', 'oci', 'layer', 'engine', 'progress'],
+  // the build service's records: teams, key hashes, templates, the queue, the upload store
+  service: ['errors'],
+  // kiln serve: runs builds with the engine in per-team state roots; renders SDK templates sent as JSON
+  server: ['errors', 'oci', 'engine', 'service', 'sdk', 'progress', 'ops', 'gc'],
   cli: ['*'],
 };
 

@@ -17,6 +17,7 @@ import { registerDu } from './commands/du.js';
 import { registerPrune } from './commands/prune.js';
 import { registerHistory } from './commands/history.js';
 import { registerCheck } from './commands/check.js';
+import { registerAdmin, registerServe } from './commands/serve.js';
 
 function version(): string {
   const here = path.dirname(fileURLToPath(import.meta.url));
@@ -82,6 +83,8 @@ export async function main(rawArgv: string[]): Promise<number> {
   registerPrune(program, cli);
   registerHistory(program, cli);
   registerCheck(program, cli);
+  registerServe(program, { ...cli, ...(root !== undefined ? { root } : {}), version: version() });
+  registerAdmin(program, root !== undefined ? { root } : {});
 
   try {
     await program.parseAsync(argv, { from: 'user' });

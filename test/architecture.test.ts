@@ -37,7 +37,7 @@ const LAYERS: Record<string, string[]> = {
   check: ['errors', 'oci', 'metadata', 'context', 'frontend/dockerfile/parser', 'frontend/dockerfile/instructions', 'frontend/dockerfile/shell'],
   // the planner renders its plan with the SDK's step renderer
   planner: ['errors', 'oci', 'langcache', 'context', 'sdk'],
-  sdk: ['errors', 'oci', 'graph', 'langcache', 'engine', 'progress', 'planner', 'ops'],
+  sdk: ['errors', 'oci', 'graph', 'langcache', 'engine', 'progress', 'planner', 'ops', 'client'],
   // run composes a container from the engine's state, like the engine does for builds
   run: ['*'],
   engine: ['*'],
@@ -47,6 +47,8 @@ const LAYERS: Record<string, string[]> = {
   service: ['errors'],
   // kiln serve: runs builds with the engine in per-team state roots; renders SDK templates sent as JSON
   server: ['errors', 'oci', 'engine', 'service', 'sdk', 'progress', 'ops', 'gc'],
+  // the HTTP client of kiln serve: manifests of a context (walked like the engine walks it) and uploads
+  client: ['errors', 'context'],
   cli: ['*'],
 };
 

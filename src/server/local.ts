@@ -69,7 +69,7 @@ export function createLocalApp(deps: { config: ServerConfig; state: State; queue
               }));
               write({ type: 'result', result });
             } catch (err) {
-              write({ type: 'error', message: formatUserError(err), code: isBuildError(err) ? err.code : 'ERR_KILN_INTERNAL' });
+              write({ type: 'error', message: isBuildError(err) ? err.message : formatUserError(err), code: isBuildError(err) ? err.code : 'ERR_KILN_INTERNAL' });
             } finally {
               const cached = result?.steps.filter((x) => x.cached).length ?? 0;
               deps.log({ msg: 'build', team: 'local', buildId: result?.buildId ?? null, status: result ? 'success' : 'failed', durationMs: Date.now() - started, cachedSteps: cached, totalSteps: result?.steps.length ?? 0 });

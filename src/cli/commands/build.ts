@@ -8,6 +8,7 @@ import { collect, parseKv, type CliContext } from '../shared.js';
 import type { ApplyLangCacheOptions } from '../../langcache/index.js';
 import { addBuildRegistryFlags, registryBuildRequest, registryOutputs } from './registry.js';
 import { resolveBuildInput } from './template.js';
+import { localHandoff, remoteCliBuild } from './remote.js';
 
 /** `kiln build` */
 export function registerBuild(program: Command, cli: CliContext): void {
@@ -36,7 +37,12 @@ export function registerBuild(program: Command, cli: CliContext): void {
     .option('--build-env <key=value>', 'template/planned builds: a variable for RUN steps only, never stored (repeatable)', collect, [])
     .option('--ca-bundle <file>', 'template/planned builds: a CA bundle RUN steps trust (mounted, never stored)')
     .option('--base <image>', 'planned builds: base image instead of the language default')
+    .option('--no-daemon', 'build in this process even when a kiln serve listens on ROOT/kiln.sock')
     .action(async (context: string, o: Record<string, unknown>) => {
+      // --host URL / KILN_HOST: on the build service; else a local kiln serve (ROOT/kiln.sock) takes it when it runs
+      const host = cli.host ?? process.env.KILN_HOST;
+      if (host) return remoteCliBuild(context, o, host);
+      if (o.daemon !== false && (await localHandoff(context, o, cli.root))) return;
       const s = await cli.getState();
       const buildArgs: Record<string, string> = {};
       for (const a of o.buildArg as string[]) {

@@ -87,8 +87,12 @@ export class BuildService {
     this.deps.metrics.running.set(this.queue.active);
   }
 
-  /** At start: builds a killed server was running are interrupted; queued ones are queued again, in order. */
-  recover(): void {
+  /**
+   * At start: every team's state root is opened (which removes what a killed server left: containers, mounts,
+   * temp blobs, uncommitted snapshots); builds it was running are interrupted; queued ones are queued again.
+   */
+  async recover(): Promise<void> {
+    for (const team of this.deps.db.listTeams()) await this.deps.spaces.get(team);
     for (const b of this.deps.db.listBuilds(['running'])) {
       this.deps.db.finishBuild(b.id, 'interrupted', null, 'the server stopped while the build ran');
       this.deps.db.appendEvent(b.id, this.deps.db.lastEventSeq(b.id) + 1, JSON.stringify({ type: 'finish', ok: false, status: 'interrupted', at: Date.now() }));

@@ -57,7 +57,7 @@ export async function startServer(config: ServerConfig, opts: { version: string;
   const spaces = new TeamSpaces(config, base);
   const builds = new BuildService({ config, db, spaces, metrics, base, log });
   const app = createApp({ db, spaces, builds, metrics, version: opts.version, log });
-  builds.recover();
+  await builds.recover();
   const servers: Server[] = [];
   let url: string;
   try {

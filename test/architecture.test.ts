@@ -84,7 +84,7 @@ const PARTS: Record<string, Part> = {
   },
   langcache: { tier: 'frontend', uses: ['errors', 'oci', 'graph'] },
   check: { tier: 'frontend', uses: ['errors', 'oci', 'metadata', 'context', 'frontend/dockerfile/parser', 'frontend/dockerfile/instructions', 'frontend/dockerfile/shell'] },
-  sdk: { tier: 'frontend', uses: ['errors', 'oci', 'graph', 'langcache', 'progress', 'engine', 'ops'] },
+  sdk: { tier: 'frontend', uses: ['errors', 'oci', 'graph', 'langcache', 'progress', 'engine', 'ops', 'client'] },
   // the planner renders its plan with the SDK's step renderer
   planner: { tier: 'frontend', uses: ['errors', 'oci', 'langcache', 'context', 'sdk'] },
   // composition
@@ -98,9 +98,12 @@ const PARTS: Record<string, Part> = {
   verify: { tier: 'composition', uses: ['errors', 'oci', 'layer', 'progress', 'engine'] },
   // room for the service parts: each names what it wires; none may be imported by a lower tier
   fsroot: { tier: 'composition', uses: ['errors', 'oci', 'proc', 'store', 'metadata', 'snapshot', 'context', 'layer'] },
-  service: { tier: 'composition', uses: ['errors', 'oci', 'progress', 'proc', 'store', 'metadata', 'graph', 'context', 'cache-io', 'gc', 'explain', 'engine', 'fsroot', 'run', 'sdk', 'planner', 'check'] },
-  server: { tier: 'composition', uses: ['errors', 'oci', 'progress', 'proc', 'service'] },
-  client: { tier: 'composition', uses: ['errors', 'oci', 'progress', 'proc'] },
+  // the build service's records: teams, key hashes, templates, the queue, the upload store
+  service: { tier: 'composition', uses: ['errors'] },
+  // kiln serve: runs builds with the engine in per-team state roots; renders SDK templates sent as JSON
+  server: { tier: 'composition', uses: ['errors', 'oci', 'engine', 'service', 'sdk', 'progress', 'ops', 'gc'] },
+  // the HTTP client of kiln serve: manifests of a context (walked like the engine walks it) and uploads
+  client: { tier: 'composition', uses: ['errors', 'context'] },
   // the composition root
   cli: { tier: 'composition', uses: ['*'] },
 };
@@ -109,12 +112,18 @@ const PARTS: Record<string, Part> = {
 const DEBTS: Record<string, string> = {
   'sdk -> engine': 'issue 16 item 3: the SDK emits the graph and the composition root builds it',
   'sdk -> ops': 'SecretSource is a build input type; it belongs in graph (issue 16 item 3)',
+  'sdk -> client': 'remote builds go through the HTTP client; the composition root should hand the SDK a builder (issue 16 item 3)',
   'gc -> ops': 'cache mounts live in ops; they belong in the cache part (issue 16 item 1)',
 };
 
 /** npm packages, and the parts that may use them (node: builtins are free). */
 const PACKAGES: Record<string, string[]> = {
-  'better-sqlite3': ['metadata'],
+  'better-sqlite3': ['metadata', 'service'],
+  hono: ['server'],
+  '@hono/zod-openapi': ['server'],
+  '@hono/node-server': ['server'],
+  zod: ['server'],
+  'prom-client': ['server'],
   commander: ['cli'],
   picocolors: ['progress'],
   'tar-stream': ['layer', 'exporter', 'ops', 'cache-io'],

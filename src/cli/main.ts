@@ -17,6 +17,7 @@ import { registerDu } from './commands/du.js';
 import { registerPrune } from './commands/prune.js';
 import { registerHistory } from './commands/history.js';
 import { registerCheck } from './commands/check.js';
+import { registerAdmin, registerServe } from './commands/serve.js';
 
 function version(): string {
   const here = path.dirname(fileURLToPath(import.meta.url));
@@ -48,6 +49,23 @@ function extractRoot(argv: string[]): { argv: string[]; root?: string } {
   return root !== undefined ? { argv: out, root } : { argv: out };
 }
 
+/** `--host URL` before the command name (a build service); later words belong to the command. */
+function extractHost(argv: string[]): { argv: string[]; host?: string } {
+  const out: string[] = [];
+  let host: string | undefined;
+  let i = 0;
+  for (; i < argv.length && argv[i]!.startsWith('-'); i++) {
+    const a = argv[i]!;
+    if (a === '--host') {
+      host = argv[++i];
+      if (host === undefined) throw new BuildError('ERR_KILN_ARGUMENT', '--host needs a URL (http://HOST:PORT or unix:/path)');
+    } else if (a.startsWith('--host=')) host = a.slice('--host='.length);
+    else out.push(a);
+  }
+  out.push(...argv.slice(i));
+  return host !== undefined ? { argv: out, host } : { argv: out };
+}
+
 export async function main(rawArgv: string[]): Promise<number> {
   // output piped into a reader that went away (`kiln history ls | head -1`): drop it, never crash with a stack
   for (const out of [process.stdout, process.stderr]) {
@@ -55,13 +73,22 @@ export async function main(rawArgv: string[]): Promise<number> {
       if (err.code !== 'EPIPE') throw err;
     });
   }
-  const { argv, root } = extractRoot(rawArgv);
+  const rooted = extractRoot(rawArgv);
+  const root = rooted.root;
+  let argv: string[];
+  let host: string | undefined;
+  try {
+    ({ argv, host } = extractHost(rooted.argv));
+  } catch (err) {
+    process.stderr.write(`${formatUserError(err)}\n`);
+    return 2;
+  }
   let state: State | undefined;
   const getState = async (): Promise<State> => (state ??= await openState(root !== undefined ? { root } : {}));
   const program = new Command();
   program
     .name('kiln')
-    .description('Build container images with a correct, explainable, fast cache.\nGlobal option: --root DIR (state directory; also KILN_ROOT), accepted before or after the command.')
+    .description('Build container images with a correct, explainable, fast cache.\nGlobal options: --root DIR (state directory; also KILN_ROOT), accepted before or after the command;\n--host URL (before the command; also KILN_HOST, with KILN_API_KEY): build on a kiln serve.')
     .version(version(), '-v, --version')
     .showHelpAfterError()
     // program options only before the command name, so `kiln run IMAGE cmd -v` reaches the container's command
@@ -69,7 +96,7 @@ export async function main(rawArgv: string[]): Promise<number> {
     .configureOutput({ outputError: (str, write) => write(str) })
     .exitOverride();
 
-  const cli: CliContext = { getState };
+  const cli: CliContext = { getState, ...(root !== undefined ? { root } : {}), ...(host !== undefined ? { host } : {}) };
   registerBuild(program, cli);
   registerPlan(program, cli);
   registerTemplate(program, cli);
@@ -82,6 +109,8 @@ export async function main(rawArgv: string[]): Promise<number> {
   registerPrune(program, cli);
   registerHistory(program, cli);
   registerCheck(program, cli);
+  registerServe(program, { ...cli, version: version() });
+  registerAdmin(program, root !== undefined ? { root } : {});
 
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -61,6 +61,12 @@ export const ERROR_CODES = {
   ERR_KILN_DB_BUSY: { kind: 'unavailable', hint: 'another kiln process holds the database; wait for it to finish and retry' },
   ERR_KILN_DB_IO: { kind: 'unavailable', hint: 'the state directory\'s disk failed or is full; check `df` and `kiln du`, then `kiln prune`' },
   ERR_KILN_INTERRUPTED: { kind: 'unavailable', hint: 'the build was stopped by a signal; run it again (finished steps are cached)' },
+  ERR_KILN_SERVICE_EXISTS: { kind: 'already-exists', hint: 'pick another name (kiln admin team ls lists the teams)' },
+  ERR_KILN_SERVICE_NOT_FOUND: { kind: 'not-found', hint: 'check the name or id (kiln template ls, kiln admin key ls)' },
+  ERR_KILN_SERVICE_AUTH: { kind: 'failed-precondition', hint: 'pass a valid API key (KILN_API_KEY, or apiKey in the SDK); kiln admin key create --team NAME makes one' },
+  ERR_KILN_SERVICE_UNAVAILABLE: { kind: 'unavailable', hint: 'check that kiln serve is running at the address given (--host, KILN_HOST)' },
+  ERR_KILN_SERVICE_REQUEST: { kind: 'invalid-argument', hint: 'the service refused the request; the message names the field' },
+  ERR_KILN_UPLOAD_DIGEST: { kind: 'invalid-argument', hint: 'the uploaded bytes do not match their digest; nothing was stored, upload the file again' },
   ERR_KILN_INTERNAL: { kind: 'internal', hint: 'this is a bug in kiln' },
 } as const satisfies Record<string, { kind: ErrorKind; hint: string }>;
 

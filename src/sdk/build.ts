@@ -15,7 +15,9 @@ function callbackProgress(opts: BuildOptions): ProgressSink {
     finish: () => undefined,
     event: (e: ProgressEvent) => {
       if (e.type === 'log') {
-        opts.onLog?.({ step: e.name, stream: e.stream, message: e.data, at: new Date(e.at) });
+        const entry = { step: e.name, stream: e.stream, message: e.data, at: new Date(e.at) };
+        opts.onLog?.(entry);
+        opts.onBuildLogs?.(entry);
         return;
       }
       if (e.type === 'info') return;
@@ -63,5 +65,35 @@ export async function buildTemplateData(data: TemplateData, opts: BuildOptions =
   } finally {
     state.close();
     await prepared.cleanup();
+  }
+}
+
+/** The local image store's names as templates (`Template.list` without a service). */
+export async function localTemplates(root?: string): Promise<Array<{ name: string; tags: Array<{ tag: string; digest: string }> }>> {
+  const state = await openState(root ? { root, cleanup: false } : { cleanup: false });
+  try {
+    const byName = new Map<string, Array<{ tag: string; digest: string }>>();
+    for (const img of state.db.listImages()) {
+      if (img.name.includes('@')) continue;
+      const colon = img.name.lastIndexOf(':');
+      const name = img.name.slice(0, colon);
+      byName.set(name, [...(byName.get(name) ?? []), { tag: img.name.slice(colon + 1), digest: img.manifest }]);
+    }
+    return [...byName.entries()].map(([name, tags]) => ({ name, tags }));
+  } finally {
+    state.close();
+  }
+}
+
+/** `Template.delete` without a service: untag NAME (every tag) or NAME:TAG in the local store. */
+export async function deleteLocalTemplate(name: string, root?: string): Promise<boolean> {
+  const state = await openState(root ? { root, cleanup: false } : { cleanup: false });
+  try {
+    const exact = name.includes(':') && !name.endsWith(']');
+    const names = state.db.listImages().map((i) => i.name).filter((n) => (exact ? n === normalizeRef(name) : n.slice(0, n.lastIndexOf(':')) === name));
+    for (const n of names) state.db.deleteImage(n);
+    return names.length > 0;
+  } finally {
+    state.close();
   }
 }

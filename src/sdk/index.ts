@@ -15,8 +15,10 @@ export type { EmptyTemplate, TemplateFinal, TemplateConstructor } from './templa
 export { waitForPort, waitForURL, waitForFile, waitForProcess, waitForTimeout } from './ready.js';
 export { renderTemplate, shellQuote } from './render.js';
 export { prepareTemplateBuild } from './prepare.js';
+export { templateReads } from './reads.js';
 export type { PrepareOptions, PreparedTemplateBuild } from './prepare.js';
 export type { RenderOptions, RenderedTemplate } from './render.js';
+export type { BuildStatus } from './remote.js';
 export type {
   AptInstallOptions,
   BuildInfo,
@@ -32,6 +34,7 @@ export type {
   PipInstallOptions,
   ReadyCheck,
   RegistryCredentials,
+  RemoteOptions,
   RemoveOptions,
   RunCmdOptions,
   TemplateBase,

@@ -4,6 +4,7 @@ import { BuildError } from '../errors/index.js';
 import { selectLangCaches } from '../langcache/index.js';
 import { callerDir } from './caller.js';
 import { renderTemplate, type RenderOptions } from './render.js';
+import type { BuildStatus } from './remote.js';
 import type {
   AptInstallOptions,
   BuildInfo,
@@ -16,6 +17,7 @@ import type {
   PipInstallOptions,
   ReadyCheck,
   RegistryCredentials,
+  RemoteOptions,
   RemoveOptions,
   RunCmdOptions,
   TemplateBase,
@@ -311,6 +313,42 @@ export interface TemplateConstructor {
    * console.log(info.digest, info.steps.filter((s) => s.cached).length);
    */
   build(template: TemplateFinal, options?: BuildOptions): Promise<BuildInfo>;
+  /**
+   * Start a build through the service (`apiKey`/`baseUrl` or `KILN_API_KEY`/`KILN_HOST`) and return at once with
+   * its id; follow it with {@link TemplateConstructor.getBuildStatus}.
+   *
+   * @example
+   * const { buildId } = await Template.buildInBackground(t, { name: 'app', apiKey });
+   */
+  buildInBackground(template: TemplateFinal, options?: BuildOptions): Promise<BuildInfo & { buildId: string }>;
+  /**
+   * The status of a build started with `buildInBackground` (and its result once it succeeded).
+   *
+   * @example
+   * const s = await Template.getBuildStatus(buildId, { apiKey });
+   */
+  getBuildStatus(buildId: string, options?: RemoteOptions): Promise<BuildStatus>;
+  /**
+   * Is there a template (image) of this name? Through the service when a key/host is given or set, else locally.
+   *
+   * @example
+   * if (!(await Template.exists('app'))) await Template.build(t, { name: 'app' });
+   */
+  exists(name: string, options?: RemoteOptions & { root?: string }): Promise<boolean>;
+  /**
+   * The templates (names and tags) of the team (service) or of the local image store.
+   *
+   * @example
+   * for (const t of await Template.list({ apiKey })) console.log(t.name, t.tags.map((x) => x.tag));
+   */
+  list(options?: RemoteOptions & { root?: string }): Promise<Array<{ name: string; tags: Array<{ tag: string; digest: string }> }>>;
+  /**
+   * Delete a template (`NAME`: every tag, `NAME:TAG`: one); false when there was none.
+   *
+   * @example
+   * await Template.delete('app', { apiKey });
+   */
+  delete(name: string, options?: RemoteOptions & { root?: string }): Promise<boolean>;
 }
 
 function invalid(message: string): BuildError {
@@ -589,8 +627,51 @@ async function buildTemplate(template: TemplateFinal, options: BuildOptions = {}
   if (!isTemplate(template)) {
     throw new BuildError('ERR_KILN_TEMPLATE_INVALID', 'Template.build needs a template with a base image (Template().fromImage(...) or another from* method)');
   }
+  const remote = await remoteTarget(options);
+  if (remote) return remote.mod.buildRemote(template[TEMPLATE_DATA], options, remote.target);
   const { buildTemplateData } = await import('./build.js');
   return buildTemplateData(template[TEMPLATE_DATA], options);
+}
+
+/** The service to call (apiKey/baseUrl, KILN_API_KEY/KILN_HOST) with the remote module, loaded only then; else undefined. */
+async function remoteTarget(o: RemoteOptions): Promise<{ mod: typeof import('./remote.js'); target: { baseUrl: string; apiKey?: string } } | undefined> {
+  if (!o.apiKey && !o.baseUrl && !process.env.KILN_API_KEY && !process.env.KILN_HOST) return undefined;
+  const mod = await import('./remote.js');
+  return { mod, target: mod.remoteOf(o)! };
+}
+
+async function buildInBackground(template: TemplateFinal, options: BuildOptions = {}): Promise<BuildInfo & { buildId: string }> {
+  if (!isTemplate(template)) throw new BuildError('ERR_KILN_TEMPLATE_INVALID', 'Template.buildInBackground needs a template with a base image');
+  const remote = await remoteTarget(options);
+  if (remote) return remote.mod.buildRemote(template[TEMPLATE_DATA], options, remote.target, true) as Promise<BuildInfo & { buildId: string }>;
+  throw new BuildError('ERR_KILN_NOT_SUPPORTED', 'Template.buildInBackground needs a build service: pass apiKey/baseUrl or set KILN_API_KEY/KILN_HOST');
+}
+
+async function getBuildStatus(buildId: string, options: RemoteOptions = {}): Promise<BuildStatus> {
+  const remote = await remoteTarget(options);
+  if (remote) return remote.mod.getBuildStatusRemote(buildId, remote.target);
+  throw new BuildError('ERR_KILN_NOT_SUPPORTED', 'Template.getBuildStatus needs a build service: pass apiKey/baseUrl or set KILN_API_KEY/KILN_HOST');
+}
+
+async function exists(name: string, options: RemoteOptions & { root?: string } = {}): Promise<boolean> {
+  const remote = await remoteTarget(options);
+  if (remote) return remote.mod.existsRemote(name, remote.target);
+  const { localTemplates } = await import('./build.js');
+  return (await localTemplates(options.root)).some((t) => t.name === name || t.tags.some((x) => `${t.name}:${x.tag}` === name));
+}
+
+async function list(options: RemoteOptions & { root?: string } = {}): Promise<Array<{ name: string; tags: Array<{ tag: string; digest: string }> }>> {
+  const remote = await remoteTarget(options);
+  if (remote) return remote.mod.listRemote(remote.target);
+  const { localTemplates } = await import('./build.js');
+  return localTemplates(options.root);
+}
+
+async function deleteTemplate(name: string, options: RemoteOptions & { root?: string } = {}): Promise<boolean> {
+  const remote = await remoteTarget(options);
+  if (remote) return remote.mod.deleteRemote(name, remote.target);
+  const { deleteLocalTemplate } = await import('./build.js');
+  return deleteLocalTemplate(name, options.root);
 }
 
 function createTemplate(baseImage?: string): EmptyTemplate | Template {
@@ -617,5 +698,5 @@ export const Template: TemplateConstructor = Object.assign(
   function Template(baseImage?: string): EmptyTemplate | Template {
     return createTemplate(baseImage);
   },
-  { build: buildTemplate },
+  { build: buildTemplate, buildInBackground, getBuildStatus, exists, list, delete: deleteTemplate },
 ) as unknown as TemplateConstructor;

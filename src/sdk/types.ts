@@ -203,6 +203,18 @@ export interface BuildOptions {
    * await Template.build(t, { name: 'app', cacheRegistry: { ref: 'registry.internal:5000/acme/cache' } });
    */
   cacheRegistry?: { ref: string; mounts?: boolean };
+  /** build through a `kiln serve` with this API key (default `KILN_API_KEY`); see README "kiln serve" */
+  apiKey?: string;
+  /** the service's address, `http://HOST:PORT` or `unix:/path` (default `KILN_HOST`, else http://127.0.0.1:8080) */
+  baseUrl?: string;
+  /** every log line of a remote (or local) build, as E2B's option of that name */
+  onBuildLogs?: (entry: BuildLogEntry) => void;
+}
+
+/** Where a remote call goes (`Template.exists`, `list`, `delete`, `getBuildStatus`). */
+export interface RemoteOptions {
+  apiKey?: string;
+  baseUrl?: string;
 }
 
 /** One step of a finished build. */
@@ -220,4 +232,6 @@ export interface BuildInfo {
   digest: string;
   durationMs: number;
   steps: BuildStepInfo[];
+  /** a build through the service: its id and what was uploaded (0 files, 0 bytes for an unchanged context) */
+  remote?: { buildId: string; uploadedFiles?: number; uploadedBytes?: number };
 }

@@ -9,6 +9,7 @@ import { parseAssignments, parseKeyValues } from '../../flags/index.js';
 import type { ApplyLangCacheOptions } from '../../langcache/index.js';
 import { addBuildRegistryFlags, registryBuildRequest, registryOutputs } from './registry.js';
 import { resolveBuildInput } from './template.js';
+import { localHandoff, remoteCliBuild } from './remote.js';
 
 /** `kiln build` */
 export function registerBuild(program: Command, cli: CliContext): void {
@@ -37,7 +38,12 @@ export function registerBuild(program: Command, cli: CliContext): void {
     .option('--build-env <key=value>', 'template/planned builds: a variable for RUN steps only, never stored (repeatable)', collect, [])
     .option('--ca-bundle <file>', 'template/planned builds: a CA bundle RUN steps trust (mounted, never stored)')
     .option('--base <image>', 'planned builds: base image instead of the language default')
+    .option('--no-daemon', 'build in this process even when a kiln serve listens on ROOT/kiln.sock')
     .action(async (context: string, o: Record<string, unknown>) => {
+      // --host URL / KILN_HOST: on the build service; else a local kiln serve (ROOT/kiln.sock) takes it when it runs
+      const host = cli.host ?? process.env.KILN_HOST;
+      if (host) return remoteCliBuild(context, o, host);
+      if (o.daemon !== false && (await localHandoff(context, o, cli.root))) return;
       const s = await cli.getState();
       const buildArgs = parseAssignments(o.buildArg as string[]);
       const regOut = registryOutputs(o.output as string[]);

@@ -8,6 +8,7 @@ import { isTemplate, prepareTemplateBuild, renderTemplate, templateJSON, type Te
 import { planAppDir } from '../../planner/index.js';
 import type { SecretSource } from '../../ops/index.js';
 import type { CliContext } from '../shared.js';
+import { registerTemplateResources } from './remote.js';
 
 const TEMPLATE_FILE = /\.(ts|mts|cts|js|mjs|cjs)$/;
 
@@ -94,8 +95,8 @@ export async function resolveBuildInput(o: ResolveBuildInputOptions): Promise<Bu
 }
 
 /** `kiln template dockerfile|json FILE` */
-export function registerTemplate(program: Command, _cli: CliContext): void {
-  const t = program.command('template').description('Show a template file (default export of a .ts/.js file) as a Dockerfile or as JSON');
+export function registerTemplate(program: Command, cli: CliContext): void {
+  const t = program.command('template').description('Show a template file as a Dockerfile or JSON; list, inspect and delete templates on a build service (--host)');
   t.command('dockerfile')
     .description('Print the Dockerfile a template file renders to')
     .argument('<file>', 'template file')
@@ -110,4 +111,5 @@ export function registerTemplate(program: Command, _cli: CliContext): void {
       const data = await loadTemplateFile(file);
       process.stdout.write(`${JSON.stringify(templateJSON(data), null, 2)}\n`);
     });
+  registerTemplateResources(t, cli);
 }

@@ -1,0 +1,69 @@
+import http from 'node:http';
+import { Readable } from 'node:stream';
+import { BuildError, ERROR_CODES, type ErrorCode } from '../errors/index.js';
+
+/** Where a service is: `http://HOST:PORT[/prefix]` or `unix:/path/to.sock`. */
+export interface Endpoint {
+  socketPath?: string;
+  host?: string;
+  port?: number;
+  prefix: string;
+}
+
+export function parseEndpoint(url: string): Endpoint {
+  if (url.startsWith('unix:')) return { socketPath: url.slice(5), prefix: '' };
+  let u: URL;
+  try {
+    u = new URL(/^[a-z]+:\/\//i.test(url) ? url : `http://${url}`);
+  } catch {
+    throw new BuildError('ERR_KILN_ARGUMENT', `--host "${url}": expected http://HOST:PORT or unix:/path`);
+  }
+  if (u.protocol !== 'http:') throw new BuildError('ERR_KILN_ARGUMENT', `--host "${url}": only http:// (TLS through a reverse proxy on the server side) or unix: is supported`);
+  return { host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port || 80), prefix: u.pathname.replace(/\/$/, '') };
+}
+
+export interface HttpResponse {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: http.IncomingMessage;
+}
+
+/** One HTTP request (keep-alive agent per endpoint); the body is a stream the caller reads. */
+export function request(ep: Endpoint, opts: { method: string; path: string; headers?: Record<string, string>; body?: string | Buffer | Readable; agent?: http.Agent; signal?: AbortSignal }): Promise<HttpResponse> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({
+      ...(ep.socketPath ? { socketPath: ep.socketPath } : { host: ep.host, port: ep.port }),
+      method: opts.method, path: `${ep.prefix}${opts.path}`, headers: opts.headers ?? {}, ...(opts.agent ? { agent: opts.agent } : {}), ...(opts.signal ? { signal: opts.signal } : {}),
+    }, (res) => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res }));
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.name === 'AbortError') reject(err);
+      else reject(new BuildError('ERR_KILN_SERVICE_UNAVAILABLE', `cannot reach kiln serve at ${ep.socketPath ? `unix:${ep.socketPath}` : `${ep.host}:${ep.port}`}: ${err.code ?? err.message}`, { cause: err }));
+    });
+    if (opts.body instanceof Readable) opts.body.pipe(req);
+    else req.end(opts.body);
+  });
+}
+
+export async function readAll(res: HttpResponse): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of res.body as AsyncIterable<Buffer>) chunks.push(c);
+  return Buffer.concat(chunks);
+}
+
+/** A non-2xx answer as the service's coded error (message and code from its JSON body). */
+export async function responseError(res: HttpResponse): Promise<BuildError> {
+  const text = (await readAll(res)).toString('utf8');
+  let code: string | undefined;
+  let message = `HTTP ${res.status}`;
+  let missing: unknown;
+  try {
+    const b = JSON.parse(text) as { error?: { code?: string; message?: string; missing?: unknown } };
+    code = b.error?.code;
+    message = b.error?.message ?? message;
+    missing = b.error?.missing;
+  } catch {
+    if (text) message = `${message}: ${text.slice(0, 200)}`;
+  }
+  const known: ErrorCode = code && code in ERROR_CODES ? (code as ErrorCode) : res.status === 401 ? 'ERR_KILN_SERVICE_AUTH' : res.status === 404 ? 'ERR_KILN_SERVICE_NOT_FOUND' : res.status >= 500 ? 'ERR_KILN_SERVICE_UNAVAILABLE' : 'ERR_KILN_SERVICE_REQUEST';
+  return new BuildError(known, `kiln serve: ${message}`, { details: { status: res.status, ...(missing ? { missing } : {}) } });
+}

@@ -1,0 +1,118 @@
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { BuildError } from '../errors/index.js';
+import { parseSize } from '../gc/index.js';
+import type { TeamLimits } from '../service/index.js';
+
+/** Resource limits of one build's RUN containers (applied by the engine once it supports them). */
+export interface BuildLimits {
+  memoryBytes?: number;
+  cpus?: number;
+  pids?: number;
+}
+
+/** What `kiln serve` runs with: `ROOT/config.json` (`serve` section), then command-line flags. */
+export interface ServerConfig {
+  root: string;
+  /** `HOST:PORT` or `unix:/path` */
+  listen: string;
+  /** the local socket plain `kiln build` hands builds to (ROOT/kiln.sock); null: none */
+  localSocket: string | null;
+  /** builds running at once over all teams (`--max-builds`); the rest are queued in order */
+  maxBuilds: number;
+  /** per-team limits of a team that sets none */
+  teamDefaults: Required<TeamLimits>;
+  /** SIGTERM: how long running builds may finish before they are cancelled */
+  shutdownTimeoutMs: number;
+  /** CA bundle template builds' RUN steps trust (mounted as a secret, never stored) */
+  caBundle?: string;
+  /**
+   * Sandboxing of service builds, for the engine options of the `confine` work (network 'isolated', host network
+   * and insecure-registry permissions, container limits). The engine ignores these until that work is merged; they
+   * are read and passed through {@link serverBuildOptions} already so only that one function changes then.
+   */
+  network: 'isolated' | 'host' | 'none';
+  allowHostNetwork: boolean;
+  allowInsecure: boolean;
+  limits: BuildLimits;
+}
+
+export const DEFAULT_LISTEN = '127.0.0.1:8080';
+
+/** Flags of `kiln serve` (undefined: from config.json or the default). */
+export interface ServeFlags {
+  listen?: string;
+  maxBuilds?: number;
+  teamConcurrentBuilds?: number;
+  teamUploadBytes?: string;
+  teamStoredBytes?: string;
+  shutdownTimeout?: number;
+  caBundle?: string;
+  network?: string;
+  allowHostNetwork?: boolean;
+  allowInsecure?: boolean;
+  noLocalSocket?: boolean;
+}
+
+type RawServe = Partial<{
+  listen: string; maxBuilds: number; shutdownTimeoutMs: number; caBundle: string; network: string; allowHostNetwork: boolean;
+  allowInsecure: boolean; limits: BuildLimits; localSocket: string | null;
+  teamDefaults: { concurrentBuilds?: number; uploadBytesPerBuild?: number | string; storedBytes?: number | string };
+}>;
+
+function size(v: number | string | undefined, what: string, dflt: number): number {
+  if (v === undefined) return dflt;
+  if (typeof v === 'number') return v;
+  return parseSize(v, what);
+}
+
+function positive(v: number | undefined, what: string, dflt: number): number {
+  if (v === undefined) return dflt;
+  if (!Number.isInteger(v) || v < 1) throw new BuildError('ERR_KILN_ARGUMENT', `${what} must be a whole number of at least 1 (got ${v})`);
+  return v;
+}
+
+/** Read `ROOT/config.json`'s `serve` section and apply the flags over it. */
+export function loadServerConfig(root: string, flags: ServeFlags = {}): ServerConfig {
+  const file = path.join(root, 'config.json');
+  let raw: RawServe = {};
+  if (existsSync(file)) {
+    try {
+      raw = ((JSON.parse(readFileSync(file, 'utf8')) as { serve?: RawServe }).serve ?? {});
+    } catch (err) {
+      throw new BuildError('ERR_KILN_ARGUMENT', `${file} is not valid JSON: ${(err as Error).message}`, { hint: 'fix or remove the file' });
+    }
+  }
+  const network = flags.network ?? raw.network ?? 'host';
+  if (network !== 'isolated' && network !== 'host' && network !== 'none') throw new BuildError('ERR_KILN_ARGUMENT', `--network: "${network}" is not one of isolated, host, none`);
+  const td = raw.teamDefaults ?? {};
+  return {
+    root,
+    listen: flags.listen ?? raw.listen ?? DEFAULT_LISTEN,
+    localSocket: flags.noLocalSocket ? null : raw.localSocket === undefined ? path.join(root, 'kiln.sock') : raw.localSocket,
+    maxBuilds: positive(flags.maxBuilds ?? raw.maxBuilds, '--max-builds', 2),
+    teamDefaults: {
+      concurrentBuilds: positive(flags.teamConcurrentBuilds ?? td.concurrentBuilds, '--team-concurrent-builds', 2),
+      uploadBytesPerBuild: size(flags.teamUploadBytes ?? td.uploadBytesPerBuild, '--team-upload-bytes', 4 * 1024 ** 3),
+      storedBytes: size(flags.teamStoredBytes ?? td.storedBytes, '--team-stored-bytes', 20 * 1024 ** 3),
+    },
+    shutdownTimeoutMs: flags.shutdownTimeout !== undefined ? flags.shutdownTimeout * 1000 : raw.shutdownTimeoutMs ?? 30_000,
+    ...(flags.caBundle ?? raw.caBundle ? { caBundle: path.resolve((flags.caBundle ?? raw.caBundle)!) } : {}),
+    network,
+    allowHostNetwork: flags.allowHostNetwork ?? raw.allowHostNetwork ?? true,
+    allowInsecure: flags.allowInsecure ?? raw.allowInsecure ?? false,
+    limits: raw.limits ?? {},
+  };
+}
+
+/** `127.0.0.1:8080` → TCP, `unix:/run/kiln.sock` → a socket path. */
+export function parseListen(listen: string): { host: string; port: number } | { socket: string } {
+  if (listen.startsWith('unix:')) {
+    const socket = listen.slice(5);
+    if (!socket) throw new BuildError('ERR_KILN_ARGUMENT', '--listen unix:PATH needs a path');
+    return { socket: path.resolve(socket) };
+  }
+  const m = /^(.*):(\d+)$/.exec(listen);
+  if (!m || Number(m[2]) > 65535) throw new BuildError('ERR_KILN_ARGUMENT', `--listen "${listen}": expected HOST:PORT or unix:/path`);
+  return { host: m[1]!.replace(/^\[|\]$/g, '') || '127.0.0.1', port: Number(m[2]) };
+}

@@ -1,0 +1,85 @@
+import { Hono } from 'hono';
+import type { HttpBindings } from '@hono/node-server';
+import { stream } from 'hono/streaming';
+import { z } from 'zod';
+import { formatUserError, isBuildError } from '../errors/index.js';
+import { runBuild, type BuildResult, type State } from '../engine/index.js';
+import type { ProgressEvent } from '../progress/index.js';
+import type { BuildQueue } from '../service/index.js';
+import type { ServerConfig } from './config.js';
+import { serverBuildOptions } from './options.js';
+
+/** What plain `kiln build` hands to a local `kiln serve` (paths on this machine, built in the server's own root). */
+export const LocalBuildSchema = z.object({
+  contextDir: z.string().min(1),
+  dockerfile: z.string().optional(),
+  dockerfileText: z.string().optional(),
+  noCacheLines: z.array(z.number().int()).optional(),
+  tags: z.array(z.string()),
+  buildArgs: z.record(z.string(), z.string()),
+  target: z.string().optional(),
+  noCache: z.boolean().optional(),
+  noCacheFilter: z.array(z.string()).optional(),
+  network: z.enum(['none']).optional(),
+  secrets: z.array(z.object({ id: z.string(), file: z.string() })).optional(),
+  ignorePatterns: z.array(z.string()).optional(),
+});
+export type LocalBuild = z.infer<typeof LocalBuildSchema>;
+
+/**
+ * The local socket's app (`ROOT/kiln.sock`, mode 0600: root only, so no key): `POST /local/v1/builds` runs the
+ * build in the server's warm state and streams its `--progress=json` lines back, then one `result` or `error`
+ * line. The client going away cancels it (it is the user's Ctrl-C).
+ */
+export function createLocalApp(deps: { config: ServerConfig; state: State; queue: BuildQueue; log: (l: Record<string, unknown>) => void }): Hono<{ Bindings: HttpBindings }> {
+  const app = new Hono<{ Bindings: HttpBindings }>();
+  app.get('/health', (c) => c.json({ status: 'ok', root: deps.config.root }));
+  app.post('/local/v1/builds', async (c) => {
+    let body: unknown;
+    try {
+      body = await c.req.json();
+    } catch {
+      return c.json({ error: { code: 'ERR_KILN_SERVICE_REQUEST', message: 'body: not JSON' } }, 400);
+    }
+    const parsed = LocalBuildSchema.safeParse(body);
+    if (!parsed.success) {
+      const i = parsed.error.issues[0];
+      return c.json({ error: { code: 'ERR_KILN_SERVICE_REQUEST', message: `body.${i?.path.join('.')}: ${i?.message}` } }, 400);
+    }
+    const req = parsed.data;
+    return stream(c, async (s) => {
+      const ac = new AbortController();
+      s.onAbort(() => ac.abort(new Error('the client went away')));
+      const write = (o: unknown): void => void s.write(`${JSON.stringify(o)}\n`);
+      const started = Date.now();
+      const done = new Promise<void>((resolve) => {
+        deps.queue.submit({
+          id: `local-${started}-${Math.random()}`, teamId: 'local', teamLimit: deps.config.maxBuilds,
+          run: async () => {
+            let result: BuildResult | undefined;
+            try {
+              result = await runBuild(serverBuildOptions(deps.config, {
+                team: { id: 'local', name: 'local', created: 0, limits: {} }, state: deps.state, local: true,
+                contextDir: req.contextDir, ...(req.dockerfileText !== undefined ? { dockerfileText: req.dockerfileText } : {}), ...(req.dockerfile ? { dockerfileName: req.dockerfile } : {}),
+                tags: req.tags, buildArgs: req.buildArgs, ...(req.target ? { target: req.target } : {}), noCache: req.noCache === true,
+                noCacheFilter: req.noCacheFilter ?? [], noCacheLines: req.noCacheLines ?? [], secrets: req.secrets ?? [], ignorePatterns: req.ignorePatterns ?? [],
+                ...(req.network ? { network: req.network } : {}),
+                progress: { setTotal: (n) => write({ type: 'total', steps: n }), event: (e: ProgressEvent) => write(e), finish: () => undefined },
+                signal: ac.signal,
+              }));
+              write({ type: 'result', result });
+            } catch (err) {
+              write({ type: 'error', message: isBuildError(err) ? err.message : formatUserError(err), code: isBuildError(err) ? err.code : 'ERR_KILN_INTERNAL' });
+            } finally {
+              const cached = result?.steps.filter((x) => x.cached).length ?? 0;
+              deps.log({ msg: 'build', team: 'local', buildId: result?.buildId ?? null, status: result ? 'success' : 'failed', durationMs: Date.now() - started, cachedSteps: cached, totalSteps: result?.steps.length ?? 0 });
+              resolve();
+            }
+          },
+        });
+      });
+      await done;
+    });
+  });
+  return app;
+}

@@ -1,0 +1,86 @@
+import { existsSync, promises as fsp, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { openState, type State } from '../engine/index.js';
+import type { Digest } from '../oci/index.js';
+import { UploadStore, type Team, type TeamLimits } from '../service/index.js';
+import type { ServerConfig } from './config.js';
+
+/** A team's own state root, kept open while the server runs. */
+export interface TeamSpace {
+  team: Team;
+  root: string;
+  state: State;
+  uploads: UploadStore;
+  limits: Required<TeamLimits>;
+}
+
+/**
+ * One state root per team (`ROOT/teams/<id>`): the team's cache records, snapshots, cache mounts, images, build
+ * logs and uploads are there and nowhere else, so no lookup of one team can reach another's. Base images come from
+ * the server's own root (`kiln --root ROOT import|pull|load`), hardlinked into a team's store on first use.
+ */
+export class TeamSpaces {
+  private readonly open = new Map<string, Promise<TeamSpace>>();
+
+  constructor(private readonly config: ServerConfig, private readonly base: State) {}
+
+  limitsOf(team: Team): Required<TeamLimits> {
+    return { ...this.config.teamDefaults, ...team.limits };
+  }
+
+  get(team: Team): Promise<TeamSpace> {
+    let p = this.open.get(team.id);
+    if (!p) {
+      p = this.openTeam(team);
+      this.open.set(team.id, p);
+      p.catch(() => this.open.delete(team.id));
+    }
+    return p.then((s) => ({ ...s, team, limits: this.limitsOf(team) }));
+  }
+
+  private async openTeam(team: Team): Promise<TeamSpace> {
+    const root = path.join(this.config.root, 'teams', team.id);
+    await fsp.mkdir(root, { recursive: true, mode: 0o700 });
+    const limits = this.limitsOf(team);
+    // the team's automatic GC (after each of its builds) keeps its root within its stored-bytes limit
+    writeFileSync(path.join(root, 'config.json'), `${JSON.stringify({ gc: { maxUsedSpace: limits.storedBytes } }, null, 2)}\n`);
+    const state = await openState({ root });
+    const uploads = new UploadStore(path.join(root, 'uploads'));
+    await uploads.init();
+    return { team, root, state, uploads, limits };
+  }
+
+  /** Make the server's base images (by name) known to the team's store, blobs hardlinked. */
+  async seedBaseImages(space: TeamSpace): Promise<void> {
+    for (const img of this.base.db.listImages()) {
+      const have = space.state.db.getImage(img.name);
+      if (have) continue;
+      for (const d of await imageBlobs(this.base, img.manifest as Digest)) {
+        const dst = space.state.store.path(d);
+        if (existsSync(dst)) continue;
+        await fsp.mkdir(path.dirname(dst), { recursive: true });
+        await fsp.link(this.base.store.path(d), dst).catch(() => fsp.copyFile(this.base.store.path(d), dst));
+      }
+      space.state.db.putImage({ name: img.name, manifest: img.manifest, created: img.created });
+    }
+  }
+
+  async closeAll(): Promise<void> {
+    for (const p of this.open.values()) {
+      const s = await p.catch(() => undefined);
+      s?.state.close();
+    }
+    this.open.clear();
+  }
+}
+
+/** The manifest, config and layer digests of an image (an index: of each of its manifests). */
+export async function imageBlobs(s: State, manifest: Digest): Promise<Digest[]> {
+  if (!(await s.store.has(manifest))) return [];
+  const m = JSON.parse((await s.store.read(manifest)).toString()) as { config?: { digest: Digest }; layers?: Array<{ digest: Digest }>; manifests?: Array<{ digest: Digest }> };
+  const out: Digest[] = [manifest];
+  if (m.config) out.push(m.config.digest);
+  for (const l of m.layers ?? []) if (await s.store.has(l.digest)) out.push(l.digest);
+  for (const sub of m.manifests ?? []) out.push(...(await imageBlobs(s, sub.digest)));
+  return out;
+}

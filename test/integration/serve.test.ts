@@ -1,0 +1,378 @@
+/**
+ * `kiln serve` against a real server child process on a free loopback port with a real temp state root: auth,
+ * schemas, team isolation, the SDK's remote build with content-addressed uploads, SSE resumption, cancel,
+ * SIGKILL recovery, /v2/ through skopeo, the OpenAPI document, the CLI (`--host`, `template ls`, local hand-off).
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, promises as fsp, readFileSync } from 'node:fs';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { cleanup, kiln, newContext, newRoot, repoRoot, requireIntegration } from '../helpers/kiln.js';
+import { api, leftovers, newTeamKey, startServe, waitBuild, type ServeProcess } from '../helpers/serve.js';
+import { KilnClient, runRemoteBuild } from '../../src/client/index.js';
+import { Template } from '../../src/sdk/index.js';
+
+interface Build { id: string; status: string; result: { steps: Array<{ name: string; cached: boolean }>; digest: string } | null; error: string | null }
+
+/** A Dockerfile build through the client library: manifest, missing digests, uploads, POST /v1/builds. */
+async function dockerfileBuild(url: string, key: string, ctx: string, name?: string, follow = true): Promise<{ build: Build; uploaded: number }> {
+  const client = new KilnClient({ baseUrl: url, apiKey: key });
+  try {
+    const out = await runRemoteBuild({ client, contextDir: ctx, spec: { dockerfile: readFileSync(path.join(ctx, 'Dockerfile'), 'utf8'), ...(name ? { name } : {}) }, background: !follow });
+    return { build: (follow ? out.build : out.build) as Build, uploaded: out.upload.bytes };
+  } finally {
+    client.close();
+  }
+}
+
+/**
+ * Read SSE events of a build from `after` until `stop` says so (a count of events, or a test of the events so far;
+ * then the connection is dropped) or the stream ends.
+ */
+function readEvents(url: string, key: string, id: string, after: number, stop: number | ((got: Array<{ id: number; data: string }>) => boolean) = Infinity): Promise<Array<{ id: number; data: string }>> {
+  const enough = typeof stop === 'number' ? (g: unknown[]) => g.length >= stop : stop;
+  return new Promise((resolve, reject) => {
+    const u = new URL(`${url}/v1/builds/${id}/events`);
+    const got: Array<{ id: number; data: string }> = [];
+    const req = http.get({ host: u.hostname, port: u.port, path: u.pathname, headers: { authorization: `Bearer ${key}`, ...(after ? { 'last-event-id': String(after) } : {}) } }, (res) => {
+      let buf = '';
+      let cur: { id?: number; data?: string } = {};
+      res.on('data', (c: Buffer) => {
+        buf += c.toString();
+        let nl: number;
+        while ((nl = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, nl);
+          buf = buf.slice(nl + 1);
+          if (line === '') {
+            if (cur.data !== undefined) got.push({ id: cur.id!, data: cur.data });
+            cur = {};
+            if (enough(got)) {
+              req.destroy();
+              resolve(got);
+              return;
+            }
+          } else if (line.startsWith('data: ')) cur.data = line.slice(6);
+          else if (line.startsWith('id: ')) cur.id = Number(line.slice(4));
+        }
+      });
+      res.on('end', () => resolve(got));
+      res.on('error', () => resolve(got));
+    });
+    req.on('error', (e) => (enough(got) ? resolve(got) : reject(e)));
+  });
+}
+
+describe('kiln serve', () => {
+  let root: string;
+  let server: ServeProcess | undefined;
+  let keyA: string;
+  let keyB: string;
+  const dirs: string[] = [];
+  let ok = true;
+
+  before(async (t) => {
+    ok = requireIntegration(t as never);
+    if (!ok) return;
+    root = await newRoot();
+    keyA = newTeamKey(root, 'alpha');
+    keyB = newTeamKey(root, 'beta');
+    server = await startServe(root, ['--max-builds', '3']);
+  });
+
+  after(async () => {
+    await server?.stop();
+    await cleanup(...(root ? [root] : []), ...dirs);
+  });
+
+  test('health needs no key; no key, a wrong key and a revoked key get 401 with a JSON body and nothing is built', async (t) => {
+    if (!ok) return t.skip('integration');
+    const url = server!.url;
+    assert.equal((await api(url, undefined, 'GET', '/health')).status, 200);
+    const body = { dockerfile: 'FROM busybox:latest\nRUN echo never > /x\n', context: [], name: 'never' };
+    const revoked = newTeamKey(root, 'alpha');
+    const ls = kiln(['--root', root, 'admin', 'key', 'ls', '--team', 'alpha']);
+    const id = /^kiln_(k[0-9a-f]+)_/.exec(revoked)![1]!;
+    assert.match((await ls).stdout, new RegExp(id));
+    const rv = await kiln(['--root', root, 'admin', 'key', 'revoke', id]);
+    assert.equal(rv.code, 0, rv.stderr);
+    assert.doesNotMatch(readFileSync(path.join(root, 'service.db')).toString('latin1'), new RegExp(revoked), 'only the hash of a key is stored');
+    for (const key of [undefined, 'kiln_nope_nope', revoked]) {
+      for (const [method, p] of [['POST', '/v1/builds'], ['GET', '/v1/templates'], ['GET', '/v1/builds/x'], ['GET', '/openapi.json'], ['GET', '/v2/never/manifests/latest']] as const) {
+        const r = await api(url, key, method, p, method === 'POST' ? body : undefined);
+        assert.equal(r.status, 401, `${method} ${p} with ${key ?? 'no key'}`);
+        assert.equal((r.body as { error: { code: string } }).error.code, 'ERR_KILN_SERVICE_AUTH');
+        assert.doesNotMatch(r.text, /at .*\.js:\d+/);
+      }
+    }
+    const list = await api(url, keyA, 'GET', '/v1/templates');
+    assert.deepEqual((list.body as { templates: Array<{ name: string }> }).templates.filter((x) => x.name === 'never'), []);
+  });
+
+  test('a malformed body is 400 naming the field; a digest mismatch on upload is 400 and stores nothing', async (t) => {
+    if (!ok) return t.skip('integration');
+    const url = server!.url;
+    const bad = await api(url, keyA, 'POST', '/v1/builds', { dockerfile: 'FROM busybox:latest\n', context: [{ path: 'a', type: 'file', mode: 'rw' }] });
+    assert.equal(bad.status, 400);
+    assert.equal((bad.body as { error: { field: string } }).error.field, 'context.0.mode');
+    const notJson = await api(url, keyA, 'POST', '/v1/builds', '{"dockerfile":');
+    assert.equal(notJson.status, 400);
+    assert.equal((notJson.body as { error: { code: string } }).error.code, 'ERR_KILN_SERVICE_REQUEST');
+    const both = await api(url, keyA, 'POST', '/v1/builds', { context: [] });
+    assert.equal(both.status, 400);
+    assert.match((both.body as { error: { message: string } }).error.message, /template.*dockerfile/);
+    const digest = `sha256:${'ab'.repeat(32)}`;
+    const put = await fetch(`${url}/v1/uploads/${digest}`, { method: 'PUT', headers: { authorization: `Bearer ${keyA}` }, body: 'not those bytes' });
+    assert.equal(put.status, 400);
+    assert.equal(((await put.json()) as { error: { code: string } }).error.code, 'ERR_KILN_UPLOAD_DIGEST');
+    const miss = await api(url, keyA, 'POST', '/v1/uploads/missing', { blobs: [{ digest, size: 15 }] });
+    assert.deepEqual((miss.body as { missing: string[] }).missing, [digest]);
+    const notUploaded = await api(url, keyA, 'POST', '/v1/builds', { dockerfile: 'FROM busybox:latest\nCOPY a /a\n', context: [{ path: 'a', type: 'file', mode: 0o644, size: 15, digest }] });
+    assert.equal(notUploaded.status, 400);
+    assert.deepEqual((notUploaded.body as { error: { missing: string[] } }).error.missing, [digest]);
+  });
+
+  test('docs/openapi.json is what the server serves', async (t) => {
+    if (!ok) return t.skip('integration');
+    const served = await api(server!.url, keyA, 'GET', '/openapi.json');
+    assert.equal(served.status, 200);
+    assert.deepEqual(served.body, JSON.parse(readFileSync(path.join(repoRoot, 'docs', 'openapi.json'), 'utf8')));
+  });
+
+  test('two teams: B gets no cache hit on A\'s records and cannot read A\'s template, build, events or blobs', async (t) => {
+    if (!ok) return t.skip('integration');
+    const url = server!.url;
+    const ctx = await newContext({ Dockerfile: 'FROM busybox:latest\nCOPY f /f\nRUN cat /f > /g && head -c 16 /dev/urandom | od -x > /stamp\n', f: 'same\n' });
+    dirs.push(ctx);
+    const a = await dockerfileBuild(url, keyA, ctx, 'shared');
+    assert.equal(a.build.status, 'success', a.build.error ?? '');
+    const a2 = await dockerfileBuild(url, keyA, ctx, 'shared');
+    assert.deepEqual(a2.build.result!.steps.map((s) => s.cached), [true, true, true], 'A\'s rebuild is cached');
+    assert.equal(a2.uploaded, 0);
+    const b = await dockerfileBuild(url, keyB, ctx, 'shared');
+    assert.equal(b.build.status, 'success');
+    assert.deepEqual(b.build.result!.steps.slice(1).map((s) => s.cached), [false, false], 'B\'s first build is not a hit on A\'s records');
+    assert.ok(b.uploaded > 0, 'B uploads its own copy of the context');
+    // by guessing ids and digests
+    assert.equal((await api(url, keyB, 'GET', `/v1/builds/${a.build.id}`)).status, 404, 'check 1');
+    assert.equal((await api(url, keyB, 'GET', `/v1/builds/${a.build.id}/events`)).status, 404, 'check 2');
+    assert.equal((await api(url, keyB, 'DELETE', `/v1/builds/${a.build.id}`)).status, 404, 'check 3');
+    const aName = await api(url, keyA, 'GET', '/v1/templates/shared');
+    const aDigest = (aName.body as { digest: string }).digest;
+    const bView = await api(url, keyB, 'GET', '/v1/templates/shared');
+    assert.notEqual((bView.body as { digest: string }).digest, aDigest, 'B sees only its own template of that name');
+    const aManifest = (await api(url, keyA, 'GET', `/v2/shared/manifests/${aDigest}`)).body as { layers: Array<{ digest: string }> };
+    const aRunLayer = aManifest.layers.at(-1)!.digest;
+    assert.equal((await fetch(`${url}/v2/shared/blobs/${aRunLayer}`, { headers: { authorization: `Bearer ${keyA}` } })).status, 200, 'check 4');
+    assert.equal((await fetch(`${url}/v2/shared/blobs/${aRunLayer}`, { headers: { authorization: `Bearer ${keyB}` } })).status, 404, 'check 5');
+    assert.equal((await fetch(`${url}/v2/shared/manifests/${aDigest}`, { headers: { authorization: `Bearer ${keyB}` } })).status, 404, 'check 6');
+    const only = await dockerfileBuild(url, keyA, ctx, 'alpha-only');
+    assert.equal(only.build.status, 'success');
+    assert.equal((await api(url, keyB, 'GET', '/v1/templates/alpha-only')).status, 404, 'check 7');
+    assert.ok(!((await api(url, keyB, 'GET', '/v1/templates')).body as { templates: Array<{ name: string }> }).templates.some((x) => x.name === 'alpha-only'));
+    assert.equal((await api(url, keyB, 'DELETE', '/v1/templates/alpha-only')).status, 404, 'check 8');
+    assert.equal((await api(url, keyA, 'GET', '/v1/templates/alpha-only')).status, 200, 'B\'s delete did not touch A\'s template');
+    // an upload of A is not a blob B can fetch through /v2/ (nor A: uploads are not image content)
+    const fDigest = `sha256:${(await import('node:crypto')).createHash('sha256').update('same\n').digest('hex')}`;
+    assert.equal((await fetch(`${url}/v2/shared/blobs/${fDigest}`, { headers: { authorization: `Bearer ${keyA}` } })).status, 404, 'check 9');
+  });
+
+  test('SDK remote build with copy(): cold, unchanged (0 bytes, every step cached), one file changed (only it uploaded)', async (t) => {
+    if (!ok) return t.skip('integration');
+    const url = server!.url;
+    const ctx = await newContext({ 'app/main.txt': 'main v1\n', 'app/util.txt': 'util\n', 'app/big.bin': 'x'.repeat(100_000), 'unread.txt': 'not copied\n' });
+    dirs.push(ctx);
+    const tpl = Template().fromImage('busybox:latest').copy('app/', '/app/').runCmd('cat /app/main.txt /app/util.txt > /joined').setStartCmd('sleep infinity');
+    const opts = { name: 'sdk-app', apiKey: keyA, baseUrl: url, contextPath: ctx };
+    const logs: string[] = [];
+    const cold = await Template.build(tpl, { ...opts, onBuildLogs: (l) => logs.push(l.message) });
+    assert.equal(cold.name, 'sdk-app:latest');
+    assert.equal(cold.remote!.uploadedFiles, 3);
+    assert.equal(cold.remote!.uploadedBytes, 'main v1\n'.length + 'util\n'.length + 100_000, 'only what copy() reads is uploaded');
+    assert.ok(cold.steps.some((s) => !s.cached));
+    const warm = await Template.build(tpl, opts);
+    assert.equal(warm.remote!.uploadedBytes, 0);
+    assert.equal(warm.remote!.uploadedFiles, 0);
+    assert.ok(warm.steps.every((s) => s.cached), JSON.stringify(warm.steps));
+    assert.equal(warm.digest, cold.digest);
+    await fsp.writeFile(path.join(ctx, 'app', 'main.txt'), 'main v2\n');
+    const one = await Template.build(tpl, opts);
+    assert.equal(one.remote!.uploadedFiles, 1);
+    assert.equal(one.remote!.uploadedBytes, 'main v2\n'.length);
+    assert.notEqual(one.digest, cold.digest);
+    assert.equal(one.steps.find((s) => s.name.includes('COPY'))!.cached, false);
+    assert.equal(await Template.exists('sdk-app', { apiKey: keyA, baseUrl: url }), true);
+    assert.equal(await Template.exists('sdk-app', { apiKey: keyB, baseUrl: url }), false);
+    assert.ok((await Template.list({ apiKey: keyA, baseUrl: url })).some((x) => x.name === 'sdk-app'));
+    const detail = await api(url, keyA, 'GET', '/v1/templates/sdk-app');
+    const d = detail.body as { digest: string; size: number; startCmd: string[]; steps: unknown[]; lastBuild: { id: string } };
+    assert.equal(d.digest, one.digest);
+    assert.ok(d.size > 100_000);
+    assert.deepEqual(d.startCmd, ['/bin/sh', '-c', 'sleep infinity']);
+    assert.equal(d.lastBuild.id, one.remote!.buildId);
+    const bg = await Template.buildInBackground(tpl, opts);
+    const st = await waitBuild(url, keyA, bg.buildId);
+    assert.equal(st.status, 'success');
+    const status = await Template.getBuildStatus(bg.buildId, { apiKey: keyA, baseUrl: url });
+    assert.equal(status.info!.digest, one.digest);
+    assert.equal(await Template.delete('sdk-app', { apiKey: keyA, baseUrl: url }), true);
+    assert.equal(await Template.exists('sdk-app', { apiKey: keyA, baseUrl: url }), false);
+  });
+
+  test('SSE: a dropped connection resumed with Last-Event-ID loses and repeats nothing', async (t) => {
+    if (!ok) return t.skip('integration');
+    const url = server!.url;
+    const ctx = await newContext({ Dockerfile: `FROM busybox:latest\nRUN for i in 1 2 3 4 5 6; do echo line $i; sleep 0.2; done; echo ${Date.now()}\n` });
+    dirs.push(ctx);
+    const { build } = await dockerfileBuild(url, keyA, ctx, undefined, false);
+    const first = await readEvents(url, keyA, build.id, 0, 3);
+    assert.equal(first.length, 3);
+    const rest = await readEvents(url, keyA, build.id, first.at(-1)!.id);
+    const all = [...first, ...rest];
+    assert.match(all.at(-1)!.data, /"type":"finish"/);
+    const replay = await readEvents(url, keyA, build.id, 0);
+    assert.deepEqual(all, replay, 'the resumed stream equals the whole stream');
+    assert.deepEqual(all.map((e) => e.id), all.map((_, i) => i + 1));
+    const logged = all.filter((e) => e.data.includes('"type":"log"')).map((e) => (JSON.parse(e.data) as { data: string }).data).join('');
+    assert.deepEqual(logged.match(/line \d/g), ['line 1', 'line 2', 'line 3', 'line 4', 'line 5', 'line 6']);
+  });
+
+  test('cancel: the RUN container is killed, no container or mount is left, the store stays usable', async (t) => {
+    if (!ok) return t.skip('integration');
+    const url = server!.url;
+    const ctx = await newContext({ Dockerfile: `FROM busybox:latest\nRUN echo started; sleep 60 # ${Date.now()}\n` });
+    dirs.push(ctx);
+    const { build } = await dockerfileBuild(url, keyA, ctx, 'cancelled', false);
+    await readEvents(url, keyA, build.id, 0, (g) => g.some((e) => e.data.includes('"data":"started')));
+    const t0 = Date.now();
+    const del = await api(url, keyA, 'DELETE', `/v1/builds/${build.id}`);
+    assert.equal(del.status, 202);
+    const done = await waitBuild(url, keyA, build.id, 30_000);
+    assert.equal(done.status, 'cancelled');
+    assert.ok(Date.now() - t0 < 20_000, 'the sleep 60 was killed');
+    assert.deepEqual(leftovers(root), { mounts: [], containers: [] });
+    assert.equal((await api(url, keyA, 'DELETE', `/v1/builds/${build.id}`)).status, 409);
+    const next = await dockerfileBuild(url, keyA, await newContext({ Dockerfile: 'FROM busybox:latest\nRUN echo fine > /ok\n' }), 'after-cancel');
+    assert.equal(next.build.status, 'success');
+  });
+
+  test('skopeo inspect and skopeo copy of a template through /v2/ with the key', async (t) => {
+    if (!ok) return t.skip('integration');
+    const url = server!.url;
+    const ctx = await newContext({ Dockerfile: 'FROM busybox:latest\nCOPY f /f\n', f: 'pull me\n' });
+    dirs.push(ctx);
+    const { build } = await dockerfileBuild(url, keyA, ctx, 'pullme:v1');
+    assert.equal(build.status, 'success');
+    const hostPort = url.replace('http://', '');
+    const insp = spawnSync('skopeo', ['inspect', '--tls-verify=false', '--creds', `kiln:${keyA}`, `docker://${hostPort}/pullme:v1`], { encoding: 'utf8' });
+    assert.equal(insp.status, 0, insp.stderr);
+    assert.equal((JSON.parse(insp.stdout) as { Digest: string }).Digest, build.result!.digest);
+    const noKey = spawnSync('skopeo', ['inspect', '--tls-verify=false', `docker://${hostPort}/pullme:v1`], { encoding: 'utf8' });
+    assert.notEqual(noKey.status, 0);
+    const otherTeam = spawnSync('skopeo', ['inspect', '--tls-verify=false', '--creds', `kiln:${keyB}`, `docker://${hostPort}/pullme:v1`], { encoding: 'utf8' });
+    assert.notEqual(otherTeam.status, 0);
+    const dest = mkdtempSync(path.join(tmpdir(), 'kiln-skopeo-'));
+    dirs.push(dest);
+    const copy = spawnSync('skopeo', ['copy', '--src-tls-verify=false', '--src-creds', `kiln:${keyA}`, `docker://${hostPort}/pullme:v1`, `oci:${dest}:v1`], { encoding: 'utf8' });
+    assert.equal(copy.status, 0, copy.stderr);
+    const index = JSON.parse(readFileSync(path.join(dest, 'index.json'), 'utf8')) as { manifests: Array<{ digest: string }> };
+    assert.equal(index.manifests[0]!.digest, build.result!.digest);
+  });
+
+  test('CLI: kiln --host build with the same progress display, template ls|inspect|rm; metrics', async (t) => {
+    if (!ok) return t.skip('integration');
+    const url = server!.url;
+    const ctx = await newContext({ Dockerfile: 'FROM busybox:latest\nCOPY f /f\nRUN cat /f\n', f: 'cli\n' });
+    dirs.push(ctx);
+    const env = { KILN_API_KEY: keyA };
+    const b1 = await kiln(['--host', url, 'build', '-t', 'cli-tpl', '--progress=plain', ctx], { env });
+    assert.equal(b1.code, 0, b1.stderr);
+    assert.match(b1.stderr, /building on kiln serve at/);
+    assert.match(b1.stderr, /#3 \[3\/3\] RUN cat \/f/);
+    const b2 = await kiln(['build', '-t', 'cli-tpl', '--progress=plain', ctx], { env: { ...env, KILN_HOST: url } });
+    assert.equal(b2.code, 0, b2.stderr);
+    assert.match(b2.stderr, /uploaded 0 file\(s\), 0B/);
+    assert.equal((b2.stderr.match(/CACHED/g) ?? []).length, 3);
+    const ls = await kiln(['--host', url, 'template', 'ls'], { env });
+    assert.match(ls.stdout, /cli-tpl\tlatest/);
+    const insp = await kiln(['--host', url, 'template', 'inspect', 'cli-tpl'], { env });
+    assert.equal((JSON.parse(insp.stdout) as { name: string }).name, 'cli-tpl');
+    const rm = await kiln(['--host', url, 'template', 'rm', 'cli-tpl'], { env });
+    assert.equal(rm.code, 0, rm.stderr);
+    const gone = await kiln(['--host', url, 'template', 'inspect', 'cli-tpl'], { env });
+    assert.equal(gone.code, 1);
+    assert.match(gone.stderr, /no template/);
+    const bad = await kiln(['--host', url, 'template', 'ls'], { env: { KILN_API_KEY: 'wrong' } });
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /ERR_KILN_SERVICE_AUTH/);
+    const fail = await kiln(['--host', url, 'build', '--progress=plain', await newContext({ Dockerfile: 'FROM busybox:latest\nRUN exit 7\n' })], { env });
+    assert.equal(fail.code, 1, 'a failed remote build exits non-zero');
+    const metrics = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${keyA}` } });
+    const text = await metrics.text();
+    assert.match(text, /kiln_builds_total\{result="success"\} \d+/);
+    assert.match(text, /kiln_step_cache_hits_total \d+/);
+    assert.match(text, /kiln_upload_bytes_saved_total \d+/);
+    assert.match(text, /kiln_build_queue_length 0/);
+    assert.match(text, /kiln_build_duration_seconds_bucket/);
+    assert.match(server!.output(), /"msg":"build","team":"alpha","teamId":"[^"]+","buildId":"[^"]+","status":"success","durationMs":\d+,"cachedSteps":\d+,"totalSteps":\d+/);
+  });
+
+  test('local hand-off: plain kiln build goes to the server on ROOT/kiln.sock and says so; --no-daemon builds in-process', async (t) => {
+    if (!ok) return t.skip('integration');
+    const ctx = await newContext({ Dockerfile: 'FROM busybox:latest\nCOPY f /f\nRUN cat /f\n', f: 'local\n' });
+    dirs.push(ctx);
+    const h = await kiln(['--root', root, 'build', '-t', 'handed:1', '--progress=plain', ctx]);
+    assert.equal(h.code, 0, h.stderr);
+    assert.match(h.stderr, /handing the build to kiln serve/);
+    const again = await kiln(['--root', root, 'build', '-t', 'handed:1', '--progress=plain', ctx]);
+    assert.equal((again.stderr.match(/CACHED/g) ?? []).length, 3);
+    const inproc = await kiln(['--root', root, 'build', '--no-daemon', '-t', 'handed:1', '--progress=plain', ctx]);
+    assert.equal(inproc.code, 0, inproc.stderr);
+    assert.doesNotMatch(inproc.stderr, /handing/);
+    assert.equal((inproc.stderr.match(/CACHED/g) ?? []).length, 3, 'the same cache: the server built in ROOT');
+    const fail = await kiln(['--root', root, 'build', '--progress=plain', await newContext({ Dockerfile: 'FROM busybox:latest\nRUN exit 4\n' })]);
+    assert.equal(fail.code, 1);
+    assert.match(fail.stderr, /exit code 4/);
+  });
+});
+
+describe('kiln serve recovery', () => {
+  test('killed with SIGKILL mid-build, it restarts and serves the next build, reusing finished steps; SIGTERM stops it cleanly', async (t) => {
+    if (!requireIntegration(t)) return;
+    const root = await newRoot();
+    const key = newTeamKey(root, 'gamma');
+    let server = await startServe(root);
+    try {
+      const stamp = Date.now();
+      const ctx = await newContext({ Dockerfile: `FROM busybox:latest\nRUN echo first ${stamp} > /first\nRUN echo second; sleep 60\n` });
+      const { build } = await dockerfileBuild(server.url, key, ctx, 'killed', false);
+      await readEvents(server.url, key, build.id, 0, (g) => g.some((e) => e.data.includes('"data":"second')));
+      await server.kill();
+      server = await startServe(root);
+      const after = (await api(server.url, key, 'GET', `/v1/builds/${build.id}`)).body as Build;
+      assert.equal(after.status, 'interrupted');
+      const events = await readEvents(server.url, key, build.id, 0);
+      assert.match(events.at(-1)!.data, /"status":"interrupted"/, 'a follower gets the end of the stream');
+      assert.deepEqual(leftovers(root), { mounts: [], containers: [] });
+      await fsp.writeFile(path.join(ctx, 'Dockerfile'), `FROM busybox:latest\nRUN echo first ${stamp} > /first\nRUN echo quick > /second\n`);
+      const next = await dockerfileBuild(server.url, key, ctx, 'killed');
+      assert.equal(next.build.status, 'success', next.build.error ?? '');
+      assert.deepEqual(next.build.result!.steps.map((s) => s.cached), [true, true, false], 'the finished first RUN is reused');
+      // SIGTERM with a build running: it is let finish (within the timeout), the server exits 0
+      await fsp.writeFile(path.join(ctx, 'Dockerfile'), `FROM busybox:latest\nRUN sleep 1; echo ${stamp} > /slow\n`);
+      const slow = await dockerfileBuild(server.url, key, ctx, 'slow', false);
+      await new Promise((r) => setTimeout(r, 300));
+      const code = await server.stop();
+      assert.equal(code, 0);
+      server = await startServe(root);
+      const s = (await api(server.url, key, 'GET', `/v1/builds/${slow.build.id}`)).body as Build;
+      assert.equal(s.status, 'success', 'SIGTERM let the running build finish');
+      await cleanup(ctx);
+    } finally {
+      await server.stop();
+      await cleanup(root);
+    }
+  });
+});

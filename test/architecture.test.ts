@@ -43,6 +43,8 @@ const LAYERS: Record<string, string[]> = {
   engine: ['*'],
   // the oracle rebuilds through the engine in a scratch root and reads layers back
   verify: ['errors', 'oci', 'layer', 'engine', 'progress'],
+  pg: ['errors'],
+  queue: ['errors', 'pg'],
   cli: ['*'],
 };
 

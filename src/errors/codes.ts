@@ -60,6 +60,10 @@ export const ERROR_CODES = {
   ERR_KILN_NO_SPACE: { kind: 'unavailable', hint: 'free space: `kiln du` shows what kiln keeps, `kiln prune` (or `kiln prune -a -f`) removes it' },
   ERR_KILN_DB_BUSY: { kind: 'unavailable', hint: 'another kiln process holds the database; wait for it to finish and retry' },
   ERR_KILN_DB_IO: { kind: 'unavailable', hint: 'the state directory\'s disk failed or is full; check `df` and `kiln du`, then `kiln prune`' },
+  ERR_KILN_DB_URL: { kind: 'invalid-argument', hint: 'use --database postgres://USER[:PASSWORD]@HOST[:PORT]/DB (or ?host=/socket/dir), or a socket directory path' },
+  ERR_KILN_DB_UNAVAILABLE: { kind: 'unavailable', hint: 'check that PostgreSQL is running and reachable at the --database address, and the user may connect' },
+  ERR_KILN_DB_MIGRATION: { kind: 'failed-precondition', hint: 'the database schema could not be brought up to date; see the message (a newer kiln may have migrated it)' },
+  ERR_KILN_QUEUE: { kind: 'unavailable', hint: 'the build queue in PostgreSQL failed; check the database and retry' },
   ERR_KILN_INTERRUPTED: { kind: 'unavailable', hint: 'the build was stopped by a signal; run it again (finished steps are cached)' },
   ERR_KILN_INTERNAL: { kind: 'internal', hint: 'this is a bug in kiln' },
 } as const satisfies Record<string, { kind: ErrorKind; hint: string }>;

@@ -1,11 +1,11 @@
 /**
  * Test helper: a real PostgreSQL 15 server (Debian's `postgresql` package) per test, with its own data directory under
  * a temp dir, listening only on a unix socket in that dir (listen_addresses='') and a free port number (which names the
- * socket). PostgreSQL refuses to run as root, so initdb and the server run as the `postgres` user; the temp dir is
+ * socket). The data directory is a copy of one initdb per test process. PostgreSQL refuses to run as root, so initdb and the server run as the `postgres` user; the temp dir is
  * chmod 755 so that user can reach it.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, promises as fsp } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, promises as fsp, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
@@ -71,6 +71,29 @@ function urlOf(socketDir: string, port: number, database: string): string {
   return `postgres://${PG_USER}@/${encodeURIComponent(database)}?host=${encodeURIComponent(socketDir)}&port=${port}`;
 }
 
+let template: Promise<string> | undefined;
+
+/**
+ * initdb once per test process into a template data directory (removed when the process exits); each server starts
+ * from a copy, which is several times faster than initdb on a loaded machine.
+ */
+function templateDataDir(): Promise<string> {
+  template ??= (async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'kiln-pg-template-'));
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    chmodSync(dir, 0o755);
+    const data = path.join(dir, 'data');
+    const { uid, gid } = await pgUid();
+    mkdirSync(data, { mode: 0o700 });
+    chownSync(data, uid, gid);
+    const [cmd, args] = asPostgres('initdb', ['-D', data, '-A', 'trust', '-U', PG_USER, '--no-sync', '-E', 'UTF8', '--locale=C']);
+    await run(cmd, args, { cwd: dir });
+    return data;
+  })();
+  template.catch(() => (template = undefined));
+  return template;
+}
+
 /**
  * Start a server and wait until `pg_isready` says it accepts connections. When `t` is given, the server is stopped
  * and its directory removed when the test ends, pass or fail.
@@ -81,9 +104,7 @@ export async function startPostgres(t?: TestContext): Promise<TestPostgres> {
   const data = path.join(dir, 'data');
   const socketDir = path.join(dir, 'sock');
   const { uid, gid } = await pgUid();
-  mkdirSync(data, { mode: 0o700 });
   mkdirSync(socketDir, { mode: 0o755 });
-  chownSync(data, uid, gid);
   chownSync(socketDir, uid, gid);
   let proc: ChildProcess | undefined;
   const stop = async (): Promise<void> => {
@@ -97,8 +118,8 @@ export async function startPostgres(t?: TestContext): Promise<TestPostgres> {
     await fsp.rm(dir, { recursive: true, force: true });
   };
   try {
-    const [cmd, args] = asPostgres('initdb', ['-D', data, '-A', 'trust', '-U', PG_USER, '--no-sync', '-E', 'UTF8', '--locale=C']);
-    await run(cmd, args, { cwd: dir });
+    // a copy of the per-process template (cp -a keeps the postgres user's ownership and the 0700 mode)
+    await run('cp', ['-a', await templateDataDir(), data]);
     const port = await freePort();
     const [pcmd, pargs] = asPostgres('postgres', [
       '-D', data, '-k', socketDir, '-p', String(port),

@@ -1,7 +1,7 @@
 /**
  * A build-queue worker process for the queue tests: `node --import tsx test/helpers/queue-worker.ts URL WORKER SLOTS`.
  * Its handler sleeps `payload.ms` (or `payload.retryMs` on a later attempt), abortably, and records each run in the
- * test table `test_runs` (start and end by the server's clock, so runs of different processes compare). It prints
+ * test table `test_runs`; with `payload.fail` it then throws that message (start and end by the server's clock, so runs of different processes compare). It prints
  * `started BUILD ATTEMPT` when a run starts and `ready` once it takes jobs.
  */
 import { openPg } from '../../src/pg/index.js';
@@ -15,7 +15,7 @@ const worker = await queue.startWorker({
   slots: Number(slots ?? 1),
   pollMs: 200,
   async handler(job, { signal }) {
-    const payload = job.payload as { ms: number; retryMs?: number };
+    const payload = job.payload as { ms: number; retryMs?: number; fail?: string };
     const ms = job.attempt > 1 && payload.retryMs !== undefined ? payload.retryMs : payload.ms;
     const [row] = await db.query<{ id: number }>(
       'INSERT INTO test_runs (build_id, team_id, worker, attempt) VALUES ($1, $2, $3, $4) RETURNING id',
@@ -27,6 +27,7 @@ const worker = await queue.startWorker({
     });
     await db.query('UPDATE test_runs SET ended_at = clock_timestamp(), outcome = $2 WHERE id = $1', [row!.id, outcome]);
     if (outcome === 'aborted') throw new Error('aborted');
+    if (payload.fail) throw new Error(payload.fail);
     return { worker: workerId!, attempt: job.attempt };
   },
 });

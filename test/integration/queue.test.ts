@@ -154,7 +154,7 @@ test('a worker killed with SIGKILL mid-build loses its lease and the build compl
   assert.equal(b.lines.filter((l) => l.startsWith('started')).length, 1);
 });
 
-test('cancelling a running build aborts it on its worker; a cancelled queued build never runs', async (t) => {
+test('cancelling a running build aborts it on its worker; a cancelled queued build never runs; a failed build is not retried', async (t) => {
   if (skipWithoutPostgres(t)) return;
   const { url, db, queue } = await setup(t);
   const w = startWorkerProc(t, url, 'wc', 1);
@@ -183,7 +183,11 @@ test('cancelling a running build aborts it on its worker; a cancelled queued bui
   // the worker is free again and takes new work, but neither cancelled build comes back
   await queue.enqueue({ teamId: 'team-c', buildId: 'c3', payload: { ms: 10 } });
   assert.equal((await waitForStatus(queue, 'c3', ['succeeded'])).state, 'succeeded');
+  // a build that fails is reported failed with its error, and not retried (only a lost worker means a retry)
+  await queue.enqueue({ teamId: 'team-c', buildId: 'c4', payload: { ms: 10, fail: 'RUN exited with 2' } });
+  const failed = await waitForStatus(queue, 'c4', ['succeeded', 'failed']);
+  assert.deepEqual([failed.state, failed.attempts, failed.error], ['failed', 1, 'RUN exited with 2']);
   await new Promise((r) => setTimeout(r, 1000));
   const runs = await db.query<{ build_id: string }>('SELECT build_id FROM test_runs ORDER BY id');
-  assert.deepEqual(runs.map((r) => r.build_id), ['c1', 'c3']);
+  assert.deepEqual(runs.map((r) => r.build_id), ['c1', 'c3', 'c4']);
 });

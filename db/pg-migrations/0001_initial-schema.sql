@@ -1,21 +1,22 @@
 -- Up Migration
 -- kiln's service metadata in PostgreSQL: one schema for every API node and worker.
--- Ids are text (the service makes them); times are timestamptz; sizes are bigint bytes.
+-- Ids are text (the service makes them); times are timestamptz; sizes are bigint bytes. Names and states follow the
+-- SQLite store of `kiln serve` (src/service), so one repository interface can sit on both.
 
 CREATE TABLE teams (
   id          text PRIMARY KEY,
   name        text NOT NULL UNIQUE,
-  -- at most this many builds of the team run at once, across all workers
-  max_concurrent_builds integer NOT NULL DEFAULT 2 CHECK (max_concurrent_builds > 0),
+  -- the team's limits as the service keeps them: { concurrentBuilds, uploadBytesPerBuild, storedBytes }
+  limits      jsonb NOT NULL DEFAULT '{}'::jsonb CHECK (jsonb_typeof(limits) = 'object'),
   created_at  timestamptz NOT NULL DEFAULT now()
 );
 
--- Only the sha256 of a key is kept; `prefix` (the first characters) lets a user tell keys apart.
+-- Only the sha256 of a key is kept (`hash`); `prefix` (the first characters) lets a user tell keys apart.
 CREATE TABLE api_keys (
   id           text PRIMARY KEY,
   team_id      text NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
   name         text NOT NULL DEFAULT '',
-  key_hash     text NOT NULL UNIQUE CHECK (key_hash ~ '^[0-9a-f]{64}$'),
+  hash         text NOT NULL UNIQUE CHECK (hash ~ '^[0-9a-f]{64}$'),
   prefix       text NOT NULL DEFAULT '',
   created_at   timestamptz NOT NULL DEFAULT now(),
   last_used_at timestamptz,
@@ -36,11 +37,16 @@ CREATE TABLE builds (
   id             text PRIMARY KEY,
   team_id        text NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
   template_id    text REFERENCES templates(id) ON DELETE SET NULL,
+  -- `interrupted`: the service stopped under it (a lost worker is retried instead, see queue_leases)
   status         text NOT NULL DEFAULT 'queued'
-                   CHECK (status IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')),
+                   CHECK (status IN ('queued', 'running', 'success', 'failed', 'cancelled', 'interrupted')),
   created_by_key text REFERENCES api_keys(id) ON DELETE SET NULL,
   -- the build's input (Dockerfile/template, build args, upload digest, tags) as the API received it
   request        jsonb NOT NULL DEFAULT '{}'::jsonb,
+  -- the template name:tag the build produces, if any (also reachable through template_id)
+  template       text,
+  -- the engine's result (digest, steps with cached marks and timings) as JSON
+  result         jsonb,
   image_digest   text,
   steps_total    integer,
   steps_cached   integer,
@@ -66,13 +72,13 @@ CREATE TABLE template_tags (
   PRIMARY KEY (template_id, tag)
 );
 
--- Progress and log events of a build, in order (seq is per build), for live streaming and history.
+-- Progress and log events of a build, in order (seq is per build), for live streaming and history; an event's
+-- JSON carries its own type.
 CREATE TABLE build_events (
   build_id text NOT NULL REFERENCES builds(id) ON DELETE CASCADE,
   seq      integer NOT NULL,
   at       timestamptz NOT NULL DEFAULT now(),
-  kind     text NOT NULL,
-  data     jsonb NOT NULL DEFAULT '{}'::jsonb,
+  data     jsonb NOT NULL,
   PRIMARY KEY (build_id, seq)
 );
 

@@ -68,24 +68,25 @@ test('the schema keeps only key hashes, enforces its states, and a team deletion
   const db = await openPg({ database: srv.url });
   t.after(() => db.close());
   await migratePg(db);
-  await db.query("INSERT INTO teams (id, name) VALUES ('t1', 'one')");
+  await db.query("INSERT INTO teams (id, name, limits) VALUES ('t1', 'one', $1)", [{ concurrentBuilds: 2 }]);
+  await assert.rejects(db.query("INSERT INTO teams (id, name, limits) VALUES ('t2', 'two', '[1]')"), /teams_limits_check/);
   const secret = 'kiln_live_0123456789abcdef';
   const hash = createHash('sha256').update(secret).digest('hex');
-  await db.query("INSERT INTO api_keys (id, team_id, key_hash, prefix) VALUES ('k1', 't1', $1, 'kiln_liv')", [hash]);
-  await assert.rejects(db.query("INSERT INTO api_keys (id, team_id, key_hash) VALUES ('k2', 't1', $1)", [secret]), /api_keys_key_hash_check/, 'a raw key is not a sha256 hex digest and is refused');
-  await assert.rejects(db.query("INSERT INTO api_keys (id, team_id, key_hash) VALUES ('k3', 't1', $1)", [hash]), /duplicate key/);
+  await db.query("INSERT INTO api_keys (id, team_id, hash, prefix) VALUES ('k1', 't1', $1, 'kiln_liv')", [hash]);
+  await assert.rejects(db.query("INSERT INTO api_keys (id, team_id, hash) VALUES ('k2', 't1', $1)", [secret]), /api_keys_hash_check/, 'a raw key is not a sha256 hex digest and is refused');
+  await assert.rejects(db.query("INSERT INTO api_keys (id, team_id, hash) VALUES ('k3', 't1', $1)", [hash]), /duplicate key/);
   await db.query("INSERT INTO templates (id, team_id, name) VALUES ('tp1', 't1', 'py')");
   await assert.rejects(db.query("INSERT INTO templates (id, team_id, name) VALUES ('tp2', 't1', 'py')"), /duplicate key/, 'a name is unique within a team');
   await db.query("INSERT INTO builds (id, team_id, template_id, created_by_key, request) VALUES ('b1', 't1', 'tp1', 'k1', $1)", [{ dockerfile: 'FROM busybox' }]);
   await assert.rejects(db.query("UPDATE builds SET status = 'exploded' WHERE id = 'b1'"), /builds_status_check/);
-  await db.query("UPDATE builds SET status = 'succeeded', image_digest = 'sha256:ab', steps_total = 3, steps_cached = 2 WHERE id = 'b1'");
+  await db.query("UPDATE builds SET status = 'success', result = $1, image_digest = 'sha256:ab', steps_total = 3, steps_cached = 2 WHERE id = 'b1'", [{ digest: 'sha256:ab', steps: [] }]);
   await db.query("INSERT INTO template_tags (template_id, tag, build_id, image_digest, size_bytes) VALUES ('tp1', 'latest', 'b1', 'sha256:ab', 1234)");
   await db.transaction(async (c) => {
-    for (let seq = 0; seq < 3; seq++) await c.query("INSERT INTO build_events (build_id, seq, kind, data) VALUES ('b1', $1, 'log', $2)", [seq, { line: `l${seq}` }]);
+    for (let seq = 0; seq < 3; seq++) await c.query("INSERT INTO build_events (build_id, seq, data) VALUES ('b1', $1, $2)", [seq, { type: 'log', line: `l${seq}` }]);
   });
   await assert.rejects(db.transaction(async (c) => {
-    await c.query("INSERT INTO build_events (build_id, seq, kind) VALUES ('b1', 3, 'log')");
-    await c.query("INSERT INTO build_events (build_id, seq, kind) VALUES ('b1', 0, 'log')");
+    await c.query("INSERT INTO build_events (build_id, seq, data) VALUES ('b1', 3, '{}')");
+    await c.query("INSERT INTO build_events (build_id, seq, data) VALUES ('b1', 0, '{}')");
   }), /duplicate key/);
   assert.equal((await db.query<{ n: string }>("SELECT count(*) AS n FROM build_events WHERE build_id = 'b1'"))[0]!.n, '3', 'the failed transaction left nothing');
   await db.query("INSERT INTO usage (team_id, build_id, kind, quantity) VALUES ('t1', 'b1', 'build_seconds', 12.5)");

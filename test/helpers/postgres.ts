@@ -63,10 +63,6 @@ async function pgUid(): Promise<{ uid: number; gid: number }> {
   return { uid, gid };
 }
 
-function asPostgres(bin: string, args: string[]): [string, string[]] {
-  return ['runuser', ['-u', PG_USER, '--', path.join(PG_BIN, bin), ...args]];
-}
-
 function urlOf(socketDir: string, port: number, database: string): string {
   return `postgres://${PG_USER}@/${encodeURIComponent(database)}?host=${encodeURIComponent(socketDir)}&port=${port}`;
 }
@@ -86,8 +82,7 @@ function templateDataDir(): Promise<string> {
     const { uid, gid } = await pgUid();
     mkdirSync(data, { mode: 0o700 });
     chownSync(data, uid, gid);
-    const [cmd, args] = asPostgres('initdb', ['-D', data, '-A', 'trust', '-U', PG_USER, '--no-sync', '-E', 'UTF8', '--locale=C']);
-    await run(cmd, args, { cwd: dir });
+    await run(path.join(PG_BIN, 'initdb'), ['-D', data, '-A', 'trust', '-U', PG_USER, '--no-sync', '-E', 'UTF8', '--locale=C'], { cwd: dir, uid, gid });
     return data;
   })();
   template.catch(() => (template = undefined));
@@ -121,13 +116,13 @@ export async function startPostgres(t?: TestContext): Promise<TestPostgres> {
     // a copy of the per-process template (cp -a keeps the postgres user's ownership and the 0700 mode)
     await run('cp', ['-a', await templateDataDir(), data]);
     const port = await freePort();
-    const [pcmd, pargs] = asPostgres('postgres', [
+    // started as the postgres user directly (not through runuser), so the stop signal reaches the postmaster
+    proc = spawn(path.join(PG_BIN, 'postgres'), [
       '-D', data, '-k', socketDir, '-p', String(port),
       '-c', "listen_addresses=",
       '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off',
       '-c', 'max_connections=100', '-c', 'shared_buffers=16MB',
-    ]);
-    proc = spawn(pcmd, pargs, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+    ], { cwd: dir, uid, gid, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     proc.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
     const deadline = Date.now() + 30_000;
@@ -143,8 +138,7 @@ export async function startPostgres(t?: TestContext): Promise<TestPostgres> {
       url: urlOf(socketDir, port, PG_USER),
       urlFor: (database) => urlOf(socketDir, port, database),
       async createDatabase(name) {
-        const [ccmd, cargs] = asPostgres('createdb', ['-h', socketDir, '-p', String(port), '-U', PG_USER, name]);
-        await run(ccmd, cargs, { cwd: dir });
+        await run(path.join(PG_BIN, 'createdb'), ['-h', socketDir, '-p', String(port), '-U', PG_USER, name], { cwd: dir });
         return urlOf(socketDir, port, name);
       },
       stop,

@@ -19,8 +19,9 @@ fi
 # ---- system packages (Debian apt only)
 # runc: the OCI runtime; busybox-static: the built-in base image; skopeo: an independent OCI client for tests;
 # debootstrap: Debian base images in tests; docker-registry: a real registry for cache sharing tests;
+# postgresql: PostgreSQL 15 for the service metadata and build-queue tests (each test starts its own server);
 # attr: getfattr for reading overlay xattrs; tar/gzip/bzip2/xz-utils: ADD archive tests.
-PKGS=(runc busybox-static skopeo debootstrap docker-registry attr tar gzip bzip2 xz-utils zstd ca-certificates)
+PKGS=(runc busybox-static skopeo debootstrap docker-registry postgresql attr tar gzip bzip2 xz-utils zstd ca-certificates)
 missing=()
 for p in "${PKGS[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -30,6 +31,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 # the registry package starts a service on :5000 we do not use; tests start their own on a free loopback port
 systemctl disable --now docker-registry >/dev/null 2>&1 || true
+# likewise the postgresql package's own cluster on :5432: tests run servers of their own under temp dirs
+systemctl disable --now postgresql >/dev/null 2>&1 || true
 
 # ---- npm packages and build
 echo "==> npm ci"

@@ -56,6 +56,10 @@ const PARTS: Record<string, Part> = {
   progress: { tier: 'leaf', uses: ['errors'] },
   proc: { tier: 'leaf', uses: ['errors'] },
   flags: { tier: 'leaf', uses: ['errors'] },
+  // PostgreSQL: connections, migrations and the service schema
+  pg: { tier: 'storage', uses: ['errors'] },
+  // the build queue on PostgreSQL (pg-boss)
+  queue: { tier: 'storage', uses: ['errors', 'pg'] },
   // storage parts
   store: { tier: 'storage', uses: ['errors', 'oci', 'proc'] },
   metadata: { tier: 'storage', uses: ['errors', 'oci'] },
@@ -124,6 +128,10 @@ const PACKAGES: Record<string, string[]> = {
   '@hono/node-server': ['server'],
   zod: ['server'],
   'prom-client': ['server'],
+  pg: ['pg', 'queue'],
+  'pg-boss': ['queue'],
+  'pg-connection-string': ['pg'],
+  'node-pg-migrate': ['pg'],
   commander: ['cli'],
   picocolors: ['progress'],
   'tar-stream': ['layer', 'exporter', 'ops', 'cache-io'],

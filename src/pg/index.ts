@@ -1,0 +1,3 @@
+export type { PgConnectOptions, PgDatabase, AppliedMigration } from './types.js';
+export { openPg, pgConnectionString, redactPgUrl, pgError } from './connect.js';
+export { migratePg, appliedMigrations, migrationsDir, MIGRATIONS_TABLE } from './migrate.js';

@@ -260,20 +260,25 @@ class LayerApplier {
   }
 
   private fileSink(abs: string, e: ParsedEntry): EntrySink {
-    if (e.pax.has('GNU.sparse.major') || e.pax.has('GNU.sparse.size')) {
-      throw new BuildError('ERR_KILN_NOT_SUPPORTED', `layer entry ${JSON.stringify(e.path)} is a GNU sparse file`);
+    if (e.sparse === undefined && [...e.pax.keys()].some((k) => k.startsWith('GNU.sparse.'))) {
+      throw new BuildError('ERR_KILN_NOT_SUPPORTED', `layer entry ${JSON.stringify(e.path)} is a GNU sparse file in the old 0.x format`, {
+        hint: 'only the GNU sparse 1.0 format (tar --sparse-version=1.0) is read',
+      });
     }
     const fd = fs.openSync(abs, 'wx', 0o600);
     this.openFd = fd;
+    const expected = e.sparse ? e.sparse.reduce((a, [, l]) => a + l, 0) : e.size;
     let written = 0;
     return {
-      data: (chunk) => {
+      data: (chunk, offset) => {
         let off = 0;
-        while (off < chunk.length) off += fs.writeSync(fd, chunk, off, chunk.length - off);
+        while (off < chunk.length) off += fs.writeSync(fd, chunk, off, chunk.length - off, offset + off);
         written += chunk.length;
       },
       end: () => {
-        if (written !== e.size) throw invalid(e.path, 'is truncated');
+        if (written !== expected) throw invalid(e.path, 'is truncated');
+        // the holes of a sparse file stay holes: only its data segments were written
+        if (e.sparse) fs.ftruncateSync(fd, e.size);
         if (this.canChown) fs.fchownSync(fd, e.uid, e.gid);
         fs.fchmodSync(fd, e.mode);
         fs.futimesSync(fd, e.mtime, e.mtime);

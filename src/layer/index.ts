@@ -2,4 +2,3 @@ export type { LayerInfo, WriteLayerOptions, ApplyLayerOptions, TarEntryInfo, Lis
 export { writeLayer, DEFAULT_GZIP_LEVEL } from './write-layer.js';
 export { applyLayer } from './apply-layer.js';
 export { listLayer } from './list-layer.js';
-export { copySparseFile, hasHoles } from './sparse.js';

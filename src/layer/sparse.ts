@@ -5,8 +5,8 @@
  * the data segments one after another; the holes are not stored.
  * @internal
  */
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import type { Extent } from '../sparse/index.js';
 import { BLOCK } from './tar-format.js';
 
 /** A run of data in a sparse file: [offset, length]. */
@@ -19,45 +19,47 @@ const ZERO = Buffer.alloc(SCAN);
 /** Map texts above this are refused when reading (about 2.5 million segments). */
 const MAX_MAP_BYTES = 64 * 1024 * 1024;
 
-/** True when the file has fewer blocks allocated than its size needs: it has holes. */
-export function hasHoles(st: fs.Stats): boolean {
-  return st.isFile() && st.size >= 2 * HOLE_BLOCK && st.blocks * 512 < st.size;
-}
 
 /**
- * The data segments of a file: every run of HOLE_BLOCK-sized blocks that are not all zeros (reading it once;
- * Node exposes neither SEEK_DATA nor FIEMAP, and reading a hole costs no disk I/O). Zero blocks that are allocated
- * become holes too, so the map depends only on the bytes. Yields to the event loop every 64 MiB.
+ * The data segments of a file: every run of HOLE_BLOCK-sized blocks that are not all zeros. Only the file system's
+ * data extents are read (holes are zeros by definition); zero blocks inside them become holes too, so the map depends
+ * only on the bytes, not on how the file happens to be allocated. Yields to the event loop every 64 MiB.
  */
-export async function scanSegments(fd: number, size: number, signal?: AbortSignal): Promise<Segment[]> {
+export async function scanSegments(fd: number, extents: readonly Extent[], signal?: AbortSignal): Promise<Segment[]> {
   const segs: Array<[number, number]> = [];
   const buf = Buffer.allocUnsafe(SCAN);
-  let pos = 0;
   let chunks = 0;
   const data = (off: number, len: number): void => {
     const last = segs[segs.length - 1];
     if (last !== undefined && last[0] + last[1] === off) last[1] += len;
     else segs.push([off, len]);
   };
-  while (pos < size) {
-    const want = Math.min(SCAN, size - pos);
-    let got = 0;
-    while (got < want) {
-      const n = fs.readSync(fd, buf, got, want - got, pos + got);
-      if (n === 0) break;
-      got += n;
-    }
-    if (got < want) throw new Error('file shrank while it was being read');
-    if (!(got === SCAN && buf.equals(ZERO))) {
-      for (let o = 0; o < got; o += HOLE_BLOCK) {
-        const end = Math.min(o + HOLE_BLOCK, got);
-        if (buf.compare(ZERO, 0, end - o, o, end) !== 0) data(pos + o, end - o);
+  let done = 0;
+  for (const [start, length] of extents) {
+    // whole blocks: an extent that starts inside a block is read from the block's start (once)
+    const to = start + length;
+    let pos = Math.max(start - (start % HOLE_BLOCK), done);
+    done = Math.max(done, to);
+    while (pos < to) {
+      const want = Math.min(SCAN, to - pos);
+      let got = 0;
+      while (got < want) {
+        const n = fs.readSync(fd, buf, got, want - got, pos + got);
+        if (n === 0) break;
+        got += n;
       }
-    }
-    pos += got;
-    if (++chunks % 64 === 0) {
-      signal?.throwIfAborted();
-      await new Promise<void>((r) => setImmediate(r));
+      if (got < want) throw new Error('file shrank while it was being read');
+      if (!(got === SCAN && buf.equals(ZERO))) {
+        for (let o = 0; o < got; o += HOLE_BLOCK) {
+          const end = Math.min(o + HOLE_BLOCK, got);
+          if (buf.compare(ZERO, 0, end - o, o, end) !== 0) data(pos + o, end - o);
+        }
+      }
+      pos += got;
+      if (++chunks % 64 === 0) {
+        signal?.throwIfAborted();
+        await new Promise<void>((r) => setImmediate(r));
+      }
     }
   }
   return segs;
@@ -126,21 +128,3 @@ export function checkSegments(segs: readonly Segment[], realSize: number, dataBy
   return sum === dataBytes ? undefined : `sparse map describes ${sum} bytes, but ${dataBytes} are stored`;
 }
 
-/**
- * Copy a file that has holes so that the copy has them too: coreutils' `cp --sparse=always` (which skips holes with
- * SEEK_DATA/SEEK_HOLE and turns zero blocks into holes; Node exposes neither), then the source's permission bits.
- * `dst` must not exist. A failure is thrown as an Error carrying cp's message (and ENOSPC as its code when the disk is
- * full), for the caller to translate.
- */
-export function copySparseFile(src: string, dst: string, mode: number): void {
-  try {
-    execFileSync('cp', ['--sparse=always', '--no-dereference', '-T', '--', src, dst], { stdio: ['ignore', 'ignore', 'pipe'] });
-  } catch (err) {
-    const stderr = String((err as { stderr?: Buffer }).stderr ?? '').trim();
-    throw Object.assign(new Error(`copying ${src} failed: ${stderr || (err as Error).message}`), {
-      code: /No space left/i.test(stderr) ? 'ENOSPC' : 'EIO',
-      cause: err,
-    });
-  }
-  fs.chmodSync(dst, mode & 0o7777);
-}

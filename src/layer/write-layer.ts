@@ -12,7 +12,8 @@ import type { LayerInfo, WriteLayerOptions } from './types.js';
 import { walkTree, type WalkEntry } from './walk.js';
 import { ChunkedGzip, MEMBER_BYTES, type ChunkCacheOptions } from './gzip-chunks.js';
 import { readTreeXattrs, type XattrMap } from './xattr.js';
-import { encodeSparseMap, hasHoles, scanSegments, type Segment } from './sparse.js';
+import { encodeSparseMap, scanSegments, type Segment } from './sparse.js';
+import { dataExtents, hasHoles } from '../sparse/index.js';
 
 /**
  * Level 1: on this kind of machine zlib level 1 runs ~60 MB/s against ~40 MB/s at 6, and the blobs it makes are
@@ -287,7 +288,7 @@ async function emitFile(ctx: EmitContext, e: WalkEntry, h: TarHeader): Promise<v
     if (!hasHoles(e.st)) return await emitBigFile(ctx, e, h, fd);
     let segs: Segment[];
     try {
-      segs = await scanSegments(fd, size, ctx.signal);
+      segs = await scanSegments(fd, dataExtents(e.abs, size), ctx.signal);
     } catch (err) {
       if (isBuildError(err) || (err as Error).name === 'AbortError') throw err;
       throw changedError(e);

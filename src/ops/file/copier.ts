@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { BuildError } from '../../errors/index.js';
-import { copySparseFile, hasHoles } from '../../layer/index.js';
+import { copySparseFile, hasHoles } from '../../sparse/index.js';
 import { makeNode } from './archive.js';
 import { absPath, lstatOrUndefined, type SourceEntry, type SourceUnit } from '../../context/index.js';
 import type { ChmodSpec } from './mode.js';

@@ -342,12 +342,35 @@ class LayerApplier {
     }
   }
 
+  /** Folder paths (absolute) found to be real folders inside dest, or not, while finishing. */
+  private readonly checked = new Map<string, boolean>();
+
+  /**
+   * True when every folder on the way from dest to `abs` is a real folder (no symlink). The work left for the end of
+   * the layer (nodes, links, xattrs, times) was recorded by path; a later entry may have replaced one of its parent
+   * folders by a symlink to anywhere, and then that work belongs to an object that is gone and must not follow it.
+   */
+  private parentsAreDirs(abs: string): boolean {
+    const parent = path.dirname(abs);
+    if (parent === this.dest) return true;
+    const known = this.checked.get(parent);
+    if (known !== undefined) return known;
+    const ok = parent.startsWith(`${this.dest}/`) && this.parentsAreDirs(parent) && lstatOrNull(parent)?.isDirectory() === true;
+    this.checked.set(parent, ok);
+    return ok;
+  }
+
   /** Create nodes and whiteouts, then set xattrs (after chown, which clears capabilities) and folder times. */
   async finish(signal?: AbortSignal): Promise<void> {
+    for (const [k, n] of this.nodes) if (!this.parentsAreDirs(n.abs)) this.nodes.delete(k);
+    for (const [k, abs] of this.whiteouts) if (!this.parentsAreDirs(abs)) this.whiteouts.delete(k);
     await this.createNodes(signal);
-    for (const l of this.deferredLinks) this.link(l.target, l.abs, l.entry);
+    for (const l of this.deferredLinks) {
+      if (this.parentsAreDirs(l.abs) && this.parentsAreDirs(l.target)) this.link(l.target, l.abs, l.entry);
+    }
     await this.applyXattrs(signal);
     for (const [abs, mtime] of this.dirTimes) {
+      if (abs !== this.dest && !this.parentsAreDirs(abs)) continue;
       try {
         fs.lutimesSync(abs, mtime, mtime);
       } catch (err) {
@@ -398,7 +421,7 @@ class LayerApplier {
         // The kernel refuses user.* on anything but regular files and folders.
         attrs: x.kind === 'file' || x.kind === 'directory' ? x.attrs : x.attrs.filter(([k]) => !k.startsWith('user.')),
       }))
-      .filter((x) => x.attrs.length > 0 && lstatOrNull(x.path) !== null);
+      .filter((x) => x.attrs.length > 0 && (x.path === this.dest || this.parentsAreDirs(x.path)) && lstatOrNull(x.path) !== null);
     await restoreXattrs(items, signal);
   }
 

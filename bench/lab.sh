@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# Side-by-side cache benchmark: kiln vs BuildKit (dockerd from Debian's docker.io) on ../shared/lab scenarios.
-#   bench/lab.sh [-n REPS] [-s "layers bigcontext"] [-b "docker-buildkit kiln"]
-# Copies the lab to /tmp/lab (it writes beside itself), builds its bases and scenarios once, starts dockerd when the
-# docker-buildkit builder is asked for (apt-get install docker.io first), and prints the medians table.
-# Results: /tmp/lab/results/*.summary.txt (copied to bench/results/).
+# Side-by-side cache benchmark: kiln vs BuildKit (dockerd 20.10 from Debian's docker.io) on the ../shared/lab scenarios.
+#   bench/lab.sh [-n REPS] [-s "layers bigcontext multistage cachemount npm"] [-b "docker-buildkit kiln"]
+# Defaults: 3 repetitions, all five scenarios, both builders. Copies the lab to $LAB_DIR (default /tmp/lab; it writes
+# beside itself), builds its bases and scenarios once, starts dockerd when docker-buildkit is asked for (apt-get
+# install docker.io first), runs the lab, copies the medians to bench/results/ and prints the ratio table
+# (bench/lab-ratios.py) that the README's performance table is made from.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO="$(pwd)"
-REPS=3; SCEN="layers bigcontext"; BUILDERS="docker-buildkit kiln"
+REPS=3; SCEN="layers bigcontext multistage cachemount npm"; BUILDERS="docker-buildkit kiln"
 while getopts "n:s:b:" o; do case "$o" in n) REPS="$OPTARG";; s) SCEN="$OPTARG";; b) BUILDERS="$OPTARG";; *) exit 2;; esac; done
-LAB=/tmp/lab
+LAB="${LAB_DIR:-/tmp/lab}"
 [ -d "$LAB" ] || { cp -a "$REPO/../shared/lab" "$LAB"; chmod -R u+w "$LAB"; }
 case " $BUILDERS " in *" docker-buildkit "*)
   command -v dockerd >/dev/null || { echo "docker.io is not installed (apt-get install docker.io)" >&2; exit 1; }
@@ -17,6 +18,10 @@ case " $BUILDERS " in *" docker-buildkit "*)
 esac
 [ -f "$LAB/bases/busybox-rootfs.tar" ] || "$LAB/make-bases.sh" all
 for s in $SCEN; do [ -f "$LAB/scenarios/$s.steps" ] || "$LAB/make-scenarios.sh" "$s" >/dev/null; done
+echo "load before the run: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
 LAB_KILN_REPO="$REPO" "$LAB/bench.sh" -n "$REPS" -b "$BUILDERS" -s "$SCEN"
+echo "load after the run: $(cut -d' ' -f1-3 /proc/loadavg)"
 mkdir -p "$REPO/bench/results"
-cp "$(ls -t "$LAB"/results/*.summary.txt | head -1)" "$REPO/bench/results/"
+summary="$(ls -t "$LAB"/results/*.summary.txt | head -1)"
+cp "$summary" "$REPO/bench/results/"
+python3 "$REPO/bench/lab-ratios.py" "$summary" | tee "$REPO/bench/results/$(basename "$summary" .summary.txt).ratios.md"

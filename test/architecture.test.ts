@@ -56,6 +56,8 @@ const PARTS: Record<string, Part> = {
   progress: { tier: 'leaf', uses: ['errors'] },
   proc: { tier: 'leaf', uses: ['errors'] },
   flags: { tier: 'leaf', uses: ['errors'] },
+  // files with holes: their data extents and sparse copies (below layer, context and ops)
+  sparse: { tier: 'leaf', uses: ['errors'] },
   // PostgreSQL: connections, migrations and the service schema
   pg: { tier: 'storage', uses: ['errors'] },
   // the build queue on PostgreSQL (pg-boss)
@@ -66,8 +68,8 @@ const PARTS: Record<string, Part> = {
   snapshot: { tier: 'storage', uses: ['errors', 'oci'] },
   executor: { tier: 'storage', uses: ['errors', 'oci', 'proc'] },
   graph: { tier: 'storage', uses: ['errors', 'oci'] },
-  context: { tier: 'storage', uses: ['errors', 'oci'] },
-  layer: { tier: 'storage', uses: ['errors', 'oci', 'store'] },
+  context: { tier: 'storage', uses: ['errors', 'oci', 'sparse'] },
+  layer: { tier: 'storage', uses: ['errors', 'oci', 'store', 'sparse'] },
   registry: { tier: 'storage', uses: ['errors', 'oci', 'store'] },
   exporter: { tier: 'storage', uses: ['errors', 'oci', 'store'] },
   // cache
@@ -77,7 +79,7 @@ const PARTS: Record<string, Part> = {
   solver: { tier: 'solver', uses: ['errors', 'oci', 'graph'] },
   explain: { tier: 'solver', uses: ['errors', 'oci', 'metadata', 'graph', 'solver'] },
   // ops
-  ops: { tier: 'ops', uses: ['errors', 'oci', 'graph', 'solver', 'store', 'metadata', 'snapshot', 'executor', 'layer', 'context', 'proc'] },
+  ops: { tier: 'ops', uses: ['errors', 'oci', 'graph', 'solver', 'store', 'metadata', 'snapshot', 'executor', 'layer', 'context', 'proc', 'sparse'] },
   // front ends
   'frontend/dockerfile/parser': { tier: 'frontend', uses: ['errors'] },
   'frontend/dockerfile/shell': { tier: 'frontend', uses: ['errors'] },

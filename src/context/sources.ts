@@ -8,8 +8,9 @@
  * @internal
  */
 import { createHash } from 'node:crypto';
-import { closeSync, openSync, readSync, type Stats } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, type Stats } from 'node:fs';
 import path from 'node:path';
+import { dataExtents, hasHoles, type Extent } from '../sparse/index.js';
 import { BuildError } from '../errors/index.js';
 import { compileMatcher, matchWithParent, type CompiledMatcher } from './pattern-matcher.js';
 import { cleanAbs, cleanPath, compileGoMatch, containsWildcards, splitWildcards, type GoMatcher } from './source-words.js';
@@ -21,6 +22,9 @@ export const SOURCES_FORMAT = 'kiln.sources.v2';
 const FORMAT = SOURCES_FORMAT;
 /** Files changed this recently are not put in the stat cache: file times tick coarsely (jiffies). */
 const RACY_MS = 50;
+/** Files this big are looked at for holes when hashed (one fstat). */
+const SPARSE_CHECK = 1024 * 1024;
+const ZEROS = Buffer.alloc(1024 * 1024);
 
 export type SourceEntryType = 'file' | 'dir' | 'symlink' | 'fifo' | 'char' | 'block';
 
@@ -344,15 +348,32 @@ class Reader {
     const h = createHash('sha256');
     const fd = openSync(abs, 'r');
     try {
-      // up to the size that was stat'ed (the size the stat key records)
+      // up to the size that was stat'ed (the size the stat key records); the holes of a sparse file are hashed as
+      // the zeros they are, without reading them
+      const sparse = d.size >= SPARSE_CHECK && hasHoles(fstatSync(fd));
+      const extents: Extent[] = sparse ? dataExtents(abs, d.size) : [[0, d.size]];
       let total = 0;
-      while (total < d.size) {
-        const n = readSync(fd, this.buf, 0, Math.min(this.buf.length, d.size - total), null);
-        if (n === 0) break;
-        h.update(n === this.buf.length ? this.buf : this.buf.subarray(0, n));
-        total += n;
+      let short = false;
+      const zeros = (n: number): void => {
+        for (let left = n; left > 0; left -= ZEROS.length) h.update(left >= ZEROS.length ? ZEROS : ZEROS.subarray(0, left));
+      };
+      for (const [start, length] of extents) {
+        if (start > total) zeros(Math.min(start, d.size) - total);
+        total = Math.max(total, Math.min(start, d.size));
+        const end = Math.min(start + length, d.size);
+        while (total < end) {
+          const n = readSync(fd, this.buf, 0, Math.min(this.buf.length, end - total), total);
+          if (n === 0) break;
+          h.update(n === this.buf.length ? this.buf : this.buf.subarray(0, n));
+          total += n;
+          this.bytesRead += n;
+        }
+        if (total < end) {
+          short = true;
+          break;
+        }
       }
-      this.bytesRead += total;
+      if (sparse && !short && total < d.size) zeros(d.size - total);
     } finally {
       closeSync(fd);
     }

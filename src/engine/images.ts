@@ -7,7 +7,7 @@ import { createGzip } from 'node:zlib';
 import { BuildError } from '../errors/index.js';
 import { DEFAULT_PATH, MediaType, canonicalJson, isDigest, localImageName, type Descriptor, type Digest, type ImageConfig, type Index, type Manifest } from '../oci/index.js';
 import { writeLayer } from '../layer/index.js';
-import type { LocalImage } from '../ops/index.js';
+import { unpackLayers, type LocalImage } from '../ops/index.js';
 import type { State } from './state.js';
 import { isNotFound } from '../errors/index.js';
 import { parseRegistryRef, pullImage, RegistryClient, type RegistryOptions } from '../registry/index.js';
@@ -76,6 +76,7 @@ export async function pullToState(s: State, ref: string, opts: PullOptions = {})
   opts.onPull?.(ref);
   const img = await pullImage({ client: opts.client?.() ?? new RegistryClient(opts.registry), ref: r, store: s.store, ...(opts.signal ? { signal: opts.signal } : {}) });
   registerLayers(s, img.manifest, img.config);
+  await unpackImage(s, img.config, opts.signal);
   if (r.digest) return loadLocalImage(s, `${normalizeRef(ref).split('@')[0]}@${img.manifestDigest}`);
   s.db.putImage({ name: normalizeRef(ref), manifest: img.manifestDigest, created: Date.now() });
   return loadLocalImage(s, ref);
@@ -112,6 +113,17 @@ export function registerLayers(s: State, manifest: Manifest, config: ImageConfig
       s.db.putLayer({ diffId, blob: l.digest, blobSize: l.size, mediaType: l.mediaType, contentId: existing?.contentId ?? diffId, snapshotId: existing?.snapshotId ?? null });
     });
   });
+}
+
+/**
+ * Unpack the image's layers into snapshots now, as it arrives (import, load, pull, a FROM that pulls), as containerd
+ * and Docker do: a build that uses the image finds them unpacked and pays nothing. Layers already unpacked are skipped.
+ */
+export async function unpackImage(s: State, config: ImageConfig, signal?: AbortSignal): Promise<void> {
+  const t = Date.now();
+  const diffIds = config.rootfs?.diff_ids ?? [];
+  await unpackLayers(s, diffIds, signal);
+  if (process.env.KILN_TRACE) process.stderr.write(`[trace] unpacked ${diffIds.length} layers: ${Date.now() - t} ms\n`);
 }
 
 /** Write config + manifest blobs; returns the manifest descriptor. */
@@ -178,6 +190,7 @@ export async function importRootfs(s: State, opts: { source: string; name: strin
   const { manifest } = await writeImage(s, config, [layer]);
   s.db.putLayer({ diffId, blob: layer.digest, blobSize: layer.size, mediaType: layer.mediaType, contentId: diffId, snapshotId: s.db.getLayer(diffId)?.snapshotId ?? null });
   s.db.putImage({ name: normalizeRef(opts.name), manifest: manifest.digest, created: Date.now() });
+  await unpackImage(s, config);
   return manifest.digest;
 }
 

@@ -194,3 +194,80 @@ describe('applyLayer and listLayer input formats', () => {
     await assert.rejects(applyLayer({ source: path.join(dir, 'nope.tar'), dest: path.join(dir, 'd'), mode: 'merge' }), { kind: 'not-found' });
   });
 });
+
+describe('hostile layers leave everything outside dest alone', () => {
+  const T = 1_500_000_000;
+  /** A host folder an attacker aims at: a subfolder and a file with known times and no xattrs. */
+  function victim(dir: string): string {
+    const v = path.join(dir, 'victim');
+    fs.mkdirSync(path.join(v, 'sub'), { recursive: true });
+    fs.writeFileSync(path.join(v, 'f'), 'host');
+    for (const p of [path.join(v, 'sub'), path.join(v, 'f'), v]) fs.utimesSync(p, T, T);
+    return v;
+  }
+  function untouched(v: string): void {
+    assert.deepEqual(tree(v), ['f', 'sub'], 'nothing created or removed in the host folder');
+    for (const p of [v, path.join(v, 'sub'), path.join(v, 'f')]) assert.equal(fs.statSync(p).mtimeMs, T * 1000, `${p} keeps its time`);
+    assert.equal(fs.readFileSync(path.join(v, 'f'), 'utf8'), 'host');
+    const attrs = execFileSync('getfattr', ['-d', '-m', '-', path.join(v, 'f'), path.join(v, 'sub')], { encoding: 'utf8' });
+    assert.doesNotMatch(attrs, /kiln/, 'no xattr set on the host');
+  }
+
+  for (const mode of ['merge', 'overlay'] as const) {
+    test(`${mode}: a folder replaced by a symlink to the host after its entries: times, xattrs, nodes, links and whiteouts stay inside`, async (t) => {
+      const dir = tmp(t, `hostile-${mode}`);
+      const v = victim(dir);
+      const dest = path.join(dir, 'dest');
+      const xattr = { xattrs: [['user.kiln', Buffer.from('pwned')]] as Array<readonly [string, Buffer]> };
+      await apply(
+        dest,
+        [
+          { path: 'd/', type: 'directory', mtime: 1 },
+          { path: 'd/sub/', type: 'directory', mtime: 1, ...xattr },
+          { path: 'd/f', data: 'layer', mtime: 1, ...xattr },
+          { path: 'd/fifo', type: 'fifo' },
+          { path: 'd/node-link', type: 'link', linkname: 'd/fifo' },
+          { path: 'd/.wh.gone', type: 'file' },
+          // now the folder goes, and a symlink to the host folder takes its name
+          { path: 'd', type: 'symlink', linkname: v },
+        ],
+        mode,
+      );
+      untouched(v);
+      assert.equal(fs.readlinkSync(path.join(dest, 'd')), v, 'the symlink itself is kept as data');
+    });
+  }
+
+  test('merge: an absolute symlink left by an earlier layer is not written through', async (t) => {
+    const dir = tmp(t, 'hostile-earlier');
+    const v = victim(dir);
+    const dest = path.join(dir, 'dest');
+    await apply(dest, [{ path: 'etc', type: 'symlink', linkname: v }]);
+    for (const items of [
+      [{ path: 'etc/f', data: 'evil' }],
+      [{ path: 'etc/sub/', type: 'directory' as const, mtime: 1 }],
+      [{ path: 'etc/.wh.f' }],
+      [{ path: 'etc/new', type: 'symlink' as const, linkname: '/' }],
+      [{ path: 'x', type: 'link' as const, linkname: 'etc/f' }],
+    ]) {
+      await assert.rejects(apply(dest, items), (err: Error & { code?: string }) => err.code === 'ERR_KILN_ARCHIVE_UNSAFE', JSON.stringify(items));
+    }
+    untouched(v);
+  });
+
+  test("a relative symlink with '..' that climbs out, reached through another link, is refused", async (t) => {
+    const dir = tmp(t, 'hostile-dotdot');
+    const v = victim(dir);
+    const dest = path.join(dir, 'dest');
+    await assert.rejects(
+      apply(dest, [
+        { path: 'a/', type: 'directory' },
+        { path: 'a/b', type: 'symlink', linkname: '../c' },
+        { path: 'c', type: 'symlink', linkname: `../${path.basename(v)}` },
+        { path: 'a/b/f', data: 'evil' },
+      ]),
+      (err: Error & { code?: string }) => err.code === 'ERR_KILN_ARCHIVE_UNSAFE',
+    );
+    untouched(v);
+  });
+});

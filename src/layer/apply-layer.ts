@@ -260,20 +260,25 @@ class LayerApplier {
   }
 
   private fileSink(abs: string, e: ParsedEntry): EntrySink {
-    if (e.pax.has('GNU.sparse.major') || e.pax.has('GNU.sparse.size')) {
-      throw new BuildError('ERR_KILN_NOT_SUPPORTED', `layer entry ${JSON.stringify(e.path)} is a GNU sparse file`);
+    if (e.sparse === undefined && [...e.pax.keys()].some((k) => k.startsWith('GNU.sparse.'))) {
+      throw new BuildError('ERR_KILN_NOT_SUPPORTED', `layer entry ${JSON.stringify(e.path)} is a GNU sparse file in the old 0.x format`, {
+        hint: 'only the GNU sparse 1.0 format (tar --sparse-version=1.0) is read',
+      });
     }
     const fd = fs.openSync(abs, 'wx', 0o600);
     this.openFd = fd;
+    const expected = e.sparse ? e.sparse.reduce((a, [, l]) => a + l, 0) : e.size;
     let written = 0;
     return {
-      data: (chunk) => {
+      data: (chunk, offset) => {
         let off = 0;
-        while (off < chunk.length) off += fs.writeSync(fd, chunk, off, chunk.length - off);
+        while (off < chunk.length) off += fs.writeSync(fd, chunk, off, chunk.length - off, offset + off);
         written += chunk.length;
       },
       end: () => {
-        if (written !== e.size) throw invalid(e.path, 'is truncated');
+        if (written !== expected) throw invalid(e.path, 'is truncated');
+        // the holes of a sparse file stay holes: only its data segments were written
+        if (e.sparse) fs.ftruncateSync(fd, e.size);
         if (this.canChown) fs.fchownSync(fd, e.uid, e.gid);
         fs.fchmodSync(fd, e.mode);
         fs.futimesSync(fd, e.mtime, e.mtime);
@@ -337,12 +342,35 @@ class LayerApplier {
     }
   }
 
+  /** Folder paths (absolute) found to be real folders inside dest, or not, while finishing. */
+  private readonly checked = new Map<string, boolean>();
+
+  /**
+   * True when every folder on the way from dest to `abs` is a real folder (no symlink). The work left for the end of
+   * the layer (nodes, links, xattrs, times) was recorded by path; a later entry may have replaced one of its parent
+   * folders by a symlink to anywhere, and then that work belongs to an object that is gone and must not follow it.
+   */
+  private parentsAreDirs(abs: string): boolean {
+    const parent = path.dirname(abs);
+    if (parent === this.dest) return true;
+    const known = this.checked.get(parent);
+    if (known !== undefined) return known;
+    const ok = parent.startsWith(`${this.dest}/`) && this.parentsAreDirs(parent) && lstatOrNull(parent)?.isDirectory() === true;
+    this.checked.set(parent, ok);
+    return ok;
+  }
+
   /** Create nodes and whiteouts, then set xattrs (after chown, which clears capabilities) and folder times. */
   async finish(signal?: AbortSignal): Promise<void> {
+    for (const [k, n] of this.nodes) if (!this.parentsAreDirs(n.abs)) this.nodes.delete(k);
+    for (const [k, abs] of this.whiteouts) if (!this.parentsAreDirs(abs)) this.whiteouts.delete(k);
     await this.createNodes(signal);
-    for (const l of this.deferredLinks) this.link(l.target, l.abs, l.entry);
+    for (const l of this.deferredLinks) {
+      if (this.parentsAreDirs(l.abs) && this.parentsAreDirs(l.target)) this.link(l.target, l.abs, l.entry);
+    }
     await this.applyXattrs(signal);
     for (const [abs, mtime] of this.dirTimes) {
+      if (abs !== this.dest && !this.parentsAreDirs(abs)) continue;
       try {
         fs.lutimesSync(abs, mtime, mtime);
       } catch (err) {
@@ -393,7 +421,7 @@ class LayerApplier {
         // The kernel refuses user.* on anything but regular files and folders.
         attrs: x.kind === 'file' || x.kind === 'directory' ? x.attrs : x.attrs.filter(([k]) => !k.startsWith('user.')),
       }))
-      .filter((x) => x.attrs.length > 0 && lstatOrNull(x.path) !== null);
+      .filter((x) => x.attrs.length > 0 && (x.path === this.dest || this.parentsAreDirs(x.path)) && lstatOrNull(x.path) !== null);
     await restoreXattrs(items, signal);
   }
 

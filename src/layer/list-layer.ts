@@ -21,9 +21,19 @@ export async function listLayer(opts: ListLayerOptions): Promise<TarEntryInfo[]>
         info.devmajor = e.devmajor;
         info.devminor = e.devminor;
       }
+      if (e.sparse) info.sparse = e.sparse.map(([o, l]) => [o, l]);
       if (e.xattrs) info.xattrs = Object.fromEntries(e.xattrs.map(([k, v]) => [k, v.toString('latin1')]));
       out.push(info);
       if (!opts.withContent || e.type !== 'file') return null;
+      if (e.sparse) {
+        const content = Buffer.alloc(e.size);
+        return {
+          data: (c, offset) => void c.copy(content, offset),
+          end: () => {
+            info.content = content;
+          },
+        };
+      }
       const chunks: Buffer[] = [];
       return {
         data: (c) => chunks.push(Buffer.from(c)),

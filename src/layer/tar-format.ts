@@ -44,6 +44,8 @@ export interface TarHeader {
   devminor?: number;
   /** Extended attributes, raw bytes. */
   xattrs?: ReadonlyArray<readonly [string, Buffer]>;
+  /** Further PAX records to write (the GNU sparse 1.0 keys of a sparse file). */
+  extraPax?: ReadonlyArray<readonly [string, string]>;
 }
 
 const MAX_OCTAL_7 = 0o7777777;
@@ -197,6 +199,7 @@ export function prepareHeader(h: TarHeader): PreparedHeader {
   const size = big('size', h.size, MAX_OCTAL_11);
   const mtime = big('mtime', h.mtime, MAX_OCTAL_11);
   if (h.xattrs) for (const [k, v] of h.xattrs) set(`SCHILY.xattr.${k}`, v);
+  if (h.extraPax) for (const [k, v] of h.extraPax) set(k, v);
 
   let pax: Buffer | undefined;
   if (records !== undefined) {

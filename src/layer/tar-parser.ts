@@ -1,9 +1,13 @@
 import { BuildError } from '../errors/index.js';
+import { checkSegments, SparseMapReader, type Segment } from './sparse.js';
 import { BLOCK, decodeBlock, isZeroBlock, parsePax, typeOf, type TarHeader } from './tar-format.js';
 
-/** Receives one entry's data (synchronously). */
+/**
+ * Receives one entry's data (synchronously). `offset` is where the chunk goes in the file: always given for sparse
+ * entries (the data skips the holes), otherwise the chunks simply follow each other.
+ */
 export interface EntrySink {
-  data(chunk: Buffer): void;
+  data(chunk: Buffer, offset: number): void;
   end(): void;
 }
 
@@ -13,6 +17,11 @@ export interface ParsedEntry extends TarHeader {
   typeflag: number;
   /** PAX keys that were set for this entry, raw. */
   pax: ReadonlyMap<string, Buffer>;
+  /**
+   * A GNU sparse 1.0 file: its data segments [offset, length]; `size` is then the real size of the file, and the
+   * sink receives only the segments' bytes, each with its offset. Everything outside them is a hole.
+   */
+  sparse?: readonly Segment[];
 }
 
 /** Types whose size field is ignored: no data follows their header (as Go's archive/tar reads them). */
@@ -43,6 +52,14 @@ export class TarParser {
   private longLink: string | undefined;
   private zeroBlocks = 0;
   private done = false;
+  /** A sparse entry whose map is being read: its data bytes left, and the map so far. */
+  private sparseHead: { entry: ParsedEntry; left: number; map: SparseMapReader } | null = null;
+  /** Segments of the sparse entry being delivered, the current one's index, and the file offset reached in it. */
+  private segs: readonly Segment[] | null = null;
+  private segIdx = 0;
+  private segDone = 0;
+  /** File offset of the next data byte of a plain entry. */
+  private filePos = 0;
 
   constructor(private readonly onEntry: (e: ParsedEntry) => EntrySink | null) {}
 
@@ -56,7 +73,7 @@ export class TarParser {
     while (buf.length > 0 && !this.done) {
       if (this.dataLeft > 0) {
         const n = Math.min(this.dataLeft, buf.length);
-        this.sink?.data(buf.subarray(0, n));
+        if (this.sink) this.deliver(buf.subarray(0, n));
         this.dataLeft -= n;
         buf = buf.subarray(n);
         if (this.dataLeft === 0) this.finishEntry();
@@ -87,10 +104,36 @@ export class TarParser {
     }
   }
 
+  /** Hand data to the sink with its file offsets (split at segment ends for a sparse entry). */
+  private deliver(chunk: Buffer): void {
+    const sink = this.sink!;
+    if (this.segs === null) {
+      sink.data(chunk, this.filePos);
+      this.filePos += chunk.length;
+      return;
+    }
+    let c = chunk;
+    while (c.length > 0) {
+      const seg = this.segs[this.segIdx];
+      const room = seg[1] - this.segDone;
+      if (room === 0) {
+        this.segIdx++;
+        this.segDone = 0;
+        continue;
+      }
+      const n = Math.min(room, c.length);
+      sink.data(c.subarray(0, n), seg[0] + this.segDone);
+      this.segDone += n;
+      c = c.subarray(n);
+    }
+  }
+
   /** Call at end of input: throws when the archive was truncated. A missing end marker after whole entries is accepted. */
   end(): void {
     if (this.done) return;
-    if (this.dataLeft > 0 || this.padLeft > 0 || this.pendingBytes > 0 || this.meta) throw invalid('the layer archive is truncated');
+    if (this.dataLeft > 0 || this.padLeft > 0 || this.pendingBytes > 0 || this.meta || this.sparseHead) {
+      throw invalid('the layer archive is truncated');
+    }
     this.done = true;
   }
 
@@ -98,12 +141,18 @@ export class TarParser {
     const s = this.sink;
     this.sink = null;
     this.padLeft = (BLOCK - (this.currentSize % BLOCK)) % BLOCK;
+    this.segs = null;
+    this.filePos = 0;
     s?.end();
   }
 
   private currentSize = 0;
 
   private consume(bytes: Buffer): void {
+    if (this.sparseHead) {
+      this.sparseBlock(bytes);
+      return;
+    }
     if (this.meta) {
       const { flag, size } = this.meta;
       this.meta = null;
@@ -190,9 +239,49 @@ export class TarParser {
       xattrs: xattrs.length > 0 ? xattrs : undefined,
       pax,
     };
+    if (type === 'file' && str('GNU.sparse.major') === '1' && str('GNU.sparse.minor') === '0') {
+      entry.path = str('GNU.sparse.name') ?? path;
+      this.currentSize = entry.size;
+      if (entry.size < BLOCK) throw invalid(`the layer archive's sparse entry ${JSON.stringify(entry.path)} has no map`);
+      this.sparseHead = { entry, left: entry.size, map: new SparseMapReader() };
+      return;
+    }
+    this.start(entry);
+  }
+
+  /** One block of a sparse entry's map; once the map is complete, the entry starts. */
+  private sparseBlock(block: Buffer): void {
+    const head = this.sparseHead!;
+    head.left -= BLOCK;
+    const name = JSON.stringify(head.entry.path);
+    let segs: Segment[] | undefined;
+    try {
+      segs = head.map.push(block);
+    } catch (err) {
+      throw invalid(`the layer archive's sparse entry ${name} has a malformed map: ${(err as Error).message}`, err);
+    }
+    if (segs === undefined) {
+      if (head.left < BLOCK) throw invalid(`the layer archive's sparse entry ${name} has a truncated map`);
+      return;
+    }
+    this.sparseHead = null;
+    const realSize = Math.floor(Number(head.entry.pax.get('GNU.sparse.realsize')?.toString('latin1') ?? 'NaN'));
+    if (!Number.isSafeInteger(realSize) || realSize < 0) throw invalid(`the layer archive's sparse entry ${name} has no valid GNU.sparse.realsize`);
+    const problem = checkSegments(segs, realSize, head.left);
+    if (problem) throw invalid(`the layer archive's sparse entry ${name}: ${problem}`);
+    this.start({ ...head.entry, size: realSize, sparse: segs }, head.left);
+  }
+
+  /** Hand the entry to onEntry; `stored` data bytes follow (the segments' bytes for a sparse entry). */
+  private start(entry: ParsedEntry, stored = entry.size): void {
+    this.segs = entry.sparse ?? null;
+    this.segIdx = 0;
+    this.segDone = 0;
+    this.filePos = 0;
     this.sink = this.onEntry(entry);
-    this.currentSize = entry.size;
-    this.dataLeft = entry.size;
-    if (entry.size === 0) this.finishEntry();
+    // the padding after the data: the map is whole blocks, so the stored bytes' remainder is the data's
+    this.currentSize = stored;
+    this.dataLeft = stored;
+    if (stored === 0) this.finishEntry();
   }
 }

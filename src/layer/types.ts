@@ -74,8 +74,10 @@ export interface TarEntryInfo {
   mode: number;
   uid: number;
   gid: number;
-  /** Data bytes (0 for anything but files). */
+  /** Data bytes (0 for anything but files); for a sparse file its real size, holes included. */
   size: number;
+  /** A sparse file (GNU sparse 1.0): its data segments [offset, length]; the rest is holes. */
+  sparse?: Array<[number, number]>;
   /** Seconds since the epoch. */
   mtime: number;
   /** Symlink target or hardlink target path. */

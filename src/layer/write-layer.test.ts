@@ -7,7 +7,7 @@ import path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import zlib from 'node:zlib';
 import { createLocalStore } from '../store/index.js';
-import { listLayer, writeLayer } from './index.js';
+import { applyLayer, listLayer, writeLayer } from './index.js';
 
 function tmp(t: TestContext, name: string): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `kiln-${name}-`));
@@ -175,5 +175,117 @@ describe('writeLayer', () => {
     await assert.rejects(writeLayer({ dir: root, ingester: store, signal: ac.signal }), /stop/);
     assert.deepEqual(fs.readdirSync(path.join(dir, 'store', 'blobs', 'sha256')), []);
     assert.deepEqual(fs.readdirSync(path.join(dir, 'store', 'ingest')), []);
+  });
+});
+
+describe('sparse files', () => {
+  const GIB = 1024 ** 3;
+  /** A 1 GiB file with data at 0, in the middle and at the end (no trailing hole) and another ending in a hole. */
+  function makeSparse(root: string): void {
+    fs.mkdirSync(path.join(root, 'data'), { recursive: true });
+    const a = path.join(root, 'data/disk.img');
+    fs.closeSync(fs.openSync(a, 'w'));
+    fs.truncateSync(a, GIB);
+    const fd = fs.openSync(a, 'r+');
+    fs.writeSync(fd, Buffer.from('head'), 0, 4, 0);
+    fs.writeSync(fd, Buffer.alloc(10_000, 0x61), 0, 10_000, 512 * 1024 * 1024 + 100);
+    fs.writeSync(fd, Buffer.from('tail'), 0, 4, GIB - 4);
+    fs.closeSync(fd);
+    const b = path.join(root, 'hole-at-end');
+    fs.writeFileSync(b, 'start');
+    fs.truncateSync(b, 300 * 1024 * 1024);
+    setTimes(root, T0);
+  }
+  function expectContent(file: string): void {
+    const fd = fs.openSync(file, 'r');
+    const at = (pos: number, len: number): string => {
+      const b = Buffer.alloc(len);
+      fs.readSync(fd, b, 0, len, pos);
+      return b.toString('latin1');
+    };
+    try {
+      assert.equal(fs.fstatSync(fd).size, GIB);
+      assert.equal(at(0, 6), 'head\0\0');
+      assert.equal(at(512 * 1024 * 1024 + 99, 3), '\0aa');
+      assert.equal(at(512 * 1024 * 1024 + 10_099, 2), 'a\0');
+      assert.equal(at(GIB - 6, 6), '\0\0tail');
+      assert.ok(fs.fstatSync(fd).blocks * 512 < 1024 * 1024, `${file} keeps its holes (${fs.fstatSync(fd).blocks} blocks)`);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  test('are written as GNU sparse 1.0: a small layer that kiln and GNU tar unpack with the holes kept', async (t) => {
+    const dir = tmp(t, 'wl-sparse');
+    const root = path.join(dir, 'tree');
+    makeSparse(root);
+    const store = await createLocalStore({ root: path.join(dir, 'store') });
+    const info = await writeLayer({ dir: root, ingester: store });
+    assert.ok(info.size < 64 * 1024, `blob is ${info.size} bytes`);
+    assert.ok(info.uncompressedSize < 64 * 1024, `tar is ${info.uncompressedSize} bytes`);
+    const entries = await listLayer({ source: store.path(info.digest) });
+    const img = entries.find((e) => e.path === 'data/disk.img');
+    assert.equal(img?.size, GIB);
+    assert.deepEqual(img?.sparse, [[0, 4096], [512 * 1024 * 1024, 12288], [GIB - 4096, 4096]]);
+    const end = entries.find((e) => e.path === 'hole-at-end');
+    assert.deepEqual([end?.size, end?.sparse], [300 * 1024 * 1024, [[0, 4096], [300 * 1024 * 1024, 0]]], "a last empty segment marks the trailing hole");
+
+    const mine = path.join(dir, 'mine');
+    await applyLayer({ source: store.path(info.digest), dest: mine, mode: 'merge' });
+    expectContent(path.join(mine, 'data/disk.img'));
+    assert.equal(fs.statSync(path.join(mine, 'hole-at-end')).size, 300 * 1024 * 1024);
+
+    const gnu = path.join(dir, 'gnu');
+    fs.mkdirSync(gnu);
+    execFileSync('tar', ['-xzf', store.path(info.digest), '-C', gnu]);
+    expectContent(path.join(gnu, 'data/disk.img'));
+    assert.deepEqual(fs.readdirSync(gnu).sort(), ['data', 'hole-at-end'], 'GNU tar reads the real names');
+    execFileSync('cmp', [path.join(root, 'hole-at-end'), path.join(gnu, 'hole-at-end')]);
+
+    // the same tree gives the same layer; the content id follows the bytes
+    const again = await writeLayer({ dir: root, ingester: store });
+    assert.equal(again.digest, info.digest);
+    fs.writeFileSync(path.join(root, 'data/disk.img'), 'x', { flag: 'r+' });
+    fs.utimesSync(path.join(root, 'data/disk.img'), T0, T0);
+    assert.notEqual((await writeLayer({ dir: root, ingester: store })).contentId, info.contentId);
+  });
+
+  test('a sparse 1.0 archive made by GNU tar unpacks with its holes', async (t) => {
+    const dir = tmp(t, 'wl-gnusparse');
+    const root = path.join(dir, 'tree');
+    makeSparse(root);
+    const archive = path.join(dir, 'gnu.tar');
+    execFileSync('tar', ['--sparse', '--sparse-version=1.0', '--format=pax', '-cf', archive, '-C', root, '.']);
+    assert.ok(fs.statSync(archive).size < 1024 * 1024);
+    const out = path.join(dir, 'out');
+    await applyLayer({ source: archive, dest: out, mode: 'overlay' });
+    expectContent(path.join(out, 'data/disk.img'));
+    execFileSync('cmp', [path.join(root, 'hole-at-end'), path.join(out, 'hole-at-end')]);
+  });
+
+  test('a big file is streamed: memory stays bounded while it is compressed', async (t) => {
+    const dir = tmp(t, 'wl-bigfile');
+    const root = path.join(dir, 'tree');
+    fs.mkdirSync(root);
+    const file = path.join(root, 'big.bin');
+    const chunk = Buffer.alloc(1024 * 1024);
+    const fd = fs.openSync(file, 'w');
+    for (let i = 0; i < 384; i++) {
+      chunk.fill(i & 0xff, 0, 4096);
+      fs.writeSync(fd, chunk);
+    }
+    fs.closeSync(fd);
+    const store = await createLocalStore({ root: path.join(dir, 'store') });
+    global.gc?.();
+    const before = process.memoryUsage().rss;
+    let peak = before;
+    const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 5);
+    try {
+      const info = await writeLayer({ dir: root, ingester: store, gzipLevel: 1 });
+      assert.equal(info.uncompressedSize, 384 * 1024 * 1024 + 512 + 1024);
+    } finally {
+      clearInterval(timer);
+    }
+    assert.ok(peak - before < 128 * 1024 * 1024, `rss grew by ${Math.round((peak - before) / 1024 / 1024)} MiB for a 384 MiB file`);
   });
 });

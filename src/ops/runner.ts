@@ -6,7 +6,8 @@ import type { CopyOp, ExecOp, MkdirOp, Vertex } from '../graph/index.js';
 import type { Digest } from '../oci/index.js';
 import type { OpRunner, RunContext } from '../solver/index.js';
 import { dropCopyUps, type ActiveSnapshot } from '../snapshot/index.js';
-import { applyLayer, writeLayer } from '../layer/index.js';
+import { writeLayer } from '../layer/index.js';
+import { unpackLayer } from './unpack.js';
 import { resolveSources, type ResolvedSources, type SourceEntry } from '../context/index.js';
 import { archiveContentDigest, copyInto } from './file/index.js';
 import { resolveChown } from './users.js';
@@ -51,26 +52,7 @@ export function createOpRunner(o: OpsOptions): OpRunner & { ensureSnapshots(laye
   function ensureSnapshot(diffId: Digest): Promise<number> {
     let p = unpacking.get(diffId);
     if (!p) {
-      p = (async () => {
-        const rec = o.db.getLayer(diffId);
-        if (!rec) throw new BuildError('ERR_KILN_STORE_NOT_FOUND', `layer ${diffId} is not known to the store`);
-        if (rec.snapshotId !== null && o.db.getSnapshot(rec.snapshotId)?.state === 'committed' && existsSync(o.snapshots.dir(rec.snapshotId))) {
-          return rec.snapshotId;
-        }
-        const snap = await o.snapshots.create();
-        try {
-          await applyLayer({ source: o.store.path(rec.blob), dest: snap.dir, mode: 'overlay' });
-        } catch (err) {
-          await snap.abort();
-          throw err;
-        }
-        const id = await snap.commit();
-        o.db.tx(() => {
-          o.db.commitSnapshot(id, diffId);
-          o.db.setLayerSnapshot(diffId, id);
-        });
-        return id;
-      })();
+      p = unpackLayer(o, diffId);
       unpacking.set(diffId, p);
       p.catch(() => unpacking.delete(diffId));
     }

@@ -1,7 +1,7 @@
 import { Option, type Command } from 'commander';
 import path from 'node:path';
 import { BuildError } from '../../errors/index.js';
-import { importRootfs, normalizeRef, loadLocalImage, registerLayers, validateImageName } from '../../engine/index.js';
+import { importRootfs, normalizeRef, loadLocalImage, registerLayers, unpackImage, validateImageName } from '../../engine/index.js';
 import { loadArchive, writeDockerArchive, writeOciLayout } from '../../exporter/index.js';
 import type { Digest, ImageConfig, Manifest } from '../../oci/index.js';
 import type { CliContext } from '../shared.js';
@@ -88,6 +88,7 @@ export function registerImages(program: Command, cli: CliContext): void {
         const m = JSON.parse((await s.store.read(manifestDigest)).toString()) as Manifest;
         const cfg = JSON.parse((await s.store.read(m.config.digest)).toString()) as ImageConfig;
         registerLayers(s, m, cfg);
+        await unpackImage(s, cfg);
         for (const n of names) s.db.putImage({ name: normalizeRef(n), manifest: l.manifest, created: Date.now() });
         process.stdout.write(`Loaded image: ${names.map(normalizeRef).join(', ') || l.manifest}\n`);
       }

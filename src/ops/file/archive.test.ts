@@ -142,3 +142,23 @@ describe('ADD: local archives', () => {
     assert.equal(fs.readlinkSync(path.join(dst, 'x/sys')), '/etc');
   });
 });
+
+describe('ADD: hostile archives', () => {
+  test('a folder replaced by a symlink to the host after its entries: the host folder keeps its times', async () => {
+    const ctx = fresh();
+    const host = fresh();
+    fs.mkdirSync(path.join(host, 'sub'));
+    for (const p of [path.join(host, 'sub'), host]) fs.utimesSync(p, 1_500_000_000, 1_500_000_000);
+    fs.writeFileSync(path.join(ctx, 'swap.tar'), await tarOf([
+      { header: { name: 'd', type: 'directory', mode: 0o755, mtime: new Date(1000) } },
+      { header: { name: 'd/sub', type: 'directory', mode: 0o700, mtime: new Date(1000) } },
+      { header: { name: 'd', type: 'symlink', linkname: host } },
+    ]));
+    const dst = fresh();
+    await copyInto({ srcRoot: ctx, sources: ['swap.tar'], destRoot: dst, dest: '/', workdir: '/', unpackArchives: true });
+    assert.equal(fs.readlinkSync(path.join(dst, 'd')), host);
+    assert.equal(fs.statSync(path.join(host, 'sub')).mtimeMs, 1_500_000_000_000, 'the host folder keeps its time');
+    assert.equal(fs.statSync(path.join(host, 'sub')).mode & 0o777, 0o755, 'and its mode');
+    assert.deepEqual(fs.readdirSync(host), ['sub']);
+  });
+});

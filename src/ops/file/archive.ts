@@ -198,7 +198,10 @@ export async function unpackArchive(opts: UnpackOptions): Promise<{ files: numbe
       if (++entries > maxEntries) throw limitError(opts.file, `${maxEntries} entries (the limit)`);
       await extractEntry(ctx, entry.header as Header, entry as unknown as Body);
     }
-    for (const d of ctx.dirs) setTimes(d.path, d.atime, d.mtime, false);
+    // a later entry may have replaced a parent folder by a symlink: such a folder is gone, its times are not set
+    const checked = new Map<string, boolean>();
+    const root = path.resolve(opts.destDir);
+    for (const d of ctx.dirs) if (parentsAreDirs(root, path.resolve(d.path), checked)) setTimes(d.path, d.atime, d.mtime, false);
   } catch (err) {
     if (err instanceof BuildError) throw err;
     throw new BuildError('ERR_KILN_IMAGE_INVALID', `failed to unpack ${path.basename(opts.file)}: ${(err as Error).message}`, {
@@ -209,6 +212,17 @@ export async function unpackArchive(opts: UnpackOptions): Promise<{ files: numbe
     done();
   }
   return { files: ctx.files, bytes: ctx.bytes };
+}
+
+/** True when every folder from `root` down to the parent of `abs` is a real folder, not a symlink. */
+function parentsAreDirs(root: string, abs: string, checked: Map<string, boolean>): boolean {
+  const parent = path.dirname(abs);
+  if (parent === root) return true;
+  const known = checked.get(parent);
+  if (known !== undefined) return known;
+  const ok = parent.startsWith(`${root}/`) && parentsAreDirs(root, parent, checked) && lstatOrUndefined(parent)?.isDirectory() === true;
+  checked.set(parent, ok);
+  return ok;
 }
 
 interface UnpackContext {

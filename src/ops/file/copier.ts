@@ -8,6 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { BuildError } from '../../errors/index.js';
+import { copySparseFile, hasHoles } from '../../sparse/index.js';
 import { makeNode } from './archive.js';
 import { absPath, lstatOrUndefined, type SourceEntry, type SourceUnit } from '../../context/index.js';
 import type { ChmodSpec } from './mode.js';
@@ -29,6 +30,18 @@ export interface CopySettings {
 }
 
 const CLONE = fs.constants.COPYFILE_FICLONE;
+
+/** Files this big are looked at for holes (one lstat): a sparse file is copied with its holes. */
+const SPARSE_CHECK = 1024 * 1024;
+
+/** Copy one regular file's bytes (and permission bits) to a new file; a file with holes keeps them. */
+function copyFile(src: string, dst: string, size: number): void {
+  if (size >= SPARSE_CHECK) {
+    const st = fs.lstatSync(src);
+    if (hasHoles(st)) return copySparseFile(src, dst, st.mode);
+  }
+  fs.copyFileSync(src, dst, CLONE);
+}
 
 /** Mode for directories this copy creates as parents: 0755, or the octal --chmod (BuildKit). */
 export function createdDirMode(s: CopySettings): number {
@@ -118,7 +131,7 @@ function writeLeaf(s: CopySettings, root: string, e: SourceEntry, dst: string, w
     if (first !== undefined) fs.linkSync(first, dst);
     else {
       const src = absPath(root, e.src);
-      fs.copyFileSync(src, dst, CLONE);
+      copyFile(src, dst, e.size);
       if (s.checkUnchanged) checkUnchanged(src, e);
       stats.bytes += e.size;
       copied = true;

@@ -1,0 +1,2 @@
+export type { Extent } from './extents.js';
+export { copySparseFile, dataExtents, hasHoles } from './extents.js';

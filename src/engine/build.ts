@@ -5,7 +5,7 @@ import { BuildError, ExecError, formatUserError, isBuildError, isDiskFull, isNoS
 import type { Descriptor, Digest, HistoryEntry, ImageConfig } from '../oci/index.js';
 import { convertDockerfile } from '../frontend/dockerfile/convert/index.js';
 import { closure, solve, type CacheIndex, type SolveEvent, type VertexResult } from '../solver/index.js';
-import { createOpRunner, type LocalImage, type SecretSource } from '../ops/index.js';
+import { createOpRunner, type BuildLimits, type LocalImage, type SecretSource } from '../ops/index.js';
 import { createPatternMatcher, MAX_DOCKERFILE_BYTES, readBoundedText, readIgnorePatterns, walkContext } from '../context/index.js';
 import { writeDockerArchive, writeOciLayout } from '../exporter/index.js';
 import type { ProgressSink } from '../progress/index.js';
@@ -48,6 +48,8 @@ export interface BuildRequest {
   sourceDateEpoch?: number;
   /** network of RUN steps without `--network` (default host) */
   network?: 'host' | 'none';
+  /** resource limits of every RUN step, and the build's own time limit (`buildTimeoutMs`) */
+  limits?: BuildLimits;
   /** mark these steps (by their line in the Dockerfile) as never cached */
   noCacheLines?: number[];
   /** `--cache-from`: imported (verified) into the local cache before solving */
@@ -103,7 +105,34 @@ export interface BuildResult {
 }
 
 /** Run one build: Dockerfile → graph → solve (cache or execute) → image → tags/outputs → history. */
-export async function runBuild(req: BuildRequest): Promise<BuildResult> {
+export async function runBuild(request: BuildRequest): Promise<BuildResult> {
+  const timeout = buildTimeout(request);
+  try {
+    return await runBuildWithin(timeout ? { ...request, signal: timeout.signal } : request);
+  } finally {
+    timeout?.release();
+  }
+}
+
+/** `limits.buildTimeoutMs` as an abort signal (joined with the caller's) whose reason names the limit. */
+function buildTimeout(req: BuildRequest): { signal: AbortSignal; release(): void } | undefined {
+  const ms = req.limits?.buildTimeoutMs;
+  if (!ms) return undefined;
+  const ctl = new AbortController();
+  const timer = setTimeout(() => ctl.abort(new BuildError('ERR_KILN_LIMIT_EXCEEDED', `the build ran longer than its time limit of ${ms / 1000} s and was stopped (--build-timeout)`, { details: { limit: 'build-time' } })), ms);
+  const onAbort = (): void => ctl.abort(req.signal?.reason);
+  req.signal?.addEventListener('abort', onAbort, { once: true });
+  if (req.signal?.aborted) onAbort();
+  return {
+    signal: ctl.signal,
+    release: () => {
+      clearTimeout(timer);
+      req.signal?.removeEventListener('abort', onAbort);
+    },
+  };
+}
+
+async function runBuildWithin(req: BuildRequest): Promise<BuildResult> {
   const s = req.state;
   const started = Date.now();
   const buildId = `${started.toString(36)}${randomBytes(4).toString('hex')}`;
@@ -227,6 +256,7 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
       loadImage: (ref) => loadLocalImage(s, ref),
       ...(req.sourceDateEpoch !== undefined ? { sourceDateEpoch: req.sourceDateEpoch } : {}),
       ...(req.network ? { network: req.network } : {}),
+      ...(req.limits ? { limits: req.limits } : {}),
       buildId,
       ...(shared?.onCacheMount ? { onCacheMount: shared.onCacheMount } : {}),
     });
@@ -356,7 +386,7 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
     } catch {
       /* the disk may be full: those steps run again next time */
     }
-    record.status = interrupted ? 'interrupted' : 'failed';
+    record.status = interrupted && !(isBuildError(err) && err.code === 'ERR_KILN_LIMIT_EXCEEDED') ? 'interrupted' : 'failed';
     record.finished = Date.now();
     record.error = errorLine(err);
     recordFailure(s, record, isNoSpace(err));
@@ -412,7 +442,7 @@ function recordFailure(s: State, record: Parameters<State['db']['putBuild']>[0],
 function failureOf(o: { state: State; err: unknown; interrupted: boolean; reason: unknown }): unknown {
   const { err } = o;
   if (o.interrupted) {
-    if (isBuildError(o.reason) && o.reason.code === 'ERR_KILN_INTERRUPTED') return o.reason;
+    if (isBuildError(o.reason) && (o.reason.code === 'ERR_KILN_INTERRUPTED' || o.reason.code === 'ERR_KILN_LIMIT_EXCEEDED')) return o.reason;
     return new BuildError('ERR_KILN_INTERRUPTED', 'build interrupted', { cause: err });
   }
   if (isBuildError(err) && err.code === 'ERR_KILN_NO_SPACE') return err;

@@ -9,7 +9,8 @@ import {
   READONLY_PATHS,
   systemMounts,
 } from './defaults.js';
-import type { OciMount, OciSpec, OciUser } from './types.js';
+import { seccompProfile } from './seccomp.js';
+import type { OciMount, OciResources, OciSpec, OciUser } from './types.js';
 
 /** Everything {@link createSpec} needs; all paths are already decided, so the function does no I/O. */
 export interface CreateSpecOptions {
@@ -31,11 +32,14 @@ export interface CreateSpecOptions {
   cgroupsPath?: string;
   /** RLIMIT_NOFILE (soft and hard). Default 1048576, as Docker/BuildKit; lower it where kiln may not raise limits. */
   nofileLimit?: number;
+  /** cgroup limits runc applies (memory is usually applied by the executor on a parent cgroup instead) */
+  resources?: Omit<OciResources, 'devices'>;
 }
 
 /**
  * Build the OCI runtime config for one process, with Docker's defaults: its capabilities, kernel filesystems,
- * masked and read-only paths, and RLIMIT_NOFILE 1048576. Pure: no file is read or written.
+ * masked and read-only paths, no_new_privs, a seccomp filter with the effect of Docker's default profile
+ * (`seccomp.ts`), and RLIMIT_NOFILE 1048576. Pure: no file is read or written.
  *
  * @example
  * const spec = createSpec({ rootfs: '/mnt/r', args: ['sh', '-c', 'true'], env: [], cwd: '/', user: { uid: 0, gid: 0, additionalGids: [0] } });
@@ -56,7 +60,8 @@ export function createSpec(opts: CreateSpecOptions): OciSpec {
       // Like Docker: a non-root process keeps the bounding set but starts with no effective capabilities.
       capabilities: { bounding: caps, effective: isRoot ? caps : [], permitted: isRoot ? caps : [] },
       rlimits: [{ type: 'RLIMIT_NOFILE', hard: opts.nofileLimit ?? NOFILE_LIMIT, soft: opts.nofileLimit ?? NOFILE_LIMIT }],
-      noNewPrivileges: false,
+      // like Docker: setuid binaries and file capabilities cannot raise a RUN's privileges
+      noNewPrivileges: true,
     },
     root: { path: opts.rootfs, readonly: false },
     hostname: opts.hostname || DEFAULT_HOSTNAME,
@@ -69,10 +74,11 @@ export function createSpec(opts: CreateSpecOptions): OciSpec {
         { type: 'mount' },
         ...(network === 'none' ? [{ type: 'network' as const }] : []),
       ],
-      resources: { devices: [{ allow: false, access: 'rwm' }] },
+      resources: { devices: [{ allow: false, access: 'rwm' }], ...(opts.resources ?? {}) },
       ...(opts.cgroupsPath ? { cgroupsPath: opts.cgroupsPath } : {}),
       maskedPaths: [...MASKED_PATHS],
       readonlyPaths: [...READONLY_PATHS],
+      seccomp: seccompProfile(),
     },
   };
 }

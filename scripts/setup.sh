@@ -20,7 +20,7 @@ fi
 # runc: the OCI runtime; busybox-static: the built-in base image; skopeo: an independent OCI client for tests;
 # debootstrap: Debian base images in tests; docker-registry: a real registry for cache sharing tests;
 # attr: getfattr for reading overlay xattrs; tar/gzip/bzip2/xz-utils: ADD archive tests.
-PKGS=(runc busybox-static skopeo debootstrap docker-registry attr tar gzip bzip2 xz-utils zstd ca-certificates)
+PKGS=(runc busybox-static skopeo debootstrap docker-registry attr tar gzip bzip2 xz-utils zstd ca-certificates slirp4netns util-linux)
 missing=()
 for p in "${PKGS[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

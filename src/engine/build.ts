@@ -21,6 +21,7 @@ import { openSharedCache, type SharedCacheReport } from './shared-cache.js';
 import { applyLangCache, type ApplyLangCacheOptions } from '../langcache/index.js';
 import { abandonBuild, acquireLease, finishBuild, historyPolicy, pinBlobs } from '../gc/index.js';
 import { explainSolve, openBuildLog } from '../explain/index.js';
+import { formatFinding, secretWarnings } from '../check/index.js';
 
 export interface BuildOutput {
   type: 'oci' | 'docker' | 'oci-dir';
@@ -46,8 +47,14 @@ export interface BuildRequest {
   /** extra ignore patterns on top of .dockerignore */
   ignorePatterns?: string[];
   sourceDateEpoch?: number;
-  /** network of RUN steps without `--network` (default host) */
-  network?: 'host' | 'none';
+  /**
+   * network of RUN steps without `--network` (default host, Docker's default for local builds). `isolated` (what
+   * `kiln serve` uses): each RUN in its own network namespace with egress through slirp4netns and no route to the
+   * host's loopback; a `RUN --network=host` is then refused unless `allowHostNetwork`.
+   */
+  network?: 'host' | 'none' | 'isolated';
+  /** with `network: 'isolated'`: let `RUN --network=host` share the host's network (a server's config decides) */
+  allowHostNetwork?: boolean;
   /** resource limits of every RUN step, and the build's own time limit (`buildTimeoutMs`) */
   limits?: BuildLimits;
   /** mark these steps (by their line in the Dockerfile) as never cached */
@@ -205,6 +212,7 @@ async function runBuildWithin(req: BuildRequest): Promise<BuildResult> {
     if (req.maxContextBytes !== undefined) {
       await walkContext({ dir: contextDir, excludePatterns: ignorePatterns, maxBytes: req.maxContextBytes, ...(req.signal ? { signal: req.signal } : {}) });
     }
+    warnSecretsInArgs(req, { text, file: displayName });
     const graph = await convertDockerfile({
       text,
       file: displayName,
@@ -229,6 +237,15 @@ async function runBuildWithin(req: BuildRequest): Promise<BuildResult> {
     if (req.langCache) applyLangCache(graph, req.langCache);
     if (req.noCacheLines?.length) {
       for (const v of graph.vertices.values()) if (v.location && req.noCacheLines.includes(v.location.line)) v.noCache = true;
+    }
+    if (req.network === 'isolated' && !req.allowHostNetwork) {
+      for (const v of graph.vertices.values()) {
+        if (v.op.type === 'exec' && v.op.network === 'host') {
+          throw new BuildError('ERR_KILN_NOT_SUPPORTED', `${v.location ? `${v.location.file}:${v.location.line}: ` : ''}RUN --network=host is not allowed: this build runs with the isolated network`, {
+            hint: 'drop --network=host, or allow it in the server\'s config (allowHostNetwork)',
+          });
+        }
+      }
     }
     if (req.network) {
       // `kiln build --network` is part of every RUN's definition, so it is part of its cache key
@@ -582,6 +599,17 @@ function withEpochKey(runner: OpRunner, epoch: number | undefined): OpRunner {
       return { ...content, sourceDateEpoch: epoch, digest: sha256(`${base}\nSOURCE_DATE_EPOCH=${epoch}`) };
     },
   };
+}
+
+/** BuildKit's SecretsUsedInArgOrEnv, at build time (a Dockerfile that does not parse is reported by the conversion). */
+function warnSecretsInArgs(req: BuildRequest, o: { text: string; file: string }): void {
+  let found: ReturnType<typeof secretWarnings> = [];
+  try {
+    found = secretWarnings(o);
+  } catch {
+    return;
+  }
+  for (const f of found) info(req, `warning: ${formatFinding(f)}`);
 }
 
 function info(req: BuildRequest, message: string): void {

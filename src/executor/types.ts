@@ -10,8 +10,11 @@ export interface ExecMount {
   options?: string[];
 }
 
-/** Network mode of a run: share the host's network namespace, or a new one with only `lo`. */
-export type ExecNetwork = 'host' | 'none';
+/**
+ * Network mode of a run: share the host's network namespace (`host`), a new one with only `lo` (`none`), or a new one
+ * with user-mode egress through slirp4netns and no route to the host's loopback (`isolated`, what a service uses).
+ */
+export type ExecNetwork = 'host' | 'none' | 'isolated';
 
 /** Per-run resource limits (unset = unlimited). */
 export interface ExecLimits {

@@ -54,7 +54,7 @@ export interface OpsOptions {
   /** resource limits of every RUN step of the build (unset = unlimited) */
   limits?: BuildLimits;
   /** network of RUN steps that do not choose one (`kiln build --network`); default host */
-  network?: 'host' | 'none';
+  network?: 'host' | 'none' | 'isolated';
   /** clamp layer timestamps (SOURCE_DATE_EPOCH) */
   sourceDateEpoch?: number;
   /** the build this runner serves (recorded in cache-mount use logs) */

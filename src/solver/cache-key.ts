@@ -4,7 +4,8 @@ import type { Op } from '../graph/index.js';
 /** Bump when the key's field list or meaning changes: old records then simply miss. */
 // v2: COPY/ADD key on one resolution of their sources (hardlinks, xattrs, followed links, archive content, COPY --from
 // selector content instead of the stage's whole output)
-export const KEY_FORMAT_VERSION = 'kiln-key-v2';
+// v3: build-arg values in a RUN's env enter the key (and the stored inputs) as their digest, never in clear
+export const KEY_FORMAT_VERSION = 'kiln-key-v3';
 
 /** The fields of an op that decide its result. Listed explicitly: adding a field to an op does not change keys. */
 export function opKeyFields(op: Op): Record<string, unknown> {
@@ -15,7 +16,7 @@ export function opKeyFields(op: Op): Record<string, unknown> {
       return {
         type: 'exec',
         args: op.args,
-        env: op.env,
+        env: argValuesDigested(op.env, op.argEnv),
         cwd: op.cwd,
         user: op.user,
         network: op.network,
@@ -56,6 +57,17 @@ export function opKeyFields(op: Op): Record<string, unknown> {
     case 'meta':
       return { type: 'meta', change: op.change };
   }
+}
+
+/** `NAME=value` entries of build args become `NAME=sha256:<digest of value>`: the key is as precise, the record keeps no secret. */
+function argValuesDigested(env: string[], argNames: string[] | undefined): string[] {
+  if (!argNames || argNames.length === 0) return env;
+  const names = new Set(argNames);
+  return env.map((e) => {
+    const eq = e.indexOf('=');
+    const name = eq < 0 ? e : e.slice(0, eq);
+    return names.has(name) ? `${name}=${sha256(e.slice(eq + 1))}` : e;
+  });
 }
 
 export interface KeyInputs {

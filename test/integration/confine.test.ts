@@ -5,9 +5,30 @@
  */
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, lstatSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { build, cleanup, integrationBlocker, newContext, newRoot, requireIntegration } from '../helpers/kiln.js';
+import { build, cleanup, integrationBlocker, kilnBin, newContext, newRoot, requireIntegration } from '../helpers/kiln.js';
+
+/** Files under `dir` whose bytes contain `needle`; `sameDevice` skips other filesystems mounted below (a tmpfs). */
+function filesContaining(dir: string, needle: string, sameDevice: boolean): string[] {
+  const dev = lstatSync(dir).dev;
+  const hits: string[] = [];
+  const walk = (p: string): void => {
+    const st = lstatSync(p, { throwIfNoEntry: false });
+    if (!st || (sameDevice && st.dev !== dev)) return;
+    if (st.isDirectory()) for (const n of readdirSync(p)) walk(path.join(p, n));
+    else if (st.isFile() && readFileSync(p).includes(needle)) hits.push(p);
+  };
+  walk(dir);
+  return hits;
+}
+
+/** Mount points (from /proc/self/mounts) under `dir`. */
+function mountsUnder(dir: string): string[] {
+  return readFileSync('/proc/self/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1] ?? '').filter((m) => m.startsWith(`${dir}/`));
+}
 
 describe('RUN confinement', { concurrency: false }, () => {
   let root = '';
@@ -97,5 +118,59 @@ describe('RUN confinement', { concurrency: false }, () => {
     assert.match(two.stderr, /Dockerfile:3: /);
     const small = await run('FROM busybox\nRUN dd if=/dev/zero of=/a bs=1M count=10 2>/dev/null\n', ['--disk-limit', '50m']);
     assert.equal(small.code, 0, small.stderr);
+  });
+
+  test('a secret lives on a tmpfs of kiln\'s own while the step runs; after a SIGKILL the next start unmounts it: no byte on disk', async (t) => {
+    if (!requireIntegration(t)) return;
+    const value = `kiln-secret-${randomBytes(12).toString('hex')}`;
+    const ctx = await newContext({ Dockerfile: 'FROM busybox\nRUN --mount=type=secret,id=s test -s /run/secrets/s && echo READY-$((1+1)) && sleep 60\n', 's.txt': value });
+    dirs.push(ctx);
+    const child = spawn(kilnBin, ['build', '--root', root, '--progress=plain', '--no-cache', '--secret', `id=s,src=${path.join(ctx, 's.txt')}`, ctx], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`the step never started: ${out}`)), 60_000);
+      const on = (c: Buffer): void => {
+        out += c.toString();
+        if (out.includes('READY-2')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      };
+      child.stdout.on('data', on);
+      child.stderr.on('data', on);
+    });
+    const secretMounts = mountsUnder(path.join(root, 'tmp')).filter((m) => path.basename(m).startsWith('secret-'));
+    assert.equal(secretMounts.length, 1, `one secret tmpfs: ${secretMounts.join(' ')}`);
+    const line = readFileSync('/proc/self/mounts', 'utf8').split('\n').find((l) => l.split(' ')[1] === secretMounts[0]);
+    assert.match(line ?? '', / tmpfs /);
+    assert.deepEqual(filesContaining(root, value, true), [], 'a secret byte is on the disk of the state root');
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('close', r));
+    const next = await run('FROM busybox\nRUN true\n');
+    assert.equal(next.code, 0, next.stderr);
+    assert.deepEqual(mountsUnder(path.join(root, 'tmp')), [], 'a secret tmpfs is still mounted after the next start');
+    assert.deepEqual(filesContaining(root, value, false), [], 'a secret byte is under the state root after the next start');
+  });
+
+  test('ARG named like a secret: warned at build time, and the cache records keep only a digest of its value', async (t) => {
+    if (!requireIntegration(t)) return;
+    const value = `argval-${randomBytes(10).toString('hex')}`;
+    const ctx = await newContext({ Dockerfile: 'FROM busybox\nARG API_TOKEN\nARG PLAIN=1\nRUN test -n "$API_TOKEN" && touch /done\n' });
+    dirs.push(ctx);
+    const r = await build(root, ctx, ['--build-arg', `API_TOKEN=${value}`]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr + r.stdout, /SecretsUsedInArgOrEnv: .*ARG "API_TOKEN".*\(Dockerfile:2\)/);
+    assert.doesNotMatch(r.stderr + r.stdout, /SecretsUsedInArgOrEnv: .*PLAIN/);
+    for (const f of ['metadata.db', 'metadata.db-wal']) {
+      const p = path.join(root, f);
+      if (existsSync(p)) assert.ok(!readFileSync(p).includes(value), `${f} holds the build-arg value`);
+    }
+    assert.deepEqual(filesContaining(root, value, false), [], 'the build-arg value is stored under the state root');
+    // the digest still keys the step: another value misses, the same value hits
+    const again = await build(root, ctx, ['--build-arg', `API_TOKEN=${value}`]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal(again.meta['kiln.steps'].at(-1)?.cached, true);
+    const other = await build(root, ctx, ['--build-arg', `API_TOKEN=${value}x`]);
+    assert.equal(other.meta['kiln.steps'].at(-1)?.cached, false);
   });
 });

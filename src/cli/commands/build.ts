@@ -25,7 +25,8 @@ export function registerBuild(program: Command, cli: CliContext): void {
     .option('--metadata-file <file>', 'write the build result (digests, steps) as JSON')
     .option('-o, --output <spec>', 'type=oci|docker,dest=FILE (repeatable)', collect, [])
     .option('--secret <spec>', 'id=ID,src=FILE or id=ID,env=VAR (repeatable)', collect, [])
-    .option('--network <mode>', 'network for RUN steps: default|host|none', 'default')
+    .option('--network <mode>', 'network for RUN steps: default|host|none|isolated (default = host, as Docker for local builds)', 'default')
+    .option('--allow-host-network', 'with --network=isolated: allow RUN --network=host')
     .option('-m, --memory <bytes>', 'memory limit of each RUN step (like docker: 512m, 2g = MiB, GiB)')
     .option('--pids-limit <n>', 'most processes/threads of each RUN step')
     .option('-c, --cpu-shares <n>', 'CPU weight of each RUN step (1024 = default)')
@@ -94,6 +95,7 @@ export function registerBuild(program: Command, cli: CliContext): void {
           buildArgs,
           ...(networkOf(o.network as string) ? { network: networkOf(o.network as string)! } : {}),
           ...limitsRequest(o),
+          ...(o.allowHostNetwork ? { allowHostNetwork: true } : {}),
           ...(o.target ? { target: o.target as string } : {}),
           noCache: o.cache === false,
           // commander files a `--no-` option under the name without `no` (cacheFilter)
@@ -170,9 +172,9 @@ function positiveInt(text: string, what: string): number {
   return Number(text);
 }
 
-/** `--network default|host|none` of kiln build; default and host share the host's network. */
-function networkOf(mode: string): 'host' | 'none' | undefined {
+/** `--network default|host|none|isolated` of kiln build; default and host share the host's network. */
+function networkOf(mode: string): 'host' | 'none' | 'isolated' | undefined {
   if (mode === 'default' || mode === 'host') return undefined;
-  if (mode === 'none') return 'none';
-  throw new BuildError('ERR_KILN_ARGUMENT', `--network: unsupported mode "${mode}" (use default, host or none)`);
+  if (mode === 'none' || mode === 'isolated') return mode;
+  throw new BuildError('ERR_KILN_ARGUMENT', `--network: unsupported mode "${mode}" (use default, host, none or isolated)`);
 }

@@ -22,8 +22,10 @@ export interface CreateSpecOptions {
   /** Numeric identity, usually from `resolveUser`. */
   user: OciUser;
   mounts?: ExecMount[];
-  /** Default `host`: no network namespace. `none`: a new network namespace (runc brings up `lo` only). */
+  /** Default `host`: no network namespace. `none`: a new network namespace (runc brings up `lo` only).
+   *  `isolated`: join the namespace at `netnsPath` (set up by the executor with slirp4netns). */
   network?: ExecNetwork;
+  netnsPath?: string;
   hostname?: string;
   /** Host file bind-mounted at /etc/resolv.conf. */
   resolvConf?: string;
@@ -48,7 +50,9 @@ export function createSpec(opts: CreateSpecOptions): OciSpec {
   if (opts.args.length === 0) throw new Error('createSpec: args must not be empty');
   const network = opts.network ?? 'host';
   const isRoot = opts.user.uid === 0;
-  const caps = [...DEFAULT_CAPABILITIES];
+  if (network === 'isolated' && !opts.netnsPath) throw new Error('createSpec: the isolated network needs netnsPath');
+  // isolated (the service's builds): no raw sockets either
+  const caps = DEFAULT_CAPABILITIES.filter((c) => network !== 'isolated' || c !== 'CAP_NET_RAW');
   return {
     ociVersion: '1.0.2',
     process: {
@@ -73,6 +77,7 @@ export function createSpec(opts: CreateSpecOptions): OciSpec {
         { type: 'uts' },
         { type: 'mount' },
         ...(network === 'none' ? [{ type: 'network' as const }] : []),
+        ...(network === 'isolated' ? [{ type: 'network' as const, path: opts.netnsPath! }] : []),
       ],
       resources: { devices: [{ allow: false, access: 'rwm' }], ...(opts.resources ?? {}) },
       ...(opts.cgroupsPath ? { cgroupsPath: opts.cgroupsPath } : {}),

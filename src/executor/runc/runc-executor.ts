@@ -13,6 +13,7 @@ import { writeNetworkFiles } from './network-files.js';
 import { ensureDirInRoot, isMissing, readRootFile } from './rootfs-path.js';
 import { allowedNofileLimit } from './host-limits.js';
 import { locateRuntime } from './runtime.js';
+import { cleanIsolatedNetworks, startIsolatedNetwork, type IsolatedNetwork } from './slirp.js';
 import { listRunCgroups, prepareCgroups, removeRunCgroups, treeBytes, type MemoryGuard } from './limits.js';
 
 /** Options of {@link createRuncExecutor}. */
@@ -62,6 +63,10 @@ export class RuncExecutor implements Executor {
     return path.join(this.#stateDir, 'runc');
   }
 
+  get #netnsDir(): string {
+    return path.join(this.#stateDir, 'netns');
+  }
+
   get #bundlesDir(): string {
     return path.join(this.#stateDir, 'bundles');
   }
@@ -75,13 +80,16 @@ export class RuncExecutor implements Executor {
     await mkdir(bundle, { recursive: true, mode: 0o700 });
     let record: BundleRecord = { rootfs: req.rootfs, stubs: [] };
     let guard: MemoryGuard | undefined;
+    let net: IsolatedNetwork | undefined;
     try {
       guard = await prepareCgroups({ id, ...(req.limits ? { limits: req.limits } : {}) });
-      record = await this.#prepareBundle({ req, id, bundle, guard });
+      if (req.network === 'isolated') net = await startIsolatedNetwork({ dir: this.#netnsDir, id });
+      record = await this.#prepareBundle({ req, id, bundle, guard, ...(net ? { netnsPath: net.netnsPath } : {}) });
       const res = await this.#runContainer({ req, runtime, id, bundle });
       if (!res.stoppedBy && res.exitCode !== 0 && (await guard.oomKilled(res.exitCode))) return { ...res, stoppedBy: 'memory' };
       return res;
     } finally {
+      await net?.release();
       await guard?.release();
       await removeMountStubs({ rootfs: record.rootfs, stubs: record.stubs, ...(record.parentTimes ? { parentTimes: record.parentTimes } : {}) });
       await rm(bundle, { recursive: true, force: true });
@@ -103,6 +111,13 @@ export class RuncExecutor implements Executor {
       if (owner === undefined || isOwnerAlive(owner)) continue;
       await this.#undoBundle(path.join(this.#bundlesDir, name));
     }
+    await cleanIsolatedNetworks({
+      dir: this.#netnsDir,
+      isStale: (name) => {
+        const owner = parseContainerId(name);
+        return owner === undefined || !isOwnerAlive(owner);
+      },
+    });
     for (const id of await listRunCgroups()) {
       const owner = parseContainerId(id);
       if (owner !== undefined && !isOwnerAlive(owner)) await removeRunCgroups(id);
@@ -115,7 +130,7 @@ export class RuncExecutor implements Executor {
   }
 
   /** Resolve the user, create cwd, plan mount stubs and write config.json. Runs before anything mounts. */
-  async #prepareBundle(opts: { req: ExecRequest; id: string; bundle: string; guard: MemoryGuard }): Promise<BundleRecord> {
+  async #prepareBundle(opts: { req: ExecRequest; id: string; bundle: string; guard: MemoryGuard; netnsPath?: string }): Promise<BundleRecord> {
     const { req, bundle, guard } = opts;
     const user = resolveUser({
       user: req.user,
@@ -138,6 +153,7 @@ export class RuncExecutor implements Executor {
       user,
       mounts: req.mounts,
       network,
+      ...(opts.netnsPath ? { netnsPath: opts.netnsPath } : {}),
       hostname,
       resolvConf: files.resolvConf,
       hosts: files.hosts,

@@ -263,9 +263,11 @@ export async function convertDockerfile(opts: ConvertOptions): Promise<BuildGrap
         }
         case 'run': {
           const runEnv = [...envOf()];
+          const argEnv: string[] = [];
           for (const [k, v] of stageArgs) {
             if (v === undefined || env.get(k) !== undefined) continue;
             runEnv.push(`${k}=${v}`);
+            argEnv.push(k);
           }
           const args = runArgs(cmd, c);
           if (args.length === 0 || args[0] === '') throw new DockerfileError('RUN needs a command: the exec form names no program (`RUN []`)', loc(line));
@@ -294,6 +296,7 @@ export async function convertDockerfile(opts: ConvertOptions): Promise<BuildGrap
             type: 'exec',
             args,
             env: runEnv,
+            ...(argEnv.length > 0 ? { argEnv } : {}),
             cwd: c.WorkingDir || '/',
             user: c.User ?? '',
             network,

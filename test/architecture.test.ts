@@ -56,6 +56,8 @@ const PARTS: Record<string, Part> = {
   progress: { tier: 'leaf', uses: ['errors'] },
   proc: { tier: 'leaf', uses: ['errors'] },
   flags: { tier: 'leaf', uses: ['errors'] },
+  // paths inside a container's root, resolved component by component without following links out of it
+  fsroot: { tier: 'leaf', uses: ['errors'] },
   // files with holes: their data extents and sparse copies (below layer, context and ops)
   sparse: { tier: 'leaf', uses: ['errors'] },
   // PostgreSQL: connections, migrations and the service schema
@@ -66,7 +68,7 @@ const PARTS: Record<string, Part> = {
   store: { tier: 'storage', uses: ['errors', 'oci', 'proc'] },
   metadata: { tier: 'storage', uses: ['errors', 'oci'] },
   snapshot: { tier: 'storage', uses: ['errors', 'oci'] },
-  executor: { tier: 'storage', uses: ['errors', 'oci', 'proc'] },
+  executor: { tier: 'storage', uses: ['errors', 'oci', 'proc', 'fsroot'] },
   graph: { tier: 'storage', uses: ['errors', 'oci'] },
   context: { tier: 'storage', uses: ['errors', 'oci', 'sparse'] },
   layer: { tier: 'storage', uses: ['errors', 'oci', 'store', 'sparse'] },
@@ -79,7 +81,7 @@ const PARTS: Record<string, Part> = {
   solver: { tier: 'solver', uses: ['errors', 'oci', 'graph'] },
   explain: { tier: 'solver', uses: ['errors', 'oci', 'metadata', 'graph', 'solver'] },
   // ops
-  ops: { tier: 'ops', uses: ['errors', 'oci', 'graph', 'solver', 'store', 'metadata', 'snapshot', 'executor', 'layer', 'context', 'proc', 'sparse'] },
+  ops: { tier: 'ops', uses: ['errors', 'oci', 'graph', 'solver', 'store', 'metadata', 'snapshot', 'executor', 'layer', 'context', 'proc', 'sparse', 'fsroot'] },
   // front ends
   'frontend/dockerfile/parser': { tier: 'frontend', uses: ['errors'] },
   'frontend/dockerfile/shell': { tier: 'frontend', uses: ['errors'] },
@@ -97,13 +99,12 @@ const PARTS: Record<string, Part> = {
   engine: {
     tier: 'composition',
     uses: ['errors', 'oci', 'progress', 'proc', 'store', 'metadata', 'snapshot', 'executor', 'graph', 'context', 'layer', 'registry', 'exporter',
-      'cache-io', 'gc', 'solver', 'explain', 'ops', 'frontend/dockerfile/convert', 'langcache'],
+      'cache-io', 'gc', 'solver', 'explain', 'ops', 'frontend/dockerfile/convert', 'langcache', 'check'],
   },
   run: { tier: 'composition', uses: ['errors', 'oci', 'proc', 'context', 'executor', 'ops', 'engine'] },
   // the oracle rebuilds through the engine in a scratch root and reads layers back
   verify: { tier: 'composition', uses: ['errors', 'oci', 'layer', 'progress', 'engine'] },
   // room for the service parts: each names what it wires; none may be imported by a lower tier
-  fsroot: { tier: 'composition', uses: ['errors', 'oci', 'proc', 'store', 'metadata', 'snapshot', 'context', 'layer'] },
   // the build service's records: teams, key hashes, templates, the queue, the upload store
   service: { tier: 'composition', uses: ['errors'] },
   // kiln serve: runs builds with the engine in per-team state roots; renders SDK templates sent as JSON

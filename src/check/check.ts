@@ -63,6 +63,18 @@ export async function contextFacts(opts: { contextDir: string; dockerfilePath?: 
  * const findings = lintDockerfile({ text: 'FROM node\nCOPY . .\nRUN npm install\n', file: 'Dockerfile' });
  * findings[0].rule // 'CopyBeforeDependencyInstall'
  */
+/**
+ * Only BuildKit's SecretsUsedInArgOrEnv findings: what `kiln build` warns about while it builds (the rest of the
+ * rules are `kiln check`'s).
+ *
+ * @example
+ * for (const f of secretWarnings({ text: 'FROM a\nARG TOKEN\n', file: 'Dockerfile' })) console.warn(formatFinding(f));
+ */
+export function secretWarnings(opts: { text: string; file: string }): Finding[] {
+  const df = parseDockerfile(opts.text, { file: opts.file });
+  return secretsInArgOrEnv(df.stages, df.metaArgs, opts.file);
+}
+
 export function lintDockerfile(opts: { text: string; file: string; dockerfilePath?: string; context?: ContextFacts; builds?: BuildRecord[] }): Finding[] {
   const df = parseDockerfile(opts.text, { file: opts.file });
   const out: Finding[] = [];

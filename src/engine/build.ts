@@ -5,7 +5,7 @@ import { BuildError, ExecError, formatUserError, isBuildError, isDiskFull, isNoS
 import type { Descriptor, Digest, HistoryEntry, ImageConfig } from '../oci/index.js';
 import { convertDockerfile } from '../frontend/dockerfile/convert/index.js';
 import { closure, solve, type CacheIndex, type SolveEvent, type VertexResult } from '../solver/index.js';
-import { createOpRunner, type LocalImage, type SecretSource } from '../ops/index.js';
+import { createOpRunner, type BuildLimits, type LocalImage, type SecretSource } from '../ops/index.js';
 import { createPatternMatcher, MAX_DOCKERFILE_BYTES, readBoundedText, readIgnorePatterns, walkContext } from '../context/index.js';
 import { writeDockerArchive, writeOciLayout } from '../exporter/index.js';
 import type { ProgressSink } from '../progress/index.js';
@@ -19,6 +19,7 @@ import { openSharedCache, type SharedCacheReport } from './shared-cache.js';
 import { applyLangCache, type ApplyLangCacheOptions } from '../langcache/index.js';
 import { abandonBuild, acquireLease, finishBuild, historyPolicy, pinBlobs } from '../gc/index.js';
 import { explainSolve, openBuildLog } from '../explain/index.js';
+import { formatFinding, secretWarnings } from '../check/index.js';
 
 export interface BuildOutput {
   type: 'oci' | 'docker' | 'oci-dir';
@@ -44,8 +45,16 @@ export interface BuildRequest {
   /** extra ignore patterns on top of .dockerignore */
   ignorePatterns?: string[];
   sourceDateEpoch?: number;
-  /** network of RUN steps without `--network` (default host) */
-  network?: 'host' | 'none';
+  /**
+   * network of RUN steps without `--network` (default host, Docker's default for local builds). `isolated` (what
+   * `kiln serve` uses): each RUN in its own network namespace with egress through slirp4netns and no route to the
+   * host's loopback; a `RUN --network=host` is then refused unless `allowHostNetwork`.
+   */
+  network?: 'host' | 'none' | 'isolated';
+  /** with `network: 'isolated'`: let `RUN --network=host` share the host's network (a server's config decides) */
+  allowHostNetwork?: boolean;
+  /** resource limits of every RUN step, and the build's own time limit (`buildTimeoutMs`) */
+  limits?: BuildLimits;
   /** mark these steps (by their line in the Dockerfile) as never cached */
   noCacheLines?: number[];
   /** `--cache-from`: imported (verified) into the local cache before solving */
@@ -101,7 +110,34 @@ export interface BuildResult {
 }
 
 /** Run one build: Dockerfile → graph → solve (cache or execute) → image → tags/outputs → history. */
-export async function runBuild(req: BuildRequest): Promise<BuildResult> {
+export async function runBuild(request: BuildRequest): Promise<BuildResult> {
+  const timeout = buildTimeout(request);
+  try {
+    return await runBuildWithin(timeout ? { ...request, signal: timeout.signal } : request);
+  } finally {
+    timeout?.release();
+  }
+}
+
+/** `limits.buildTimeoutMs` as an abort signal (joined with the caller's) whose reason names the limit. */
+function buildTimeout(req: BuildRequest): { signal: AbortSignal; release(): void } | undefined {
+  const ms = req.limits?.buildTimeoutMs;
+  if (!ms) return undefined;
+  const ctl = new AbortController();
+  const timer = setTimeout(() => ctl.abort(new BuildError('ERR_KILN_LIMIT_EXCEEDED', `the build ran longer than its time limit of ${ms / 1000} s and was stopped (--build-timeout)`, { details: { limit: 'build-time' } })), ms);
+  const onAbort = (): void => ctl.abort(req.signal?.reason);
+  req.signal?.addEventListener('abort', onAbort, { once: true });
+  if (req.signal?.aborted) onAbort();
+  return {
+    signal: ctl.signal,
+    release: () => {
+      clearTimeout(timer);
+      req.signal?.removeEventListener('abort', onAbort);
+    },
+  };
+}
+
+async function runBuildWithin(req: BuildRequest): Promise<BuildResult> {
   const s = req.state;
   const started = Date.now();
   const buildId = `${started.toString(36)}${randomBytes(4).toString('hex')}`;
@@ -174,6 +210,7 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
     if (req.maxContextBytes !== undefined) {
       await walkContext({ dir: contextDir, excludePatterns: ignorePatterns, maxBytes: req.maxContextBytes, ...(req.signal ? { signal: req.signal } : {}) });
     }
+    warnSecretsInArgs(req, { text, file: displayName });
     const graph = await convertDockerfile({
       text,
       file: displayName,
@@ -198,6 +235,15 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
     if (req.langCache) applyLangCache(graph, req.langCache);
     if (req.noCacheLines?.length) {
       for (const v of graph.vertices.values()) if (v.location && req.noCacheLines.includes(v.location.line)) v.noCache = true;
+    }
+    if (req.network === 'isolated' && !req.allowHostNetwork) {
+      for (const v of graph.vertices.values()) {
+        if (v.op.type === 'exec' && v.op.network === 'host') {
+          throw new BuildError('ERR_KILN_NOT_SUPPORTED', `${v.location ? `${v.location.file}:${v.location.line}: ` : ''}RUN --network=host is not allowed: this build runs with the isolated network`, {
+            hint: 'drop --network=host, or allow it in the server\'s config (allowHostNetwork)',
+          });
+        }
+      }
     }
     if (req.network) {
       // `kiln build --network` is part of every RUN's definition, so it is part of its cache key
@@ -225,6 +271,7 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
       loadImage: (ref) => loadLocalImage(s, ref),
       ...(req.sourceDateEpoch !== undefined ? { sourceDateEpoch: req.sourceDateEpoch } : {}),
       ...(req.network ? { network: req.network } : {}),
+      ...(req.limits ? { limits: req.limits } : {}),
       buildId,
       ...(shared?.onCacheMount ? { onCacheMount: shared.onCacheMount } : {}),
     });
@@ -355,7 +402,7 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
     } catch {
       /* the disk may be full: those steps run again next time */
     }
-    record.status = interrupted ? 'interrupted' : 'failed';
+    record.status = interrupted && !(isBuildError(err) && err.code === 'ERR_KILN_LIMIT_EXCEEDED') ? 'interrupted' : 'failed';
     record.finished = Date.now();
     record.error = errorLine(err);
     recordFailure(s, record, isNoSpace(err));
@@ -411,7 +458,7 @@ function recordFailure(s: State, record: Parameters<State['db']['putBuild']>[0],
 function failureOf(o: { state: State; err: unknown; interrupted: boolean; reason: unknown }): unknown {
   const { err } = o;
   if (o.interrupted) {
-    if (isBuildError(o.reason) && o.reason.code === 'ERR_KILN_INTERRUPTED') return o.reason;
+    if (isBuildError(o.reason) && (o.reason.code === 'ERR_KILN_INTERRUPTED' || o.reason.code === 'ERR_KILN_LIMIT_EXCEEDED')) return o.reason;
     return new BuildError('ERR_KILN_INTERRUPTED', 'build interrupted', { cause: err });
   }
   if (isBuildError(err) && err.code === 'ERR_KILN_NO_SPACE') return err;
@@ -534,6 +581,17 @@ function cacheKeys(graph: BuildGraph, results: Map<string, VertexResult>): { min
   chain.reverse(); // (push + reverse: unshift per step is quadratic on long chains)
   const max = closure(graph.vertices, graph.target.vertex).filter(isStep).map((id) => results.get(id)!.key);
   return { min: chain, max };
+}
+
+/** BuildKit's SecretsUsedInArgOrEnv, at build time (a Dockerfile that does not parse is reported by the conversion). */
+function warnSecretsInArgs(req: BuildRequest, o: { text: string; file: string }): void {
+  let found: ReturnType<typeof secretWarnings> = [];
+  try {
+    found = secretWarnings(o);
+  } catch {
+    return;
+  }
+  for (const f of found) info(req, `warning: ${formatFinding(f)}`);
 }
 
 function info(req: BuildRequest, message: string): void {

@@ -7,6 +7,7 @@ import { isNoSpace } from '../errors/index.js';
 import { createOverlaySnapshotter, type Snapshotter } from '../snapshot/index.js';
 import { createRuncExecutor, type Executor } from '../executor/index.js';
 import { ownerAlive, processStartTime } from '../proc/index.js';
+import { cleanSecretMounts } from '../ops/index.js';
 
 /** Everything kiln keeps, under one state directory. */
 export interface State {
@@ -109,6 +110,8 @@ export async function openState(opts: { root?: string; cleanup?: boolean } = {})
     await cleanIngest(store.root);
     await executor.cleanup().catch(() => undefined);
     await snapshots.cleanup();
+    // secret tmpfs mounts of a killed build: unmounted before anything else looks at tmp
+    await cleanSecretMounts(path.join(root, 'tmp')).catch(() => undefined);
     await cleanTmp(path.join(root, 'tmp'));
     markInterruptedBuilds(db);
   }

@@ -10,8 +10,25 @@ export interface ExecMount {
   options?: string[];
 }
 
-/** Network mode of a run: share the host's network namespace, or a new one with only `lo`. */
-export type ExecNetwork = 'host' | 'none';
+/**
+ * Network mode of a run: share the host's network namespace (`host`), a new one with only `lo` (`none`), or a new one
+ * with user-mode egress through slirp4netns and no route to the host's loopback (`isolated`, what a service uses).
+ */
+export type ExecNetwork = 'host' | 'none' | 'isolated';
+
+/** Per-run resource limits (unset = unlimited). */
+export interface ExecLimits {
+  /** memory (and memory+swap) limit; a run killed for going past it reports `stoppedBy: 'memory'` */
+  memoryBytes?: number;
+  /** most processes/threads at once */
+  pids?: number;
+  /** relative CPU weight (cgroup cpu.shares; Docker's default is 1024) */
+  cpuShares?: number;
+  /** wall-clock limit of the run; past it the container is killed and the run reports `stoppedBy: 'time'` */
+  timeoutMs?: number;
+  /** stop the run (`stoppedBy: 'disk'`) once `dir` (the step's upper directory) holds more than `maxBytes` */
+  disk?: { dir: string; maxBytes: number };
+}
 
 /** One process to run in a container. */
 export interface ExecRequest {
@@ -27,6 +44,7 @@ export interface ExecRequest {
   /** Default `host`: share the host netns, with copies of the host's /etc/resolv.conf and /etc/hosts. */
   network?: ExecNetwork;
   hostname?: string;
+  limits?: ExecLimits;
   onStdout?: (chunk: Buffer) => void;
   onStderr?: (chunk: Buffer) => void;
   signal?: AbortSignal;
@@ -36,6 +54,8 @@ export interface ExecRequest {
 export interface ExecResult {
   exitCode: number;
   durationMs: number;
+  /** set when kiln stopped the run for going past one of its {@link ExecLimits} */
+  stoppedBy?: 'memory' | 'time' | 'disk';
 }
 
 /** Runs processes in containers. */

@@ -27,6 +27,8 @@ const short = (d: string | undefined): string => (d ? (d.startsWith('sha256:') ?
 function show(name: string, v: string | undefined): string {
   if (v === undefined) return '(unset)';
   if (SECRET_NAME.test(name) || v === '***') return '(value hidden)';
+  // build-arg values are recorded as their digest only (cache keys v3)
+  if (/^sha256:[0-9a-f]{64}$/.test(v)) return short(v);
   return JSON.stringify(v);
 }
 

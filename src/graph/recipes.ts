@@ -1,3 +1,4 @@
+import { sha256 } from '../oci/index.js';
 import type { CopyOp, ExecOp, MetaOp, MkdirOp, Op, SourceOp } from './types.js';
 
 /**
@@ -35,7 +36,7 @@ const exec: OpRecipe<ExecOp> = {
   keyFields: (op) => ({
     type: 'exec',
     args: op.args,
-    env: op.env,
+    env: argValuesDigested(op.env, op.argEnv),
     cwd: op.cwd,
     user: op.user,
     network: op.network,
@@ -140,4 +141,15 @@ export function isNumericOwner(chown: string): boolean {
   if (chown === '') return true;
   const parts = chown.split(':');
   return parts.length <= 2 && parts.every((p) => p !== '' && [...p].every((ch) => ch >= '0' && ch <= '9'));
+}
+
+/** `NAME=value` entries of build args become `NAME=sha256:<digest of value>`: the key is as precise, the record keeps no secret. */
+function argValuesDigested(env: string[], argNames: string[] | undefined): string[] {
+  if (!argNames || argNames.length === 0) return env;
+  const names = new Set(argNames);
+  return env.map((e) => {
+    const eq = e.indexOf('=');
+    const name = eq < 0 ? e : e.slice(0, eq);
+    return names.has(name) ? `${name}=${sha256(e.slice(eq + 1))}` : e;
+  });
 }

@@ -40,10 +40,13 @@ export interface ExecOp {
   env: string[];
   cwd: string;
   user: string;
-  network: 'default' | 'host' | 'none';
+  /** `isolated` is never written in a Dockerfile: the engine sets it for builds in isolated mode */
+  network: 'default' | 'host' | 'none' | 'isolated';
   mounts: MountDef[];
   /** heredoc files RUN feeds to the command */
   security?: string;
+  /** names of the `env` entries that are build args (ARG): cache records keep a digest of their values, never the value */
+  argEnv?: string[];
 }
 
 export interface CopyOp {

@@ -8,6 +8,7 @@ import type { ExecMount } from '../executor/index.js';
 import type { RunContext } from '../solver/index.js';
 import { resolveInside, resolveSources, walkContext, type ContextEntry } from '../context/index.js';
 import { lockCacheMount } from './cache-mount.js';
+import { writeSecretFile } from './secret-mounts.js';
 import type { OpsOptions } from './types.js';
 
 /** Options of {@link prepareExecMounts}. */
@@ -25,7 +26,7 @@ export interface PrepareExecMountsOptions {
 /**
  * Turn a RUN's `--mount`s into executor mounts (and secret env vars), with BuildKit's semantics: cache mounts from the
  * state directory (locked/private/shared), binds from the context (`.dockerignore` applied, symlinks kept inside) or
- * another stage (read-only; `rw` writes go to a throwaway copy), secrets as a temp file or env var, tmpfs.
+ * another stage (read-only; `rw` writes go to a throwaway copy), secrets as a file on a tmpfs of kiln's own or an env var, tmpfs.
  */
 export async function prepareExecMounts(opts: PrepareExecMountsOptions): Promise<{ mounts: ExecMount[]; env: string[] }> {
   const { o, op, ctx, cleanups } = opts;
@@ -44,14 +45,10 @@ export async function prepareExecMounts(opts: PrepareExecMountsOptions): Promise
         if (value === undefined) break;
         if (m.env) env.push(`${m.env}=${value.toString('utf8')}`);
         if (m.target) {
-          const dir = tmpPath(o, 'secret');
-          await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
-          cleanups.push(() => fsp.rm(dir, { recursive: true, force: true }));
-          const f = path.join(dir, 'secret');
-          await fsp.writeFile(f, value, { mode: 0o600 });
-          await fsp.chown(f, m.uid ?? 0, m.gid ?? 0);
-          await fsp.chmod(f, m.mode ?? 0o400);
-          mounts.push({ type: 'bind', source: f, destination: m.target, readonly: true });
+          // on a tmpfs of kiln's own: the secret never touches the disk
+          const secret = await writeSecretFile({ tmpDir: path.join(o.stateDir, 'tmp'), value, uid: m.uid ?? 0, gid: m.gid ?? 0, mode: m.mode ?? 0o400 });
+          cleanups.push(secret.release);
+          mounts.push({ type: 'bind', source: secret.file, destination: m.target, readonly: true });
         }
         break;
       }

@@ -11,7 +11,8 @@ import { unpackLayer } from './unpack.js';
 import { resolveSources, type ResolvedSources, type SourceEntry } from '../context/index.js';
 import { archiveContentDigest, copyInto } from './file/index.js';
 import { resolveChown } from './users.js';
-import type { OpsOptions } from './types.js';
+import type { BuildLimits, OpsOptions } from './types.js';
+import type { ExecLimits, ExecResult } from '../executor/index.js';
 import { bindMountContentInputs, prepareExecMounts } from './exec-mounts.js';
 import { copyUrlSources, isUrlSource, urlKeyInputs, withUrlInputs } from './url-sources.js';
 import { loadSourceDigest, saveSourceDigest } from './source-digests.js';
@@ -28,6 +29,8 @@ export function createOpRunner(o: OpsOptions): OpRunner & { ensureSnapshots(laye
   const unpacking = new Map<string, Promise<number>>();
   /** each COPY/ADD's sources, resolved once for its key and handed to its copy */
   const resolvedSources = new Map<string, ResolvedSources>();
+  /** uncompressed bytes of the layers this build wrote so far (counted against `limits.diskBytes`) */
+  let diskUsedBytes = 0;
 
   /** Resolve a COPY/ADD's local sources under `root` (the context, or a mounted stage). */
   function resolveCopySources(op: CopyOp, root: string, signal: AbortSignal): Promise<ResolvedSources> {
@@ -100,6 +103,7 @@ export function createOpRunner(o: OpsOptions): OpRunner & { ensureSnapshots(laye
       throw whileWriting(err, { what: 'a layer blob', where: o.store.root });
     });
     trace(`layer ${info.entries} entries, ${info.uncompressedSize} bytes: ${Date.now() - tLayer} ms`);
+    diskUsedBytes += info.uncompressedSize;
     // content identity without mtimes: a rerun that writes the same files keeps later steps cached (early cutoff)
     const contentId = info.contentId;
     const existing = o.db.getLayer(info.diffId);
@@ -141,6 +145,7 @@ export function createOpRunner(o: OpsOptions): OpRunner & { ensureSnapshots(laye
         user: op.user,
         mounts,
         network: op.network === 'default' ? (o.network ?? 'host') : op.network,
+        ...(o.limits ? { limits: execLimits({ limits: o.limits, upperDir: snap.upperDir, used: diskUsedBytes }) } : {}),
         onStdout: (c) => {
           keep(c);
           ctx.log('stdout', c);
@@ -152,6 +157,7 @@ export function createOpRunner(o: OpsOptions): OpRunner & { ensureSnapshots(laye
         signal: ctx.signal,
       });
       if (partial) last.push(partial);
+      if (res.stoppedBy) throw limitError({ v, limits: o.limits ?? {}, stoppedBy: res.stoppedBy });
       if (res.exitCode !== 0) {
         const where = v.location ? `${v.location.file}:${v.location.line}: ` : '';
         const cmd = op.args.length >= 3 && op.args[op.args.length - 2] === '-c' ? op.args[op.args.length - 1]! : JSON.stringify(op.args);
@@ -393,6 +399,36 @@ async function mkdirInside(root: string, p: string): Promise<void> {
     }
     cur = next;
   }
+}
+
+/** A RUN's executor limits; the disk limit is what the build's earlier layers (`used` bytes) left of `diskBytes`. */
+function execLimits(opts: { limits: BuildLimits; upperDir: string; used: number }): ExecLimits {
+  const l = opts.limits;
+  return {
+    ...(l.memoryBytes ? { memoryBytes: l.memoryBytes } : {}),
+    ...(l.pids ? { pids: l.pids } : {}),
+    ...(l.cpuShares ? { cpuShares: l.cpuShares } : {}),
+    ...(l.stepTimeoutMs ? { timeoutMs: l.stepTimeoutMs } : {}),
+    ...(l.diskBytes ? { disk: { dir: opts.upperDir, maxBytes: Math.max(0, l.diskBytes - opts.used) } } : {}),
+  };
+}
+
+function limitError(opts: { v: Vertex; limits: BuildLimits; stoppedBy: NonNullable<ExecResult['stoppedBy']> }): BuildError {
+  const { v, limits } = opts;
+  const where = v.location ? `${v.location.file}:${v.location.line}: ` : '';
+  const step = v.name.replace(/^\[[^\]]*\]\s*/, '');
+  const why =
+    opts.stoppedBy === 'memory'
+      ? `it used more than its memory limit of ${formatLimit(limits.memoryBytes ?? 0)} and was killed (-m/--memory)`
+      : opts.stoppedBy === 'time'
+        ? `it ran longer than its time limit of ${(limits.stepTimeoutMs ?? 0) / 1000} s and was stopped (--step-timeout)`
+        : `the build wrote more than its disk limit of ${formatLimit(limits.diskBytes ?? 0)} and the step was stopped (--disk-limit)`;
+  return new BuildError('ERR_KILN_LIMIT_EXCEEDED', `${where}${step}: ${why}`, { details: { limit: opts.stoppedBy } });
+}
+
+function formatLimit(n: number): string {
+  for (const [unit, size] of [['GiB', 2 ** 30], ['MiB', 2 ** 20], ['KiB', 2 ** 10]] as const) if (n >= size) return `${+(n / size).toFixed(1)} ${unit}`;
+  return `${n} bytes`;
 }
 
 export function hashId(s: string): string {

@@ -20,6 +20,22 @@ export interface SecretSource {
   env?: string;
 }
 
+/** Resource limits of a build's RUN steps. */
+export interface BuildLimits {
+  /** memory of each RUN (`-m/--memory`) */
+  memoryBytes?: number;
+  /** processes/threads of each RUN (`--pids-limit`) */
+  pids?: number;
+  /** CPU weight of each RUN (`-c/--cpu-shares`, 1024 = Docker's default) */
+  cpuShares?: number;
+  /** wall-clock limit of each RUN (`--step-timeout`) */
+  stepTimeoutMs?: number;
+  /** wall-clock limit of the whole build (`--build-timeout`; applied by the engine) */
+  buildTimeoutMs?: number;
+  /** bytes the build's RUN steps may write, all steps together (`--disk-limit`), checked as each step's upper dir grows */
+  diskBytes?: number;
+}
+
 export interface OpsOptions {
   store: ContentStore;
   db: MetadataDb;
@@ -35,8 +51,10 @@ export interface OpsOptions {
   secrets: Map<string, SecretSource>;
   /** the image a source vertex names */
   loadImage(ref: string): Promise<LocalImage>;
+  /** resource limits of every RUN step of the build (unset = unlimited) */
+  limits?: BuildLimits;
   /** network of RUN steps that do not choose one (`kiln build --network`); default host */
-  network?: 'host' | 'none';
+  network?: 'host' | 'none' | 'isolated';
   /** clamp layer timestamps (SOURCE_DATE_EPOCH) */
   sourceDateEpoch?: number;
   /** the build this runner serves (recorded in cache-mount use logs) */

@@ -4,7 +4,8 @@ import { recipeOf, type Op } from '../graph/index.js';
 /** Bump when the key's field list or meaning changes: old records then simply miss. */
 // v2: COPY/ADD key on one resolution of their sources (hardlinks, xattrs, followed links, archive content, COPY --from
 // selector content instead of the stage's whole output)
-export const KEY_FORMAT_VERSION = 'kiln-key-v2';
+// v3: build-arg values in a RUN's env enter the key (and the stored inputs) as their digest, never in clear
+export const KEY_FORMAT_VERSION = 'kiln-key-v3';
 
 /** The fields of an op that decide its result: the op type's own recipe (graph's recipeOf) states them. */
 export function opKeyFields(op: Op): Record<string, unknown> {

@@ -6,6 +6,7 @@ import { formatVerifyReport, verifyBuild } from '../../verify/index.js';
 import { createProgress, type ProgressMode } from '../../progress/index.js';
 import { collect, type CliContext } from '../shared.js';
 import { parseAssignments, parseKeyValues } from '../../flags/index.js';
+import { parseDuration } from '../../gc/index.js';
 import type { ApplyLangCacheOptions } from '../../langcache/index.js';
 import { addBuildRegistryFlags, registryBuildRequest, registryOutputs } from './registry.js';
 import { resolveBuildInput } from './template.js';
@@ -26,7 +27,14 @@ export function registerBuild(program: Command, cli: CliContext): void {
     .option('--metadata-file <file>', 'write the build result (digests, steps) as JSON')
     .option('-o, --output <spec>', 'type=oci|docker,dest=FILE (repeatable)', collect, [])
     .option('--secret <spec>', 'id=ID,src=FILE or id=ID,env=VAR (repeatable)', collect, [])
-    .option('--network <mode>', 'network for RUN steps: default|host|none', 'default')
+    .option('--network <mode>', 'network for RUN steps: default|host|none|isolated (default = host, as Docker for local builds)', 'default')
+    .option('--allow-host-network', 'with --network=isolated: allow RUN --network=host')
+    .option('-m, --memory <bytes>', 'memory limit of each RUN step (like docker: 512m, 2g = MiB, GiB)')
+    .option('--pids-limit <n>', 'most processes/threads of each RUN step')
+    .option('-c, --cpu-shares <n>', 'CPU weight of each RUN step (1024 = default)')
+    .option('--step-timeout <duration>', 'stop a RUN step that runs longer (90s, 10m, 1h)')
+    .option('--build-timeout <duration>', 'stop the build when it runs longer (30m, 2h)')
+    .option('--disk-limit <bytes>', 'bytes the build\'s steps may write in all (500m, 5g = MiB, GiB), checked while each RUN runs')
     .option('--platform <platform>', 'target platform (only the host platform is supported)')
     .option('--lang-cache', 'language caches (/cache/pip, npm, cargo, ...) as cache mounts on every RUN, their env vars in RUN and the image')
     .option('--lang-cache-tools <tools>', 'with --lang-cache: only these tools (comma list, e.g. pip,npm,go)')
@@ -87,6 +95,8 @@ export function registerBuild(program: Command, cli: CliContext): void {
           tags: o.tag as string[],
           buildArgs,
           ...(networkOf(o.network as string) ? { network: networkOf(o.network as string)! } : {}),
+          ...limitsRequest(o),
+          ...(o.allowHostNetwork ? { allowHostNetwork: true } : {}),
           ...(o.target ? { target: o.target as string } : {}),
           noCache: o.cache === false,
           // commander files a `--no-` option under the name without `no` (cacheFilter)
@@ -138,9 +148,34 @@ function langCacheRequest(o: Record<string, unknown>): { langCache?: ApplyLangCa
   };
 }
 
-/** `--network default|host|none` of kiln build; default and host share the host's network. */
-function networkOf(mode: string): 'host' | 'none' | undefined {
+/** `-m`, `--pids-limit`, `-c`, `--step-timeout`, `--build-timeout`, `--disk-limit` as the request's `limits`. */
+function limitsRequest(o: Record<string, unknown>): Pick<BuildRequest, 'limits'> {
+  const limits: NonNullable<BuildRequest['limits']> = {};
+  if (o.memory !== undefined) limits.memoryBytes = dockerBytes(o.memory as string, '-m/--memory');
+  if (o.pidsLimit !== undefined) limits.pids = positiveInt(o.pidsLimit as string, '--pids-limit');
+  if (o.cpuShares !== undefined) limits.cpuShares = positiveInt(o.cpuShares as string, '-c/--cpu-shares');
+  if (o.stepTimeout !== undefined) limits.stepTimeoutMs = parseDuration(o.stepTimeout as string, '--step-timeout');
+  if (o.buildTimeout !== undefined) limits.buildTimeoutMs = parseDuration(o.buildTimeout as string, '--build-timeout');
+  if (o.diskLimit !== undefined) limits.diskBytes = dockerBytes(o.diskLimit as string, '--disk-limit');
+  return Object.keys(limits).length > 0 ? { limits } : {};
+}
+
+/** Docker's RAMInBytes: b, k, m, g, t (with or without a trailing b) are powers of 1024. */
+function dockerBytes(text: string, what: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?\s*$/i.exec(text);
+  if (!m || Number(m[1]) <= 0) throw new BuildError('ERR_KILN_ARGUMENT', `${what}: cannot read "${text}" as a size`, { hint: 'write it like 512m or 2g (MiB, GiB)' });
+  const pow = ['', 'k', 'm', 'g', 't'].indexOf(m[2]!.toLowerCase());
+  return Math.floor(Number(m[1]) * 1024 ** pow);
+}
+
+function positiveInt(text: string, what: string): number {
+  if (!/^\d+$/.test(text.trim()) || Number(text) <= 0) throw new BuildError('ERR_KILN_ARGUMENT', `${what}: "${text}" is not a positive whole number`);
+  return Number(text);
+}
+
+/** `--network default|host|none|isolated` of kiln build; default and host share the host's network. */
+function networkOf(mode: string): 'host' | 'none' | 'isolated' | undefined {
   if (mode === 'default' || mode === 'host') return undefined;
-  if (mode === 'none') return 'none';
-  throw new BuildError('ERR_KILN_ARGUMENT', `--network: unsupported mode "${mode}" (use default, host or none)`);
+  if (mode === 'none' || mode === 'isolated') return mode;
+  throw new BuildError('ERR_KILN_ARGUMENT', `--network: unsupported mode "${mode}" (use default, host, none or isolated)`);
 }

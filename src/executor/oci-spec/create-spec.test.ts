@@ -16,7 +16,7 @@ test('process: no tty, args/env/cwd as given, default PATH appended, NOFILE 1048
   assert.deepEqual(s.process.env, ['A=1', 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin']);
   assert.equal(s.process.cwd, '/src');
   assert.deepEqual(s.process.rlimits, [{ type: 'RLIMIT_NOFILE', hard: 1048576, soft: 1048576 }]);
-  assert.equal(s.process.noNewPrivileges, false);
+  assert.equal(s.process.noNewPrivileges, true);
   assert.deepEqual(s.root, { path: '/var/lib/kiln/mnt/1', readonly: false });
   assert.equal(s.ociVersion, '1.0.2');
 });
@@ -126,4 +126,24 @@ test('the spec does not share arrays with its input', () => {
 test('programmer errors: empty args, bind without source', () => {
   assert.throws(() => createSpec(base({ args: [] })), /args/);
   assert.throws(() => createSpec(base({ mounts: [{ type: 'bind', destination: '/x' }] })), /no source/);
+});
+
+test('confinement: no_new_privs and a seccomp deny list with namespace clones, unshare, mount, keyctl, bpf, ptrace refused', () => {
+  const s = createSpec(base());
+  assert.equal(s.process.noNewPrivileges, true);
+  const sc = s.linux.seccomp!;
+  assert.equal(sc.defaultAction, 'SCMP_ACT_ALLOW');
+  const denied = new Set(sc.syscalls.filter((r) => !r.args && r.errnoRet === 1).flatMap((r) => r.names));
+  for (const n of ['unshare', 'setns', 'mount', 'umount2', 'keyctl', 'add_key', 'request_key', 'bpf', 'ptrace', 'init_module', 'finit_module', 'delete_module', 'clock_settime', 'settimeofday', 'adjtimex', 'reboot', 'swapon', 'swapoff', 'kexec_load', 'open_by_handle_at', 'perf_event_open', 'userfaultfd']) {
+    assert.ok(denied.has(n), n);
+  }
+  assert.deepEqual(sc.syscalls.find((r) => r.names.includes('clone3')), { names: ['clone3'], action: 'SCMP_ACT_ERRNO', errnoRet: 38 });
+  const cloneMasks = sc.syscalls.filter((r) => r.names[0] === 'clone').map((r) => r.args![0]!.value);
+  assert.ok(cloneMasks.includes(0x10000000) && cloneMasks.includes(0x00020000) && cloneMasks.includes(0x40000000));
+  for (const n of ['read', 'write', 'clone', 'execve', 'socket', 'chroot']) assert.ok(!denied.has(n), `${n} must stay allowed`);
+});
+
+test('resources: pids and cpu shares reach the spec beside the device rule', () => {
+  const s = createSpec(base({ resources: { pids: { limit: 40 }, cpu: { shares: 512 } } }));
+  assert.deepEqual(s.linux.resources, { devices: [{ allow: false, access: 'rwm' }], pids: { limit: 40 }, cpu: { shares: 512 } });
 });

@@ -9,7 +9,8 @@ import {
   READONLY_PATHS,
   systemMounts,
 } from './defaults.js';
-import type { OciMount, OciSpec, OciUser } from './types.js';
+import { seccompProfile } from './seccomp.js';
+import type { OciMount, OciResources, OciSpec, OciUser } from './types.js';
 
 /** Everything {@link createSpec} needs; all paths are already decided, so the function does no I/O. */
 export interface CreateSpecOptions {
@@ -21,8 +22,10 @@ export interface CreateSpecOptions {
   /** Numeric identity, usually from `resolveUser`. */
   user: OciUser;
   mounts?: ExecMount[];
-  /** Default `host`: no network namespace. `none`: a new network namespace (runc brings up `lo` only). */
+  /** Default `host`: no network namespace. `none`: a new network namespace (runc brings up `lo` only).
+   *  `isolated`: join the namespace at `netnsPath` (set up by the executor with slirp4netns). */
   network?: ExecNetwork;
+  netnsPath?: string;
   hostname?: string;
   /** Host file bind-mounted at /etc/resolv.conf. */
   resolvConf?: string;
@@ -31,11 +34,14 @@ export interface CreateSpecOptions {
   cgroupsPath?: string;
   /** RLIMIT_NOFILE (soft and hard). Default 1048576, as Docker/BuildKit; lower it where kiln may not raise limits. */
   nofileLimit?: number;
+  /** cgroup limits runc applies (memory is usually applied by the executor on a parent cgroup instead) */
+  resources?: Omit<OciResources, 'devices'>;
 }
 
 /**
  * Build the OCI runtime config for one process, with Docker's defaults: its capabilities, kernel filesystems,
- * masked and read-only paths, and RLIMIT_NOFILE 1048576. Pure: no file is read or written.
+ * masked and read-only paths, no_new_privs, a seccomp filter with the effect of Docker's default profile
+ * (`seccomp.ts`), and RLIMIT_NOFILE 1048576. Pure: no file is read or written.
  *
  * @example
  * const spec = createSpec({ rootfs: '/mnt/r', args: ['sh', '-c', 'true'], env: [], cwd: '/', user: { uid: 0, gid: 0, additionalGids: [0] } });
@@ -44,7 +50,9 @@ export function createSpec(opts: CreateSpecOptions): OciSpec {
   if (opts.args.length === 0) throw new Error('createSpec: args must not be empty');
   const network = opts.network ?? 'host';
   const isRoot = opts.user.uid === 0;
-  const caps = [...DEFAULT_CAPABILITIES];
+  if (network === 'isolated' && !opts.netnsPath) throw new Error('createSpec: the isolated network needs netnsPath');
+  // isolated (the service's builds): no raw sockets either
+  const caps = DEFAULT_CAPABILITIES.filter((c) => network !== 'isolated' || c !== 'CAP_NET_RAW');
   return {
     ociVersion: '1.0.2',
     process: {
@@ -56,7 +64,8 @@ export function createSpec(opts: CreateSpecOptions): OciSpec {
       // Like Docker: a non-root process keeps the bounding set but starts with no effective capabilities.
       capabilities: { bounding: caps, effective: isRoot ? caps : [], permitted: isRoot ? caps : [] },
       rlimits: [{ type: 'RLIMIT_NOFILE', hard: opts.nofileLimit ?? NOFILE_LIMIT, soft: opts.nofileLimit ?? NOFILE_LIMIT }],
-      noNewPrivileges: false,
+      // like Docker: setuid binaries and file capabilities cannot raise a RUN's privileges
+      noNewPrivileges: true,
     },
     root: { path: opts.rootfs, readonly: false },
     hostname: opts.hostname || DEFAULT_HOSTNAME,
@@ -68,11 +77,13 @@ export function createSpec(opts: CreateSpecOptions): OciSpec {
         { type: 'uts' },
         { type: 'mount' },
         ...(network === 'none' ? [{ type: 'network' as const }] : []),
+        ...(network === 'isolated' ? [{ type: 'network' as const, path: opts.netnsPath! }] : []),
       ],
-      resources: { devices: [{ allow: false, access: 'rwm' }] },
+      resources: { devices: [{ allow: false, access: 'rwm' }], ...(opts.resources ?? {}) },
       ...(opts.cgroupsPath ? { cgroupsPath: opts.cgroupsPath } : {}),
       maskedPaths: [...MASKED_PATHS],
       readonlyPaths: [...READONLY_PATHS],
+      seccomp: seccompProfile(),
     },
   };
 }

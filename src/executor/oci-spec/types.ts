@@ -34,9 +34,31 @@ export interface OciMount {
 }
 
 export interface OciLinux {
-  namespaces: { type: 'pid' | 'network' | 'ipc' | 'uts' | 'mount' }[];
-  resources: { devices: { allow: boolean; access: string }[] };
+  namespaces: { type: 'pid' | 'network' | 'ipc' | 'uts' | 'mount'; path?: string }[];
+  resources: OciResources;
   cgroupsPath?: string;
   maskedPaths: string[];
   readonlyPaths: string[];
+  seccomp?: OciSeccomp;
+}
+
+/** Resource limits runc applies through cgroups. */
+export interface OciResources {
+  devices: { allow: boolean; access: string }[];
+  memory?: { limit: number; swap: number };
+  pids?: { limit: number };
+  cpu?: { shares: number };
+}
+
+export interface OciSeccomp {
+  defaultAction: 'SCMP_ACT_ALLOW' | 'SCMP_ACT_ERRNO';
+  architectures: string[];
+  syscalls: OciSyscallRule[];
+}
+
+export interface OciSyscallRule {
+  names: string[];
+  action: 'SCMP_ACT_ERRNO' | 'SCMP_ACT_ALLOW';
+  errnoRet?: number;
+  args?: { index: number; value: number; valueTwo: number; op: 'SCMP_CMP_MASKED_EQ' | 'SCMP_CMP_EQ' }[];
 }

@@ -9,6 +9,7 @@ export interface NetworkFiles {
   hosts: string;
 }
 
+const SLIRP_RESOLV = 'nameserver 10.0.2.3\n';
 const LOCAL_HOSTS = '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n';
 
 /**
@@ -19,7 +20,8 @@ const LOCAL_HOSTS = '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loop
 export async function writeNetworkFiles(opts: { dir: string; network: ExecNetwork; hostname: string }): Promise<NetworkFiles> {
   const resolvConf = path.join(opts.dir, 'resolv.conf');
   const hosts = path.join(opts.dir, 'hosts');
-  const hostResolv = (await readHostFile('/etc/resolv.conf')) ?? '';
+  // isolated: slirp4netns forwards DNS from 10.0.2.3 (the host's own resolver may sit on its loopback)
+  const hostResolv = opts.network === 'isolated' ? SLIRP_RESOLV : ((await readHostFile('/etc/resolv.conf')) ?? '');
   const baseHosts = opts.network === 'host' ? (await readHostFile('/etc/hosts')) ?? LOCAL_HOSTS : LOCAL_HOSTS;
   await writeFile(resolvConf, hostResolv, { mode: 0o644 });
   await writeFile(hosts, withHostname(baseHosts, opts.hostname), { mode: 0o644 });

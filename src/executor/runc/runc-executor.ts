@@ -13,6 +13,8 @@ import { writeNetworkFiles } from './network-files.js';
 import { ensureDirInRoot, isMissing, readRootFile } from './rootfs-path.js';
 import { allowedNofileLimit } from './host-limits.js';
 import { locateRuntime } from './runtime.js';
+import { cleanIsolatedNetworks, startIsolatedNetwork, type IsolatedNetwork } from './slirp.js';
+import { listRunCgroups, prepareCgroups, removeRunCgroups, treeBytes, type MemoryGuard } from './limits.js';
 
 /** Options of {@link createRuncExecutor}. */
 export interface RuncExecutorOptions {
@@ -32,6 +34,7 @@ interface BundleRecord {
 
 const KILL_RETRY_MS = 100;
 const KILL_GIVE_UP_MS = 5000;
+const DISK_POLL_MS = 250;
 
 /**
  * Create an executor that runs each request as a fresh runc container (`runc run`, no tty, stdin /dev/null).
@@ -60,6 +63,10 @@ export class RuncExecutor implements Executor {
     return path.join(this.#stateDir, 'runc');
   }
 
+  get #netnsDir(): string {
+    return path.join(this.#stateDir, 'netns');
+  }
+
   get #bundlesDir(): string {
     return path.join(this.#stateDir, 'bundles');
   }
@@ -72,10 +79,18 @@ export class RuncExecutor implements Executor {
     const bundle = path.join(this.#bundlesDir, id);
     await mkdir(bundle, { recursive: true, mode: 0o700 });
     let record: BundleRecord = { rootfs: req.rootfs, stubs: [] };
+    let guard: MemoryGuard | undefined;
+    let net: IsolatedNetwork | undefined;
     try {
-      record = await this.#prepareBundle({ req, id, bundle });
-      return await this.#runContainer({ req, runtime, id, bundle });
+      guard = await prepareCgroups({ id, ...(req.limits ? { limits: req.limits } : {}) });
+      if (req.network === 'isolated') net = await startIsolatedNetwork({ dir: this.#netnsDir, id });
+      record = await this.#prepareBundle({ req, id, bundle, guard, ...(net ? { netnsPath: net.netnsPath } : {}) });
+      const res = await this.#runContainer({ req, runtime, id, bundle });
+      if (!res.stoppedBy && res.exitCode !== 0 && (await guard.oomKilled(res.exitCode))) return { ...res, stoppedBy: 'memory' };
+      return res;
     } finally {
+      await net?.release();
+      await guard?.release();
       await removeMountStubs({ rootfs: record.rootfs, stubs: record.stubs, ...(record.parentTimes ? { parentTimes: record.parentTimes } : {}) });
       await rm(bundle, { recursive: true, force: true });
     }
@@ -96,6 +111,17 @@ export class RuncExecutor implements Executor {
       if (owner === undefined || isOwnerAlive(owner)) continue;
       await this.#undoBundle(path.join(this.#bundlesDir, name));
     }
+    await cleanIsolatedNetworks({
+      dir: this.#netnsDir,
+      isStale: (name) => {
+        const owner = parseContainerId(name);
+        return owner === undefined || !isOwnerAlive(owner);
+      },
+    });
+    for (const id of await listRunCgroups()) {
+      const owner = parseContainerId(id);
+      if (owner !== undefined && !isOwnerAlive(owner)) await removeRunCgroups(id);
+    }
   }
 
   #locate(): Promise<string> {
@@ -104,8 +130,8 @@ export class RuncExecutor implements Executor {
   }
 
   /** Resolve the user, create cwd, plan mount stubs and write config.json. Runs before anything mounts. */
-  async #prepareBundle(opts: { req: ExecRequest; id: string; bundle: string }): Promise<BundleRecord> {
-    const { req, id, bundle } = opts;
+  async #prepareBundle(opts: { req: ExecRequest; id: string; bundle: string; guard: MemoryGuard; netnsPath?: string }): Promise<BundleRecord> {
+    const { req, bundle, guard } = opts;
     const user = resolveUser({
       user: req.user,
       passwd: await readRootFile(req.rootfs, '/etc/passwd'),
@@ -127,10 +153,12 @@ export class RuncExecutor implements Executor {
       user,
       mounts: req.mounts,
       network,
+      ...(opts.netnsPath ? { netnsPath: opts.netnsPath } : {}),
       hostname,
       resolvConf: files.resolvConf,
       hosts: files.hosts,
-      cgroupsPath: `/kiln/${id}`,
+      cgroupsPath: guard.cgroupsPath,
+      resources: guard.resources,
       nofileLimit: await (this.#nofileLimit ??= allowedNofileLimit()),
     });
     const stubs = await planMountStubs({ rootfs: req.rootfs, destinations: mountDestinations(spec) });
@@ -155,15 +183,33 @@ export class RuncExecutor implements Executor {
     child.stderr.on('data', (c: Buffer) => sink.stderr(c));
     const exited = waitForExit(child);
     let aborted = false;
+    let stoppedBy: ExecResult['stoppedBy'];
+    let killing = false;
+    const kill = (): void => {
+      if (killing) return;
+      killing = true;
+      void this.#killUntilExit({ runtime, id, exited, child });
+    };
     const onAbort = (): void => {
       aborted = true;
-      void this.#killUntilExit({ runtime, id, exited, child });
+      kill();
     };
     req.signal?.addEventListener('abort', onAbort, { once: true });
     if (req.signal?.aborted) onAbort();
+    const stop = (why: NonNullable<ExecResult['stoppedBy']>): void => {
+      stoppedBy ??= why;
+      kill();
+    };
+    const timer = req.limits?.timeoutMs ? setTimeout(() => stop('time'), req.limits.timeoutMs) : undefined;
+    const watching = new AbortController();
+    const diskWatch = req.limits?.disk ? watchDisk({ ...req.limits.disk, signal: watching.signal, onExceeded: () => stop('disk') }) : undefined;
     try {
       const status = await exited;
+      clearTimeout(timer);
+      watching.abort();
+      await diskWatch;
       if (aborted) throw abortReason(req.signal);
+      if (stoppedBy) return { exitCode: status.code ?? 128 + signalNumber(status.signal), durationMs: Date.now() - started, stoppedBy };
       sink.rethrow();
       if (status.spawnError) {
         throw new BuildError('ERR_KILN_EXEC_RUNTIME', `could not start ${runtime}: ${status.spawnError.message}`, { cause: status.spawnError });
@@ -172,6 +218,8 @@ export class RuncExecutor implements Executor {
       if (exitCode === 1) await throwIfRuntimeFailed({ logFile, args: req.args });
       return { exitCode, durationMs: Date.now() - started };
     } finally {
+      clearTimeout(timer);
+      watching.abort();
       req.signal?.removeEventListener('abort', onAbort);
       // `runc run` normally deletes its container; this covers kills and runc failures.
       await this.#exec(runtime, ['delete', '-f', id]).catch(() => undefined);
@@ -314,6 +362,22 @@ async function readdirIfAny(p: string): Promise<string[]> {
   } catch (err) {
     if (isMissing(err)) return [];
     throw err;
+  }
+}
+
+/** Poll the size of `dir` until aborted; call `onExceeded` once it holds more than `maxBytes`. Polls back off with the walk's cost. */
+async function watchDisk(opts: { dir: string; maxBytes: number; signal: AbortSignal; onExceeded(): void }): Promise<void> {
+  let wait = DISK_POLL_MS;
+  const aborted = new Promise((r) => opts.signal.addEventListener('abort', r, { once: true }));
+  while (!opts.signal.aborted) {
+    await Promise.race([delay(wait), aborted]);
+    if (opts.signal.aborted) return;
+    const t0 = Date.now();
+    if ((await treeBytes(opts.dir, opts.signal)) > opts.maxBytes) {
+      opts.onExceeded();
+      return;
+    }
+    wait = Math.max(DISK_POLL_MS, 4 * (Date.now() - t0));
   }
 }
 

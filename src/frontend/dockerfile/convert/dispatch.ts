@@ -158,9 +158,11 @@ async function dispatchRun(st: Step<RunCommand>): Promise<void> {
   const { c, env, stageArgs } = st.s;
   const cmd = st.cmd;
   const runEnv = [...(c.Env ?? [])];
+  const argEnv: string[] = [];
   for (const [k, v] of stageArgs) {
     if (v === undefined || env.get(k) !== undefined) continue;
     runEnv.push(`${k}=${v}`);
+    argEnv.push(k);
   }
   const args = runArgs(cmd, c);
   if (args.length === 0 || args[0] === '') throw new DockerfileError('RUN needs a command: the exec form names no program (`RUN []`)', loc(st));
@@ -183,6 +185,7 @@ async function dispatchRun(st: Step<RunCommand>): Promise<void> {
     type: 'exec',
     args,
     env: runEnv,
+    ...(argEnv.length > 0 ? { argEnv } : {}),
     cwd: c.WorkingDir || '/',
     user: c.User ?? '',
     network,

@@ -1,0 +1,2 @@
+export { resolveInRoot } from './resolve.js';
+export { atPath, isWalkStop, lstatInRoot, mkdirAllInRoot, openDirInRoot, removeIfEmptyInRoot, setDirTimesInRoot, withDirInRoot } from './walk.js';

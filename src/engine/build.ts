@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { BuildError, ExecError, formatUserError, isBuildError, isDiskFull, isNoSpace, isNotFound, noSpaceError } from '../errors/index.js';
-import type { Descriptor, Digest, HistoryEntry, ImageConfig } from '../oci/index.js';
+import { BuildError, formatUserError, isBuildError, isNoSpace, isNotFound } from '../errors/index.js';
+import type { Descriptor, Digest, ImageConfig } from '../oci/index.js';
 import { convertDockerfile } from '../frontend/dockerfile/convert/index.js';
-import { closure, solve, type CacheIndex, type SolveEvent, type VertexResult } from '../solver/index.js';
+import { closure, solve, type SolveEvent, type VertexResult } from '../solver/index.js';
 import { createOpRunner, type BuildLimits, type LocalImage, type SecretSource } from '../ops/index.js';
 import { createPatternMatcher, MAX_DOCKERFILE_BYTES, readBoundedText, readIgnorePatterns, walkContext } from '../context/index.js';
 import { writeDockerArchive, writeOciLayout } from '../exporter/index.js';
@@ -15,10 +15,13 @@ import { loadLocalImage, normalizeRef, registerLayers, resolveImage, writeImage,
 import type { BuildGraph } from '../graph/index.js';
 import { parseRegistryRef, pushImage, RegistryClient, type RegistryOptions } from '../registry/index.js';
 import { exportCache, importCache, inlineCache, INLINE_CACHE_FIELD, type CacheExportReport, type CacheExportSpec, type CacheImportReport, type CacheImportSpec, type CacheRegistrySpec } from '../cache-io/index.js';
-import { openSharedCache, type SharedCacheReport } from './shared-cache.js';
+import { openSharedCache, type SharedCache, type SharedCacheReport } from './shared-cache.js';
+import { failureOf, recordFailure, stallGuard, watchStall, type BuildRecordDraft } from './build-failure.js';
+import { createCacheWriteBatch, leasedCacheIndex, type CacheWriteBatch } from './cache-writes.js';
+import { buildHistory, cacheKeys, imageCreated, stepTimes } from './image-history.js';
 import { applyLangCache, type ApplyLangCacheOptions } from '../langcache/index.js';
-import { abandonBuild, acquireLease, finishBuild, historyPolicy, pinBlobs } from '../gc/index.js';
-import { explainSolve, openBuildLog } from '../explain/index.js';
+import { abandonBuild, acquireLease, finishBuild, historyPolicy, pinBlobs, type BuildLease } from '../gc/index.js';
+import { explainSolve, openBuildLog, type BuildLog } from '../explain/index.js';
 import { formatFinding, secretWarnings } from '../check/index.js';
 
 export interface BuildOutput {
@@ -53,6 +56,8 @@ export interface BuildRequest {
   network?: 'host' | 'none' | 'isolated';
   /** with `network: 'isolated'`: let `RUN --network=host` share the host's network (a server's config decides) */
   allowHostNetwork?: boolean;
+  /** accept `RUN --security=insecure` (a server's config decides; the CLI never sets it) */
+  allowInsecure?: boolean;
   /** resource limits of every RUN step, and the build's own time limit (`buildTimeoutMs`) */
   limits?: BuildLimits;
   /** mark these steps (by their line in the Dockerfile) as never cached */
@@ -109,6 +114,33 @@ export interface BuildResult {
   sharedCache?: SharedCacheReport;
 }
 
+/** What one build's phases share. */
+interface BuildRun {
+  req: BuildRequest;
+  s: State;
+  buildId: string;
+  started: number;
+  record: DraftRecord;
+  lease: BuildLease;
+  buildLog: BuildLog;
+  /** one client per build: tokens and known blob locations are shared by pulls, cache import/export and pushes */
+  registry: () => RegistryClient;
+  shared: SharedCache | undefined;
+  cacheWrites?: CacheWriteBatch;
+  /** what `--cache-from` brought in before the solve */
+  cacheImport?: CacheImportReport;
+}
+
+/** The Dockerfile and context of a build, read and checked. */
+interface BuildInput {
+  contextDir: string;
+  dockerfilePath: string;
+  displayName: string;
+  text: string;
+}
+
+type DraftRecord = BuildRecordDraft & { steps: Array<Record<string, unknown>> };
+
 /** Run one build: Dockerfile → graph → solve (cache or execute) → image → tags/outputs → history. */
 export async function runBuild(request: BuildRequest): Promise<BuildResult> {
   const timeout = buildTimeout(request);
@@ -143,10 +175,32 @@ async function runBuildWithin(req: BuildRequest): Promise<BuildResult> {
   const buildId = `${started.toString(36)}${randomBytes(4).toString('hex')}`;
   for (const t of req.tags) validateImageName(t, '-t'); // refused before anything is built
   for (const t of req.push ?? []) validateImageName(t, 'push');
+  const input = await readBuildInput(req);
+  const record = newBuildRecord(req, buildId, started, input);
+  s.db.putBuild(record);
+  const onStall = stallGuard(s, record);
+  watchStall(onStall, true);
+  let client: RegistryClient | undefined;
+  const registry = (): RegistryClient => (client ??= new RegistryClient(req.registry));
+  const b: BuildRun = {
+    req, s, buildId, started, record, registry,
+    lease: acquireLease(s.db), // prune/GC leave what this build uses alone (src/gc)
+    buildLog: openBuildLog({ root: s.root, buildId, maxBytes: historyPolicy(s.root).maxLogBytes }),
+    shared: openShared(req, s, registry),
+  };
+  try {
+    return await buildAndDeliver(b, input);
+  } catch (caught) {
+    throw await failBuild(b, caught);
+  } finally {
+    watchStall(onStall, false);
+  }
+}
+
+async function readBuildInput(req: BuildRequest): Promise<BuildInput> {
   const contextDir = path.resolve(req.contextDir);
   if (!existsSync(contextDir)) throw new BuildError('ERR_KILN_ARGUMENT', `build context "${req.contextDir}" does not exist`);
   const dockerfilePath = req.dockerfile ? path.resolve(req.dockerfile) : path.join(contextDir, 'Dockerfile');
-  const displayName = req.dockerfile ?? 'Dockerfile';
   let text = req.dockerfileText;
   if (text === undefined) {
     // a regular file under the size limit: a FIFO or `-f /dev/zero` is refused at once, naming the file
@@ -154,434 +208,271 @@ async function runBuildWithin(req: BuildRequest): Promise<BuildResult> {
     if (read === null) throw new BuildError('ERR_KILN_DOCKERFILE_NOT_FOUND', `cannot read Dockerfile "${dockerfilePath}": no such file`);
     text = read;
   }
-  const record = {
-    id: buildId,
+  return { contextDir, dockerfilePath, displayName: req.dockerfile ?? 'Dockerfile', text };
+}
+
+function newBuildRecord(req: BuildRequest, id: string, started: number, input: BuildInput): DraftRecord {
+  return {
+    id,
     started,
-    finished: null as number | null,
-    status: 'running' as 'running' | 'success' | 'failed' | 'interrupted',
+    finished: null,
+    status: 'running',
     target: req.target ?? '',
-    context: contextDir,
-    dockerfile: dockerfilePath,
+    context: input.contextDir,
+    dockerfile: input.dockerfilePath,
     args: redactArgs(req.buildArgs),
     tags: req.tags,
-    imageDigest: null as string | null,
-    steps: [] as Array<Record<string, unknown>>,
-    error: null as string | null,
+    imageDigest: null,
+    steps: [],
+    error: null,
     owner: processOwner(),
   };
-  s.db.putBuild(record);
-  // the last line of defence for "a failure is never a success": if every promise of this build is left pending (a
-  // stream that never ends) the process would otherwise exit 0 with no image; it is a failure, said so and recorded
-  const onStall = (): void => {
-    if (record.status !== 'running') return;
-    record.status = 'failed';
-    record.finished = Date.now();
-    record.error = 'the build stopped without finishing (an internal stall)';
-    try {
-      s.db.finishBuildRecord({ id: record.id, status: 'failed', finished: record.finished, error: record.error });
-    } catch {
-      /* recorded as interrupted at the next start */
-    }
-    process.stderr.write(`error: ${record.error}; rerun with KILN_DEBUG=1 and report it\n`);
-    process.exitCode = 1;
-  };
-  watchStall(onStall, true);
-  const lease = acquireLease(s.db); // prune/GC leave what this build uses alone (src/gc)
-  const buildLog = openBuildLog({ root: s.root, buildId, maxBytes: historyPolicy(s.root).maxLogBytes });
+}
 
-  const events: SolveEvent[] = [];
-  let cacheWrites: CacheWriteBatch | undefined;
-  let client: RegistryClient | undefined;
-  /** one client per build: tokens and known blob locations are shared by pulls, cache import/export and pushes */
-  const registry = (): RegistryClient => (client ??= new RegistryClient(req.registry));
+/** The shared cache of `--cache-registry`, or of cache mounts travelling with `--cache-from`/`--cache-to`. */
+function openShared(req: BuildRequest, s: State, registry: () => RegistryClient): SharedCache | undefined {
   const sharesMounts = [...(req.cacheFrom ?? []), ...(req.cacheTo ?? [])].some((c) => c.type === 'registry' && c.mounts);
-  const shared = req.cacheRegistry || sharesMounts
-    ? openSharedCache({
-        state: s, client: registry, info: (m) => info(req, m),
-        ...(req.cacheRegistry ? { cacheRegistry: req.cacheRegistry } : {}),
-        ...(req.cacheFrom ? { cacheFrom: req.cacheFrom } : {}),
-        ...(req.cacheTo ? { cacheTo: req.cacheTo } : {}),
-        ...(req.signal ? { signal: req.signal } : {}),
-      })
-    : undefined;
-  try {
-    const ignorePatterns = [...(await readIgnorePatterns({ contextDir, dockerfilePath })), ...(req.ignorePatterns ?? [])];
-    const matcher = createPatternMatcher(ignorePatterns);
-    if (req.maxContextBytes !== undefined) {
-      await walkContext({ dir: contextDir, excludePatterns: ignorePatterns, maxBytes: req.maxContextBytes, ...(req.signal ? { signal: req.signal } : {}) });
-    }
-    warnSecretsInArgs(req, { text, file: displayName });
-    const graph = await convertDockerfile({
-      text,
-      file: displayName,
-      buildArgs: req.buildArgs,
-      images: {
-        resolve: async (ref) => {
-          const pull = { client: registry, onPull: (r: string) => info(req, `pulling ${r}`), ...(req.signal ? { signal: req.signal } : {}) };
-          // with a shared cache: this machine's store, then the team's copy under the name, then the name's registry
-          const img = shared ? await resolveShared(s, ref, shared, pull) : await resolveImage(s, ref, pull);
-          shared?.noteBase(ref, img.manifestDigest);
-          registerLayers(s, img.manifest, img.config);
-          lease.addLayers(img.config.rootfs.diff_ids);
-          lease.addBlobs([img.manifestDigest, img.manifest.config.digest, ...img.manifest.layers.map((l) => l.digest)]);
-          return { manifest: img.manifestDigest, config: img.config, ref: img.ref };
-        },
-      },
-      ...(req.target ? { target: req.target } : {}),
-      ...(req.noCache ? { noCache: true } : {}),
-      ...(req.noCacheFilter ? { noCacheFilter: req.noCacheFilter } : {}),
-      ...(req.signal ? { signal: req.signal } : {}),
-    });
-    if (req.langCache) applyLangCache(graph, req.langCache);
-    if (req.noCacheLines?.length) {
-      for (const v of graph.vertices.values()) if (v.location && req.noCacheLines.includes(v.location.line)) v.noCache = true;
-    }
-    if (req.network === 'isolated' && !req.allowHostNetwork) {
-      for (const v of graph.vertices.values()) {
-        if (v.op.type === 'exec' && v.op.network === 'host') {
-          throw new BuildError('ERR_KILN_NOT_SUPPORTED', `${v.location ? `${v.location.file}:${v.location.line}: ` : ''}RUN --network=host is not allowed: this build runs with the isolated network`, {
-            hint: 'drop --network=host, or allow it in the server\'s config (allowHostNetwork)',
-          });
-        }
-      }
-    }
-    if (req.network) {
-      // `kiln build --network` is part of every RUN's definition, so it is part of its cache key
-      for (const v of graph.vertices.values()) if (v.op.type === 'exec' && v.op.network === 'default') v.op.network = req.network;
-    }
-    const statMap = s.db.statCacheLoad();
-    const statDirty = new Map<string, string>();
-    const runner = createOpRunner({
-      store: s.store,
-      db: s.db,
-      snapshots: s.snapshots,
-      executor: s.executor,
-      stateDir: s.root,
-      contextDir,
-      isIgnored: (rel) => matcher.matches(rel),
-      ignorePatterns,
-      statCache: {
-        get: (k) => statMap.get(k),
-        set: (k, d) => {
-          statMap.set(k, d);
-          statDirty.set(k, d);
-        },
-      },
-      secrets: new Map((req.secrets ?? []).map((x) => [x.id, x])),
-      loadImage: (ref) => loadLocalImage(s, ref),
-      ...(req.sourceDateEpoch !== undefined ? { sourceDateEpoch: req.sourceDateEpoch } : {}),
-      ...(req.network ? { network: req.network } : {}),
-      ...(req.limits ? { limits: req.limits } : {}),
-      buildId,
-      ...(shared?.onCacheMount ? { onCacheMount: shared.onCacheMount } : {}),
-    });
-    // with a shared cache, every record is committed at once: its background push reads it from the database
-    cacheWrites = createCacheWriteBatch(s, { batch: !shared?.remote });
-    const writes = cacheWrites;
-    const cache: CacheIndex = {
-      get: (k) => {
-        const pending = writes.pending(k);
-        if (pending) return pending;
-        // a hit without a layer needs no lease: read it without taking the write lock
-        const plain = s.db.getCache(k);
-        if (!plain?.diffId) return plain;
-        return s.db.tx(() => {
-          const hit = s.db.getCache(k);
-          if (hit?.diffId) lease.addLayers([hit.diffId]); // in one transaction with the lookup: prune sees it or we miss
-          return hit;
-        });
-      },
-      put: (r) => writes.put(r),
-      touch: (k) => writes.touch(k),
-    };
-    const needed = closure(graph.vertices, graph.target.vertex).filter((id) => !graph.vertices.get(id)!.hidden);
-    const cacheImport = req.cacheFrom?.length ? await importCacheSources(req, registry) : undefined;
-    req.progress.setTotal(needed.length);
-    const results = await solve({
-      graph,
-      runner,
-      ...(req.sourceDateEpoch !== undefined ? { sourceDateEpoch: req.sourceDateEpoch } : {}),
-      cache,
-      ...(shared?.remote ? { remote: shared.remote } : {}),
-      concurrency: 3,
-      ...(req.signal ? { signal: req.signal } : {}),
-      onEvent: (e) => {
-        events.push(e);
-        buildLog.event(e);
-        if (e.vertex.hidden && e.type !== 'error') return;
-        const at = Date.now();
-        const base = { id: e.vertex.id, name: e.vertex.name, at };
-        if (e.type === 'start') req.progress.event({ type: 'step-start', ...base });
-        else if (e.type === 'cached') req.progress.event({ type: 'step-cached', ...base });
-        else if (e.type === 'done') req.progress.event({ type: 'step-done', ...base, durationMs: e.result.durationMs });
-        else if (e.type === 'error') req.progress.event({ type: 'step-error', ...base, error: errorLine(e.error) });
-        else if (e.type === 'log') req.progress.event({ type: 'log', ...base, stream: e.stream, data: e.data.toString('utf8') });
-      },
-    });
-    writes.flush();
-    if (statDirty.size > 0) s.db.statCacheSave(statDirty);
-
-    // ---- assemble the image
-    const target = results.get(graph.target.vertex)!;
-    const config = structuredClone(graph.target.config);
-    const createdAt = stepTimes(s, results, req.sourceDateEpoch);
-    config.rootfs = { type: 'layers', diff_ids: target.layers };
-    config.history = buildHistory(graph.history, results, createdAt);
-    config.created = imageCreated(graph.history, createdAt, req.sourceDateEpoch);
-    const layers: Descriptor[] = target.layers.map((d) => {
-      const l = s.db.getLayer(d);
-      if (!l) throw new BuildError('ERR_KILN_INTERNAL', `layer ${d} has no record`);
-      return { mediaType: l.mediaType, digest: l.blob, size: l.blobSize };
-    });
-    const keys = cacheKeys(graph, results);
-    if (req.cacheTo?.some((c) => c.type === 'inline')) (config as unknown as Record<string, unknown>)[INLINE_CACHE_FIELD] = inlineCache(s.db, keys.min, target.layers);
-    let img = await writeImage(s, config, layers);
-    if (!pinBlobs(s, lease, [img.manifest.digest, img.config.digest])) img = await writeImage(s, config, layers);
-    for (const t of req.tags) s.db.putImage({ name: normalizeRef(t), manifest: img.manifest.digest, created: Date.now() });
-    for (const o of req.outputs ?? []) {
-      const images = [{ manifest: img.manifest.digest, names: req.tags.map(normalizeRef) }];
-      if (o.type === 'docker') await writeDockerArchive({ store: s.store, images, dest: o.dest });
-      else await writeOciLayout({ store: s.store, images, dest: o.dest, format: o.type === 'oci-dir' ? 'dir' : 'tar' });
-    }
-    for (const ref of req.push ?? []) {
-      const r = parseRegistryRef(ref);
-      const d = await pushImage({ client: registry(), store: s.store, manifest: img.manifest.digest, ref: r.tag || r.digest ? r : { ...r, tag: 'latest' }, ...(req.signal ? { signal: req.signal } : {}) });
-      info(req, `pushed ${ref} (${d.digest})`);
-    }
-    // exit 0 only when what was asked for exists
-    for (const d of [img.manifest.digest, img.config.digest]) {
-      if (!(await s.store.has(d))) throw new BuildError('ERR_KILN_INTERNAL', `the image was not written: blob ${d} is missing from ${s.store.root}`);
-    }
-    for (const o of req.outputs ?? []) if (!existsSync(o.dest)) throw new BuildError('ERR_KILN_ARCHIVE_WRITE', `the output ${o.dest} was not written`);
-    const cacheExports: CacheExportReport[] = [];
-    for (const spec of req.cacheTo ?? []) {
-      if (spec.type === 'inline') continue;
-      const rep = await exportCache({ stores: s, spec, keys, ...(spec.type === 'registry' ? { client: registry() } : {}), ...(req.signal ? { signal: req.signal } : {}) });
-      cacheExports.push(rep);
-      info(req, `exported cache (mode=${spec.mode}): ${rep.records} records, ${rep.layers} layers to ${spec.type === 'local' ? spec.dest : spec.ref}`);
-    }
-
-    const steps: StepReport[] = needed.map((id) => {
-      const v = graph.vertices.get(id)!;
-      const r = results.get(id)!;
-      return {
-        name: v.name,
-        cached: r.cached,
-        durationMs: r.durationMs,
-        stage: v.stage,
-        ...(v.location ? { line: v.location.line } : {}),
-        key: r.key,
-        diffId: r.diffId,
-        ...(r.remote ? { remote: true } : {}),
-      };
-    });
-    const sharedCache = shared ? await shared.finish() : undefined;
-    if (sharedCache && req.cacheRegistry) {
-      info(req, `shared cache ${req.cacheRegistry.ref}: ${sharedCache.hits ?? 0} steps from the registry (${sharedCache.bytesFetched ?? 0} bytes), ${sharedCache.pushed ?? 0} pushed, ${sharedCache.basesPushed ?? 0} base images pushed`);
-    }
-    const why = explainSolve({ db: s.db, record, needed, vertices: graph.vertices, results, skipReason: req.noCache ? '--no-cache' : 'no-cache filter' });
-    steps.forEach((st, i) => why[i] && (st.missReason = why[i]));
-    record.status = 'success';
-    record.finished = Date.now();
-    record.imageDigest = img.manifest.digest;
-    record.steps = steps as unknown as Array<Record<string, unknown>>;
-    s.db.putBuild(record);
-    await finishBuild({ state: s, lease, log: buildLog, progress: req.progress });
-    req.progress.finish(true);
-    return {
-      buildId, imageDigest: img.manifest.digest, configDigest: img.config.digest, config, steps, durationMs: Date.now() - started,
-      ...(cacheImport ? { cacheImport } : {}), ...(cacheExports.length ? { cacheExports } : {}), ...(sharedCache ? { sharedCache } : {}),
-    };
-  } catch (caught) {
-    const interrupted = req.signal?.aborted === true;
-    const err = failureOf({ state: s, err: caught, interrupted, reason: req.signal?.reason });
-    // pushes already under way finish (what they share is valid); their warnings no longer matter
-    await shared?.finish().catch(() => undefined);
-    try {
-      cacheWrites?.flush(); // records of the steps that did finish: the next build reuses them
-    } catch {
-      /* the disk may be full: those steps run again next time */
-    }
-    record.status = interrupted && !(isBuildError(err) && err.code === 'ERR_KILN_LIMIT_EXCEEDED') ? 'interrupted' : 'failed';
-    record.finished = Date.now();
-    record.error = errorLine(err);
-    recordFailure(s, record, isNoSpace(err));
-    await abandonBuild({ lease, log: buildLog }).catch(() => undefined);
-    req.progress.finish(false);
-    throw err;
-  } finally {
-    watchStall(onStall, false);
-  }
-}
-
-/** Builds of this process still running, told when the event loop empties under them (one listener for all). */
-const stallWatchers = new Set<() => void>();
-function watchStall(fn: () => void, on: boolean): void {
-  if (on) {
-    if (stallWatchers.size === 0) process.on('beforeExit', runStallWatchers);
-    stallWatchers.add(fn);
-  } else {
-    stallWatchers.delete(fn);
-    if (stallWatchers.size === 0) process.off('beforeExit', runStallWatchers);
-  }
-}
-function runStallWatchers(): void {
-  for (const fn of [...stallWatchers]) {
-    stallWatchers.delete(fn);
-    fn();
-  }
-  process.off('beforeExit', runStallWatchers);
-}
-
-/** Write a failed build's record; on a full disk the reserve under the root is given back to make room. */
-function recordFailure(s: State, record: Parameters<State['db']['putBuild']>[0], noSpace: boolean): void {
-  if (noSpace) s.releaseReserve();
-  try {
-    s.db.putBuild(record);
-    return;
-  } catch (err) {
-    if (!isNoSpace(err)) return; // the database may be closing
-  }
-  s.releaseReserve();
-  try {
-    s.db.finishBuildRecord({ id: record.id, status: record.status, finished: record.finished ?? Date.now(), error: record.error });
-  } catch {
-    /* still no room: the next start marks it interrupted */
-  }
-}
-
-/**
- * The error a failed build reports, as one sentence: a signal is "interrupted", a full disk (a raw ENOSPC, SQLite's
- * SQLITE_FULL, or any failure — a RUN that could not write, a bug tripped by a short write — while the state
- * root's filesystem has no room left) is "no space left on device while writing ... under <root>".
- */
-function failureOf(o: { state: State; err: unknown; interrupted: boolean; reason: unknown }): unknown {
-  const { err } = o;
-  if (o.interrupted) {
-    if (isBuildError(o.reason) && (o.reason.code === 'ERR_KILN_INTERRUPTED' || o.reason.code === 'ERR_KILN_LIMIT_EXCEEDED')) return o.reason;
-    return new BuildError('ERR_KILN_INTERRUPTED', 'build interrupted', { cause: err });
-  }
-  if (isBuildError(err) && err.code === 'ERR_KILN_NO_SPACE') return err;
-  const full = isNoSpace(err) || isDiskFull(o.state.root, 1024 * 1024);
-  if (!full || (isBuildError(err) && !(err instanceof ExecError) && err.kind === 'invalid-argument')) return err;
-  const what = err instanceof ExecError ? `the output of a RUN step (${err.message})` : "the build's data";
-  return noSpaceError({ what, where: o.state.root, cause: err });
-}
-
-
-interface CacheWriteBatch {
-  put(rec: Parameters<State['db']['putCache']>[0]): void;
-  touch(key: string): void;
-  pending(key: string): { outputId: string; diffId: Digest | null; inputs: Record<string, unknown> } | undefined;
-  flush(): void;
-}
-
-/**
- * Cache-record writes of one build: records of config-only steps and use-count touches are committed together in one
- * transaction per turn of the event loop rather than one commit per step (55,000 ENV steps were 55,000 commits); any
- * other record is committed at once, with what is pending. A crash before a flush loses only config-only records
- * (cheap to redo), never trust.
- */
-function createCacheWriteBatch(s: State, o: { batch: boolean }): CacheWriteBatch {
-  const puts = new Map<string, Parameters<State['db']['putCache']>[0]>();
-  const touches = new Set<string>();
-  let scheduled: NodeJS.Immediate | undefined;
-  const flush = (): void => {
-    if (scheduled) clearImmediate(scheduled);
-    scheduled = undefined;
-    if (puts.size === 0 && touches.size === 0) return;
-    // cleared only once committed: after a failed commit the final flush tries these writes again
-    s.db.tx(() => {
-      for (const r of puts.values()) s.db.putCache(r);
-      for (const k of touches) s.db.touchCache(k);
-    });
-    puts.clear();
-    touches.clear();
-  };
-  const schedule = (): void => {
-    // an error here (disk full) surfaces at the final flush of the build, which repeats the writes that are left
-    scheduled ??= setImmediate(() => {
-      scheduled = undefined;
-      try {
-        flush();
-      } catch {
-        /* reported by the final flush */
-      }
-    });
-  };
-  return {
-    put(rec) {
-      puts.set(rec.key, rec);
-      // only records of config-only steps (ENV, LABEL, ...) wait for the batch; a step that ran is committed before
-      // it is reported done, so a build killed right after still reuses it
-      if (o.batch && (rec.inputs.op as { type?: unknown } | undefined)?.type === 'meta') schedule();
-      else flush();
-    },
-    touch(key) {
-      touches.add(key);
-      schedule();
-    },
-    pending: (key) => puts.get(key),
-    flush,
-  };
-}
-
-type GraphHistory = Array<{ createdBy: string; vertex: string | null; emptyLayer: boolean; base?: HistoryEntry }>;
-
-function buildHistory(hist: GraphHistory, results: Map<string, VertexResult>, createdAt: (vertex: string | null) => number): HistoryEntry[] {
-  return hist.map((h) => {
-    if (h.base) return h.base;
-    const r = h.vertex ? results.get(h.vertex) : undefined;
-    const empty = h.emptyLayer || !r || r.diffId === null;
-    return { created: isoSeconds(createdAt(h.vertex)), created_by: h.createdBy, comment: 'buildkit.dockerfile.v0', ...(empty ? { empty_layer: true } : {}) };
+  if (!req.cacheRegistry && !sharesMounts) return undefined;
+  return openSharedCache({
+    state: s, client: registry, info: (m) => info(req, m),
+    ...(req.cacheRegistry ? { cacheRegistry: req.cacheRegistry } : {}),
+    ...(req.cacheFrom ? { cacheFrom: req.cacheFrom } : {}),
+    ...(req.cacheTo ? { cacheTo: req.cacheTo } : {}),
+    ...(req.signal ? { signal: req.signal } : {}),
   });
 }
 
-function isoSeconds(ms: number): string {
-  return new Date(Math.floor(ms / 1000) * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
-
-/**
- * When each step's output was first produced (its cache record's `created`, which an imported record brings along),
- * clamped to SOURCE_DATE_EPOCH. As in BuildKit, a fully cached rebuild — here or on another machine that imported the
- * cache — therefore gets the same history and the same image digest.
- */
-function stepTimes(s: State, results: Map<string, VertexResult>, epoch: number | undefined): (vertex: string | null) => number {
-  const now = Date.now();
-  const memo = new Map<string | null, number>();
-  return (vertex) => {
-    const known = memo.get(vertex);
-    if (known !== undefined) return known;
-    const r = vertex ? results.get(vertex) : undefined;
-    const t = (r && s.db.getCacheCreated(r.key)) ?? now;
-    const out = epoch !== undefined ? Math.min(t, epoch * 1000) : t;
-    memo.set(vertex, out);
-    return out;
+/** The build proper: graph, solve, image, outputs, cache exports, history record. */
+async function buildAndDeliver(b: BuildRun, input: BuildInput): Promise<BuildResult> {
+  const { req, s } = b;
+  const ignorePatterns = [...(await readIgnorePatterns({ contextDir: input.contextDir, dockerfilePath: input.dockerfilePath })), ...(req.ignorePatterns ?? [])];
+  if (req.maxContextBytes !== undefined) {
+    await walkContext({ dir: input.contextDir, excludePatterns: ignorePatterns, maxBytes: req.maxContextBytes, ...(req.signal ? { signal: req.signal } : {}) });
+  }
+  const graph = await buildGraph(b, input);
+  const needed = closure(graph.vertices, graph.target.vertex).filter((id) => !graph.vertices.get(id)!.hidden);
+  const results = await solveGraph(b, graph, needed, input, ignorePatterns);
+  const { img, config, keys } = await assembleImage(b, graph, results);
+  await deliverImage(b, img.manifest.digest, img.config.digest);
+  const cacheExports = await exportCaches(b, keys);
+  const steps = stepReports(graph, needed, results);
+  const sharedCache = b.shared ? await b.shared.finish() : undefined;
+  if (sharedCache && req.cacheRegistry) {
+    info(req, `shared cache ${req.cacheRegistry.ref}: ${sharedCache.hits ?? 0} steps from the registry (${sharedCache.bytesFetched ?? 0} bytes), ${sharedCache.pushed ?? 0} pushed, ${sharedCache.basesPushed ?? 0} base images pushed`);
+  }
+  const why = explainSolve({ db: s.db, record: b.record, needed, vertices: graph.vertices, results, skipReason: req.noCache ? '--no-cache' : 'no-cache filter' });
+  steps.forEach((st, i) => why[i] && (st.missReason = why[i]));
+  Object.assign(b.record, { status: 'success', finished: Date.now(), imageDigest: img.manifest.digest, steps: steps as unknown as Array<Record<string, unknown>> });
+  s.db.putBuild(b.record);
+  await finishBuild({ state: s, lease: b.lease, log: b.buildLog, progress: req.progress });
+  req.progress.finish(true);
+  return {
+    buildId: b.buildId, imageDigest: img.manifest.digest, configDigest: img.config.digest, config, steps, durationMs: Date.now() - b.started,
+    ...(b.cacheImport ? { cacheImport: b.cacheImport } : {}), ...(cacheExports.length ? { cacheExports } : {}), ...(sharedCache ? { sharedCache } : {}),
   };
 }
 
-/** The image's `created`: SOURCE_DATE_EPOCH, else the latest of its steps' times (now for an image without steps). */
-function imageCreated(hist: GraphHistory, createdAt: (vertex: string | null) => number, epoch: number | undefined): string {
-  if (epoch !== undefined) return isoSeconds(epoch * 1000);
-  const own = hist.filter((h) => !h.base);
-  // a loop, not Math.max(...spread): an image of 55,000 steps would overflow the argument list
-  let latest = -Infinity;
-  for (const h of own) latest = Math.max(latest, createdAt(h.vertex));
-  return isoSeconds(own.length ? latest : Date.now());
+/** The Dockerfile as a graph, with the build-wide options that change steps (language caches, skipped lines, network). */
+async function buildGraph(b: BuildRun, input: BuildInput): Promise<BuildGraph> {
+  const { req, s, shared, lease } = b;
+  warnSecretsInArgs(req, { text: input.text, file: input.displayName });
+  const graph = await convertDockerfile({
+    text: input.text,
+    file: input.displayName,
+    buildArgs: req.buildArgs,
+    ...(req.allowInsecure ? { allowInsecure: true } : {}),
+    images: {
+      resolve: async (ref) => {
+        const pull = { client: b.registry, onPull: (r: string) => info(req, `pulling ${r}`), ...(req.signal ? { signal: req.signal } : {}) };
+        // with a shared cache: this machine's store, then the team's copy under the name, then the name's registry
+        const img = shared ? await resolveShared(s, ref, shared, pull) : await resolveImage(s, ref, pull);
+        shared?.noteBase(ref, img.manifestDigest);
+        registerLayers(s, img.manifest, img.config);
+        lease.addLayers(img.config.rootfs.diff_ids);
+        lease.addBlobs([img.manifestDigest, img.manifest.config.digest, ...img.manifest.layers.map((l) => l.digest)]);
+        return { manifest: img.manifestDigest, config: img.config, ref: img.ref };
+      },
+    },
+    ...(req.target ? { target: req.target } : {}),
+    ...(req.noCache ? { noCache: true } : {}),
+    ...(req.noCacheFilter ? { noCacheFilter: req.noCacheFilter } : {}),
+    ...(req.signal ? { signal: req.signal } : {}),
+  });
+  if (req.langCache) applyLangCache(graph, req.langCache);
+  if (req.noCacheLines?.length) {
+    for (const v of graph.vertices.values()) if (v.location && req.noCacheLines.includes(v.location.line)) v.noCache = true;
+  }
+  if (req.network === 'isolated' && !req.allowHostNetwork) {
+    for (const v of graph.vertices.values()) {
+      if (v.op.type === 'exec' && v.op.network === 'host') {
+        throw new BuildError('ERR_KILN_NOT_SUPPORTED', `${v.location ? `${v.location.file}:${v.location.line}: ` : ''}RUN --network=host is not allowed: this build runs with the isolated network`, {
+          hint: 'drop --network=host, or allow it in the server\'s config (allowHostNetwork)',
+        });
+      }
+    }
+  }
+  if (req.network) {
+    // `kiln build --network` is part of every RUN's definition, so it is part of its cache key
+    for (const v of graph.vertices.values()) if (v.op.type === 'exec' && v.op.network === 'default') v.op.network = req.network;
+  }
+  return graph;
 }
 
-/**
- * Cache keys to export: `min` are the steps of the final image's chain (target and its parents), `max` every step
- * solved, in dependency order. Sources have no record and are left out.
- */
-function cacheKeys(graph: BuildGraph, results: Map<string, VertexResult>): { min: string[]; max: string[] } {
-  const isStep = (id: string): boolean => graph.vertices.get(id)?.op.type !== 'source' && results.has(id);
-  const chain: string[] = [];
-  for (let id: string | undefined = graph.target.vertex; id; id = graph.vertices.get(id)?.parent ?? undefined) if (isStep(id)) chain.push(results.get(id)!.key);
-  chain.reverse(); // (push + reverse: unshift per step is quadratic on long chains)
-  const max = closure(graph.vertices, graph.target.vertex).filter(isStep).map((id) => results.get(id)!.key);
-  return { min: chain, max };
+/** Solve the graph with this build's runner and cache records, reporting progress; stat-cache entries are saved. */
+async function solveGraph(b: BuildRun, graph: BuildGraph, needed: string[], input: BuildInput, ignorePatterns: string[]): Promise<Map<string, VertexResult>> {
+  const { req, s } = b;
+  const matcher = createPatternMatcher(ignorePatterns);
+  const statMap = s.db.statCacheLoad();
+  const statDirty = new Map<string, string>();
+  const runner = createOpRunner({
+    store: s.store,
+    db: s.db,
+    snapshots: s.snapshots,
+    executor: s.executor,
+    stateDir: s.root,
+    contextDir: input.contextDir,
+    isIgnored: (rel) => matcher.matches(rel),
+    ignorePatterns,
+    statCache: {
+      get: (k) => statMap.get(k),
+      set: (k, d) => {
+        statMap.set(k, d);
+        statDirty.set(k, d);
+      },
+    },
+    secrets: new Map((req.secrets ?? []).map((x) => [x.id, x])),
+    loadImage: (ref) => loadLocalImage(s, ref),
+    ...(req.sourceDateEpoch !== undefined ? { sourceDateEpoch: req.sourceDateEpoch } : {}),
+    ...(req.network ? { network: req.network } : {}),
+    ...(req.limits ? { limits: req.limits } : {}),
+    buildId: b.buildId,
+    ...(b.shared?.onCacheMount ? { onCacheMount: b.shared.onCacheMount } : {}),
+  });
+  // with a shared cache, every record is committed at once: its background push reads it from the database
+  const writes = (b.cacheWrites = createCacheWriteBatch(s, { batch: !b.shared?.remote }));
+  if (req.cacheFrom?.length) b.cacheImport = await importCacheSources(req, b.registry);
+  req.progress.setTotal(needed.length);
+  const results = await solve({
+    graph,
+    runner,
+    cache: leasedCacheIndex(s, writes, b.lease),
+    ...(b.shared?.remote ? { remote: b.shared.remote } : {}),
+    ...(req.sourceDateEpoch !== undefined ? { sourceDateEpoch: req.sourceDateEpoch } : {}),
+    concurrency: 3,
+    ...(req.signal ? { signal: req.signal } : {}),
+    onEvent: (e) => {
+      b.buildLog.event(e);
+      reportEvent(req.progress, e);
+    },
+  });
+  writes.flush();
+  if (statDirty.size > 0) s.db.statCacheSave(statDirty);
+  return results;
 }
+
+/** A solve event as progress shows it (hidden vertices only when they fail). */
+function reportEvent(progress: ProgressSink, e: SolveEvent): void {
+  if (e.vertex.hidden && e.type !== 'error') return;
+  const base = { id: e.vertex.id, name: e.vertex.name, at: Date.now() };
+  if (e.type === 'start') progress.event({ type: 'step-start', ...base });
+  else if (e.type === 'cached') progress.event({ type: 'step-cached', ...base });
+  else if (e.type === 'done') progress.event({ type: 'step-done', ...base, durationMs: e.result.durationMs });
+  else if (e.type === 'error') progress.event({ type: 'step-error', ...base, error: errorLine(e.error) });
+  else if (e.type === 'log') progress.event({ type: 'log', ...base, stream: e.stream, data: e.data.toString('utf8') });
+}
+
+/** Config and manifest of the target, written to the store and pinned by the lease. */
+async function assembleImage(b: BuildRun, graph: BuildGraph, results: Map<string, VertexResult>): Promise<{ img: { manifest: Descriptor; config: Descriptor }; config: ImageConfig; keys: { min: string[]; max: string[] } }> {
+  const { req, s } = b;
+  const target = results.get(graph.target.vertex)!;
+  const config = structuredClone(graph.target.config);
+  const createdAt = stepTimes(s, results, req.sourceDateEpoch);
+  config.rootfs = { type: 'layers', diff_ids: target.layers };
+  config.history = buildHistory(graph.history, results, createdAt);
+  config.created = imageCreated(graph.history, createdAt, req.sourceDateEpoch);
+  const layers: Descriptor[] = target.layers.map((d) => {
+    const l = s.db.getLayer(d);
+    if (!l) throw new BuildError('ERR_KILN_INTERNAL', `layer ${d} has no record`);
+    return { mediaType: l.mediaType, digest: l.blob, size: l.blobSize };
+  });
+  const keys = cacheKeys(graph, results);
+  if (req.cacheTo?.some((c) => c.type === 'inline')) (config as unknown as Record<string, unknown>)[INLINE_CACHE_FIELD] = inlineCache(s.db, keys.min, target.layers);
+  let img = await writeImage(s, config, layers);
+  if (!pinBlobs(s, b.lease, [img.manifest.digest, img.config.digest])) img = await writeImage(s, config, layers);
+  return { img, config, keys };
+}
+
+/** Tags, `--output` archives and pushes; exit 0 only when what was asked for exists. */
+async function deliverImage(b: BuildRun, manifest: Digest, configDigest: Digest): Promise<void> {
+  const { req, s } = b;
+  for (const t of req.tags) s.db.putImage({ name: normalizeRef(t), manifest, created: Date.now() });
+  for (const o of req.outputs ?? []) {
+    const images = [{ manifest, names: req.tags.map(normalizeRef) }];
+    if (o.type === 'docker') await writeDockerArchive({ store: s.store, images, dest: o.dest });
+    else await writeOciLayout({ store: s.store, images, dest: o.dest, format: o.type === 'oci-dir' ? 'dir' : 'tar' });
+  }
+  for (const ref of req.push ?? []) {
+    const r = parseRegistryRef(ref);
+    const d = await pushImage({ client: b.registry(), store: s.store, manifest, ref: r.tag || r.digest ? r : { ...r, tag: 'latest' }, ...(req.signal ? { signal: req.signal } : {}) });
+    info(req, `pushed ${ref} (${d.digest})`);
+  }
+  for (const d of [manifest, configDigest]) {
+    if (!(await s.store.has(d))) throw new BuildError('ERR_KILN_INTERNAL', `the image was not written: blob ${d} is missing from ${s.store.root}`);
+  }
+  for (const o of req.outputs ?? []) if (!existsSync(o.dest)) throw new BuildError('ERR_KILN_ARCHIVE_WRITE', `the output ${o.dest} was not written`);
+}
+
+/** `--cache-to` other than inline (which is in the image config already). */
+async function exportCaches(b: BuildRun, keys: { min: string[]; max: string[] }): Promise<CacheExportReport[]> {
+  const { req, s } = b;
+  const reports: CacheExportReport[] = [];
+  for (const spec of req.cacheTo ?? []) {
+    if (spec.type === 'inline') continue;
+    const rep = await exportCache({ stores: s, spec, keys, ...(spec.type === 'registry' ? { client: b.registry() } : {}), ...(req.signal ? { signal: req.signal } : {}) });
+    reports.push(rep);
+    info(req, `exported cache (mode=${spec.mode}): ${rep.records} records, ${rep.layers} layers to ${spec.type === 'local' ? spec.dest : spec.ref}`);
+  }
+  return reports;
+}
+
+function stepReports(graph: BuildGraph, needed: string[], results: Map<string, VertexResult>): StepReport[] {
+  return needed.map((id) => {
+    const v = graph.vertices.get(id)!;
+    const r = results.get(id)!;
+    return {
+      name: v.name,
+      cached: r.cached,
+      durationMs: r.durationMs,
+      stage: v.stage,
+      ...(v.location ? { line: v.location.line } : {}),
+      key: r.key,
+      diffId: r.diffId,
+      ...(r.remote ? { remote: true } : {}),
+    };
+  });
+}
+
+/** Record a failed (or interrupted) build, keep the records of the steps that finished, and say why in one error. */
+async function failBuild(b: BuildRun, caught: unknown): Promise<unknown> {
+  const { req, s, record } = b;
+  const interrupted = req.signal?.aborted === true;
+  const err = failureOf({ state: s, err: caught, interrupted, reason: req.signal?.reason });
+  // pushes already under way finish (what they share is valid); their warnings no longer matter
+  await b.shared?.finish().catch(() => undefined);
+  try {
+    b.cacheWrites?.flush(); // records of the steps that did finish: the next build reuses them
+  } catch {
+    /* the disk may be full: those steps run again next time */
+  }
+  record.status = interrupted && !(isBuildError(err) && err.code === 'ERR_KILN_LIMIT_EXCEEDED') ? 'interrupted' : 'failed';
+  record.finished = Date.now();
+  record.error = errorLine(err);
+  recordFailure(s, record, isNoSpace(err));
+  await abandonBuild({ lease: b.lease, log: b.buildLog }).catch(() => undefined);
+  req.progress.finish(false);
+  return err;
+}
+
 
 /** BuildKit's SecretsUsedInArgOrEnv, at build time (a Dockerfile that does not parse is reported by the conversion). */
 function warnSecretsInArgs(req: BuildRequest, o: { text: string; file: string }): void {

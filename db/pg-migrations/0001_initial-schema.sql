@@ -68,17 +68,18 @@ CREATE TABLE template_tags (
   build_id     text REFERENCES builds(id) ON DELETE SET NULL,
   image_digest text NOT NULL,
   size_bytes   bigint NOT NULL DEFAULT 0 CHECK (size_bytes >= 0),
+  created_at   timestamptz NOT NULL DEFAULT now(),
   updated_at   timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (template_id, tag)
 );
 
 -- Progress and log events of a build, in order (seq is per build), for live streaming and history; an event's
--- JSON carries its own type.
+-- JSON carries its own type. `json`, not `jsonb`: the text comes back byte for byte (SSE resumption replays it).
 CREATE TABLE build_events (
   build_id text NOT NULL REFERENCES builds(id) ON DELETE CASCADE,
   seq      integer NOT NULL,
   at       timestamptz NOT NULL DEFAULT now(),
-  data     jsonb NOT NULL,
+  data     json NOT NULL,
   PRIMARY KEY (build_id, seq)
 );
 

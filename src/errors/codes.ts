@@ -63,6 +63,7 @@ export const ERROR_CODES = {
   ERR_KILN_DB_URL: { kind: 'invalid-argument', hint: 'use --database postgres://USER[:PASSWORD]@HOST[:PORT]/DB (or ?host=/socket/dir), or a socket directory path' },
   ERR_KILN_DB_UNAVAILABLE: { kind: 'unavailable', hint: 'check that PostgreSQL is running and reachable at the --database address, and the user may connect' },
   ERR_KILN_DB_MIGRATION: { kind: 'failed-precondition', hint: 'the database schema could not be brought up to date; see the message (a newer kiln may have migrated it)' },
+  ERR_KILN_DB_CONFLICT: { kind: 'already-exists', hint: 'the name is taken; pick another, or use the existing one' },
   ERR_KILN_QUEUE: { kind: 'unavailable', hint: 'the build queue in PostgreSQL failed; check the database and retry' },
   ERR_KILN_INTERRUPTED: { kind: 'unavailable', hint: 'the build was stopped by a signal; run it again (finished steps are cached)' },
   ERR_KILN_SERVICE_EXISTS: { kind: 'already-exists', hint: 'pick another name (kiln admin team ls lists the teams)' },

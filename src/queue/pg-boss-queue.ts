@@ -228,8 +228,7 @@ async function startWorker(deps: WorkerDeps): Promise<QueueWorker> {
     wake = new AbortController();
   };
 
-  const control = await connectSession(db, `kiln-worker ${workerId} control`);
-  control.on('notification', (msg) => {
+  const onNotification = (msg: pg.Notification): void => {
     if (msg.channel === CANCEL_CHANNEL && msg.payload) {
       const r = running.get(msg.payload);
       if (r) {
@@ -239,9 +238,25 @@ async function startWorker(deps: WorkerDeps): Promise<QueueWorker> {
     } else if (msg.channel === ENQUEUE_CHANNEL) {
       wakeAll();
     }
-  });
-  await control.query(`LISTEN ${CANCEL_CHANNEL}`);
-  await control.query(`LISTEN ${ENQUEUE_CHANNEL}`);
+  };
+  // the control connection (LISTEN, the reaper) is re-opened by the next reaper tick when it breaks; notifications
+  // missed meanwhile are covered by the slots' polling and the running jobs' cancel check
+  let control: pg.Client | undefined;
+  const openControl = async (): Promise<pg.Client> => {
+    if (control) return control;
+    const c = await connectSession(db, `kiln-worker ${workerId} control`);
+    const drop = (): void => {
+      if (control === c) control = undefined;
+    };
+    c.on('error', drop);
+    c.on('end', drop);
+    c.on('notification', onNotification);
+    await c.query(`LISTEN ${CANCEL_CHANNEL}`);
+    await c.query(`LISTEN ${ENQUEUE_CHANNEL}`);
+    control = c;
+    return c;
+  };
+  await openControl();
 
   // the reaper: a lease row whose job lock nobody holds belongs to a dead worker
   let reaping = false;
@@ -249,6 +264,7 @@ async function startWorker(deps: WorkerDeps): Promise<QueueWorker> {
     if (reaping || stopping) return;
     reaping = true;
     try {
+      const control = await openControl();
       const leases = await control.query<{ job_id: string; queue_name: string; worker: string }>('SELECT job_id, queue_name, worker FROM queue_leases');
       for (const lease of leases.rows) {
         const key = `kiln-job:${lease.job_id}`;
@@ -343,7 +359,10 @@ async function startWorker(deps: WorkerDeps): Promise<QueueWorker> {
         await boss.fail(queueName, job.id, { ok: false, error: `worker ${workerId} stopped` });
       } else {
         await boss.complete(queueName, job.id, output);
-        await deps.markDone(job.id);
+        // only when this run's completion took: had the lease been lost (a broken session) and the job been reaped
+        // and retried meanwhile, it must stay open for the run that now has it
+        const after = await boss.getJobById(queueName, job.id);
+        if (after?.state === 'completed') await deps.markDone(job.id);
       }
     } finally {
       if (poll) clearInterval(poll);
@@ -354,29 +373,33 @@ async function startWorker(deps: WorkerDeps): Promise<QueueWorker> {
   };
 
   const slotLoop = async (index: number): Promise<void> => {
-    const session = await connectSession(db, `kiln-worker ${workerId} slot ${index}`);
-    try {
-      while (!stopping) {
-        const wakeSignal = wake.signal;
-        let claimed: Awaited<ReturnType<typeof claim>>;
-        try {
-          claimed = await claim(session);
-        } catch {
-          claimed = undefined; // a database hiccup: look again after the poll interval
-        }
-        if (!claimed) {
-          await sleep(pollMs, wakeSignal);
-          continue;
-        }
-        try {
-          await runJob(session, claimed);
-        } finally {
-          await session.query(lockSql('pg_advisory_unlock'), [claimed.slotKey]).catch(() => undefined);
-        }
+    // a broken session (server restart, terminated backend) is dropped and re-opened; its locks went with it, so a
+    // job it was running is reaped and retried by the queue like any lost worker's
+    let session: pg.Client | undefined;
+    while (!stopping) {
+      const wakeSignal = wake.signal;
+      let claimed: Awaited<ReturnType<typeof claim>>;
+      try {
+        session ??= await connectSession(db, `kiln-worker ${workerId} slot ${index}`);
+        claimed = await claim(session);
+      } catch {
+        await session?.end().catch(() => undefined);
+        session = undefined;
+        claimed = undefined; // look again after the poll interval
       }
-    } finally {
-      await session.end().catch(() => undefined);
+      if (!claimed || !session) {
+        await sleep(pollMs, wakeSignal);
+        continue;
+      }
+      try {
+        await runJob(session, claimed);
+        await session.query(lockSql('pg_advisory_unlock'), [claimed.slotKey]);
+      } catch {
+        await session.end().catch(() => undefined);
+        session = undefined;
+      }
     }
+    await session?.end().catch(() => undefined);
   };
 
   const loops = Array.from({ length: slots }, (_, i) => slotLoop(i));
@@ -390,7 +413,7 @@ async function startWorker(deps: WorkerDeps): Promise<QueueWorker> {
       wakeAll();
       if (sopts.wait === false) for (const r of running.values()) r.controller.abort(new BuildError('ERR_KILN_INTERRUPTED', `worker ${workerId} is stopping`));
       await done;
-      await control.end().catch(() => undefined);
+      await control?.end().catch(() => undefined);
     },
   };
 }

@@ -191,3 +191,45 @@ test('cancelling a running build aborts it on its worker; a cancelled queued bui
   const runs = await db.query<{ build_id: string }>('SELECT build_id FROM test_runs ORDER BY id');
   assert.deepEqual(runs.map((r) => r.build_id), ['c1', 'c3', 'c4']);
 });
+
+test('a worker whose connections are cut reconnects and goes on; a worker stopped without waiting hands its build back', async (t) => {
+  if (skipWithoutPostgres(t)) return;
+  const { db, queue } = await setup(t);
+  const runs: Array<{ worker: string; buildId: string; attempt: number }> = [];
+  const started = new Map<string, () => void>();
+  const whenStarted = (buildId: string): Promise<void> => new Promise((r) => started.set(buildId, r));
+  const handler = (worker: string) => async (job: { buildId: string; attempt: number; payload: unknown }, ctx: { signal: AbortSignal }) => {
+    runs.push({ worker, buildId: job.buildId, attempt: job.attempt });
+    started.get(job.buildId)?.();
+    const { ms } = job.payload as { ms: number };
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(resolve, ms);
+      ctx.signal.addEventListener('abort', () => { clearTimeout(timer); reject(new Error('aborted')); }, { once: true });
+    });
+    return { worker };
+  };
+  const w1 = await queue.startWorker({ workerId: 'cut', slots: 1, pollMs: 200, handler: handler('cut') });
+  t.after(() => w1.stop({ wait: false }));
+  for (let i = 0; i < 100; i++) {
+    const [open] = await db.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name LIKE 'kiln-worker cut %'");
+    if (open!.n === 2) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const cut = await db.query<{ n: number }>("SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE application_name LIKE 'kiln-worker cut %'");
+  assert.equal(cut[0]!.n, 2, 'the slot session and the control connection were terminated');
+  await queue.enqueue({ teamId: 't', buildId: 'r1', payload: { ms: 10 } });
+  const s1 = await waitForStatus(queue, 'r1', ['succeeded', 'failed'], 30_000);
+  assert.deepEqual([s1.state, s1.result], ['succeeded', { worker: 'cut' }]);
+
+  const p = whenStarted('r2');
+  await queue.enqueue({ teamId: 't', buildId: 'r2', payload: { ms: 120_000 } });
+  await p;
+  await w1.stop({ wait: false });
+  const handedBack = await queue.status('r2');
+  assert.ok(handedBack && ['retry', 'queued'].includes(handedBack.state), `handed back, not lost: ${handedBack?.state}`);
+  const w2 = await queue.startWorker({ workerId: 'next', slots: 1, pollMs: 200, handler: async (job, ctx) => handler('next')({ ...job, payload: { ms: 10 } }, ctx) });
+  t.after(() => w2.stop());
+  const s2 = await waitForStatus(queue, 'r2', ['succeeded', 'failed'], 30_000);
+  assert.deepEqual([s2.state, s2.attempts, s2.result], ['succeeded', 2, { worker: 'next' }]);
+  assert.deepEqual(runs.map((r) => `${r.worker}:${r.buildId}:${r.attempt}`), ['cut:r1:1', 'cut:r2:1', 'next:r2:2']);
+});

@@ -1,0 +1,228 @@
+/**
+ * The service's records in PostgreSQL, with the same operations, names and semantics as `kiln serve`'s SQLite store
+ * (`ServiceDb` in src/service on the serve branch), but async: the shape a shared repository interface takes once
+ * both sit behind it. Times are milliseconds since the epoch, as there; keys are stored only as their sha256.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { BuildError } from '../errors/index.js';
+import type { PgDatabase } from './types.js';
+
+/** Per-team limits (absent: the server's defaults). */
+export interface StoreTeamLimits {
+  concurrentBuilds?: number;
+  uploadBytesPerBuild?: number;
+  storedBytes?: number;
+}
+export interface StoreTeam {
+  id: string;
+  name: string;
+  created: number;
+  limits: StoreTeamLimits;
+}
+export interface StoreApiKey {
+  id: string;
+  teamId: string;
+  team: string;
+  created: number;
+  revoked: number | null;
+}
+export interface StoreTemplate {
+  teamId: string;
+  name: string;
+  tag: string;
+  digest: string;
+  buildId: string;
+  created: number;
+  updated: number;
+}
+export type StoreBuildStatus = 'queued' | 'running' | 'success' | 'failed' | 'cancelled' | 'interrupted';
+export interface StoreBuild {
+  id: string;
+  teamId: string;
+  status: StoreBuildStatus;
+  request: unknown;
+  result: unknown;
+  error: string | null;
+  template: string | null;
+  created: number;
+  started: number | null;
+  finished: number | null;
+}
+
+const TEAM_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+const ms = (col: string): string => `floor(extract(epoch FROM ${col}) * 1000)::float8`;
+
+/** sha256 hex of an API key: the only form in which a key is stored. */
+export function hashApiKey(key: string): string {
+  return createHash('sha256').update(key, 'utf8').digest('hex');
+}
+
+interface TeamRow { id: string; name: string; created: number; limits: StoreTeamLimits }
+interface BuildRow {
+  id: string; team_id: string; status: StoreBuildStatus; request: unknown; result: unknown; error: string | null;
+  template: string | null; created: number; started: number | null; finished: number | null;
+}
+
+const TEAM_COLS = `id, name, ${ms('created_at')} AS created, limits`;
+const BUILD_COLS = `id, team_id, status, request, result, error, template, ${ms('created_at')} AS created, ${ms('started_at')} AS started, ${ms('finished_at')} AS finished`;
+
+function toBuild(r: BuildRow | undefined): StoreBuild | undefined {
+  if (!r) return undefined;
+  return { id: r.id, teamId: r.team_id, status: r.status, request: r.request, result: r.result ?? null, error: r.error, template: r.template, created: r.created, started: r.started, finished: r.finished };
+}
+
+/** Open the store on a migrated database (`migratePg`). */
+export function createPgServiceStore(db: PgDatabase): PgServiceStore {
+  return new PgServiceStore(db);
+}
+
+/** The service's records on PostgreSQL (a stateful resource: it holds the pool's user). */
+export class PgServiceStore {
+  constructor(private readonly db: PgDatabase) {}
+
+  async createTeam(name: string, limits: StoreTeamLimits = {}): Promise<StoreTeam> {
+    if (!TEAM_NAME.test(name)) throw new BuildError('ERR_KILN_ARGUMENT', `team name "${name}" must be 1-63 lowercase letters, digits, - or _ (starting with a letter or digit)`);
+    const id = `t${randomBytes(6).toString('hex')}`;
+    const rows = await this.db.query<TeamRow>(
+      `INSERT INTO teams (id, name, limits) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING RETURNING ${TEAM_COLS}`, [id, name, JSON.stringify(limits)]);
+    if (!rows[0]) throw new BuildError('ERR_KILN_DB_CONFLICT', `team "${name}" already exists`);
+    return rows[0];
+  }
+
+  async getTeam(id: string): Promise<StoreTeam | undefined> {
+    return (await this.db.query<TeamRow>(`SELECT ${TEAM_COLS} FROM teams WHERE id = $1`, [id]))[0];
+  }
+
+  async getTeamByName(name: string): Promise<StoreTeam | undefined> {
+    return (await this.db.query<TeamRow>(`SELECT ${TEAM_COLS} FROM teams WHERE name = $1`, [name]))[0];
+  }
+
+  async listTeams(): Promise<StoreTeam[]> {
+    return this.db.query<TeamRow>(`SELECT ${TEAM_COLS} FROM teams ORDER BY name`);
+  }
+
+  async setTeamLimits(id: string, limits: StoreTeamLimits): Promise<void> {
+    await this.db.query('UPDATE teams SET limits = $2 WHERE id = $1', [id, JSON.stringify(limits)]);
+  }
+
+  /** A new key for the team: returned once, stored only as its sha256. */
+  async createKey(teamId: string): Promise<{ id: string; key: string }> {
+    const id = `k${randomBytes(4).toString('hex')}`;
+    const key = `kiln_${id}_${randomBytes(24).toString('base64url')}`;
+    await this.db.query('INSERT INTO api_keys (id, team_id, hash, prefix) VALUES ($1, $2, $3, $4)', [id, teamId, hashApiKey(key), key.slice(0, 14)]);
+    return { id, key };
+  }
+
+  async listKeys(teamId?: string): Promise<StoreApiKey[]> {
+    const rows = await this.db.query<{ id: string; team_id: string; team: string; created: number; revoked: number | null }>(
+      `SELECT k.id, k.team_id, t.name AS team, ${ms('k.created_at')} AS created, ${ms('k.revoked_at')} AS revoked
+         FROM api_keys k JOIN teams t ON t.id = k.team_id WHERE $1::text IS NULL OR k.team_id = $1 ORDER BY k.created_at, k.id`, [teamId ?? null]);
+    return rows.map((r) => ({ id: r.id, teamId: r.team_id, team: r.team, created: r.created, revoked: r.revoked }));
+  }
+
+  async revokeKey(id: string): Promise<boolean> {
+    const rows = await this.db.query('UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL RETURNING id', [id]);
+    return rows.length > 0;
+  }
+
+  /** The team of a valid (known, not revoked) key, else undefined; notes when the key was last used. */
+  async authenticate(key: string): Promise<StoreTeam | undefined> {
+    const rows = await this.db.query<TeamRow>(
+      `WITH k AS (UPDATE api_keys SET last_used_at = now() WHERE hash = $1 AND revoked_at IS NULL RETURNING team_id)
+       SELECT ${TEAM_COLS} FROM teams WHERE id = (SELECT team_id FROM k)`, [hashApiKey(key)]);
+    return rows[0];
+  }
+
+  async putTemplate(rec: Omit<StoreTemplate, 'created' | 'updated'> & { sizeBytes?: number }): Promise<void> {
+    await this.db.transaction(async (c) => {
+      const t = await c.query<{ id: string }>(
+        `INSERT INTO templates (id, team_id, name) VALUES ($1, $2, $3)
+           ON CONFLICT (team_id, name) DO UPDATE SET updated_at = now() RETURNING id`,
+        [`tp${randomBytes(6).toString('hex')}`, rec.teamId, rec.name]);
+      await c.query(
+        `INSERT INTO template_tags (template_id, tag, build_id, image_digest, size_bytes) VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (template_id, tag) DO UPDATE SET build_id = EXCLUDED.build_id, image_digest = EXCLUDED.image_digest,
+             size_bytes = EXCLUDED.size_bytes, updated_at = now()`,
+        [t.rows[0]!.id, rec.tag, rec.buildId || null, rec.digest, rec.sizeBytes ?? 0]);
+    });
+  }
+
+  async listTemplates(teamId: string, name?: string): Promise<StoreTemplate[]> {
+    const rows = await this.db.query<{ name: string; tag: string; digest: string; build_id: string | null; created: number; updated: number }>(
+      `SELECT t.name, g.tag, g.image_digest AS digest, g.build_id, ${ms('g.created_at')} AS created, ${ms('g.updated_at')} AS updated
+         FROM templates t JOIN template_tags g ON g.template_id = t.id
+        WHERE t.team_id = $1 AND ($2::text IS NULL OR t.name = $2) ORDER BY t.name, g.tag`, [teamId, name ?? null]);
+    return rows.map((r) => ({ teamId, name: r.name, tag: r.tag, digest: r.digest, buildId: r.build_id ?? '', created: r.created, updated: r.updated }));
+  }
+
+  /** Delete one tag, or every tag of the template; returns the tags deleted. A template left without tags goes. */
+  async deleteTemplate(teamId: string, name: string, tag?: string): Promise<number> {
+    return this.db.transaction(async (c) => {
+      const del = await c.query(
+        `DELETE FROM template_tags g USING templates t
+          WHERE g.template_id = t.id AND t.team_id = $1 AND t.name = $2 AND ($3::text IS NULL OR g.tag = $3)`, [teamId, name, tag ?? null]);
+      await c.query(
+        `DELETE FROM templates t WHERE t.team_id = $1 AND t.name = $2
+           AND NOT EXISTS (SELECT 1 FROM template_tags g WHERE g.template_id = t.id)`, [teamId, name]);
+      return del.rowCount ?? 0;
+    });
+  }
+
+  async createBuild(b: { id: string; teamId: string; request: unknown; template: string | null; createdByKey?: string }): Promise<void> {
+    await this.db.query(
+      "INSERT INTO builds (id, team_id, status, request, template, created_by_key) VALUES ($1, $2, 'queued', $3, $4, $5)",
+      [b.id, b.teamId, JSON.stringify(b.request ?? null), b.template, b.createdByKey ?? null]);
+  }
+
+  /** Mark a build running (on `worker`, when given), counting the attempt: a lost worker's build runs again. */
+  async setBuildRunning(id: string, worker?: string): Promise<void> {
+    await this.db.query("UPDATE builds SET status = 'running', started_at = now(), worker = $2, attempt = attempt + 1 WHERE id = $1", [id, worker ?? null]);
+  }
+
+  async finishBuild(id: string, status: StoreBuildStatus, result: unknown, error: string | null): Promise<void> {
+    await this.db.query('UPDATE builds SET status = $2, result = $3, error = $4, finished_at = now() WHERE id = $1',
+      [id, status, result === null || result === undefined ? null : JSON.stringify(result), error]);
+  }
+
+  /** A build of this team (another team's id is not found). */
+  async getBuild(teamId: string, id: string): Promise<StoreBuild | undefined> {
+    return toBuild((await this.db.query<BuildRow>(`SELECT ${BUILD_COLS} FROM builds WHERE id = $1 AND team_id = $2`, [id, teamId]))[0]);
+  }
+
+  async listBuilds(status: StoreBuildStatus[]): Promise<StoreBuild[]> {
+    const rows = await this.db.query<BuildRow>(`SELECT ${BUILD_COLS} FROM builds WHERE status = ANY($1::text[]) ORDER BY created_at, id`, [status]);
+    return rows.map((r) => toBuild(r)!);
+  }
+
+  async lastBuildOf(teamId: string, template: string): Promise<StoreBuild | undefined> {
+    return toBuild((await this.db.query<BuildRow>(
+      `SELECT ${BUILD_COLS} FROM builds WHERE team_id = $1 AND template = $2 ORDER BY created_at DESC, id DESC LIMIT 1`, [teamId, template]))[0]);
+  }
+
+  /** Append one event (its JSON text is kept byte for byte). */
+  async appendEvent(buildId: string, seq: number, data: string): Promise<void> {
+    await this.db.query('INSERT INTO build_events (build_id, seq, data) VALUES ($1, $2, $3::json)', [buildId, seq, data]);
+  }
+
+  /** Events of a build after `afterSeq` (SSE resumption). */
+  async eventsAfter(buildId: string, afterSeq: number): Promise<Array<{ seq: number; data: string }>> {
+    return this.db.query<{ seq: number; data: string }>('SELECT seq, data::text AS data FROM build_events WHERE build_id = $1 AND seq > $2 ORDER BY seq', [buildId, afterSeq]);
+  }
+
+  async lastEventSeq(buildId: string): Promise<number> {
+    const rows = await this.db.query<{ m: number | null }>('SELECT max(seq) AS m FROM build_events WHERE build_id = $1', [buildId]);
+    return rows[0]?.m ?? 0;
+  }
+
+  /** Record a metered quantity (build seconds, bytes pushed, ...). */
+  async addUsage(u: { teamId: string; kind: string; quantity: number; buildId?: string }): Promise<void> {
+    await this.db.query('INSERT INTO usage (team_id, build_id, kind, quantity) VALUES ($1, $2, $3, $4)', [u.teamId, u.buildId ?? null, u.kind, u.quantity]);
+  }
+
+  /** Sum of a team's usage of one kind since `sinceMs` (default: all time). */
+  async usageOf(teamId: string, kind: string, sinceMs = 0): Promise<number> {
+    const rows = await this.db.query<{ s: number }>(
+      'SELECT coalesce(sum(quantity), 0)::float8 AS s FROM usage WHERE team_id = $1 AND kind = $2 AND at >= to_timestamp($3 / 1000.0)', [teamId, kind, sinceMs]);
+    return rows[0]!.s;
+  }
+}

@@ -55,6 +55,8 @@ export interface BuildRequest {
   network?: 'host' | 'none' | 'isolated';
   /** with `network: 'isolated'`: let `RUN --network=host` share the host's network (a server's config decides) */
   allowHostNetwork?: boolean;
+  /** accept `RUN --security=insecure` (a server's config decides; the CLI never sets it) */
+  allowInsecure?: boolean;
   /** resource limits of every RUN step, and the build's own time limit (`buildTimeoutMs`) */
   limits?: BuildLimits;
   /** mark these steps (by their line in the Dockerfile) as never cached */
@@ -217,6 +219,7 @@ async function runBuildWithin(req: BuildRequest): Promise<BuildResult> {
       text,
       file: displayName,
       buildArgs: req.buildArgs,
+      ...(req.allowInsecure ? { allowInsecure: true } : {}),
       images: {
         resolve: async (ref) => {
           const pull = { client: registry, onPull: (r: string) => info(req, `pulling ${r}`), ...(req.signal ? { signal: req.signal } : {}) };

@@ -9,7 +9,9 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, lstatSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { build, cleanup, integrationBlocker, kilnBin, newContext, newRoot, requireIntegration } from '../helpers/kiln.js';
+import { build, cleanup, imageFiles, integrationBlocker, kilnBin, newContext, newRoot, requireIntegration } from '../helpers/kiln.js';
+import { openState, runBuild } from '../../src/engine/index.js';
+import { createProgress } from '../../src/progress/index.js';
 
 /** Files under `dir` whose bytes contain `needle`; `sameDevice` skips other filesystems mounted below (a tmpfs). */
 function filesContaining(dir: string, needle: string, sameDevice: boolean): string[] {
@@ -172,5 +174,26 @@ describe('RUN confinement', { concurrency: false }, () => {
     assert.equal(again.meta['kiln.steps'].at(-1)?.cached, true);
     const other = await build(root, ctx, ['--build-arg', `API_TOKEN=${value}x`]);
     assert.equal(other.meta['kiln.steps'].at(-1)?.cached, false);
+  });
+
+  test('--security=insecure: refused by default (the CLI), unconfined where the engine option allowInsecure allows it', async (t) => {
+    if (!requireIntegration(t)) return;
+    const df = 'FROM busybox\nRUN --security=insecure grep -E "^(Seccomp|NoNewPrivs):" /proc/self/status | tr -d "\\t" > /status\nRUN grep -E "^(Seccomp|NoNewPrivs):" /proc/self/status | tr -d "\\t" > /status-after\n';
+    const refused = await run(df);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /Dockerfile:2: RUN --security=insecure is not allowed/);
+    assert.match(refused.stderr, /allowInsecure/);
+    const ctx = await newContext({ Dockerfile: df });
+    dirs.push(ctx);
+    const s = await openState({ root });
+    let digest = '';
+    try {
+      digest = (await runBuild({ state: s, contextDir: ctx, tags: [], buildArgs: {}, progress: createProgress('quiet'), allowInsecure: true })).imageDigest;
+    } finally {
+      s.close();
+    }
+    const files = await imageFiles(root, digest);
+    assert.equal(files.get('status')?.content, 'NoNewPrivs:0\nSeccomp:0\n');
+    assert.equal(files.get('status-after')?.content, 'NoNewPrivs:1\nSeccomp:2\n', 'the next step is confined again');
   });
 });

@@ -289,8 +289,11 @@ export async function convertDockerfile(opts: ConvertOptions): Promise<BuildGrap
           }
           const network = (cmd.network || 'default') as ExecOp['network'];
           if (!['default', 'none', 'host'].includes(network)) throw new DockerfileError(`unsupported network mode "${cmd.network}"`, loc(line));
-          if (cmd.security && cmd.security !== 'sandbox') {
-            throw new DockerfileError(`RUN --security=${cmd.security} is not allowed (kiln runs every step sandboxed)`, loc(line), { code: 'ERR_KILN_NOT_SUPPORTED' });
+          if (cmd.security && cmd.security !== 'sandbox' && !(cmd.security === 'insecure' && opts.allowInsecure)) {
+            throw new DockerfileError(`RUN --security=${cmd.security} is not allowed (kiln runs every step sandboxed)`, loc(line), {
+              code: 'ERR_KILN_NOT_SUPPORTED',
+              ...(cmd.security === 'insecure' ? { hint: 'a server can allow it in its config (allowInsecure)' } : {}),
+            });
           }
           const op: ExecOp = {
             type: 'exec',

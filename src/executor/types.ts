@@ -45,6 +45,8 @@ export interface ExecRequest {
   network?: ExecNetwork;
   hostname?: string;
   limits?: ExecLimits;
+  /** `RUN --security=insecure` (only where the server allows it): every capability, no seccomp, no masked paths */
+  insecure?: boolean;
   onStdout?: (chunk: Buffer) => void;
   onStderr?: (chunk: Buffer) => void;
   signal?: AbortSignal;

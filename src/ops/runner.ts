@@ -145,6 +145,7 @@ export function createOpRunner(o: OpsOptions): OpRunner & { ensureSnapshots(laye
         user: op.user,
         mounts,
         network: op.network === 'default' ? (o.network ?? 'host') : op.network,
+        ...(op.security === 'insecure' ? { insecure: true } : {}),
         ...(o.limits ? { limits: execLimits({ limits: o.limits, upperDir: snap.upperDir, used: diskUsedBytes }) } : {}),
         onStdout: (c) => {
           keep(c);

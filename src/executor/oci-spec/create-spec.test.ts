@@ -147,3 +147,15 @@ test('resources: pids and cpu shares reach the spec beside the device rule', () 
   const s = createSpec(base({ resources: { pids: { limit: 40 }, cpu: { shares: 512 } } }));
   assert.deepEqual(s.linux.resources, { devices: [{ allow: false, access: 'rwm' }], pids: { limit: 40 }, cpu: { shares: 512 } });
 });
+
+test('isolated network: joins the given namespace and drops CAP_NET_RAW; insecure: no seccomp, no masks', () => {
+  const s = createSpec(base({ network: 'isolated', netnsPath: '/var/lib/kiln/exec/netns/x' }));
+  assert.deepEqual(s.linux.namespaces.find((n) => n.type === 'network'), { type: 'network', path: '/var/lib/kiln/exec/netns/x' });
+  assert.ok(!s.process.capabilities.bounding.includes('CAP_NET_RAW'));
+  assert.throws(() => createSpec(base({ network: 'isolated' })), /needs netnsPath/);
+  const i = createSpec(base({ insecure: true, insecureCapabilities: ['CAP_SYS_ADMIN'] }));
+  assert.equal(i.linux.seccomp, undefined);
+  assert.deepEqual(i.linux.maskedPaths, []);
+  assert.deepEqual(i.process.capabilities.bounding, ['CAP_SYS_ADMIN']);
+  assert.equal(i.process.noNewPrivileges, false);
+});

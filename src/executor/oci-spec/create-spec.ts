@@ -2,6 +2,7 @@ import path from 'node:path';
 import { DEFAULT_PATH } from '../../oci/index.js';
 import type { ExecMount, ExecNetwork } from '../types.js';
 import {
+  ALL_CAPABILITIES,
   DEFAULT_CAPABILITIES,
   DEFAULT_HOSTNAME,
   MASKED_PATHS,
@@ -36,6 +37,10 @@ export interface CreateSpecOptions {
   nofileLimit?: number;
   /** cgroup limits runc applies (memory is usually applied by the executor on a parent cgroup instead) */
   resources?: Omit<OciResources, 'devices'>;
+  /** BuildKit's `security.insecure`: no seccomp filter, no masked or read-only paths, and `insecureCapabilities` */
+  insecure?: boolean;
+  /** capabilities of an insecure run (default every one; the executor passes those it holds itself) */
+  insecureCapabilities?: string[];
 }
 
 /**
@@ -52,7 +57,7 @@ export function createSpec(opts: CreateSpecOptions): OciSpec {
   const isRoot = opts.user.uid === 0;
   if (network === 'isolated' && !opts.netnsPath) throw new Error('createSpec: the isolated network needs netnsPath');
   // isolated (the service's builds): no raw sockets either
-  const caps = DEFAULT_CAPABILITIES.filter((c) => network !== 'isolated' || c !== 'CAP_NET_RAW');
+  const caps = opts.insecure ? [...(opts.insecureCapabilities ?? ALL_CAPABILITIES)] : DEFAULT_CAPABILITIES.filter((c) => network !== 'isolated' || c !== 'CAP_NET_RAW');
   return {
     ociVersion: '1.0.2',
     process: {
@@ -64,8 +69,8 @@ export function createSpec(opts: CreateSpecOptions): OciSpec {
       // Like Docker: a non-root process keeps the bounding set but starts with no effective capabilities.
       capabilities: { bounding: caps, effective: isRoot ? caps : [], permitted: isRoot ? caps : [] },
       rlimits: [{ type: 'RLIMIT_NOFILE', hard: opts.nofileLimit ?? NOFILE_LIMIT, soft: opts.nofileLimit ?? NOFILE_LIMIT }],
-      // like Docker: setuid binaries and file capabilities cannot raise a RUN's privileges
-      noNewPrivileges: true,
+      // like Docker: setuid binaries and file capabilities cannot raise a RUN's privileges (insecure: as the host)
+      noNewPrivileges: !opts.insecure,
     },
     root: { path: opts.rootfs, readonly: false },
     hostname: opts.hostname || DEFAULT_HOSTNAME,
@@ -81,9 +86,9 @@ export function createSpec(opts: CreateSpecOptions): OciSpec {
       ],
       resources: { devices: [{ allow: false, access: 'rwm' }], ...(opts.resources ?? {}) },
       ...(opts.cgroupsPath ? { cgroupsPath: opts.cgroupsPath } : {}),
-      maskedPaths: [...MASKED_PATHS],
-      readonlyPaths: [...READONLY_PATHS],
-      seccomp: seccompProfile(),
+      maskedPaths: opts.insecure ? [] : [...MASKED_PATHS],
+      readonlyPaths: opts.insecure ? [] : [...READONLY_PATHS],
+      ...(opts.insecure ? {} : { seccomp: seccompProfile() }),
     },
   };
 }

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { NOFILE_LIMIT } from '../oci-spec/defaults.js';
+import { ALL_CAPABILITIES, DEFAULT_CAPABILITIES, NOFILE_LIMIT } from '../oci-spec/defaults.js';
 
 const CAP_SYS_RESOURCE = 24n;
 
@@ -14,4 +14,13 @@ export async function allowedNofileLimit(): Promise<number> {
   const hard = /^Max open files\s+\S+\s+(\S+)/m.exec(limits)?.[1];
   if (hard === undefined || hard === 'unlimited') return NOFILE_LIMIT;
   return Math.min(NOFILE_LIMIT, Number(hard));
+}
+
+/** The capabilities in kiln's own bounding set (a container cannot get more; runc fails on the rest). */
+export async function ownCapabilities(): Promise<string[]> {
+  const status = await readFile('/proc/self/status', 'utf8').catch(() => '');
+  const hex = /^CapBnd:\s*([0-9a-f]+)$/m.exec(status)?.[1];
+  if (!hex) return [...DEFAULT_CAPABILITIES];
+  const bits = BigInt(`0x${hex}`);
+  return ALL_CAPABILITIES.filter((_, i) => (bits >> BigInt(i)) & 1n);
 }

@@ -64,12 +64,14 @@ export async function removeRunCgroups(id: string): Promise<void> {
   }
 }
 
-/** Names of `kiln/<id>` cgroups in the v1 memory hierarchy (left by a crashed kiln: cleaned at the next start). */
+/** Names of `kiln/<id>` cgroups in any v1 hierarchy (left by a crashed kiln or runc: cleaned at the next start). */
 export async function listRunCgroups(): Promise<string[]> {
-  return fsp.readdir(path.join(V1_MEMORY, 'kiln'), { withFileTypes: true }).then(
-    (es) => es.filter((e) => e.isDirectory()).map((e) => e.name),
-    () => [],
-  );
+  const names = new Set<string>();
+  for (const h of await fsp.readdir(CGROUP_ROOT).catch(() => [] as string[])) {
+    const entries = await fsp.readdir(path.join(CGROUP_ROOT, h, 'kiln'), { withFileTypes: true }).catch(() => []);
+    for (const e of entries) if (e.isDirectory()) names.add(e.name);
+  }
+  return [...names];
 }
 
 /**

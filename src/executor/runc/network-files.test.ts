@@ -36,3 +36,11 @@ test('none network: localhost only; a hostname already listed is not added twice
     assert.match(await readFile(g.hosts, 'utf8'), /^127\.0\.0\.1\tlocalhost\n.*\n127\.0\.0\.1\tbox\n$/s);
   });
 });
+
+test('isolated network: DNS through slirp4netns (10.0.2.3), never the host\'s resolver; hosts knows localhost only', async () => {
+  await withDir(async (dir) => {
+    const f = await writeNetworkFiles({ dir, network: 'isolated', hostname: 'box' });
+    assert.equal(await readFile(f.resolvConf, 'utf8'), 'nameserver 10.0.2.3\n');
+    assert.match(await readFile(f.hosts, 'utf8'), /^127\.0\.0\.1\tlocalhost\n.*\n127\.0\.0\.1\tbox\n$/s);
+  });
+});

@@ -11,7 +11,7 @@ import { isOwnerAlive, newContainerId, parseContainerId } from './container-id.j
 import { parentTimes, planMountStubs, removeMountStubs } from './mount-stubs.js';
 import { writeNetworkFiles } from './network-files.js';
 import { ensureDirInRoot, isMissing, readRootFile } from './rootfs-path.js';
-import { allowedNofileLimit } from './host-limits.js';
+import { allowedNofileLimit, ownCapabilities } from './host-limits.js';
 import { locateRuntime } from './runtime.js';
 import { cleanIsolatedNetworks, startIsolatedNetwork, type IsolatedNetwork } from './slirp.js';
 import { listRunCgroups, prepareCgroups, removeRunCgroups, treeBytes, type MemoryGuard } from './limits.js';
@@ -157,6 +157,7 @@ export class RuncExecutor implements Executor {
       hostname,
       resolvConf: files.resolvConf,
       hosts: files.hosts,
+      ...(req.insecure ? { insecure: true, insecureCapabilities: await ownCapabilities() } : {}),
       cgroupsPath: guard.cgroupsPath,
       resources: guard.resources,
       nofileLimit: await (this.#nofileLimit ??= allowedNofileLimit()),

@@ -178,8 +178,11 @@ async function dispatchRun(st: Step<RunCommand>): Promise<void> {
   }
   const network = (cmd.network || 'default') as ExecOp['network'];
   if (!['default', 'none', 'host'].includes(network)) throw new DockerfileError(`unsupported network mode "${cmd.network}"`, loc(st));
-  if (cmd.security && cmd.security !== 'sandbox') {
-    throw new DockerfileError(`RUN --security=${cmd.security} is not allowed (kiln runs every step sandboxed)`, loc(st), { code: 'ERR_KILN_NOT_SUPPORTED' });
+  if (cmd.security && cmd.security !== 'sandbox' && !(cmd.security === 'insecure' && st.s.build.opts.allowInsecure)) {
+    throw new DockerfileError(`RUN --security=${cmd.security} is not allowed (kiln runs every step sandboxed)`, loc(st), {
+      code: 'ERR_KILN_NOT_SUPPORTED',
+      ...(cmd.security === 'insecure' ? { hint: 'a server can allow it in its config (allowInsecure)' } : {}),
+    });
   }
   const op: ExecOp = {
     type: 'exec',

@@ -18,6 +18,8 @@ export interface ConvertOptions {
   noCache?: boolean;
   /** stages whose steps skip the cache lookup */
   noCacheFilter?: string[];
+  /** accept `RUN --security=insecure` (a server's `allowInsecure`); refused otherwise */
+  allowInsecure?: boolean;
   platform?: { os: string; architecture: string; variant?: string };
   signal?: AbortSignal;
 }

@@ -129,6 +129,23 @@ describe('kiln serve', () => {
     assert.equal(((await put.json()) as { error: { code: string } }).error.code, 'ERR_KILN_UPLOAD_DIGEST');
     const miss = await api(url, keyA, 'POST', '/v1/uploads/missing', { blobs: [{ digest, size: 15 }] });
     assert.deepEqual((miss.body as { missing: string[] }).missing, [digest]);
+    // a dropped upload stores nothing; asking again names the digest, and the retry completes it
+    const bytes = Buffer.alloc(3 * 1024 * 1024, 7);
+    const good = `sha256:${(await import('node:crypto')).createHash('sha256').update(bytes).digest('hex')}`;
+    await new Promise<void>((resolve) => {
+      const u = new URL(url);
+      const req = http.request({ host: u.hostname, port: u.port, method: 'PUT', path: `/v1/uploads/${good}`, headers: { authorization: `Bearer ${keyA}`, 'content-length': String(bytes.length) } });
+      req.on('error', () => resolve());
+      req.write(bytes.subarray(0, 1024 * 1024), () => setTimeout(() => { req.destroy(); resolve(); }, 200));
+    });
+    const again = await api(url, keyA, 'POST', '/v1/uploads/missing', { blobs: [{ digest: good, size: bytes.length }] });
+    assert.deepEqual((again.body as { missing: string[] }).missing, [good]);
+    const retry = await fetch(`${url}/v1/uploads/${good}`, { method: 'PUT', headers: { authorization: `Bearer ${keyA}` }, body: bytes });
+    assert.equal(retry.status, 201);
+    const done = await api(url, keyA, 'POST', '/v1/uploads/missing', { blobs: [{ digest: good, size: bytes.length }] });
+    assert.deepEqual((done.body as { missing: string[] }).missing, []);
+    const ingest = (await fsp.readdir(path.join(root, 'teams'))).map((id) => path.join(root, 'teams', id, 'uploads', 'ingest'));
+    for (const d of ingest) assert.deepEqual(await fsp.readdir(d), [], 'no temp file of the dropped upload is left');
     const notUploaded = await api(url, keyA, 'POST', '/v1/builds', { dockerfile: 'FROM busybox:latest\nCOPY a /a\n', context: [{ path: 'a', type: 'file', mode: 0o644, size: 15, digest }] });
     assert.equal(notUploaded.status, 400);
     assert.deepEqual((notUploaded.body as { error: { missing: string[] } }).error.missing, [digest]);
@@ -345,6 +362,9 @@ describe('kiln serve recovery', () => {
     const key = newTeamKey(root, 'gamma');
     let server = await startServe(root);
     try {
+      const second = await kiln(['--root', root, 'serve', '--listen', '127.0.0.1:0']);
+      assert.equal(second.code, 1, 'a second server on the same root is refused');
+      assert.match(second.stderr, /another kiln serve is listening/);
       const stamp = Date.now();
       const ctx = await newContext({ Dockerfile: `FROM busybox:latest\nRUN echo first ${stamp} > /first\nRUN echo second; sleep 60\n` });
       const { build } = await dockerfileBuild(server.url, key, ctx, 'killed', false);

@@ -29,7 +29,7 @@ run() { # scenario step mode ctx
   case $mode in
     in-process) "$K" --root "$W/root-inproc" build --no-daemon --progress=plain -t "bench/$s" "$ctx" >"$log" 2>&1 ;;
     hand-off)   "$K" --root "$W/root-serve" build --progress=plain -t "bench/$s" "$ctx" >"$log" 2>&1 ;;
-    remote)     KILN_API_KEY=$KEY "$K" --host "$URL" build --progress=plain -t "bench-$s" "$ctx" >"$log" 2>&1 ;;
+    remote)     KILN_API_KEY=$KEY "$K" --root "$W/root-client" --host "$URL" build --progress=plain -t "bench-$s" "$ctx" >"$log" 2>&1 ;;
   esac
   t1=$(date +%s.%N)
   [ "$mode" = remote ] && up=$(grep -o 'uploaded [0-9]* file(s), [^ ]*' "$log" | sed 's/uploaded //')

@@ -6,7 +6,7 @@ export { KilnClient } from './client.js';
 export type { ClientOptions, UploadReport } from './client.js';
 export { computeManifest } from './manifest.js';
 export type { ContextManifest } from './manifest.js';
-export { runRemoteBuild, remoteTarget } from './remote-build.js';
+export { runRemoteBuild, remoteTarget, digestCacheFileFor } from './remote-build.js';
 export type { RemoteBuildOptions, RemoteBuildOutcome } from './remote-build.js';
 export { parseEndpoint, request, readAll, responseError } from './http.js';
 export type { Endpoint, HttpResponse } from './http.js';

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, readSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { readIgnorePatterns, walkContext } from '../context/index.js';
 import type { ContextManifestEntry } from './types.js';
@@ -29,13 +29,50 @@ function hashFile(file: string): string {
 type StatKey = string;
 const statCache = new Map<StatKey, string>();
 
+const CACHE_VERSION = 1;
+
+/** Load a digest cache file (missing or unreadable: empty) into the in-process cache. */
+function loadCacheFile(file: string): void {
+  try {
+    const c = JSON.parse(readFileSync(file, 'utf8')) as { version?: number; entries?: Array<[string, string]> };
+    if (c.version !== CACHE_VERSION || !Array.isArray(c.entries)) return;
+    for (const [k, d] of c.entries) if (typeof k === 'string' && typeof d === 'string' && /^sha256:[a-f0-9]{64}$/.test(d)) statCache.set(k, d);
+  } catch {
+    /* none yet, or damaged: files are hashed again */
+  }
+}
+
+/** Write the digests of this manifest's files (only those: the file does not grow with every context ever seen). */
+function saveCacheFile(file: string, keys: Array<[string, string]>): void {
+  try {
+    mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    const tmp = `${file}.${process.pid}.tmp`;
+    writeFileSync(tmp, JSON.stringify({ version: CACHE_VERSION, entries: keys }), { mode: 0o600 });
+    renameSync(tmp, file);
+  } catch {
+    /* a cache only: the next run hashes again */
+  }
+}
+
 /**
  * The manifest of what a build reads from `contextDir`: the paths `include` names (all when absent), minus
  * `.dockerignore` and `ignorePatterns`; each file with mode, size and sha256, links with their target, hardlinks
  * as links to their first path. Digests are remembered per (dev, inode, size, mtime, ctime) for the process.
  */
-export async function computeManifest(opts: { contextDir: string; include?: string[]; ignorePatterns?: string[]; dockerfilePath?: string }): Promise<ContextManifest> {
+export async function computeManifest(opts: {
+  contextDir: string;
+  include?: string[];
+  ignorePatterns?: string[];
+  dockerfilePath?: string;
+  /**
+   * A file (under the caller's state root) keeping the digests between processes, keyed like the engine's stat
+   * cache (path, dev, inode, size, mtime, ctime), so an unchanged context is not read again by the next client run.
+   */
+  cacheFile?: string;
+}): Promise<ContextManifest> {
   const dir = path.resolve(opts.contextDir);
+  if (opts.cacheFile) loadCacheFile(opts.cacheFile);
+  const used: Array<[string, string]> = [];
   const exclude = [...(await readIgnorePatterns({ contextDir: dir, dockerfilePath: opts.dockerfilePath ?? path.join(dir, 'Dockerfile') })), ...(opts.ignorePatterns ?? [])];
   const include = opts.include && !opts.include.includes('.') ? opts.include : undefined;
   const walked = await walkContext({ dir, excludePatterns: exclude, ...(include ? { includePatterns: include } : {}) });
@@ -63,6 +100,7 @@ export async function computeManifest(opts: { contextDir: string; include?: stri
         digest = hashFile(abs);
         statCache.set(key, digest);
       }
+      used.push([key, digest]);
       entries.push({ path: e.path, type: 'file', mode, size: e.size, digest });
       if (!files.has(digest)) {
         files.set(digest, { path: abs, size: e.size });
@@ -71,5 +109,6 @@ export async function computeManifest(opts: { contextDir: string; include?: stri
     }
     // sockets, FIFOs and devices are not sent (Docker does not send them either)
   }
+  if (opts.cacheFile) saveCacheFile(opts.cacheFile, used);
   return { entries, files, bytes };
 }

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import path from 'node:path';
 import { BuildError } from '../errors/index.js';
 import type { KilnClient, UploadReport } from './client.js';
 import { computeManifest } from './manifest.js';
@@ -11,6 +13,8 @@ export interface RemoteBuildOptions {
   /** the context paths the build reads (a template's copy() sources); absent: the whole context */
   include?: string[];
   dockerfilePath?: string;
+  /** where to keep the context's digests between runs (see computeManifest) */
+  digestCacheFile?: string;
   /** every `--progress=json` line of the build, in order, once */
   onEvent?: (e: RemoteEvent) => void;
   /** started: the build's id (before its events) */
@@ -29,7 +33,7 @@ export interface RemoteBuildOutcome {
 
 /** Manifest → missing digests → streamed uploads → POST /v1/builds → events to the finish line → the build. */
 export async function runRemoteBuild(o: RemoteBuildOptions): Promise<RemoteBuildOutcome> {
-  const manifest = await computeManifest({ contextDir: o.contextDir, ...(o.include ? { include: o.include } : {}), ...(o.spec.ignorePatterns ? { ignorePatterns: o.spec.ignorePatterns } : {}), ...(o.dockerfilePath ? { dockerfilePath: o.dockerfilePath } : {}) });
+  const manifest = await computeManifest({ contextDir: o.contextDir, ...(o.include ? { include: o.include } : {}), ...(o.spec.ignorePatterns ? { ignorePatterns: o.spec.ignorePatterns } : {}), ...(o.dockerfilePath ? { dockerfilePath: o.dockerfilePath } : {}), ...(o.digestCacheFile ? { cacheFile: o.digestCacheFile } : {}) });
   const upload = await o.client.upload(manifest, o.signal);
   const started = await o.client.createBuild({ ...o.spec, context: manifest.entries }, o.signal);
   o.onStarted?.(started);
@@ -48,6 +52,11 @@ export async function runRemoteBuild(o: RemoteBuildOptions): Promise<RemoteBuild
     throw new BuildError(build.status === 'cancelled' || build.status === 'interrupted' ? 'ERR_KILN_INTERRUPTED' : 'ERR_KILN_EXEC_FAILED', `remote build ${build.id} ${build.status}: ${build.error ?? 'no error recorded'}`, { details: { buildId: build.id } });
   }
   return { build, upload };
+}
+
+/** The digest cache file of a context under a state root: `ROOT/client-digests/<sha256(context path)>.json`. */
+export function digestCacheFileFor(root: string, contextDir: string): string {
+  return path.join(root, 'client-digests', `${createHash('sha256').update(path.resolve(contextDir)).digest('hex').slice(0, 32)}.json`);
 }
 
 /** `KILN_HOST` / `KILN_API_KEY` (or the given values): the service to use, or undefined for a local build. */

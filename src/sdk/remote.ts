@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { BuildError } from '../errors/index.js';
-import { KilnClient, remoteTarget, runRemoteBuild, type RemoteBuild, type RemoteEvent, type RemoteTemplate } from '../client/index.js';
+import { defaultRoot } from '../engine/index.js';
+import { digestCacheFileFor, KilnClient, remoteTarget, runRemoteBuild, type RemoteBuild, type RemoteEvent, type RemoteTemplate } from '../client/index.js';
 import { templateReads } from './reads.js';
 import type { BuildInfo, BuildLogEntry, BuildOptions, BuildProgressEvent, TemplateData } from './types.js';
 
@@ -63,7 +64,7 @@ export async function buildRemote(data: TemplateData, opts: BuildOptions, target
   const { defaultContext: _dc, ...template } = data;
   return withClient(target, async (client) => {
     const out = await runRemoteBuild({
-      client, contextDir, include: templateReads(data),
+      client, contextDir, include: templateReads(data), digestCacheFile: digestCacheFileFor(opts.root ?? defaultRoot(), contextDir),
       spec: { template, ...(opts.name ? { name: opts.name } : {}), ...(opts.skipCache ? { noCache: true } : {}), ...(opts.ignorePatterns ? { ignorePatterns: opts.ignorePatterns } : {}) },
       onEvent: eventCallbacks(opts), background, cancelOnAbort: true, ...(opts.signal ? { signal: opts.signal } : {}),
     });

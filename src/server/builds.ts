@@ -115,7 +115,12 @@ export class BuildService {
     if (missing.length > 0) throw new BuildError('ERR_KILN_SERVICE_REQUEST', `context: ${missing.length} file(s) not uploaded yet (first: ${missing[0]})`, { details: { missing } });
     const id = `b${Date.now().toString(36)}${randomBytes(6).toString('hex')}`;
     const template = spec.name !== undefined ? splitTemplateName(spec.name).name : null;
-    this.deps.db.createBuild({ id, teamId: team.id, request: spec, template });
+    // registry credentials of a template's base are used for this run only, never stored (a build queued again
+    // after a restart pulls without them)
+    const stored = spec.template?.base && 'credentials' in spec.template.base
+      ? { ...spec, template: { ...spec.template, base: { ...spec.template.base, credentials: undefined } } }
+      : spec;
+    this.deps.db.createBuild({ id, teamId: team.id, request: stored, template });
     this.enqueue(team, id, spec);
     return this.deps.db.getBuild(team.id, id)!;
   }

@@ -1,6 +1,7 @@
 import { createAdaptorServer, type HttpBindings } from '@hono/node-server';
 import { chmodSync, existsSync, rmSync } from 'node:fs';
 import type { Server } from 'node:http';
+import { connect } from 'node:net';
 import path from 'node:path';
 import type { Hono } from 'hono';
 import { BuildError } from '../errors/index.js';
@@ -33,10 +34,13 @@ function listen(app: Hono<{ Bindings: HttpBindings }> | { fetch: Hono<{ Bindings
     server.once('error', (err: NodeJS.ErrnoException) =>
       reject(new BuildError('ERR_KILN_ARGUMENT', `cannot listen on ${'socket' in where ? where.socket : `${where.host}:${where.port}`}: ${err.code ?? err.message}`)));
     if ('socket' in where) {
-      if (existsSync(where.socket)) rmSync(where.socket, { force: true }); // a socket left by a killed server
-      server.listen(where.socket, () => {
-        chmodSync(where.socket, 0o600);
-        resolve({ server, url: `unix:${where.socket}` });
+      void socketInUse(where.socket).then((live) => {
+        if (live) return reject(new BuildError('ERR_KILN_ARGUMENT', `another kiln serve is listening on ${where.socket}`, { hint: 'stop it first, or give this one another --root / --listen' }));
+        if (existsSync(where.socket)) rmSync(where.socket, { force: true }); // a socket left by a killed server
+        server.listen(where.socket, () => {
+          chmodSync(where.socket, 0o600);
+          resolve({ server, url: `unix:${where.socket}` });
+        });
       });
     } else {
       server.listen(where.port, where.host, () => {
@@ -45,6 +49,19 @@ function listen(app: Hono<{ Bindings: HttpBindings }> | { fetch: Hono<{ Bindings
         resolve({ server, url: `http://${where.host.includes(':') ? `[${where.host}]` : where.host}:${port}` });
       });
     }
+  });
+}
+
+/** Does a live server answer on this socket path (rather than a file left by a killed one)? */
+function socketInUse(socket: string): Promise<boolean> {
+  if (!existsSync(socket)) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const c = connect(socket);
+    c.once('connect', () => {
+      c.destroy();
+      resolve(true);
+    });
+    c.once('error', () => resolve(false));
   });
 }
 

@@ -129,6 +129,23 @@ describe('kiln serve', () => {
     assert.equal(((await put.json()) as { error: { code: string } }).error.code, 'ERR_KILN_UPLOAD_DIGEST');
     const miss = await api(url, keyA, 'POST', '/v1/uploads/missing', { blobs: [{ digest, size: 15 }] });
     assert.deepEqual((miss.body as { missing: string[] }).missing, [digest]);
+    // a dropped upload stores nothing; asking again names the digest, and the retry completes it
+    const bytes = Buffer.alloc(3 * 1024 * 1024, 7);
+    const good = `sha256:${(await import('node:crypto')).createHash('sha256').update(bytes).digest('hex')}`;
+    await new Promise<void>((resolve) => {
+      const u = new URL(url);
+      const req = http.request({ host: u.hostname, port: u.port, method: 'PUT', path: `/v1/uploads/${good}`, headers: { authorization: `Bearer ${keyA}`, 'content-length': String(bytes.length) } });
+      req.on('error', () => resolve());
+      req.write(bytes.subarray(0, 1024 * 1024), () => setTimeout(() => { req.destroy(); resolve(); }, 200));
+    });
+    const again = await api(url, keyA, 'POST', '/v1/uploads/missing', { blobs: [{ digest: good, size: bytes.length }] });
+    assert.deepEqual((again.body as { missing: string[] }).missing, [good]);
+    const retry = await fetch(`${url}/v1/uploads/${good}`, { method: 'PUT', headers: { authorization: `Bearer ${keyA}` }, body: bytes });
+    assert.equal(retry.status, 201);
+    const done = await api(url, keyA, 'POST', '/v1/uploads/missing', { blobs: [{ digest: good, size: bytes.length }] });
+    assert.deepEqual((done.body as { missing: string[] }).missing, []);
+    const ingest = (await fsp.readdir(path.join(root, 'teams'))).map((id) => path.join(root, 'teams', id, 'uploads', 'ingest'));
+    for (const d of ingest) assert.deepEqual(await fsp.readdir(d), [], 'no temp file of the dropped upload is left');
     const notUploaded = await api(url, keyA, 'POST', '/v1/builds', { dockerfile: 'FROM busybox:latest\nCOPY a /a\n', context: [{ path: 'a', type: 'file', mode: 0o644, size: 15, digest }] });
     assert.equal(notUploaded.status, 400);
     assert.deepEqual((notUploaded.body as { error: { missing: string[] } }).error.missing, [digest]);
@@ -185,13 +202,16 @@ describe('kiln serve', () => {
     const ctx = await newContext({ 'app/main.txt': 'main v1\n', 'app/util.txt': 'util\n', 'app/big.bin': 'x'.repeat(100_000), 'unread.txt': 'not copied\n' });
     dirs.push(ctx);
     const tpl = Template().fromImage('busybox:latest').copy('app/', '/app/').runCmd('cat /app/main.txt /app/util.txt > /joined').setStartCmd('sleep infinity');
-    const opts = { name: 'sdk-app', apiKey: keyA, baseUrl: url, contextPath: ctx };
+    const clientRoot = mkdtempSync(path.join(tmpdir(), 'kiln-client-'));
+    dirs.push(clientRoot);
+    const opts = { name: 'sdk-app', apiKey: keyA, baseUrl: url, contextPath: ctx, root: clientRoot };
     const logs: string[] = [];
     const cold = await Template.build(tpl, { ...opts, onBuildLogs: (l) => logs.push(l.message) });
     assert.equal(cold.name, 'sdk-app:latest');
     assert.equal(cold.remote!.uploadedFiles, 3);
     assert.equal(cold.remote!.uploadedBytes, 'main v1\n'.length + 'util\n'.length + 100_000, 'only what copy() reads is uploaded');
     assert.ok(cold.steps.some((s) => !s.cached));
+    assert.equal((await fsp.readdir(path.join(clientRoot, 'client-digests'))).length, 1, 'the client keeps its digests under its state root');
     const warm = await Template.build(tpl, opts);
     assert.equal(warm.remote!.uploadedBytes, 0);
     assert.equal(warm.remote!.uploadedFiles, 0);
@@ -287,11 +307,13 @@ describe('kiln serve', () => {
     const ctx = await newContext({ Dockerfile: 'FROM busybox:latest\nCOPY f /f\nRUN cat /f\n', f: 'cli\n' });
     dirs.push(ctx);
     const env = { KILN_API_KEY: keyA };
-    const b1 = await kiln(['--host', url, 'build', '-t', 'cli-tpl', '--progress=plain', ctx], { env });
+    const clientRoot = mkdtempSync(path.join(tmpdir(), 'kiln-client-'));
+    dirs.push(clientRoot);
+    const b1 = await kiln(['--root', clientRoot, '--host', url, 'build', '-t', 'cli-tpl', '--progress=plain', ctx], { env });
     assert.equal(b1.code, 0, b1.stderr);
     assert.match(b1.stderr, /building on kiln serve at/);
     assert.match(b1.stderr, /#3 \[3\/3\] RUN cat \/f/);
-    const b2 = await kiln(['build', '-t', 'cli-tpl', '--progress=plain', ctx], { env: { ...env, KILN_HOST: url } });
+    const b2 = await kiln(['--root', clientRoot, 'build', '-t', 'cli-tpl', '--progress=plain', ctx], { env: { ...env, KILN_HOST: url } });
     assert.equal(b2.code, 0, b2.stderr);
     assert.match(b2.stderr, /uploaded 0 file\(s\), 0B/);
     assert.equal((b2.stderr.match(/CACHED/g) ?? []).length, 3);
@@ -307,7 +329,7 @@ describe('kiln serve', () => {
     const bad = await kiln(['--host', url, 'template', 'ls'], { env: { KILN_API_KEY: 'wrong' } });
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /ERR_KILN_SERVICE_AUTH/);
-    const fail = await kiln(['--host', url, 'build', '--progress=plain', await newContext({ Dockerfile: 'FROM busybox:latest\nRUN exit 7\n' })], { env });
+    const fail = await kiln(['--root', clientRoot, '--host', url, 'build', '--progress=plain', await newContext({ Dockerfile: 'FROM busybox:latest\nRUN exit 7\n' })], { env });
     assert.equal(fail.code, 1, 'a failed remote build exits non-zero');
     const metrics = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${keyA}` } });
     const text = await metrics.text();
@@ -345,6 +367,9 @@ describe('kiln serve recovery', () => {
     const key = newTeamKey(root, 'gamma');
     let server = await startServe(root);
     try {
+      const second = await kiln(['--root', root, 'serve', '--listen', '127.0.0.1:0']);
+      assert.equal(second.code, 1, 'a second server on the same root is refused');
+      assert.match(second.stderr, /another kiln serve is listening/);
       const stamp = Date.now();
       const ctx = await newContext({ Dockerfile: `FROM busybox:latest\nRUN echo first ${stamp} > /first\nRUN echo second; sleep 60\n` });
       const { build } = await dockerfileBuild(server.url, key, ctx, 'killed', false);

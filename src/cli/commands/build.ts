@@ -50,7 +50,7 @@ export function registerBuild(program: Command, cli: CliContext): void {
     .action(async (context: string, o: Record<string, unknown>) => {
       // --host URL / KILN_HOST: on the build service; else a local kiln serve (ROOT/kiln.sock) takes it when it runs
       const host = cli.host ?? process.env.KILN_HOST;
-      if (host) return remoteCliBuild(context, o, host);
+      if (host) return remoteCliBuild(context, o, host, cli.root);
       if (o.daemon !== false && (await localHandoff(context, o, cli.root))) return;
       const s = await cli.getState();
       const buildArgs = parseAssignments(o.buildArg as string[]);

@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { BuildError, ERROR_CODES, type ErrorCode } from '../../errors/index.js';
 import { defaultRoot, writeMetadataFile, type BuildResult } from '../../engine/index.js';
-import { KilnClient, parseEndpoint, readAll, request, responseError, runRemoteBuild, type RemoteBuildSpec, type RemoteEvent } from '../../client/index.js';
+import { digestCacheFileFor, KilnClient, parseEndpoint, readAll, request, responseError, runRemoteBuild, type RemoteBuildSpec, type RemoteEvent } from '../../client/index.js';
 import { createProgress, type ProgressEvent, type ProgressMode, type ProgressSink } from '../../progress/index.js';
 import { planAppDir } from '../../planner/index.js';
 import { templateReads, type TemplateData } from '../../sdk/index.js';
@@ -47,7 +47,7 @@ function buildArgsOf(list: string[]): Record<string, string> {
 }
 
 /** `kiln --host URL build ...` (or KILN_HOST): upload what the build reads, build on the service, show its progress. */
-export async function remoteCliBuild(context: string, o: Record<string, unknown>, host: string): Promise<void> {
+export async function remoteCliBuild(context: string, o: Record<string, unknown>, host: string, root?: string): Promise<void> {
   const refused = usedLocalOnly(o);
   if ((o.secret as string[]).length) refused.push('secret');
   if ((o.buildEnv as string[]).length || o.caBundle) refused.push('buildEnv');
@@ -91,7 +91,7 @@ export async function remoteCliBuild(context: string, o: Record<string, unknown>
   let ok = false;
   try {
     const out = await runRemoteBuild({
-      client, spec, contextDir, ...(include ? { include } : {}), ...(dockerfilePath ? { dockerfilePath } : {}), signal: ac.signal, cancelOnAbort: true,
+      client, spec, contextDir, ...(include ? { include } : {}), digestCacheFile: digestCacheFileFor(path.resolve(root ?? defaultRoot()), contextDir), ...(dockerfilePath ? { dockerfilePath } : {}), signal: ac.signal, cancelOnAbort: true,
       onStarted: (b) => info(progress, `building on kiln serve at ${host} (build ${b.id})`),
       onEvent: (e) => replay(progress, e),
     });

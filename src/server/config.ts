@@ -4,12 +4,9 @@ import { BuildError } from '../errors/index.js';
 import { parseSize } from '../gc/index.js';
 import type { TeamLimits } from '../service/index.js';
 
-/** Resource limits of one build's RUN containers (applied by the engine once it supports them). */
-export interface BuildLimits {
-  memoryBytes?: number;
-  cpus?: number;
-  pids?: number;
-}
+/** Resource limits of every service build's RUN containers and of the build itself: the engine's own limits type. */
+export type { BuildLimits } from '../ops/index.js';
+import type { BuildLimits } from '../ops/index.js';
 
 /** What `kiln serve` runs with: `ROOT/config.json` (`serve` section), then command-line flags. */
 export interface ServerConfig {
@@ -27,9 +24,8 @@ export interface ServerConfig {
   /** CA bundle template builds' RUN steps trust (mounted as a secret, never stored) */
   caBundle?: string;
   /**
-   * Sandboxing of service builds, for the engine options of the `confine` work (network 'isolated', host network
-   * and insecure-registry permissions, container limits). The engine ignores these until that work is merged; they
-   * are read and passed through {@link serverBuildOptions} already so only that one function changes then.
+   * Sandboxing of service builds (default: the isolated network, no host network, no `--security=insecure`), passed
+   * to the engine by {@link serverBuildOptions}.
    */
   network: 'isolated' | 'host' | 'none';
   allowHostNetwork: boolean;
@@ -83,7 +79,7 @@ export function loadServerConfig(root: string, flags: ServeFlags = {}): ServerCo
       throw new BuildError('ERR_KILN_ARGUMENT', `${file} is not valid JSON: ${(err as Error).message}`, { hint: 'fix or remove the file' });
     }
   }
-  const network = flags.network ?? raw.network ?? 'host';
+  const network = flags.network ?? raw.network ?? 'isolated';
   if (network !== 'isolated' && network !== 'host' && network !== 'none') throw new BuildError('ERR_KILN_ARGUMENT', `--network: "${network}" is not one of isolated, host, none`);
   const td = raw.teamDefaults ?? {};
   return {
@@ -99,7 +95,7 @@ export function loadServerConfig(root: string, flags: ServeFlags = {}): ServerCo
     shutdownTimeoutMs: flags.shutdownTimeout !== undefined ? flags.shutdownTimeout * 1000 : raw.shutdownTimeoutMs ?? 30_000,
     ...(flags.caBundle ?? raw.caBundle ? { caBundle: path.resolve((flags.caBundle ?? raw.caBundle)!) } : {}),
     network,
-    allowHostNetwork: flags.allowHostNetwork ?? raw.allowHostNetwork ?? true,
+    allowHostNetwork: flags.allowHostNetwork ?? raw.allowHostNetwork ?? false,
     allowInsecure: flags.allowInsecure ?? raw.allowInsecure ?? false,
     limits: raw.limits ?? {},
   };

@@ -33,14 +33,14 @@ export interface ServerBuildRequest {
 
 /**
  * The ONE place where a service build's engine options are made: every build `kiln serve` runs (remote or local
- * hand-off) goes through here. The sandboxing fields of the config (`network: 'isolated'`, `allowHostNetwork`,
- * `allowInsecure`, `limits`) belong to engine options the `confine` work adds; until those exist the engine has no
- * such fields, so 'isolated' is approximated by `network: 'none'` for RUN steps, and `allowInsecure` / `limits` are
- * not applied yet (wire them in here when the engine gains them).
+ * hand-off) goes through here. Remote builds get the server's sandbox: its network (default `isolated`: each RUN in
+ * its own network namespace with no route to the host's loopback), `RUN --network=host` only if `allowHostNetwork`,
+ * `RUN --security=insecure` only if `allowInsecure`, and the server's resource limits. A client may only ask for a
+ * stricter network (`none`). A local hand-off (root on this machine, ROOT/kiln.sock) keeps the CLI's defaults.
  */
 export function serverBuildOptions(config: ServerConfig, r: ServerBuildRequest): BuildRequest {
-  const hostAllowed = r.local === true || (config.network === 'host' && config.allowHostNetwork);
-  const network: 'none' | undefined = r.network === 'none' || !hostAllowed ? 'none' : undefined;
+  const network: 'host' | 'none' | 'isolated' | undefined = r.network === 'none' ? 'none' : r.local === true ? undefined : config.network;
+  const limits = r.local === true ? undefined : config.limits;
   return {
     state: r.state,
     contextDir: r.contextDir,
@@ -55,6 +55,9 @@ export function serverBuildOptions(config: ServerConfig, r: ServerBuildRequest):
     secrets: r.secrets,
     ignorePatterns: r.ignorePatterns,
     ...(network ? { network } : {}),
+    ...(r.local !== true && config.allowHostNetwork ? { allowHostNetwork: true } : {}),
+    ...(r.local !== true && config.allowInsecure ? { allowInsecure: true } : {}),
+    ...(limits && Object.keys(limits).length > 0 ? { limits } : {}),
     ...(r.maxContextBytes !== undefined ? { maxContextBytes: r.maxContextBytes } : {}),
     progress: r.progress,
     signal: r.signal,

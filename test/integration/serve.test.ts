@@ -7,7 +7,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, promises as fsp, readFileSync } from 'node:fs';
-import http from 'node:http';
+import http, { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { cleanup, kiln, newContext, newRoot, repoRoot, requireIntegration } from '../helpers/kiln.js';
@@ -339,6 +340,37 @@ describe('kiln serve', () => {
     assert.match(text, /kiln_build_queue_length 0/);
     assert.match(text, /kiln_build_duration_seconds_bucket/);
     assert.match(server!.output(), /"msg":"build","team":"alpha","teamId":"[^"]+","buildId":"[^"]+","status":"success","durationMs":\d+,"cachedSteps":\d+,"totalSteps":\d+/);
+  });
+
+  test('a remote build\'s RUN cannot reach the host\'s 127.0.0.1 (isolated network, the default of kiln serve); RUN --network=host is refused', async (t) => {
+    if (!ok) return t.skip('integration');
+    const url = server!.url;
+    const probe = createServer((_req, res) => res.end('host-loopback-secret\n'));
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', () => r()));
+    const port = (probe.address() as AddressInfo).port;
+    try {
+      // busybox's wget crashes on this machine; nc speaks the request. Both outcomes are printed so the test can tell.
+      const get = `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | timeout 5 nc 127.0.0.1 ${port} | sed s/^/got-/`;
+      const ctx = await newContext({ Dockerfile: `FROM busybox:latest\nRUN ${get}\n` });
+      dirs.push(ctx);
+      const clientRoot = mkdtempSync(path.join(tmpdir(), 'kiln-client-'));
+      dirs.push(clientRoot);
+      const remote = await kiln(['--root', clientRoot, '--host', url, 'build', '--progress=plain', ctx], { env: { KILN_API_KEY: keyA } });
+      assert.equal(remote.code, 0, remote.stderr);
+      assert.match(remote.stderr, /RUN printf/);
+      assert.doesNotMatch(remote.stderr, /got-host-loopback-secret/);
+      // the same Dockerfile in-process (Docker's default host network for local builds) does reach it: the probe works
+      const local = await kiln(['--root', root, 'build', '--no-daemon', '--no-cache', '--progress=plain', ctx]);
+      assert.equal(local.code, 0, local.stderr);
+      assert.match(local.stderr, /got-host-loopback-secret/);
+      const hostNet = await newContext({ Dockerfile: 'FROM busybox:latest\nRUN --network=host true\n' });
+      dirs.push(hostNet);
+      const refused = await kiln(['--root', clientRoot, '--host', url, 'build', '--progress=plain', hostNet], { env: { KILN_API_KEY: keyA } });
+      assert.equal(refused.code, 1, refused.stderr);
+      assert.match(refused.stderr, /RUN --network=host is not allowed/);
+    } finally {
+      probe.close();
+    }
   });
 
   test('local hand-off: plain kiln build goes to the server on ROOT/kiln.sock and says so; --no-daemon builds in-process', async (t) => {

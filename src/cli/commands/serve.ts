@@ -34,7 +34,7 @@ export function registerServe(program: Command, cli: CliContext & { root?: strin
     .option('--team-stored-bytes <size>', 'default per-team limit of stored bytes, kept by the team\'s GC (default 20GiB)')
     .option('--shutdown-timeout <seconds>', 'SIGTERM: how long running builds may finish before they are cancelled (default 30)', intOption)
     .option('--ca-bundle <file>', 'CA bundle template builds\' RUN steps trust (mounted, never stored)')
-    .option('--network <mode>', 'network of service builds: host, none or isolated (isolated: none until the engine supports it)')
+    .option('--network <mode>', 'network of service builds: isolated (default: own namespace, no route to the host\'s loopback), none or host')
     .option('--no-local-socket', 'do not listen on ROOT/kiln.sock for local `kiln build` hand-offs')
     .action(async (o: Record<string, unknown>) => {
       const { loadServerConfig, startServer } = await loadServer();

@@ -47,6 +47,11 @@ export interface WriteLayerOptions {
    * diffId is unchanged; the blob bytes differ from a single-member gzip (still deterministic for a given tar).
    */
   chunkCache?: { dir: string; /** default 256 MiB */ maxBytes?: number };
+  /**
+   * gzip only, without a chunk cache: write the blob as gzip members (the same cut points) compressed a few at a time
+   * on the thread pool, so compression uses every core instead of one. Deterministic; the diffId is unchanged.
+   */
+  parallelGzip?: boolean;
   signal?: AbortSignal;
 }
 

@@ -289,3 +289,21 @@ describe('sparse files', () => {
     assert.ok(peak - before < 128 * 1024 * 1024, `rss grew by ${Math.round((peak - before) / 1024 / 1024)} MiB for a 384 MiB file`);
   });
 });
+
+test('parallelGzip: members compressed in parallel give the same tar (diffId), deterministically, readable by gzip', async (t) => {
+  const dir = tmp(t, 'wl-pgz');
+  const root = path.join(dir, 'tree');
+  makeTree(root);
+  for (let i = 0; i < 40; i++) fs.writeFileSync(path.join(root, `f${i}`), Buffer.alloc(200_000, i));
+  setTimes(root, T0);
+  const store = await createLocalStore({ root: path.join(dir, 'store') });
+  const single = await writeLayer({ dir: root, ingester: store });
+  const a = await writeLayer({ dir: root, ingester: store, parallelGzip: true });
+  const b = await writeLayer({ dir: root, ingester: store, parallelGzip: true });
+  assert.equal(a.diffId, single.diffId);
+  assert.equal(a.contentId, single.contentId);
+  assert.equal(a.digest, b.digest, 'deterministic');
+  assert.notEqual(a.digest, single.digest, 'several members, not one stream');
+  const tar = execFileSync('gzip', ['-dc', store.path(a.digest)], { maxBuffer: 64 * 1024 * 1024 });
+  assert.equal(`sha256:${createHash('sha256').update(tar).digest('hex')}`, a.diffId);
+});

@@ -93,11 +93,15 @@ export interface TarEntryInfo {
   xattrs?: Record<string, string>;
   /** File bytes, when asked for with `withContent`. */
   content?: Buffer;
+  /** sha256 (hex) of the file's bytes, when asked for with `withDigest`. */
+  sha256?: string;
 }
 
 /** Options of {@link listLayer}. */
 export interface ListLayerOptions {
   source: string | Readable;
   withContent?: boolean;
+  /** Each file's sha256 instead of its bytes (streamed: any size in bounded memory). Wins over withContent. */
+  withDigest?: boolean;
   signal?: AbortSignal;
 }

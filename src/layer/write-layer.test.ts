@@ -228,6 +228,10 @@ describe('sparse files', () => {
     assert.equal(img?.size, GIB);
     assert.deepEqual(img?.sparse, [[0, 4096], [512 * 1024 * 1024, 12288], [GIB - 4096, 4096]]);
     const end = entries.find((e) => e.path === 'hole-at-end');
+    const digests = await listLayer({ source: store.path(info.digest), withDigest: true });
+    const want = createHash('sha256').update('start');
+    for (let left = 300 * 1024 * 1024 - 5; left > 0; left -= 1024 * 1024) want.update(Buffer.alloc(Math.min(left, 1024 * 1024)));
+    assert.equal(digests.find((e) => e.path === 'hole-at-end')?.sha256, want.digest('hex'), 'withDigest hashes the holes as zeros');
     assert.deepEqual([end?.size, end?.sparse], [300 * 1024 * 1024, [[0, 4096], [300 * 1024 * 1024, 0]]], "a last empty segment marks the trailing hole");
 
     const mine = path.join(dir, 'mine');

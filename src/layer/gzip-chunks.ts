@@ -49,9 +49,10 @@ export class ChunkedGzip {
   constructor(
     private readonly dest: Writable,
     private readonly level: number,
-    private readonly cache: ChunkCacheOptions,
+    /** where members are cached; undefined: members are only compressed in parallel, never kept */
+    private readonly cache: ChunkCacheOptions | undefined,
   ) {
-    fs.mkdirSync(cache.dir, { recursive: true });
+    if (cache) fs.mkdirSync(cache.dir, { recursive: true });
     this.done = new Promise<void>((res, rej) => {
       this.resolveDone = res;
       this.rejectDone = rej;
@@ -129,6 +130,7 @@ export class ChunkedGzip {
 
   /** The compressed member for `data`: from the cache, or compressed now and stored. */
   private async member(key: string, size: number, data: () => Buffer): Promise<Buffer> {
+    if (!this.cache) return gzip(data(), { level: this.level });
     const file = path.join(this.cache.dir, `${key}.gz`);
     try {
       const cached = await fs.promises.readFile(file);
@@ -154,14 +156,15 @@ export class ChunkedGzip {
 
   /** Keep the cache under its bound, dropping the least recently used members. */
   private prune(): void {
-    if (this.added === 0) return;
+    if (this.added === 0 || !this.cache) return;
     const max = this.cache.maxBytes ?? DEFAULT_CHUNK_CACHE_BYTES;
     try {
+      const dir = this.cache.dir;
       const entries = fs
-        .readdirSync(this.cache.dir)
+        .readdirSync(dir)
         .filter((n) => n.endsWith('.gz'))
         .map((n) => {
-          const st = fs.statSync(path.join(this.cache.dir, n), { throwIfNoEntry: false });
+          const st = fs.statSync(path.join(dir, n), { throwIfNoEntry: false });
           return { n, size: st?.size ?? 0, used: st?.mtimeMs ?? 0 };
         });
       let total = entries.reduce((a, e) => a + e.size, 0);
@@ -169,7 +172,7 @@ export class ChunkedGzip {
       entries.sort((a, b) => a.used - b.used);
       for (const e of entries) {
         if (total <= max) break;
-        fs.rmSync(path.join(this.cache.dir, e.n), { force: true });
+        fs.rmSync(path.join(dir, e.n), { force: true });
         total -= e.size;
       }
     } catch {

@@ -1,5 +1,8 @@
+import { createHash } from 'node:crypto';
 import { readTar } from './read-tar.js';
 import type { ListLayerOptions, TarEntryInfo } from './types.js';
+
+const ZEROS = Buffer.alloc(1024 * 1024);
 
 /**
  * Read a layer (gzip, zstd or plain tar) and list its entries in archive order; with `withContent`, each file's
@@ -24,6 +27,25 @@ export async function listLayer(opts: ListLayerOptions): Promise<TarEntryInfo[]>
       if (e.sparse) info.sparse = e.sparse.map(([o, l]) => [o, l]);
       if (e.xattrs) info.xattrs = Object.fromEntries(e.xattrs.map(([k, v]) => [k, v.toString('latin1')]));
       out.push(info);
+      if (opts.withDigest && e.type === 'file') {
+        // streamed: the holes of a sparse entry are hashed as the zeros they are, nothing is held
+        const h = createHash('sha256');
+        let pos = 0;
+        const zeros = (to: number): void => {
+          for (; pos < to; pos = Math.min(to, pos + ZEROS.length)) h.update(ZEROS.subarray(0, Math.min(ZEROS.length, to - pos)));
+        };
+        return {
+          data: (c, offset) => {
+            zeros(offset);
+            h.update(c);
+            pos = offset + c.length;
+          },
+          end: () => {
+            zeros(e.size);
+            info.sha256 = h.digest('hex');
+          },
+        };
+      }
       if (!opts.withContent || e.type !== 'file') return null;
       if (e.sparse) {
         const content = Buffer.alloc(e.size);

@@ -47,6 +47,11 @@ export interface WriteLayerOptions {
    * diffId is unchanged; the blob bytes differ from a single-member gzip (still deterministic for a given tar).
    */
   chunkCache?: { dir: string; /** default 256 MiB */ maxBytes?: number };
+  /**
+   * gzip only, without a chunk cache: write the blob as gzip members (the same cut points) compressed a few at a time
+   * on the thread pool, so compression uses every core instead of one. Deterministic; the diffId is unchanged.
+   */
+  parallelGzip?: boolean;
   signal?: AbortSignal;
 }
 
@@ -88,11 +93,15 @@ export interface TarEntryInfo {
   xattrs?: Record<string, string>;
   /** File bytes, when asked for with `withContent`. */
   content?: Buffer;
+  /** sha256 (hex) of the file's bytes, when asked for with `withDigest`. */
+  sha256?: string;
 }
 
 /** Options of {@link listLayer}. */
 export interface ListLayerOptions {
   source: string | Readable;
   withContent?: boolean;
+  /** Each file's sha256 instead of its bytes (streamed: any size in bounded memory). Wins over withContent. */
+  withDigest?: boolean;
   signal?: AbortSignal;
 }

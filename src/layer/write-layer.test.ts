@@ -228,6 +228,10 @@ describe('sparse files', () => {
     assert.equal(img?.size, GIB);
     assert.deepEqual(img?.sparse, [[0, 4096], [512 * 1024 * 1024, 12288], [GIB - 4096, 4096]]);
     const end = entries.find((e) => e.path === 'hole-at-end');
+    const digests = await listLayer({ source: store.path(info.digest), withDigest: true });
+    const want = createHash('sha256').update('start');
+    for (let left = 300 * 1024 * 1024 - 5; left > 0; left -= 1024 * 1024) want.update(Buffer.alloc(Math.min(left, 1024 * 1024)));
+    assert.equal(digests.find((e) => e.path === 'hole-at-end')?.sha256, want.digest('hex'), 'withDigest hashes the holes as zeros');
     assert.deepEqual([end?.size, end?.sparse], [300 * 1024 * 1024, [[0, 4096], [300 * 1024 * 1024, 0]]], "a last empty segment marks the trailing hole");
 
     const mine = path.join(dir, 'mine');
@@ -288,4 +292,22 @@ describe('sparse files', () => {
     }
     assert.ok(peak - before < 128 * 1024 * 1024, `rss grew by ${Math.round((peak - before) / 1024 / 1024)} MiB for a 384 MiB file`);
   });
+});
+
+test('parallelGzip: members compressed in parallel give the same tar (diffId), deterministically, readable by gzip', async (t) => {
+  const dir = tmp(t, 'wl-pgz');
+  const root = path.join(dir, 'tree');
+  makeTree(root);
+  for (let i = 0; i < 40; i++) fs.writeFileSync(path.join(root, `f${i}`), Buffer.alloc(200_000, i));
+  setTimes(root, T0);
+  const store = await createLocalStore({ root: path.join(dir, 'store') });
+  const single = await writeLayer({ dir: root, ingester: store });
+  const a = await writeLayer({ dir: root, ingester: store, parallelGzip: true });
+  const b = await writeLayer({ dir: root, ingester: store, parallelGzip: true });
+  assert.equal(a.diffId, single.diffId);
+  assert.equal(a.contentId, single.contentId);
+  assert.equal(a.digest, b.digest, 'deterministic');
+  assert.notEqual(a.digest, single.digest, 'several members, not one stream');
+  const tar = execFileSync('gzip', ['-dc', store.path(a.digest)], { maxBuffer: 64 * 1024 * 1024 });
+  assert.equal(`sha256:${createHash('sha256').update(tar).digest('hex')}`, a.diffId);
 });

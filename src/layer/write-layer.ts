@@ -52,9 +52,9 @@ class TarOutput {
   private readonly target: Writable | undefined;
   private readonly chunks: ChunkedGzip | undefined;
 
-  constructor(dest: Writable, gzipLevel: number | undefined, chunkCache?: ChunkCacheOptions) {
+  constructor(dest: Writable, gzipLevel: number | undefined, chunkCache?: ChunkCacheOptions | 'parallel') {
     if (gzipLevel !== undefined && chunkCache) {
-      this.chunks = new ChunkedGzip(dest, gzipLevel, chunkCache);
+      this.chunks = new ChunkedGzip(dest, gzipLevel, chunkCache === 'parallel' ? undefined : chunkCache);
       this.done = this.chunks.done;
     } else if (gzipLevel === undefined) {
       this.target = dest;
@@ -402,7 +402,7 @@ export async function writeLayer(opts: WriteLayerOptions): Promise<LayerInfo> {
   const xattrs = await xattrsP;
 
   const writer = await opts.ingester.writer();
-  const out = new TarOutput(writer.stream, compression === 'gzip' ? level : undefined, opts.chunkCache);
+  const out = new TarOutput(writer.stream, compression === 'gzip' ? level : undefined, opts.chunkCache ?? (opts.parallelGzip ? 'parallel' : undefined));
   const ctx: EmitContext = { out, overlay, xattrs, clamp, links: new Map(), entries: 0, content: createHash('sha256'), signal: opts.signal };
   try {
     for (let i = 0; i < tree.length; i++) {

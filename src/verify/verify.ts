@@ -55,7 +55,7 @@ function fieldsOf(e: TarEntryInfo): Fields {
     mode: (e.mode & 0o7777).toString(8),
     owner: `${e.uid}:${e.gid}`,
   };
-  if (e.type === 'file') f.content = createHash('sha256').update(e.content ?? Buffer.alloc(0)).digest('hex');
+  if (e.type === 'file') f.content = e.sha256 ?? createHash('sha256').update(e.content ?? Buffer.alloc(0)).digest('hex');
   if (e.type === 'symlink') f.linkTarget = e.linkname ?? '';
   if (e.type === 'link') f.hardlink = clean(e.linkname ?? '');
   if (e.type === 'character-device' || e.type === 'block-device') f.device = `${e.devmajor ?? 0}:${e.devminor ?? 0}`;
@@ -72,7 +72,7 @@ async function layerFields(s: State, diffId: string | null): Promise<Map<string,
   if (diffId === null) return out;
   const rec = s.db.getLayer(diffId);
   if (!rec) throw new Error(`layer ${diffId} has no record`);
-  for (const e of await listLayer({ source: s.store.path(rec.blob as Digest), withContent: true })) out.set(clean(e.path), fieldsOf(e));
+  for (const e of await listLayer({ source: s.store.path(rec.blob as Digest), withDigest: true })) out.set(clean(e.path), fieldsOf(e));
   return out;
 }
 

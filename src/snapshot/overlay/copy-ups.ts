@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { lstatSync, readdirSync, rmdirSync, type Stats } from 'node:fs';
+import { lstatSync, readdirSync, rmdirSync, type Dirent, type Stats } from 'node:fs';
 import path from 'node:path';
 
 /**
@@ -13,22 +13,17 @@ export function dropCopyUps(upperDir: string, lowerDirs: string[]): string[] {
   const removed: string[] = [];
   const visit = (rel: string): boolean => {
     const abs = path.join(upperDir, rel);
-    let names: string[];
+    let names: Dirent[];
     try {
-      names = readdirSync(abs);
+      // the entry types come with the names (getdents' d_type): only folders are looked at further, so the layer
+      // writer's walk that follows is the only lstat of every file
+      names = readdirSync(abs, { withFileTypes: true });
     } catch {
       return false;
     }
     let left = names.length;
-    for (const n of names) {
-      const childRel = rel ? `${rel}/${n}` : n;
-      let st: Stats;
-      try {
-        st = lstatSync(path.join(upperDir, childRel));
-      } catch {
-        continue;
-      }
-      if (st.isDirectory() && visit(childRel)) left--;
+    for (const d of names) {
+      if (d.isDirectory() && visit(rel ? `${rel}/${d.name}` : d.name)) left--;
     }
     if (rel === '' || left > 0) return false;
     const mine = lstatSync(abs);

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import { treeBytes } from '../gc/index.js';
+import { collectInventory } from '../gc/index.js';
 import type { ServiceBuild, ServiceBuildStatus, Team } from '../service/index.js';
 import { errorBody, requestKey, type AppDeps, type AppEnv } from './app.js';
 
@@ -150,10 +150,23 @@ export function mountWebUi(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
       perTemplate.set(name, t);
       series.push({ id: b.id, template: b.template, created: b.created, ranMs, savedMs, cachedSteps: steps.filter((s) => s.cached).length, totalSteps: steps.length });
     }
+    // the cache's growth: bytes held now (blobs and snapshots), by when each was added, at each build's end
+    const inv = await collectInventory(space.state);
+    const items = [...[...inv.blobs.values()].map((b) => ({ at: b.mtimeMs, bytes: b.bytes })), ...[...inv.snapshots.values()].map((x) => ({ at: x.created, bytes: x.bytes }))].sort((a, b) => a.at - b.at);
+    const recent = series.slice(-50);
+    const byId = new Map(builds.map((b) => [b.id, b]));
+    let i = 0;
+    let held = 0;
+    const growth = recent.map((s) => {
+      const at = byId.get(s.id)?.finished ?? s.created;
+      while (i < items.length && items[i]!.at <= at) held += items[i++]!.bytes;
+      return { id: s.id, at, bytes: held };
+    });
     return c.json({
-      sizeBytes: treeBytes(space.root),
+      sizeBytes: inv.totalBytes,
+      growth,
       templates: [...perTemplate.values()].map((t) => ({ ...t, hitRate: t.steps ? t.hits / t.steps : 0 })),
-      series: series.slice(-50),
+      series: recent,
     });
   });
 }

@@ -32,6 +32,7 @@ export interface TemplateDetail { name: string; tags: TemplateTag[]; digest: str
 
 export interface CacheView {
   sizeBytes: number;
+  growth: Array<{ id: string; at: number; bytes: number }>;
   templates: Array<{ name: string; builds: number; steps: number; hits: number; savedMs: number; hitRate: number }>;
   series: Array<{ id: string; template: string | null; created: number; ranMs: number; savedMs: number; cachedSteps: number; totalSteps: number }>;
 }

@@ -1,7 +1,7 @@
 import { render } from 'preact';
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError, followEvents, formatBytes, formatMs, formatTime, getJson, saveKey, savedKey, type Build, type BuildEvent, type BuildRow, type CacheView, type TemplateDetail } from './api.js';
-import { BarChart } from './chart.js';
+import { BarChart, LineChart } from './chart.js';
 
 type Route = { view: 'builds' } | { view: 'build'; id: string } | { view: 'templates' } | { view: 'cache' };
 
@@ -93,7 +93,7 @@ function Builds(props: { apiKey: string; onAuth: (e: ApiError) => void }) {
             <td data-label="Status"><Status status={b.status} /></td>
             <td data-label="Duration">{formatMs(b.durationMs)}</td>
             <td data-label="Steps cached">{b.totalSteps ? `${b.cachedSteps}/${b.totalSteps}` : '–'}</td>
-            <td data-label="Started by">{b.startedBy ? <>key <code>{b.startedBy}</code></> : '–'}</td>
+            <td data-label="Started by">{b.startedBy ? <span>key <code>{b.startedBy}</code></span> : '–'}</td>
             <td data-label="Created">{formatTime(b.created)}</td>
           </tr>
         ))}
@@ -276,6 +276,14 @@ function Cache(props: { apiKey: string; onAuth: (e: ApiError) => void }) {
           ))}
         </tbody>
       </table>
+      {data.growth.length > 1 ? (
+        <LineChart
+          title="Cache size over builds"
+          description="Bytes the team's cache holds now (blobs and snapshots), counted by when each was added, at the end of each recent successful build; what GC removed is not counted."
+          points={data.growth.map((g) => ({ label: formatTime(g.at), value: g.bytes }))}
+          unit={formatBytes}
+        />
+      ) : null}
       {data.series.length > 0 ? (
         <BarChart
           title="Time run and time saved, per build"

@@ -147,8 +147,13 @@ describe('kiln serve web view', () => {
     await row.waitFor();
     // two builds of webapp: 1/3 then 2/3 steps cached (the earlier secret-of-web build is its own template)
     assert.match(await row.innerText(), /webapp\s+2\s+3\/6\s+50%/);
-    assert.equal(await page.locator('figure.chart svg[role="img"]').count(), 1);
-    assert.ok((await page.locator('figure.chart rect.bar-saved').count()) >= 1);
+    assert.ok((await page.locator('figure.chart rect.bar-saved').count()) >= 1, 'the second build saved time');
+    assert.match(await page.getByTestId('cache-size').innerText(), /^\d+(\.\d)? (KiB|MiB|GiB)$/);
+    // cache size over builds: one point per successful build, never shrinking (bytes held now, by when added)
+    const line = page.locator('figure.chart', { hasText: 'Cache size over builds' });
+    assert.equal(await line.locator('circle.dot').count(), 3);
+    const ys = await line.locator('circle.dot').evaluateAll((els) => els.map((e) => Number(e.getAttribute('cy'))));
+    assert.ok(ys[0]! >= ys[1]! && ys[1]! >= ys[2]!, `growing: ${ys.join(', ')}`);
     await page.screenshot({ path: path.join(artifacts, 'cache.png'), fullPage: true });
 
     // phone width: the same page, laid out in one column, without a horizontal scroll bar

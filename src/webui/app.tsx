@@ -250,7 +250,7 @@ function Templates(props: { apiKey: string; onAuth: (e: ApiError) => void }) {
 }
 
 function Cache(props: { apiKey: string; onAuth: (e: ApiError) => void }) {
-  const { data, error } = usePoll<CacheView>(props.apiKey, '/ui/api/cache', 5000, props.onAuth);
+  const { data, error } = usePoll<CacheView>(props.apiKey, '/ui/api/cache', 10_000, props.onAuth);
   if (error) return <p role="alert" class="error">{error}</p>;
   if (!data) return <p aria-busy="true">Loading cache figures…</p>;
   const saved = data.templates.reduce((n, t) => n + t.savedMs, 0);

@@ -15,6 +15,33 @@ import { api, newTeamKey, startServe, waitBuild, type ServeProcess } from '../he
 
 const CHROMIUM = '/usr/bin/chromium';
 
+/** In the page: every element with its own text whose colour is below 4.5:1 against its background (plain JS). */
+const CONTRAST_SCRIPT = `(() => {
+      const rgb = (c) => (c.match(/[0-9.]+/g) ?? []).map(Number);
+      const lum = (c) => {
+        const [r, g, b] = c.slice(0, 3).map((v) => { const s = v / 255; return s <= 0.03928 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4; });
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+      };
+      const bgOf = (el) => {
+        for (let e = el; e; e = e.parentElement) {
+          const c = rgb(getComputedStyle(e).backgroundColor);
+          if (c.length >= 3 && (c.length < 4 || c[3] > 0)) return c;
+        }
+        return [255, 255, 255];
+      };
+      const out = [];
+      let checked = 0;
+      for (const el of Array.from(document.querySelectorAll('body *'))) {
+        if (el.closest('svg') || !Array.from(el.childNodes).some((n) => n.nodeType === 3 && n.textContent.trim())) continue;
+        checked++;
+        const a = lum(rgb(getComputedStyle(el).color));
+        const b = lum(bgOf(el));
+        const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+        if (ratio < 4.5) out.push(\`\${el.tagName}.\${el.className}: \${ratio.toFixed(2)}\`);
+      }
+      return { checked, poor: out };
+    })()`;
+
 describe('kiln serve web view', () => {
   let root: string;
   let server: ServeProcess | undefined;
@@ -66,7 +93,11 @@ describe('kiln serve web view', () => {
     await waitBuild(server!.url, key, (b.body as { id: string }).id);
     const ctx = await browser!.newContext();
     const page = await ctx.newPage();
-    await signIn(page, 'kiln_k00000000_not-a-real-key');
+    // keyboard only: the key field has focus on load, Enter submits
+    await page.goto(`${server!.url}/ui/`);
+    await page.waitForFunction(() => document.activeElement?.id === 'api-key');
+    await page.keyboard.type('kiln_k00000000_not-a-real-key');
+    await page.keyboard.press('Enter');
     const alert = page.getByRole('alert');
     await alert.waitFor();
     assert.match(await alert.innerText(), /not accepted.*not valid/s);
@@ -133,6 +164,10 @@ describe('kiln serve web view', () => {
     assert.equal(await reason.innerText(), expected);
     assert.equal(await cachedStep.getByText('Why it ran').count(), 0, 'a cached step has no miss reason');
     await page.screenshot({ path: path.join(artifacts, 'build-finished.png'), fullPage: true });
+    // contrast: every text on the page (marks, statuses, links, muted text) is at least 4.5:1 against its background
+    const contrast = (await page.evaluate(CONTRAST_SCRIPT)) as { checked: number; poor: string[] };
+    assert.ok(contrast.checked >= 10, `checked ${contrast.checked} texts`);
+    assert.deepEqual(contrast.poor, [], 'text contrast below 4.5:1');
 
     // templates with tags and sizes
     await page.getByRole('link', { name: 'Templates' }).click();

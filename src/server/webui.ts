@@ -121,6 +121,19 @@ export function mountWebUi(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
     });
   });
 
+  // what each cached step of a build saved: what the same step of the same template took when it last ran before
+  app.get('/ui/api/builds/:id/saved', (c) => {
+    const team = c.get('team');
+    const b = deps.db.getBuild(team.id, c.req.param('id'));
+    if (!b) return c.json(errorBody('ERR_KILN_SERVICE_NOT_FOUND', 'no such build'), 404);
+    const lastRun = new Map<string, number>();
+    for (const prev of deps.db.listBuilds(['success'])) {
+      if (prev.id === b.id || prev.teamId !== team.id || prev.template !== b.template || prev.created > b.created) continue;
+      for (const s of stepsOf(prev)) if (!s.cached) lastRun.set(s.name, s.durationMs);
+    }
+    return c.json({ steps: stepsOf(b).map((s) => ({ name: s.name, savedMs: s.cached ? lastRun.get(s.name) ?? null : null })) });
+  });
+
   app.get('/ui/api/cache', async (c) => {
     const team = c.get('team');
     const space = await deps.spaces.get(team);

@@ -109,6 +109,7 @@ function BuildView(props: { apiKey: string; id: string; onAuth: (e: ApiError) =>
   const [error, setError] = useState<string | undefined>();
   const [steps, setSteps] = useState<LiveStep[]>([]);
   const [status, setStatus] = useState<string | undefined>();
+  const [saved, setSaved] = useState<Map<string, number>>(new Map());
   const heading = useRef<HTMLHeadingElement>(null);
 
   const load = useCallback(async () => {
@@ -120,6 +121,8 @@ function BuildView(props: { apiKey: string; id: string; onAuth: (e: ApiError) =>
         // the finished build's steps carry the miss reasons: attach them to the streamed steps by name
         const byName = new Map(b.result.steps.map((s) => [s.name, s]));
         setSteps((cur) => cur.map((s) => ({ ...s, missReason: byName.get(s.name)?.missReason })));
+        const r = await getJson<{ steps: Array<{ name: string; savedMs: number | null }> }>(props.apiKey, `/ui/api/builds/${encodeURIComponent(props.id)}/saved`);
+        setSaved(new Map(r.steps.flatMap((x) => (x.savedMs !== null ? [[x.name, x.savedMs] as [string, number]] : []))));
       }
     } catch (err) {
       if (err instanceof ApiError && err.status === 401) return props.onAuth(err);
@@ -207,8 +210,15 @@ function BuildView(props: { apiKey: string; id: string; onAuth: (e: ApiError) =>
       {durations.length > 1 ? (
         <BarChart
           title="Step durations"
-          description="How long each step of this build took; cached steps take no time."
-          bars={durations.map((s) => ({ label: s.name, title: `${s.name}: ${s.state === 'cached' ? 'cached' : formatMs(s.durationMs)}`, parts: [{ value: s.durationMs ?? 0, kind: s.state === 'cached' ? 'cached' : 'ran' }] }))}
+          description="How long each step of this build took; a cached step shows the time it saved (what it took when it last ran)."
+          bars={durations.map((s) => {
+            const save = s.state === 'cached' ? saved.get(s.name) : undefined;
+            return {
+              label: s.name,
+              title: `${s.name}: ${s.state === 'cached' ? `cached${save !== undefined ? `, saved ${formatMs(save)}` : ''}` : formatMs(s.durationMs)}`,
+              parts: [s.state === 'cached' ? { value: save ?? 0, kind: 'saved' as const } : { value: s.durationMs ?? 0, kind: 'ran' as const }],
+            };
+          })}
           unit={(v) => (v ? formatMs(v) : 'cached')}
         />
       ) : null}

@@ -31,8 +31,9 @@ export function BarChart(props: { title: string; description: string; bars: Bar[
               <title>{b.title}</title>
               <text x={LABEL - 6} y={ROW / 2 + 4} text-anchor="end" class="chart-label">{b.label.length > 24 ? `${b.label.slice(0, 23)}…` : b.label}</text>
               {b.parts.map((p, j) => {
+                if (p.value <= 0) return null;
                 const w = (p.value / max) * plot;
-                const r = <rect key={j} x={x} y={2} width={Math.max(w, p.value > 0 ? 1 : 0)} height={ROW - 6} class={`bar-${p.kind}`} />;
+                const r = <rect key={j} x={x} y={2} width={Math.max(w, 1)} height={ROW - 6} class={`bar-${p.kind}`} />;
                 x += w;
                 return r;
               })}

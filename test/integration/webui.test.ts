@@ -163,6 +163,13 @@ describe('kiln serve web view', () => {
     assert.ok(expected, 'the API gives a miss reason for the changed step');
     assert.equal(await reason.innerText(), expected);
     assert.equal(await cachedStep.getByText('Why it ran').count(), 0, 'a cached step has no miss reason');
+    // the step chart shows what the cached RUN saved: what it took in the first build
+    const took = (done1.result!.steps as Array<{ name: string; durationMs: number }>).find((s) => s.name.includes('echo base'))!.durationMs;
+    const stepChart = page.locator('figure.chart', { hasText: 'Step durations' });
+    await stepChart.locator('rect.bar-saved').first().waitFor();
+    assert.equal(await stepChart.locator('rect.bar-saved').count(), 1, 'one cached RUN that ran before (FROM never ran)');
+    const saved = (await api(url, key, 'GET', `/ui/api/builds/${id2}/saved`)).body as { steps: Array<{ name: string; savedMs: number | null }> };
+    assert.equal(saved.steps.find((s) => s.name.includes('echo base'))?.savedMs, took);
     await page.screenshot({ path: path.join(artifacts, 'build-finished.png'), fullPage: true });
     // contrast: every text on the page (marks, statuses, links, muted text) is at least 4.5:1 against its background
     const contrast = (await page.evaluate(CONTRAST_SCRIPT)) as { checked: number; poor: string[] };

@@ -14,3 +14,20 @@ await build({
   logLevel: 'warning',
   legalComments: 'none',
 });
+
+// The web view of `kiln serve` (/ui): one browser bundle and its style sheet, served from dist/webui; nothing is
+// fetched at run time.
+await build({
+  entryPoints: { app: 'src/webui/app.tsx' },
+  outdir: 'dist/webui',
+  bundle: true,
+  platform: 'browser',
+  target: 'es2022',
+  format: 'esm',
+  jsx: 'automatic',
+  jsxImportSource: 'preact',
+  minify: true,
+  logLevel: 'warning',
+  legalComments: 'none',
+});
+await build({ entryPoints: { app: 'src/webui/app.css' }, outdir: 'dist/webui', bundle: true, minify: true, logLevel: 'warning' });

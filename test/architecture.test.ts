@@ -111,6 +111,8 @@ const PARTS: Record<string, Part> = {
   server: { tier: 'composition', uses: ['errors', 'oci', 'engine', 'service', 'sdk', 'progress', 'ops', 'gc'] },
   // the HTTP client of kiln serve: manifests of a context (walked like the engine walks it) and uploads
   client: { tier: 'composition', uses: ['errors', 'context'] },
+  // the web view of kiln serve (a browser bundle, src/webui/tsconfig.json): talks to the server over HTTP only
+  webui: { tier: 'composition', uses: [] },
   // the composition root
   cli: { tier: 'composition', uses: ['*'] },
 };
@@ -127,6 +129,7 @@ const DEBTS: Record<string, string> = {
 const PACKAGES: Record<string, string[]> = {
   'better-sqlite3': ['metadata', 'service'],
   hono: ['server'],
+  preact: ['webui'],
   '@hono/zod-openapi': ['server'],
   '@hono/node-server': ['server'],
   zod: ['server'],
@@ -196,7 +199,7 @@ function* tsFiles(dir: string): Generator<string> {
   for (const name of readdirSync(dir)) {
     const p = path.join(dir, name);
     if (statSync(p).isDirectory()) yield* tsFiles(p);
-    else if (name.endsWith('.ts') && !name.endsWith('.test.ts')) yield p;
+    else if ((name.endsWith('.ts') || name.endsWith('.tsx')) && !name.endsWith('.test.ts')) yield p;
   }
 }
 

@@ -11,6 +11,7 @@ import type { ServerMetrics } from './metrics.js';
 import { BuildRequestSchema, BuildSchema, DigestParam, ErrorBody, IdParam, MissingRequest, MissingResponse, NameParam, TemplateDetailSchema, TemplateSummarySchema, UploadResponse } from './schemas.js';
 import type { TeamSpaces } from './teams.js';
 import { mountRegistry } from './v2.js';
+import { mountWebUi } from './webui.js';
 
 export interface AppEnv {
   Bindings: HttpBindings;
@@ -96,6 +97,8 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     createRoute({ method: 'get', path: '/health', summary: 'Liveness (no key needed)', responses: { 200: json(z.object({ status: z.literal('ok'), version: z.string() }).openapi('Health'), 'the server is up') } }),
     (c) => c.json({ status: 'ok' as const, version: deps.version }, 200),
   );
+
+  mountWebUi(app, deps); // the web view at /ui (its /ui/api checks the key itself)
 
   // every other endpoint needs a valid key
   app.use('*', async (c, next) => {

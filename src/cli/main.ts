@@ -48,6 +48,20 @@ function extractRoot(argv: string[]): { argv: string[]; root?: string } {
   return root !== undefined ? { argv: out, root } : { argv: out };
 }
 
+/** The subcommand names at the start of argv (`build`, `history ls`), for the pointer to their help. */
+function commandPath(program: Command, argv: string[]): string[] {
+  const names: string[] = [];
+  let cmd = program;
+  for (const a of argv) {
+    if (a.startsWith('-')) continue;
+    const sub = cmd.commands.find((c) => c.name() === a || c.aliases().includes(a));
+    if (!sub) break;
+    names.push(sub.name());
+    cmd = sub;
+  }
+  return names;
+}
+
 export async function main(rawArgv: string[]): Promise<number> {
   // output piped into a reader that went away (`kiln history ls | head -1`): drop it, never crash with a stack
   for (const out of [process.stdout, process.stderr]) {
@@ -63,7 +77,8 @@ export async function main(rawArgv: string[]): Promise<number> {
     .name('kiln')
     .description('Build container images with a correct, explainable, fast cache.\nGlobal option: --root DIR (state directory; also KILN_ROOT), accepted before or after the command.')
     .version(version(), '-v, --version')
-    .showHelpAfterError()
+    // an unknown flag gets commander's one-line suggestion and a pointer to the command's help, not the whole help
+    .showSuggestionAfterError()
     // program options only before the command name, so `kiln run IMAGE cmd -v` reaches the container's command
     .enablePositionalOptions()
     .configureOutput({ outputError: (str, write) => write(str) })
@@ -90,6 +105,9 @@ export async function main(rawArgv: string[]): Promise<number> {
   } catch (err) {
     const e = err as { code?: string; exitCode?: number };
     if (typeof e.code === 'string' && e.code.startsWith('commander.')) {
+      if (!['commander.helpDisplayed', 'commander.version', 'commander.help', 'commander.executeSubCommandAsync'].includes(e.code)) {
+        process.stderr.write(`Run '${['kiln', ...commandPath(program, argv)].join(' ')} --help' for more information.\n`);
+      }
       return e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help' ? 0 : (e.exitCode ?? 2);
     }
     process.stderr.write(`${formatUserError(err)}\n`);

@@ -11,6 +11,7 @@ import { writeDockerArchive, writeOciLayout } from '../exporter/index.js';
 import type { ProgressSink } from '../progress/index.js';
 import { processOwner, type State } from './state.js';
 import { validateImageName } from './image-name.js';
+import { proveStartCommand, type StartCheck } from './start-check.js';
 import { loadLocalImage, normalizeRef, registerLayers, resolveImage, writeImage, type PullOptions } from './images.js';
 import { canonicalJson, sha256 } from '../oci/index.js';
 import type { BuildGraph } from '../graph/index.js';
@@ -25,10 +26,16 @@ import { explainSolve, openBuildLog } from '../explain/index.js';
 export interface BuildOutput {
   type: 'oci' | 'docker' | 'oci-dir';
   dest: string;
+  /** the image's names in the archive (`name=` of `--output`); default the build's tags */
+  names?: string[];
 }
 
 export interface BuildRequest {
   state: State;
+  /** a template's start command: proven at the end of the build (run until its ready check passes), cached by image */
+  startCheck?: StartCheck;
+  /** the target platform (`--platform`); only this machine's own is built (checked by the caller) */
+  platform?: { os: string; architecture: string; variant?: string };
   contextDir: string;
   /** path of the Dockerfile (default CONTEXT/Dockerfile) */
   dockerfile?: string;
@@ -193,10 +200,12 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
         },
       },
       ...(req.target ? { target: req.target } : {}),
+      ...(req.platform ? { platform: req.platform } : {}),
       ...(req.noCache ? { noCache: true } : {}),
       ...(req.noCacheFilter ? { noCacheFilter: req.noCacheFilter } : {}),
       ...(req.signal ? { signal: req.signal } : {}),
     });
+    for (const w of graph.warnings ?? []) info(req, w);
     if (req.langCache) applyLangCache(graph, req.langCache);
     if (req.noCacheLines?.length) {
       for (const v of graph.vertices.values()) if (v.location && req.noCacheLines.includes(v.location.line)) v.noCache = true;
@@ -291,9 +300,11 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
     if (req.cacheTo?.some((c) => c.type === 'inline')) (config as unknown as Record<string, unknown>)[INLINE_CACHE_FIELD] = inlineCache(s.db, keys.min, target.layers);
     let img = await writeImage(s, config, layers);
     if (!pinBlobs(s, lease, [img.manifest.digest, img.config.digest])) img = await writeImage(s, config, layers);
+    // a start command that never comes up fails the build before the image is named or exported
+    const startStep = req.startCheck ? await runStartCheck(req, img.manifest.digest, config) : undefined;
     for (const t of req.tags) s.db.putImage({ name: normalizeRef(t), manifest: img.manifest.digest, created: Date.now() });
     for (const o of req.outputs ?? []) {
-      const images = [{ manifest: img.manifest.digest, names: req.tags.map(normalizeRef) }];
+      const images = [{ manifest: img.manifest.digest, names: (o.names ?? req.tags).map(normalizeRef) }];
       if (o.type === 'docker') await writeDockerArchive({ store: s.store, images, dest: o.dest });
       else await writeOciLayout({ store: s.store, images, dest: o.dest, format: o.type === 'oci-dir' ? 'dir' : 'tar' });
     }
@@ -329,6 +340,7 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
         ...(r.remote ? { remote: true } : {}),
       };
     });
+    if (startStep) steps.push(startStep);
     const sharedCache = shared ? await shared.finish() : undefined;
     if (sharedCache && req.cacheRegistry) {
       info(req, `shared cache ${req.cacheRegistry.ref}: ${sharedCache.hits ?? 0} steps from the registry (${sharedCache.bytesFetched ?? 0} bytes), ${sharedCache.pushed ?? 0} pushed, ${sharedCache.basesPushed ?? 0} base images pushed`);
@@ -552,6 +564,28 @@ function withEpochKey(runner: OpRunner, epoch: number | undefined): OpRunner {
       return { ...content, sourceDateEpoch: epoch, digest: sha256(`${base}\nSOURCE_DATE_EPOCH=${epoch}`) };
     },
   };
+}
+
+/** The start check as a step of the build: progress events like a step's, a report in `steps`. */
+async function runStartCheck(req: BuildRequest, manifestDigest: Digest, config: ImageConfig): Promise<StepReport> {
+  const check = req.startCheck!;
+  const id = 'start-check';
+  const name = `START CHECK ${check.label}`;
+  const at = Date.now();
+  req.progress.event({ type: 'step-start', id, name, at });
+  try {
+    const r = await proveStartCommand({
+      state: req.state, manifestDigest, config, check,
+      onOutput: (stream, chunk) => req.progress.event({ type: 'log', id, name, stream, data: chunk.toString('utf8'), at: Date.now() }),
+      ...(req.signal ? { signal: req.signal } : {}),
+    });
+    if (r.cached) req.progress.event({ type: 'step-cached', id, name, at: Date.now() });
+    else req.progress.event({ type: 'step-done', id, name, at: Date.now(), durationMs: r.durationMs });
+    return { name, cached: r.cached, durationMs: r.durationMs, stage: '', key: r.key, diffId: null };
+  } catch (err) {
+    req.progress.event({ type: 'step-error', id, name, at: Date.now(), error: errorLine(err) });
+    throw err;
+  }
 }
 
 function info(req: BuildRequest, message: string): void {

@@ -61,6 +61,8 @@ export const ERROR_CODES = {
   ERR_KILN_DB_BUSY: { kind: 'unavailable', hint: 'another kiln process holds the database; wait for it to finish and retry' },
   ERR_KILN_DB_IO: { kind: 'unavailable', hint: 'the state directory\'s disk failed or is full; check `df` and `kiln du`, then `kiln prune`' },
   ERR_KILN_INTERRUPTED: { kind: 'unavailable', hint: 'the build was stopped by a signal; run it again (finished steps are cached)' },
+  ERR_KILN_START_CHECK: { kind: 'failed-precondition', hint: 'the template\'s start command must come up in the built image: fix it or its ready check (run the image with kiln run to try it), or raise the timeout' },
+  ERR_KILN_STATE_ROOT: { kind: 'failed-precondition', hint: 'run kiln as the owner of the state directory (builds need root), or pick a directory you can write with --root DIR or KILN_ROOT' },
   ERR_KILN_INTERNAL: { kind: 'internal', hint: 'this is a bug in kiln' },
 } as const satisfies Record<string, { kind: ErrorKind; hint: string }>;
 

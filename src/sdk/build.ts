@@ -36,7 +36,13 @@ function callbackProgress(opts: BuildOptions): ProgressSink {
 /** Build template data with the embedded engine (what `Template.build` runs). */
 export async function buildTemplateData(data: TemplateData, opts: BuildOptions = {}): Promise<BuildInfo> {
   const contextDir = path.resolve(opts.contextPath ?? data.defaultContext ?? process.cwd());
-  const prepared = await prepareTemplateBuild(data, { ...(opts.env ? { env: opts.env } : {}), ...(opts.caBundle ? { caBundle: opts.caBundle } : {}) });
+  const prepared = await prepareTemplateBuild(data, {
+    ...(opts.env ? { env: opts.env } : {}),
+    ...(opts.caBundle ? { caBundle: opts.caBundle } : {}),
+    ...(opts.readyTimeoutMs !== undefined ? { readyTimeoutMs: opts.readyTimeoutMs } : {}),
+    ...(opts.cpuCount !== undefined ? { cpuCount: opts.cpuCount } : {}),
+    ...(opts.memoryMB !== undefined ? { memoryMB: opts.memoryMB } : {}),
+  });
   const state = await openState(opts.root ? { root: opts.root } : {});
   try {
     const tags = [...(opts.name ? [opts.name] : []), ...(opts.tags ?? [])];
@@ -49,6 +55,7 @@ export async function buildTemplateData(data: TemplateData, opts: BuildOptions =
       noCache: opts.skipCache === true,
       noCacheLines: prepared.noCacheLines,
       secrets: prepared.secrets,
+      ...(prepared.startCheck ? { startCheck: prepared.startCheck } : {}),
       progress: callbackProgress(opts),
       ...(opts.ignorePatterns ? { ignorePatterns: opts.ignorePatterns } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),

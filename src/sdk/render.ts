@@ -210,6 +210,9 @@ class Renderer {
         emit(`LABEL ${labels.join(' ')}`);
         break;
       }
+      case 'setReadyCmd':
+        emit(`LABEL kiln.template.ready=${dfQuote(JSON.stringify(s.ready), false)}`);
+        break;
       default: {
         const never: never = s;
         throw new Error(`unknown step ${(never as TemplateStep).type}`);

@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { BuildError } from '../errors/index.js';
 import { selectLangCaches } from '../langcache/index.js';
-import { callerDir } from './caller.js';
 import { renderTemplate, type RenderOptions } from './render.js';
+import { waitForCommand } from './ready.js';
 import type {
   AptInstallOptions,
   BuildInfo,
@@ -146,7 +146,8 @@ export interface Template extends TemplateFinal {
    */
   runCmd(command: string | string[], options?: RunCmdOptions): Template;
   /**
-   * Copy files or folders from the build context (`contextPath`, by default the template file's folder) into the
+   * Copy files or folders from the build context (`contextPath`; by default the working folder, or the template
+   * file's folder under `kiln build template.ts`) into the
    * image. Cached by the content and mode of exactly the files copied, never by their timestamps.
    *
    * @example
@@ -228,7 +229,15 @@ export interface Template extends TemplateFinal {
    * t.setStartCmd('node server.js', waitForPort(3000));
    * t.setStartCmd(['python3', '-m', 'http.server', '8000'], waitForURL('http://localhost:8000/'));
    */
-  setStartCmd(command: string | string[], ready?: ReadyCheck): TemplateFinal;
+  setStartCmd(command: string | string[], ready?: ReadyCheck | string): TemplateFinal;
+  /**
+   * How to tell the sandbox is ready when the start command comes from the base image (or to replace the check given
+   * to `setStartCmd`): a ready check or a shell command that exits 0 once ready. Proven at the end of the build.
+   *
+   * @example
+   * Template().fromImage('my-server:1').setReadyCmd(waitForPort(8080));
+   */
+  setReadyCmd(ready: ReadyCheck | string): TemplateFinal;
 }
 
 /** A template with no base yet: pick one. Only a template with a base can be built. */
@@ -272,7 +281,7 @@ export interface EmptyTemplate {
   /**
    * Start from a Dockerfile (multi-stage allowed): the template's steps continue its last stage. A string holding a
    * newline or starting with an instruction is the Dockerfile itself; anything else is a path (relative to the
-   * template file's folder).
+   * working folder, or to the template file's folder under `kiln build template.ts`).
    *
    * @example
    * Template().fromDockerfile('docker/base.Dockerfile');
@@ -505,9 +514,16 @@ class TemplateImpl {
     });
   }
 
-  setStartCmd(command: string | string[], ready?: ReadyCheck): TemplateImpl {
+  setStartCmd(command: string | string[], ready?: ReadyCheck | string): TemplateImpl {
     if (Array.isArray(command) ? command.length === 0 : !command) throw invalid('setStartCmd: give a command');
-    return this.add({ type: 'setStartCmd', cmd: Array.isArray(command) ? [...command] : command, ...(ready ? { ready: { ...ready } } : {}) });
+    const r = typeof ready === 'string' ? waitForCommand(ready) : ready;
+    return this.add({ type: 'setStartCmd', cmd: Array.isArray(command) ? [...command] : command, ...(r ? { ready: { ...r } } : {}) });
+  }
+
+  setReadyCmd(ready: ReadyCheck | string): TemplateImpl {
+    const r = typeof ready === 'string' ? waitForCommand(ready) : ready;
+    if (!r || typeof r.cmd !== 'string') throw invalid('setReadyCmd: give a ready check (waitForPort(...), ...) or a shell command');
+    return this.add({ type: 'setReadyCmd', ready: { ...r } });
   }
 }
 
@@ -593,8 +609,15 @@ async function buildTemplate(template: TemplateFinal, options: BuildOptions = {}
   return buildTemplateData(template[TEMPLATE_DATA], options);
 }
 
+/**
+ * Set by `kiln build FILE` (and `kiln template`) while it loads a template file: templates made then take the file's
+ * folder as their default context. A global symbol, so every copy of the SDK reads the same value.
+ */
+const LOADING_DIR = Symbol.for('kiln.template.loading-dir');
+
 function createTemplate(baseImage?: string): EmptyTemplate | Template {
-  const empty = new EmptyTemplateImpl(callerDir());
+  const loading = (globalThis as Record<symbol, unknown>)[LOADING_DIR];
+  const empty = new EmptyTemplateImpl(typeof loading === 'string' ? loading : undefined);
   return baseImage === undefined ? empty : empty.fromImage(baseImage);
 }
 

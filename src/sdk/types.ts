@@ -93,7 +93,7 @@ export interface GitCloneOptions {
 
 /** A readiness check: how a sandbox started from the image knows the start command is ready. */
 export interface ReadyCheck {
-  kind: 'port' | 'url' | 'file' | 'process' | 'timeout';
+  kind: 'port' | 'url' | 'file' | 'process' | 'timeout' | 'command';
   /** the shell command that exits 0 once ready */
   cmd: string;
   port?: number;
@@ -129,13 +129,14 @@ export type TemplateStep = StepCommon &
     | { type: 'setUser'; user: string }
     | { type: 'gitClone'; url: string; path?: string; branch?: string; depth?: number }
     | { type: 'setStartCmd'; cmd: string | string[]; ready?: ReadyCheck }
+    | { type: 'setReadyCmd'; ready: ReadyCheck }
   );
 
 /** Everything a template holds: plain data, the same for the text and the JSON form. */
 export interface TemplateData {
   base: TemplateBase;
   steps: TemplateStep[];
-  /** folder `copy()` sources resolve against when the build names none (the template file's folder) */
+  /** folder `copy()` sources resolve against when the build names none: the template file's folder under `kiln build FILE` */
   defaultContext?: string;
 }
 
@@ -167,32 +168,35 @@ export interface BuildProgressEvent {
   error?: string;
 }
 
-/** Options of `Template.build`. */
+/** Options of `Template.build`. Every field also takes `undefined` (so `exactOptionalPropertyTypes` projects can pass `process.env.X`). */
 export interface BuildOptions {
   /** tag the image with this name (`my-template` → `my-template:latest`) */
-  name?: string;
+  name?: string | undefined;
   /** more tags */
-  tags?: string[];
+  tags?: string[] | undefined;
   /** run every step; nothing is looked up in the cache (results are still recorded) */
-  skipCache?: boolean;
-  /** folder `copy()` sources resolve against; default: the folder of the file that created the template */
-  contextPath?: string;
+  skipCache?: boolean | undefined;
+  /**
+   * Folder `copy()` sources (and `pipInstall({ requirements })`) resolve against. Default: the current working folder
+   * (as E2B's `fileContextPath`); for a template loaded by `kiln build template.ts`, that file's folder.
+   */
+  contextPath?: string | undefined;
   /** more `.dockerignore` patterns for the context */
-  ignorePatterns?: string[];
+  ignorePatterns?: string[] | undefined;
   /** every line a step prints */
-  onLog?: (entry: BuildLogEntry) => void;
+  onLog?: ((entry: BuildLogEntry) => void) | undefined;
   /** step starts, hits and finishes */
-  onProgress?: (event: BuildProgressEvent) => void;
-  signal?: AbortSignal;
+  onProgress?: ((event: BuildProgressEvent) => void) | undefined;
+  signal?: AbortSignal | undefined;
   /** kiln's state directory (default `KILN_ROOT`, `/var/lib/kiln` for root) */
-  root?: string;
+  root?: string | undefined;
   /**
    * Environment for the build's RUN steps only: registry and index addresses, proxies. Never stored in the image,
    * in build history or in cache keys (the values reach the steps as secrets), so a mirror change keeps the cache.
    */
-  env?: Record<string, string>;
+  env?: Record<string, string> | undefined;
   /** a CA bundle on this machine that RUN steps trust (for TLS-intercepting networks); mounted, never stored */
-  caBundle?: string;
+  caBundle?: string | undefined;
   /**
    * A registry shared by many machines as the build cache, per step (`kiln build --cache-registry`): a step missing
    * here is taken from `ref`'s repository (the team's namespace) when another machine built it, every step that runs
@@ -202,7 +206,16 @@ export interface BuildOptions {
    * @example
    * await Template.build(t, { name: 'app', cacheRegistry: { ref: 'registry.internal:5000/acme/cache' } });
    */
-  cacheRegistry?: { ref: string; mounts?: boolean };
+  cacheRegistry?: { ref: string; mounts?: boolean } | undefined;
+  /**
+   * How long the start command has to pass its ready check at the end of the build (default 60 000 ms); a check that
+   * does not pass in time fails the build with the command's last output lines.
+   */
+  readyTimeoutMs?: number | undefined;
+  /** CPUs for the sandbox (E2B's `cpuCount`): recorded, and given to the start check's container */
+  cpuCount?: number | undefined;
+  /** memory for the sandbox in MiB (E2B's `memoryMB`): recorded, and given to the start check's container */
+  memoryMB?: number | undefined;
 }
 
 /** One step of a finished build. */

@@ -1,13 +1,84 @@
 import { Option, type Command } from 'commander';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { BuildError } from '../../errors/index.js';
-import { runBuild, writeMetadataFile, normalizeRef, type BuildRequest } from '../../engine/index.js';
+import { runBuild, writeMetadataFile, normalizeRef, validateImageName, type BuildOutput, type BuildRequest } from '../../engine/index.js';
 import { formatVerifyReport, verifyBuild } from '../../verify/index.js';
 import { createProgress, type ProgressMode } from '../../progress/index.js';
 import { collect, parseKv, type CliContext } from '../shared.js';
 import type { ApplyLangCacheOptions } from '../../langcache/index.js';
 import { addBuildRegistryFlags, registryBuildRequest, registryOutputs } from './registry.js';
 import { resolveBuildInput } from './template.js';
+
+const OUTPUT_KEYS = ['type', 'dest', 'name'];
+
+/** `--output type=oci|docker,dest=FILE[,name=REF]`: an unknown key or type is an error, not ignored. */
+function parseOutput(spec: string): BuildOutput {
+  const kv = parseKv(spec, '--output');
+  for (const k of Object.keys(kv)) {
+    if (!OUTPUT_KEYS.includes(k)) throw new BuildError('ERR_KILN_ARGUMENT', `--output ${spec}: unknown key "${k}" (known: ${OUTPUT_KEYS.join(', ')})`);
+  }
+  const type = kv.type ?? 'oci';
+  if (!['oci', 'docker'].includes(type)) throw new BuildError('ERR_KILN_ARGUMENT', `--output: unsupported type "${type}" (use oci, docker or registry)`);
+  if (!kv.dest) throw new BuildError('ERR_KILN_ARGUMENT', '--output needs dest=FILE');
+  const names = kv.name !== undefined ? kv.name.split(/[\s]+/).filter(Boolean) : undefined;
+  if (names !== undefined && names.length === 0) throw new BuildError('ERR_KILN_ARGUMENT', `--output ${spec}: name= is empty`);
+  for (const n of names ?? []) validateImageName(n, '--output name');
+  return { type: type as 'oci' | 'docker', dest: path.resolve(kv.dest), ...(names ? { names } : {}) };
+}
+
+const OCI_ARCH: Record<string, string> = { x64: 'amd64', ia32: '386', arm: 'arm', arm64: 'arm64', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64', loong64: 'loong64', mips: 'mips', mipsel: 'mipsle' };
+const KNOWN_OS = ['linux', 'windows', 'darwin', 'freebsd'];
+const KNOWN_ARCH = ['amd64', '386', 'arm', 'arm64', 'ppc64le', 's390x', 'riscv64', 'loong64', 'mips', 'mipsle', 'mips64', 'mips64le'];
+/** what binfmt_misc names the emulator of each architecture (qemu-user-static) */
+const QEMU_NAME: Record<string, string> = { amd64: 'x86_64', '386': 'i386', arm: 'arm', arm64: 'aarch64', ppc64le: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
+
+/** This machine's platform, as OCI spells it. */
+export function hostPlatform(): { os: string; architecture: string } {
+  return { os: 'linux', architecture: OCI_ARCH[process.arch] ?? process.arch };
+}
+
+/**
+ * `--platform os/arch[/variant]` (a comma list as buildx takes it): the host's own platform is built and recorded;
+ * a malformed value or a foreign platform is an error saying why (kiln runs RUN steps natively, with no emulator).
+ */
+export function parsePlatform(value: string): { os: string; architecture: string; variant?: string } {
+  const host = hostPlatform();
+  const list = value.split(',').map((x) => x.trim()).filter(Boolean);
+  if (list.length === 0) throw new BuildError('ERR_KILN_ARGUMENT', '--platform needs a value such as linux/amd64');
+  const parsed = list.map((one) => {
+    const parts = one.toLowerCase().split('/');
+    if (parts.length === 1 && KNOWN_ARCH.includes(parts[0]!)) parts.unshift('linux');
+    const [os, arch0, variant] = parts;
+    const arch = arch0 === 'x86_64' || arch0 === 'x86-64' ? 'amd64' : arch0 === 'aarch64' ? 'arm64' : arch0;
+    if (parts.length < 2 || parts.length > 3 || !os || !arch || !KNOWN_OS.includes(os) || !KNOWN_ARCH.includes(arch)) {
+      throw new BuildError('ERR_KILN_ARGUMENT', `--platform: "${one}" is not a platform (expected OS/ARCH[/VARIANT], e.g. ${host.os}/${host.architecture}; OS one of ${KNOWN_OS.join(', ')}; ARCH one of ${KNOWN_ARCH.join(', ')})`);
+    }
+    return { os, architecture: arch, ...(variant ? { variant } : {}) };
+  });
+  for (const p of parsed) {
+    if (p.os === host.os && p.architecture === host.architecture && (!p.variant || (p.architecture === 'arm64' && p.variant === 'v8'))) continue;
+    const name = `${p.os}/${p.architecture}${p.variant ? `/${p.variant}` : ''}`;
+    const qemu = QEMU_NAME[p.architecture];
+    const emulator = p.os === 'linux' && qemu !== undefined && existsSync(`/proc/sys/fs/binfmt_misc/qemu-${qemu}`);
+    throw new BuildError('ERR_KILN_NOT_SUPPORTED', `--platform ${name}: kiln builds only for this machine's platform, ${host.os}/${host.architecture}; ${emulator ? `an emulator (binfmt_misc qemu-${qemu}) is registered, but kiln does not run foreign images through it yet` : `there is no emulator for ${p.architecture} (binfmt_misc qemu-${qemu ?? p.architecture} is not registered)`}`, {
+      hint: `build on a ${name} machine, or leave out --platform (or pass --platform ${host.os}/${host.architecture})`,
+    });
+  }
+  return parsed[0]!;
+}
+
+/** `--secret id=ID,src=FILE|env=VAR`: a source that does not exist is an error before anything is built. */
+function parseSecret(spec: string): { id: string; file?: string; env?: string } {
+  const kv = parseKv(spec, '--secret');
+  for (const k of Object.keys(kv)) {
+    if (!['id', 'src', 'source', 'env', 'type'].includes(k)) throw new BuildError('ERR_KILN_ARGUMENT', `--secret ${spec}: unknown key "${k}" (known: id, src, env, type)`);
+  }
+  if (!kv.id) throw new BuildError('ERR_KILN_ARGUMENT', '--secret needs id=');
+  const src = kv.src ?? kv.source;
+  if (src !== undefined && !existsSync(src)) throw new BuildError('ERR_KILN_ARGUMENT', `--secret id=${kv.id}: source file "${src}" does not exist`);
+  return { id: kv.id, ...(src !== undefined ? { file: path.resolve(src) } : {}), ...(kv.env ? { env: kv.env } : {}) };
+}
 
 /** `kiln build` */
 export function registerBuild(program: Command, cli: CliContext): void {
@@ -25,7 +96,7 @@ export function registerBuild(program: Command, cli: CliContext): void {
     .option('-o, --output <spec>', 'type=oci|docker,dest=FILE (repeatable)', collect, [])
     .option('--secret <spec>', 'id=ID,src=FILE or id=ID,env=VAR (repeatable)', collect, [])
     .option('--network <mode>', 'network for RUN steps: default|host|none', 'default')
-    .option('--platform <platform>', 'target platform (only the host platform is supported)')
+    .option('--platform <platform>', 'target platform OS/ARCH[/VARIANT]: this machine\'s own (a foreign one is refused: no emulator)')
     .option('--lang-cache', 'language caches (/cache/pip, npm, cargo, ...) as cache mounts on every RUN, their env vars in RUN and the image')
     .option('--lang-cache-tools <tools>', 'with --lang-cache: only these tools (comma list, e.g. pip,npm,go)')
     .option('--lang-cache-warm', 'with --lang-cache: also copy the caches into the image (/cache) at the end')
@@ -36,28 +107,24 @@ export function registerBuild(program: Command, cli: CliContext): void {
     .option('--build-env <key=value>', 'template/planned builds: a variable for RUN steps only, never stored (repeatable)', collect, [])
     .option('--ca-bundle <file>', 'template/planned builds: a CA bundle RUN steps trust (mounted, never stored)')
     .option('--base <image>', 'planned builds: base image instead of the language default')
+    .option('--ready-timeout <seconds>', 'template builds: how long the start command has to pass its ready check (default 60)')
     .action(async (context: string, o: Record<string, unknown>) => {
-      const s = await cli.getState();
       const buildArgs: Record<string, string> = {};
       for (const a of o.buildArg as string[]) {
         const eq = a.indexOf('=');
+        const name = eq < 0 ? a : a.slice(0, eq);
+        if (!/^[A-Za-z_][A-Za-z0-9_.-]*$/.test(name)) {
+          throw new BuildError('ERR_KILN_ARGUMENT', `--build-arg "${a}": ${name === '' ? 'the name before = is empty' : `"${name}" is not a build-arg name`} (expected NAME=VALUE or NAME)`);
+        }
         if (eq < 0) {
           if (process.env[a] !== undefined) buildArgs[a] = process.env[a]!;
         } else buildArgs[a.slice(0, eq)] = a.slice(eq + 1);
       }
+      const platform = typeof o.platform === 'string' ? parsePlatform(o.platform) : undefined;
       const regOut = registryOutputs(o.output as string[]);
-      const outputs = regOut.rest.map((spec) => {
-        const kv = parseKv(spec, '--output');
-        const type = kv.type ?? 'oci';
-        if (!['oci', 'docker'].includes(type)) throw new BuildError('ERR_KILN_ARGUMENT', `--output: unsupported type "${type}" (use oci or docker)`);
-        if (!kv.dest) throw new BuildError('ERR_KILN_ARGUMENT', '--output needs dest=FILE');
-        return { type: type as 'oci' | 'docker', dest: path.resolve(kv.dest) };
-      });
-      const secrets = (o.secret as string[]).map((spec) => {
-        const kv = parseKv(spec, '--secret');
-        if (!kv.id) throw new BuildError('ERR_KILN_ARGUMENT', '--secret needs id=');
-        return { id: kv.id, ...(kv.src ?? kv.source ? { file: path.resolve((kv.src ?? kv.source)!) } : {}), ...(kv.env ? { env: kv.env } : {}) };
-      });
+      const outputs = regOut.rest.map(parseOutput);
+      const secrets = (o.secret as string[]).map(parseSecret);
+      const s = await cli.getState();
       const sde = buildArgs.SOURCE_DATE_EPOCH ?? process.env.SOURCE_DATE_EPOCH;
       const progress = createProgress(o.quiet ? 'quiet' : (o.progress as ProgressMode));
       const ac = new AbortController();
@@ -77,11 +144,12 @@ export function registerBuild(program: Command, cli: CliContext): void {
       };
       process.on('SIGINT', onSig);
       process.on('SIGTERM', onSig);
-      const input = await resolveBuildInput({ context, ...(o.file ? { file: o.file as string } : {}), buildEnv: o.buildEnv as string[], ...(o.caBundle ? { caBundle: o.caBundle as string } : {}), ...(o.base ? { base: o.base as string } : {}) });
+      const input = await resolveBuildInput({ context, ...(o.file ? { file: o.file as string } : {}), buildEnv: o.buildEnv as string[], ...(o.caBundle ? { caBundle: o.caBundle as string } : {}), ...(o.base ? { base: o.base as string } : {}), ...readyTimeout(o.readyTimeout) });
       try {
         const { secrets: inputSecrets, cleanup: _cleanup, ...inputRequest } = input;
         const request: BuildRequest = {
           state: s,
+          ...(platform ? { platform } : {}),
           ...inputRequest,
           tags: o.tag as string[],
           buildArgs,
@@ -135,6 +203,14 @@ function langCacheRequest(o: Record<string, unknown>): { langCache?: ApplyLangCa
       ...(o.langCacheWarm ? { warm: true } : {}),
     },
   };
+}
+
+/** `--ready-timeout SECONDS` → milliseconds */
+function readyTimeout(v: unknown): { readyTimeoutMs?: number } {
+  if (v === undefined) return {};
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new BuildError('ERR_KILN_ARGUMENT', `--ready-timeout: "${String(v)}" is not a number of seconds`);
+  return { readyTimeoutMs: Math.round(n * 1000) };
 }
 
 /** `--network default|host|none` of kiln build; default and host share the host's network. */

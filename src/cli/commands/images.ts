@@ -12,7 +12,7 @@ export function registerImages(program: Command, cli: CliContext): void {
     .command('images')
     .description('List local images')
     .option('-q, --quiet', 'only digests')
-    .option('--format <fmt>', 'table or json', 'table')
+    .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table'))
     .action(async (o: { quiet?: boolean; format: string }) => {
       const s = await cli.getState();
       const rows = [];
@@ -74,13 +74,14 @@ export function registerImages(program: Command, cli: CliContext): void {
     .command('load')
     .description('Load images from an OCI layout tar/dir or a docker-save tar')
     .argument('<file>')
-    .option('-t, --tag <name>', 'name for an image the archive leaves unnamed')
+    .option('-t, --tag <name>', 'name the loaded image (as well as the names the archive gives it)')
     .action(async (file: string, o: { tag?: string }) => {
       if (o.tag) validateImageName(o.tag, 'kiln load -t');
       const s = await cli.getState();
       const loaded = await loadArchive({ store: s.store, source: path.resolve(file) });
+      if (o.tag && loaded.length > 1) throw new BuildError('ERR_KILN_ARGUMENT', `kiln load -t: the archive holds ${loaded.length} images; -t names one (tag them with kiln tag)`);
       for (const l of loaded) {
-        const names = l.names.length ? l.names : o.tag ? [o.tag] : [];
+        const names = [...l.names, ...(o.tag && !l.names.map(normalizeRef).includes(normalizeRef(o.tag)) ? [o.tag] : [])];
         let manifestDigest: Digest = l.manifest;
         const first = JSON.parse((await s.store.read(l.manifest)).toString()) as Manifest | { manifests: Array<{ digest: Digest }> };
         if ('manifests' in first) manifestDigest = first.manifests[0]!.digest;

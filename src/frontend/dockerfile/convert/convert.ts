@@ -2,7 +2,7 @@ import { DockerfileError } from '../../../errors/index.js';
 import { DEFAULT_PATH, type ContainerConfig, type ImageConfig } from '../../../oci/index.js';
 import type { BuildGraph, CopyOp, ExecOp, MountDef, Op, Vertex } from '../../../graph/index.js';
 import { parse } from '../parser/index.js';
-import { parseDockerfile, type ArgCommand, type Command, type Stage } from '../instructions/index.js';
+import { parseDockerfile, suggest, type ArgCommand, type Command, type Stage } from '../instructions/index.js';
 import { createShellLexer, type ShellLexer } from '../shell/index.js';
 import { parseMount } from './mounts.js';
 import type { ConvertOptions } from './types.js';
@@ -40,6 +40,8 @@ export async function convertDockerfile(opts: ConvertOptions): Promise<BuildGrap
   // global ARGs (before the first FROM)
   const globalArgs = new Map<string, string | undefined>(Object.entries(autoArgs));
   for (const a of df.metaArgs) declareArgs(a, globalArgs, globalArgs, opts.buildArgs, lex);
+  /** ARG names declared in the global scope and the stages built: a build arg outside them is not consumed */
+  const declared = new Set<string>(df.metaArgs.flatMap((a) => a.args.map((x) => x.key)));
 
   const vertices = new Map<string, Vertex>();
   const order: string[] = [];
@@ -161,6 +163,7 @@ export async function convertDockerfile(opts: ConvertOptions): Promise<BuildGrap
         case 'arg': {
           // ARG changes no output; its value reaches RUN steps through their env
           declareArgs(cmd, stageArgs, globalArgs, opts.buildArgs, lex, lookup);
+          for (const a of cmd.args) declared.add(a.key);
           break;
         }
         case 'env': {
@@ -361,7 +364,8 @@ export async function convertDockerfile(opts: ConvertOptions): Promise<BuildGrap
   }
 
   const target = stages[targetIndex]!;
-  return { vertices, order, target: { vertex: target.vertex, config: target.config }, history: target.history };
+  const warnings = unconsumedArgsWarning(opts.buildArgs, declared, Object.keys(autoArgs));
+  return { vertices, order, target: { vertex: target.vertex, config: target.config }, history: target.history, ...(warnings.length ? { warnings } : {}) };
 }
 
 /** Most instructions a Dockerfile may have (conversion and solving are linear in it; this bounds the work). */
@@ -420,6 +424,26 @@ function neededStages(stages: Stage[], target: number, byName: Map<string, numbe
   };
   visit(target);
   return need;
+}
+
+/** Build args BuildKit consumes without an ARG: proxies, its own settings, and the reproducibility epoch. */
+function isPredefinedArg(name: string): boolean {
+  return PROXY_ARGS.has(name) || name.startsWith('BUILDKIT_') || name === 'SOURCE_DATE_EPOCH';
+}
+
+/**
+ * BuildKit's warning for build args no ARG of the built stages declares, with the declared name each nearly matches
+ * (a typo such as GREETNG for GREETING).
+ */
+function unconsumedArgsWarning(buildArgs: Record<string, string>, declared: Set<string>, auto: string[]): string[] {
+  const unused = Object.keys(buildArgs).filter((k) => !declared.has(k) && !auto.includes(k) && !isPredefinedArg(k)).sort();
+  if (unused.length === 0) return [];
+  const names = [...declared];
+  const hints = unused.flatMap((k) => {
+    const m = suggest(k, names, true);
+    return m === undefined ? [] : [`${k} → did you mean ${m}?`];
+  });
+  return [`[Warning] One or more build-args [${unused.join(' ')}] were not consumed${hints.length ? ` (${hints.join('; ')})` : ''}`];
 }
 
 function declareArgs(

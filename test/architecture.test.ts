@@ -37,7 +37,8 @@ const LAYERS: Record<string, string[]> = {
   check: ['errors', 'oci', 'metadata', 'context', 'frontend/dockerfile/parser', 'frontend/dockerfile/instructions', 'frontend/dockerfile/shell'],
   // the planner renders its plan with the SDK's step renderer
   planner: ['errors', 'oci', 'langcache', 'context', 'sdk'],
-  sdk: ['errors', 'oci', 'graph', 'langcache', 'engine', 'progress', 'planner', 'ops'],
+  // registry: the host of a private base image, for the credentials its pull uses
+  sdk: ['errors', 'oci', 'graph', 'langcache', 'engine', 'progress', 'planner', 'ops', 'registry'],
   // run composes a container from the engine's state, like the engine does for builds
   run: ['*'],
   engine: ['*'],

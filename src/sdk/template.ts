@@ -4,13 +4,20 @@ import { BuildError } from '../errors/index.js';
 import { selectLangCaches } from '../langcache/index.js';
 import { renderTemplate, type RenderOptions } from './render.js';
 import { waitForCommand } from './ready.js';
+import { logEntry } from './logger.js';
 import type {
   AptInstallOptions,
   BuildInfo,
+  AWSRegistryCredentials,
   BuildOptions,
+  BuildStatus,
+  BunInstallOptions,
+  CopyItem,
   CopyOptions,
+  GCPRegistryCredentials,
   ForceOptions,
   GitCloneOptions,
+  LogEntry,
   MakeDirOptions,
   NpmInstallOptions,
   PipInstallOptions,
@@ -37,6 +44,8 @@ export const DEFAULT_BASE_IMAGES = {
   ubuntu: 'ubuntu:24.04',
   python: 'python:3.12-slim',
   node: 'node:22-slim',
+  /** E2B's base image (`fromBaseImage`) */
+  base: 'e2bdev/base:latest',
 } as const;
 
 /**
@@ -120,6 +129,24 @@ export interface Template extends TemplateFinal {
   npmInstall(...packages: string[]): Template;
   npmInstall(...args: [...packages: string[], options: NpmInstallOptions]): Template;
   npmInstall(packages: string[], options?: NpmInstallOptions): Template;
+  /**
+   * Install packages with bun (`bun add`; with none, `bun install` of the working folder's package.json), through a
+   * cache mount for bun's package cache.
+   *
+   * @example
+   * t.setWorkdir('/app').bunInstall('hono');
+   * t.bunInstall(['typescript'], { dev: true });
+   */
+  bunInstall(...packages: string[]): Template;
+  bunInstall(...args: [...packages: string[], options: BunInstallOptions]): Template;
+  bunInstall(packages: string[], options?: BunInstallOptions): Template;
+  /**
+   * Several copies, each with its own options (E2B's `copyItems`).
+   *
+   * @example
+   * t.copyItems([{ src: 'app/', dest: '/app/' }, { src: 'run.sh', dest: '/usr/local/bin/', mode: 0o755 }]);
+   */
+  copyItems(items: CopyItem[]): Template;
   /**
    * `go install` programs (a version defaults to `@latest`), with the Go module and build caches mounted.
    *
@@ -251,6 +278,35 @@ export interface EmptyTemplate {
    */
   fromImage(ref: string, credentials?: RegistryCredentials): Template;
   /**
+   * Start from E2B's base image (`e2bdev/base`), as E2B's `fromBaseImage` does.
+   *
+   * @example
+   * Template().fromBaseImage().aptInstall('curl');
+   */
+  fromBaseImage(): Template;
+  /**
+   * Start from Bun (`oven/bun:<version>`, default `latest`).
+   *
+   * @example
+   * Template().fromBunImage('1.2');
+   */
+  fromBunImage(version?: string): Template;
+  /**
+   * Start from an image in AWS ECR. Recorded; building it needs the image pulled (or a `kiln login` to the ECR host)
+   * first: kiln does not call AWS's token API, and says so.
+   *
+   * @example
+   * Template().fromAWSRegistry('123456789012.dkr.ecr.us-west-1.amazonaws.com/app:1', { accessKeyId, secretAccessKey, region: 'us-west-1' });
+   */
+  fromAWSRegistry(ref: string, credentials: AWSRegistryCredentials): Template;
+  /**
+   * Start from an image in GCP Artifact Registry, pulled with a service-account key (user `_json_key`).
+   *
+   * @example
+   * Template().fromGCPRegistry('us-docker.pkg.dev/proj/repo/app:1', { serviceAccountJSON: './sa.json' });
+   */
+  fromGCPRegistry(ref: string, credentials: GCPRegistryCredentials): Template;
+  /**
    * Start from Debian (`debian:<version>`, default `bookworm-slim`).
    *
    * @example
@@ -320,6 +376,29 @@ export interface TemplateConstructor {
    * console.log(info.digest, info.steps.filter((s) => s.cached).length);
    */
   build(template: TemplateFinal, options?: BuildOptions): Promise<BuildInfo>;
+  /** E2B's form: the alias (the image name) second. */
+  build(template: TemplateFinal, alias: string, options?: BuildOptions): Promise<BuildInfo>;
+  /**
+   * Start a build and return at once (E2B's `buildInBackground`); follow it with {@link getBuildStatus}. Without a
+   * build service the build runs in this process, so this process must stay alive until it ends.
+   *
+   * @example
+   * const info = await Template.buildInBackground(t, 'my-template');
+   * while ((await Template.getBuildStatus(info)).status === 'building') await new Promise((r) => setTimeout(r, 500));
+   */
+  buildInBackground(template: TemplateFinal, alias?: string | BuildOptions, options?: BuildOptions): Promise<BuildInfo>;
+  /**
+   * The state of a build started with `buildInBackground`: `building`, `ready` or `error`, and its log entries from
+   * `logsOffset` on.
+   */
+  getBuildStatus(build: Pick<BuildInfo, 'buildId'>, options?: { logsOffset?: number }): Promise<BuildStatus>;
+  /**
+   * Is there an image of this name (alias) in the local store?
+   *
+   * @example
+   * if (!(await Template.exists('my-template'))) await Template.build(t, 'my-template');
+   */
+  exists(name: string, options?: { root?: string }): Promise<boolean>;
 }
 
 function invalid(message: string): BuildError {
@@ -423,6 +502,21 @@ class TemplateImpl {
   npmInstall(...args: unknown[]): TemplateImpl {
     const { packages, options } = packageArgs<NpmInstallOptions>('npmInstall', args, { allowEmpty: true });
     return this.add({ type: 'npmInstall', packages, global: options?.global === true, dev: options?.dev === true });
+  }
+
+  bunInstall(...args: unknown[]): TemplateImpl {
+    const { packages, options } = packageArgs<BunInstallOptions>('bunInstall', args, { allowEmpty: true });
+    return this.add({ type: 'bunInstall', packages, global: options?.global === true, dev: options?.dev === true });
+  }
+
+  copyItems(items: CopyItem[]): TemplateImpl {
+    if (!Array.isArray(items) || items.length === 0) throw invalid('copyItems: give at least one { src, dest }');
+    let t: TemplateImpl = this;
+    for (const it of items) {
+      const { src, dest, ...options } = it;
+      t = t.copy(src, dest, options);
+    }
+    return t;
   }
 
   goInstall(...args: unknown[]): TemplateImpl {
@@ -542,6 +636,36 @@ class EmptyTemplateImpl implements EmptyTemplate {
     return this.start({ type: 'image', ref: ref.trim(), ...(credentials ? { credentials: { ...credentials } } : {}) });
   }
 
+  fromBaseImage(): Template {
+    return this.fromImage(DEFAULT_BASE_IMAGES.base);
+  }
+
+  fromBunImage(version?: string): Template {
+    return this.fromImage(`oven/bun:${version ?? 'latest'}`);
+  }
+
+  fromAWSRegistry(ref: string, credentials: AWSRegistryCredentials): Template {
+    if (!credentials?.accessKeyId || !credentials.secretAccessKey || !credentials.region) throw invalid('fromAWSRegistry: give { accessKeyId, secretAccessKey, region }');
+    const t = this.fromImage(ref) as unknown as TemplateImpl;
+    const d = t[TEMPLATE_DATA];
+    return new TemplateImpl({ ...d, base: { ...(d.base as { type: 'image'; ref: string }), aws: { ...credentials } } }) as unknown as Template;
+  }
+
+  fromGCPRegistry(ref: string, credentials: GCPRegistryCredentials): Template {
+    const sa = credentials?.serviceAccountJSON;
+    let json: string;
+    if (typeof sa === 'string') {
+      const file = path.resolve(this.defaultContext ?? process.cwd(), sa);
+      try {
+        json = readFileSync(file, 'utf8');
+      } catch (cause) {
+        throw new BuildError('ERR_KILN_TEMPLATE_INVALID', `fromGCPRegistry: cannot read the service-account key "${file}"`, { cause });
+      }
+    } else if (sa && typeof sa === 'object') json = JSON.stringify(sa);
+    else throw invalid('fromGCPRegistry: give { serviceAccountJSON } (a file path or the key object)');
+    return this.fromImage(ref, { username: '_json_key', password: json });
+  }
+
   fromDebianImage(version?: string): Template {
     return this.fromImage(version ? `debian:${version}` : DEFAULT_BASE_IMAGES.debian);
   }
@@ -600,8 +724,18 @@ export function isTemplate(v: unknown): v is TemplateFinal {
   return !!d && typeof d === 'object' && !!d.base && Array.isArray(d.steps);
 }
 
+/** `(alias, options)` or `(options)` → options with `name` set from the alias. */
+function buildArgs(aliasOrOptions: string | BuildOptions | undefined, options: BuildOptions | undefined): BuildOptions {
+  if (typeof aliasOrOptions === 'string') {
+    if (aliasOrOptions.trim() === '') throw invalid('Template.build: the alias must not be empty');
+    return { ...(options ?? {}), name: aliasOrOptions };
+  }
+  return aliasOrOptions ?? options ?? {};
+}
+
 /** Template.build: loads the engine only when a build is asked for, so rendering stays light. */
-async function buildTemplate(template: TemplateFinal, options: BuildOptions = {}): Promise<BuildInfo> {
+async function buildTemplate(template: TemplateFinal, aliasOrOptions?: string | BuildOptions, maybeOptions?: BuildOptions): Promise<BuildInfo> {
+  const options = buildArgs(aliasOrOptions, maybeOptions);
   if (!isTemplate(template)) {
     throw new BuildError('ERR_KILN_TEMPLATE_INVALID', 'Template.build needs a template with a base image (Template().fromImage(...) or another from* method)');
   }
@@ -640,5 +774,42 @@ export const Template: TemplateConstructor = Object.assign(
   function Template(baseImage?: string): EmptyTemplate | Template {
     return createTemplate(baseImage);
   },
-  { build: buildTemplate },
+  { build: buildTemplate, buildInBackground, getBuildStatus, exists: templateExists },
 ) as unknown as TemplateConstructor;
+
+/** Builds started by buildInBackground in this process, by build id. */
+const background = new Map<string, { status: BuildStatus['status']; logs: LogEntry[]; reason?: string }>();
+
+async function buildInBackground(template: TemplateFinal, aliasOrOptions?: string | BuildOptions, maybeOptions?: BuildOptions): Promise<BuildInfo> {
+  const options = buildArgs(aliasOrOptions, maybeOptions);
+  if (!isTemplate(template)) throw invalid('Template.buildInBackground needs a template with a base image');
+  const buildId = `local-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+  const entry: { status: BuildStatus['status']; logs: LogEntry[]; reason?: string } = { status: 'building', logs: [] };
+  background.set(buildId, entry);
+  const user = options.onBuildLogs;
+  buildTemplate(template, { ...options, onBuildLogs: (l) => { entry.logs.push(l); user?.(l); } }).then(
+    (info) => {
+      entry.status = 'ready';
+      entry.logs.push(logEntry('info', `built ${info.name || info.digest} (${info.digest})`));
+    },
+    (err: unknown) => {
+      entry.status = 'error';
+      entry.reason = err instanceof Error ? err.message : String(err);
+      entry.logs.push(logEntry('error', entry.reason));
+    },
+  );
+  const name = options.name ?? '';
+  return { name, alias: name, templateId: '', buildId, digest: '', durationMs: 0, steps: [] };
+}
+
+async function getBuildStatus(build: Pick<BuildInfo, 'buildId'>, options: { logsOffset?: number } = {}): Promise<BuildStatus> {
+  const entry = background.get(build?.buildId);
+  if (!entry) throw new BuildError('ERR_KILN_ARGUMENT', `no build "${build?.buildId}" was started by buildInBackground in this process`);
+  return { buildId: build.buildId, status: entry.status, logEntries: entry.logs.slice(options.logsOffset ?? 0), ...(entry.reason ? { reason: entry.reason } : {}) };
+}
+
+async function templateExists(name: string, options: { root?: string } = {}): Promise<boolean> {
+  if (typeof name !== 'string' || name.trim() === '') throw invalid('Template.exists: give a name');
+  const { imageExists } = await import('./build.js');
+  return imageExists(name, options.root);
+}

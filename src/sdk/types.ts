@@ -9,9 +9,35 @@ export interface RegistryCredentials {
   password: string;
 }
 
+/** AWS ECR credentials (`fromAWSRegistry`). */
+export interface AWSRegistryCredentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  region: string;
+}
+
+/** GCP Artifact Registry credentials (`fromGCPRegistry`): a service-account key, as a file path or the parsed JSON. */
+export interface GCPRegistryCredentials {
+  serviceAccountJSON: string | Record<string, unknown>;
+}
+
+/** One item of `copyItems`: a `copy` with its own options. */
+export interface CopyItem extends CopyOptions {
+  src: string | string[];
+  dest: string;
+}
+
+/** Options of `bunInstall`. */
+export interface BunInstallOptions {
+  /** `bun install -g` */
+  global?: boolean;
+  /** `bun add --dev` */
+  dev?: boolean;
+}
+
 /** Where a template starts. */
 export type TemplateBase =
-  | { type: 'image'; ref: string; credentials?: RegistryCredentials }
+  | { type: 'image'; ref: string; credentials?: RegistryCredentials; aws?: AWSRegistryCredentials }
   | { type: 'dockerfile'; content: string };
 
 /** Options of `aptInstall`. */
@@ -116,6 +142,7 @@ export type TemplateStep = StepCommon &
     | { type: 'aptInstall'; packages: string[]; noInstallRecommends: boolean }
     | { type: 'pipInstall'; packages: string[]; requirements?: string }
     | { type: 'npmInstall'; packages: string[]; global: boolean; dev: boolean }
+    | { type: 'bunInstall'; packages: string[]; global: boolean; dev: boolean }
     | { type: 'goInstall'; packages: string[] }
     | { type: 'cargoInstall'; packages: string[] }
     | { type: 'runCmd'; commands: string[]; user?: string; caches?: string[] }
@@ -174,6 +201,10 @@ export interface BuildOptions {
   name?: string | undefined;
   /** more tags */
   tags?: string[] | undefined;
+  /** E2B's name for `name` (`Template.build(t, 'alias', options)` sets it too) */
+  alias?: string | undefined;
+  /** E2B's log callback: every log line and step change, as {@link LogEntry} (see `defaultBuildLogger()`) */
+  onBuildLogs?: ((entry: LogEntry) => void) | undefined;
   /** run every step; nothing is looked up in the cache (results are still recorded) */
   skipCache?: boolean | undefined;
   /**
@@ -218,6 +249,24 @@ export interface BuildOptions {
   memoryMB?: number | undefined;
 }
 
+/** A build log line in E2B's shape (`onBuildLogs`). */
+export interface LogEntry {
+  timestamp: Date;
+  level: 'debug' | 'info' | 'warn' | 'error';
+  message: string;
+  toString(): string;
+}
+
+/** What `Template.getBuildStatus` answers. */
+export interface BuildStatus {
+  buildId: string;
+  status: 'building' | 'ready' | 'error';
+  /** log entries from `logsOffset` on */
+  logEntries: LogEntry[];
+  /** why the build failed */
+  reason?: string;
+}
+
 /** One step of a finished build. */
 export interface BuildStepInfo {
   name: string;
@@ -229,6 +278,10 @@ export interface BuildStepInfo {
 export interface BuildInfo {
   /** the tag given as `name` (normalized, e.g. `my-template:latest`), or '' */
   name: string;
+  /** E2B's fields: the alias (= name), the template id (the image digest) and the build id (kiln history) */
+  alias: string;
+  templateId: string;
+  buildId: string;
   /** manifest digest of the image */
   digest: string;
   durationMs: number;

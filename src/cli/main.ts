@@ -3,7 +3,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BuildError, formatUserError } from '../errors/index.js';
-import { openState, type State } from '../engine/index.js';
+import { defaultRoot, openState, type State } from '../engine/index.js';
+import { spawnSync } from 'node:child_process';
 import type { CliContext } from './shared.js';
 import { registerBuild } from './commands/build.js';
 import { registerPlan } from './commands/plan.js';
@@ -97,6 +98,26 @@ export async function main(rawArgv: string[]): Promise<number> {
   registerPrune(program, cli);
   registerHistory(program, cli);
   registerCheck(program, cli);
+  program
+    .command('version')
+    .description('Show kiln\'s version and what it runs on (as docker version)')
+    .option('-f, --format <format>', 'json for JSON')
+    .action((o: { format?: string }) => {
+      const runc = spawnSync('runc', ['--version'], { encoding: 'utf8' });
+      const info = {
+        Version: version(),
+        NodeVersion: process.version,
+        Os: process.platform,
+        Arch: process.arch === 'x64' ? 'amd64' : process.arch,
+        Runtime: runc.status === 0 ? (runc.stdout.split('\n')[0] ?? '').trim() : 'runc: not found',
+        StateRoot: root ?? defaultRoot(),
+      };
+      if (o.format === 'json') process.stdout.write(`${JSON.stringify(info)}\n`);
+      else if (o.format !== undefined) throw new BuildError('ERR_KILN_ARGUMENT', `version --format: "${o.format}" is not a format (json)`);
+      else {
+        process.stdout.write(`kiln:\n Version:     ${info.Version}\n Node:        ${info.NodeVersion}\n OS/Arch:     ${info.Os}/${info.Arch}\n Runtime:     ${info.Runtime}\n State root:  ${info.StateRoot}\n`);
+      }
+    });
 
   try {
     await program.parseAsync(argv, { from: 'user' });

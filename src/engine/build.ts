@@ -32,6 +32,8 @@ export interface BuildOutput {
 
 export interface BuildRequest {
   state: State;
+  /** `--label K=V`: labels set on the final image's config */
+  labels?: Record<string, string>;
   /** a template's start command: proven at the end of the build (run until its ready check passes), cached by image */
   startCheck?: StartCheck;
   /** the target platform (`--platform`); only this machine's own is built (checked by the caller) */
@@ -291,6 +293,8 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
     config.rootfs = { type: 'layers', diff_ids: target.layers };
     config.history = buildHistory(graph.history, results, createdAt);
     config.created = imageCreated(graph.history, createdAt, req.sourceDateEpoch);
+    // `--label K=V` (as buildx): on the image's config only, after the Dockerfile's own LABELs
+    if (req.labels && Object.keys(req.labels).length) config.config = { ...config.config, Labels: { ...(config.config?.Labels ?? {}), ...req.labels } };
     const layers: Descriptor[] = target.layers.map((d) => {
       const l = s.db.getLayer(d);
       if (!l) throw new BuildError('ERR_KILN_INTERNAL', `layer ${d} has no record`);

@@ -11,7 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { cleanup, integrationBlocker, kiln, kilnBin, newContext, newRoot, readImage, requireIntegration } from '../helpers/kiln.js';
+import { cleanup, integrationBlocker, kiln, kilnBin, newContext, newRoot, readImage, repoRoot, requireIntegration } from '../helpers/kiln.js';
 
 /** `bash -c SCRIPT` → stdout, stderr, and the exit status of the pipeline's first command. */
 function pipeline(script: string): { stdout: string; stderr: string; first: number } {
@@ -183,5 +183,37 @@ describe('kiln: every output and every mistake', { concurrency: false }, () => {
     assert.match(r.stderr, /--root DIR or KILN_ROOT \(ERR_KILN_STATE_ROOT\)/);
     assert.doesNotMatch(r.stderr, /\n\s+at /);
     assert.equal(readFileSync('/etc/passwd', 'utf8').includes(':65534:'), true);
+  });
+
+  test('docker habits: inspect / image inspect, version, build --label and --iidfile', async (t) => {
+    if (!requireIntegration(t)) return;
+    const iid = path.join(tmp, 'iid');
+    const b = await kiln(['build', '--root', root, '-q', '-t', 'labelled:1', '--label', 'org.example.team=infra', '--label', 'flag', '--iidfile', iid, ctx]);
+    assert.equal(b.code, 0, b.stderr);
+    const { config, manifest } = await readImage(root, b.stdout.trim());
+    assert.equal(config.config.Labels?.['org.example.team'], 'infra');
+    assert.equal(config.config.Labels?.flag, '');
+    assert.equal(readFileSync(iid, 'utf8'), manifest.config.digest);
+    for (const cmd of [['inspect'], ['image', 'inspect']]) {
+      const r = await kiln([...cmd, '--root', root, 'labelled:1']);
+      assert.equal(r.code, 0, r.stderr);
+      const [img] = JSON.parse(r.stdout) as Array<{ Id: string; RepoTags: string[]; Architecture: string; Os: string; Config: { Labels: Record<string, string> }; RootFS: { Layers: string[] }; Descriptor: { digest: string } }>;
+      assert.equal(img!.Id, manifest.config.digest);
+      assert.ok(img!.RepoTags.includes('labelled:1'));
+      assert.equal(img!.Os, 'linux');
+      assert.equal(img!.Config.Labels['org.example.team'], 'infra');
+      assert.deepEqual(img!.RootFS.Layers, config.rootfs.diff_ids);
+      assert.equal(img!.Descriptor.digest, b.stdout.trim());
+    }
+    const f = await kiln(['inspect', '--root', root, '-f', '{{.Os}}/{{.Architecture}} {{json .Config.Labels}}', 'labelled:1']);
+    assert.equal(f.stdout, `linux/amd64 ${JSON.stringify(config.config.Labels)}\n`);
+    const missing = await kiln(['inspect', '--root', root, 'no-such:1']);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /no-such/);
+    const v = await kiln(['version', '--format', 'json']);
+    assert.equal(v.code, 0, v.stderr);
+    const info = JSON.parse(v.stdout) as { Version: string; Runtime: string };
+    assert.equal(info.Version, (JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version);
+    assert.match(info.Runtime, /runc/);
   });
 });

@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { BuildError } from '../../errors/index.js';
 import { runBuild, writeMetadataFile, normalizeRef, validateImageName, type BuildOutput, type BuildRequest } from '../../engine/index.js';
@@ -87,6 +87,8 @@ export function registerBuild(program: Command, cli: CliContext): void {
     .argument('[context]', 'build context directory', '.')
     .option('-f, --file <file>', 'Dockerfile path (default: CONTEXT/Dockerfile)')
     .option('-t, --tag <name:tag>', 'name and tag the image (repeatable)', collect, [])
+    .option('--label <key=value>', 'set a label on the image (repeatable)', collect, [])
+    .option('--iidfile <file>', 'write the image ID (config digest, as docker) to the file')
     .option('--build-arg <key=value>', 'set a build-time variable (repeatable)', collect, [])
     .option('--no-cache', 'do not use the cache for any step')
     .option('--no-cache-filter <stage>', 'do not use the cache for this stage (repeatable)', collect, [])
@@ -147,8 +149,10 @@ export function registerBuild(program: Command, cli: CliContext): void {
       const input = await resolveBuildInput({ context, ...(o.file ? { file: o.file as string } : {}), buildEnv: o.buildEnv as string[], ...(o.caBundle ? { caBundle: o.caBundle as string } : {}), ...(o.base ? { base: o.base as string } : {}), ...readyTimeout(o.readyTimeout) });
       try {
         const { secrets: inputSecrets, cleanup: _cleanup, ...inputRequest } = input;
+        const labels = parseLabels(o.label as string[]);
         const request: BuildRequest = {
           state: s,
+          ...(Object.keys(labels).length ? { labels } : {}),
           ...(platform ? { platform } : {}),
           ...inputRequest,
           tags: o.tag as string[],
@@ -167,6 +171,7 @@ export function registerBuild(program: Command, cli: CliContext): void {
           signal: ac.signal,
         };
         const r = await runBuild(request);
+        if (o.iidfile) writeFileSync(path.resolve(o.iidfile as string), r.configDigest);
         if (o.metadataFile) await writeMetadataFile(path.resolve(o.metadataFile as string), r);
         if (o.explain) for (const st of r.steps) if (!st.cached && st.missReason) process.stderr.write(`explain: ${st.name}: ${st.missReason}\n`);
         if (o.verify) {
@@ -203,6 +208,18 @@ function langCacheRequest(o: Record<string, unknown>): { langCache?: ApplyLangCa
       ...(o.langCacheWarm ? { warm: true } : {}),
     },
   };
+}
+
+/** `--label KEY=VALUE` (a bare KEY is an empty label, as docker) */
+function parseLabels(list: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const l of list) {
+    const eq = l.indexOf('=');
+    const k = eq < 0 ? l : l.slice(0, eq);
+    if (k.trim() === '') throw new BuildError('ERR_KILN_ARGUMENT', `--label "${l}": the key before = is empty`);
+    out[k] = eq < 0 ? '' : l.slice(eq + 1);
+  }
+  return out;
 }
 
 /** `--ready-timeout SECONDS` → milliseconds */

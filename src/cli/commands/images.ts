@@ -6,6 +6,48 @@ import { loadArchive, writeDockerArchive, writeOciLayout } from '../../exporter/
 import type { Digest, ImageConfig, Manifest } from '../../oci/index.js';
 import { formatSize, type CliContext } from '../shared.js';
 
+/** A value of `{{.A.B}}` / `{{json .A}}` in a `--format` template (the part of Go templates people type for inspect). */
+function formatTemplate(tpl: string, value: unknown): string {
+  return tpl.replace(/\{\{\s*(json\s+)?\.([A-Za-z0-9_.]*)\s*\}\}/g, (_m, json: string | undefined, p: string) => {
+    let v: unknown = value;
+    for (const k of p.split('.').filter(Boolean)) v = v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined;
+    if (json) return JSON.stringify(v ?? null);
+    if (v === undefined || v === null) return '<no value>';
+    if (Array.isArray(v)) return `[${v.join(' ')}]`;
+    return typeof v === 'object' ? `map[${Object.entries(v as Record<string, unknown>).map(([k, x]) => `${k}:${String(x)}`).join(' ')}]` : String(v);
+  }).replace(/\\n/g, '\n');
+}
+
+/** `kiln inspect IMAGE...`: the image config and manifest as JSON, in `docker image inspect`'s shape. */
+async function inspectImages(cli: CliContext, names: string[], format: string | undefined): Promise<void> {
+  const s = await cli.getState();
+  const out: unknown[] = [];
+  const images = s.db.listImages();
+  for (const n of names) {
+    const img = await loadLocalImage(s, n);
+    const m = img.manifest;
+    const cfg = img.config;
+    out.push({
+      Id: m.config.digest,
+      RepoTags: images.filter((i) => i.manifest === img.manifestDigest).map((i) => i.name),
+      RepoDigests: [],
+      Created: cfg.created ?? '',
+      Architecture: cfg.architecture,
+      Os: cfg.os,
+      ...(cfg.variant ? { Variant: cfg.variant } : {}),
+      Size: m.layers.reduce((a, l) => a + l.size, 0),
+      Config: cfg.config ?? {},
+      RootFS: { Type: 'layers', Layers: cfg.rootfs.diff_ids },
+      Metadata: { LastTagTime: '' },
+      Descriptor: { mediaType: m.mediaType, digest: img.manifestDigest },
+      Manifest: m,
+      History: cfg.history ?? [],
+    });
+  }
+  if (format !== undefined) for (const o of out) process.stdout.write(`${formatTemplate(format, o)}\n`);
+  else process.stdout.write(`${JSON.stringify(out, null, 4)}\n`);
+}
+
 /** `kiln images|rmi|tag|import|load|save` */
 export function registerImages(program: Command, cli: CliContext): void {
   program
@@ -33,6 +75,15 @@ export function registerImages(program: Command, cli: CliContext): void {
         for (const r of rows) process.stdout.write(`${r.name.padEnd(40)} ${r.digest.slice(7, 19).padEnd(19)} ${r.created.padEnd(24)} ${formatSize(r.size)}\n`);
       }
     });
+
+  const inspect = (cmd: Command): Command =>
+    cmd
+      .description('Show images\' config and manifest as JSON (as docker image inspect)')
+      .argument('<images...>')
+      .option('-f, --format <template>', 'Go-template subset: {{.Field.Sub}}, {{json .Field}}')
+      .action(async (names: string[], o: { format?: string }) => inspectImages(cli, names, o.format));
+  inspect(program.command('inspect'));
+  inspect(program.command('image').description('Image commands (docker image ...)').command('inspect'));
 
   program
     .command('rmi')

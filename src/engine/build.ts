@@ -12,6 +12,7 @@ import type { ProgressSink } from '../progress/index.js';
 import { processOwner, type State } from './state.js';
 import { validateImageName } from './image-name.js';
 import { proveStartCommand, type StartCheck } from './start-check.js';
+import { exportRootfs } from './rootfs.js';
 import { loadLocalImage, normalizeRef, registerLayers, resolveImage, writeImage, type PullOptions } from './images.js';
 import { canonicalJson, sha256 } from '../oci/index.js';
 import type { BuildGraph } from '../graph/index.js';
@@ -24,7 +25,8 @@ import { abandonBuild, acquireLease, finishBuild, historyPolicy, pinBlobs } from
 import { explainSolve, openBuildLog } from '../explain/index.js';
 
 export interface BuildOutput {
-  type: 'oci' | 'docker' | 'oci-dir';
+  /** image archives (`oci`, `docker`, `oci-dir`), or the final filesystem (`local` into a folder, `tar` as one tar) */
+  type: 'oci' | 'docker' | 'oci-dir' | 'local' | 'tar';
   dest: string;
   /** the image's names in the archive (`name=` of `--output`); default the build's tags */
   names?: string[];
@@ -310,6 +312,7 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
     for (const o of req.outputs ?? []) {
       const images = [{ manifest: img.manifest.digest, names: (o.names ?? req.tags).map(normalizeRef) }];
       if (o.type === 'docker') await writeDockerArchive({ store: s.store, images, dest: o.dest });
+      else if (o.type === 'local' || o.type === 'tar') await exportRootfs(s, target.layers, { type: o.type, dest: o.dest });
       else await writeOciLayout({ store: s.store, images, dest: o.dest, format: o.type === 'oci-dir' ? 'dir' : 'tar' });
     }
     for (const ref of req.push ?? []) {

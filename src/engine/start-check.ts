@@ -3,7 +3,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { BuildError } from '../errors/index.js';
 import { sha256, type Digest, type ImageConfig } from '../oci/index.js';
-import { createOpRunner } from '../ops/index.js';
+import { withImageRootfs } from './rootfs.js';
 import type { State } from './state.js';
 
 /**
@@ -101,21 +101,6 @@ export async function proveStartCommand(opts: ProveStartOptions): Promise<StartC
   const c = opts.config.config ?? {};
   const cmd = check.cmd ?? [...(c.Entrypoint ?? []), ...(c.Cmd ?? [])];
   if (cmd.length === 0) throw new BuildError('ERR_KILN_START_CHECK', `ready check ${check.label}: the image has no start command (no setStartCmd, CMD or ENTRYPOINT) to run`);
-  const ops = createOpRunner({
-    store: s.store,
-    db: s.db,
-    snapshots: s.snapshots,
-    executor: s.executor,
-    stateDir: s.root,
-    contextDir: s.root,
-    isIgnored: () => false,
-    ignorePatterns: [],
-    statCache: { get: () => undefined, set: () => undefined },
-    secrets: new Map(),
-    loadImage: () => Promise.reject(new BuildError('ERR_KILN_INTERNAL', 'a start check loads no other image')),
-  });
-  const lowers = await ops.ensureSnapshots(opts.config.rootfs.diff_ids);
-  const snap = await s.snapshots.prepare({ lowers });
   const lines: string[] = [];
   // each stream's unfinished line, so lines of stdout and stderr never run into each other
   const partial = { stdout: '', stderr: '' };
@@ -142,40 +127,40 @@ export async function proveStartCommand(opts: ProveStartOptions): Promise<StartC
     return new BuildError('ERR_KILN_START_CHECK', `start command "${startText}" ${why} (ready check: ${check.label})${output}`, { details: { lastOutput: last, check: check.label } });
   };
   try {
-    await snap.mount();
-    let exitCode: number;
-    try {
-      const res = await s.executor.run({
-        rootfs: snap.mountpoint,
-        args: ['/bin/sh', '-c', wrapperScript(check, cmd)],
-        env: c.Env ?? [],
-        cwd: c.WorkingDir || '/',
-        user: c.User ?? '',
-        network: 'none',
-        hostname: 'start-check',
-        onStdout: (b) => keep('stdout', b),
-        onStderr: (b) => keep('stderr', b),
-        signal: ac.signal,
-      });
-      exitCode = res.exitCode;
-    } catch (err) {
+    await withImageRootfs(s, opts.config.rootfs.diff_ids, async (mountpoint) => {
+      let exitCode: number;
+      try {
+        const res = await s.executor.run({
+          rootfs: mountpoint,
+          args: ['/bin/sh', '-c', wrapperScript(check, cmd)],
+          env: c.Env ?? [],
+          cwd: c.WorkingDir || '/',
+          user: c.User ?? '',
+          network: 'none',
+          hostname: 'start-check',
+          onStdout: (b) => keep('stdout', b),
+          onStderr: (b) => keep('stderr', b),
+          signal: ac.signal,
+        });
+        exitCode = res.exitCode;
+      } catch (err) {
+        if (timedOut) throw fail(`was not ready within ${Math.round(timeoutMs / 100) / 10} s`);
+        throw err;
+      }
       if (timedOut) throw fail(`was not ready within ${Math.round(timeoutMs / 100) / 10} s`);
-      throw err;
-    }
-    if (timedOut) throw fail(`was not ready within ${Math.round(timeoutMs / 100) / 10} s`);
-    if (exitCode === EXITED_EARLY) {
-      const status = /exited with status (\d+)/.exec([...lines, partial.stdout, partial.stderr].join('\n'))?.[1];
-      throw fail(`exited${status !== undefined ? ` with status ${status}` : ''} before its ready check passed`);
-    }
-    if (exitCode !== 0) throw fail(`check failed with status ${exitCode}`);
-    await fsp.mkdir(path.dirname(record), { recursive: true });
-    const tmp = `${record}.${randomBytes(4).toString('hex')}.tmp`;
-    await fsp.writeFile(tmp, JSON.stringify({ image: opts.manifestDigest, cmd, ready: check.readyCmd ?? null, label: check.label, passedAt: new Date().toISOString(), durationMs: Date.now() - started }));
-    await fsp.rename(tmp, record);
+      if (exitCode === EXITED_EARLY) {
+        const status = /exited with status (\d+)/.exec([...lines, partial.stdout, partial.stderr].join('\n'))?.[1];
+        throw fail(`exited${status !== undefined ? ` with status ${status}` : ''} before its ready check passed`);
+      }
+      if (exitCode !== 0) throw fail(`check failed with status ${exitCode}`);
+      await fsp.mkdir(path.dirname(record), { recursive: true });
+      const tmp = `${record}.${randomBytes(4).toString('hex')}.tmp`;
+      await fsp.writeFile(tmp, JSON.stringify({ image: opts.manifestDigest, cmd, ready: check.readyCmd ?? null, label: check.label, passedAt: new Date().toISOString(), durationMs: Date.now() - started }));
+      await fsp.rename(tmp, record);
+    });
     return { cached: false, durationMs: Date.now() - started, key };
   } finally {
     clearTimeout(timer);
     opts.signal?.removeEventListener('abort', onOuter);
-    await snap.release();
   }
 }

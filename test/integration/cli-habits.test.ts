@@ -8,7 +8,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { cleanup, integrationBlocker, kiln, kilnBin, newContext, newRoot, readImage, repoRoot, requireIntegration } from '../helpers/kiln.js';
@@ -215,5 +215,22 @@ describe('kiln: every output and every mistake', { concurrency: false }, () => {
     const info = JSON.parse(v.stdout) as { Version: string; Runtime: string };
     assert.equal(info.Version, (JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version);
     assert.match(info.Runtime, /runc/);
+  });
+
+  test('--output type=local,dest=DIR and type=tar,dest=FILE write the final filesystem', async (t) => {
+    if (!requireIntegration(t)) return;
+    const dir = path.join(tmp, 'local-out');
+    const tarFile = path.join(tmp, 'fs.tar');
+    const r = await kiln(['build', '--root', root, '--build-arg', 'GREETING=exported', '-o', `type=local,dest=${dir}`, '-o', `type=tar,dest=${tarFile}`, ctx]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(readFileSync(path.join(dir, 'greeting'), 'utf8'), 'exported\n');
+    assert.ok(lstatSync(path.join(dir, 'bin', 'sh')).isSymbolicLink(), 'links stay links');
+    assert.equal(lstatSync(path.join(dir, 'tmp')).mode & 0o7777, 0o1777);
+    const listing = spawnSync('tar', ['-tvf', tarFile], { encoding: 'utf8' }).stdout;
+    assert.match(listing, /\.\/greeting$/m);
+    assert.equal(spawnSync('tar', ['-xOf', tarFile, './greeting'], { encoding: 'utf8' }).stdout, 'exported\n');
+    const bad = await kiln(['build', '--root', root, '-o', `type=local,dest=${dir},name=x:1`, ctx]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /name= has no meaning there/);
   });
 });

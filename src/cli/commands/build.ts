@@ -19,12 +19,13 @@ function parseOutput(spec: string): BuildOutput {
     if (!OUTPUT_KEYS.includes(k)) throw new BuildError('ERR_KILN_ARGUMENT', `--output ${spec}: unknown key "${k}" (known: ${OUTPUT_KEYS.join(', ')})`);
   }
   const type = kv.type ?? 'oci';
-  if (!['oci', 'docker'].includes(type)) throw new BuildError('ERR_KILN_ARGUMENT', `--output: unsupported type "${type}" (use oci, docker or registry)`);
-  if (!kv.dest) throw new BuildError('ERR_KILN_ARGUMENT', '--output needs dest=FILE');
+  if (!['oci', 'docker', 'local', 'tar'].includes(type)) throw new BuildError('ERR_KILN_ARGUMENT', `--output: unsupported type "${type}" (use oci, docker, local, tar or registry)`);
+  if (!kv.dest) throw new BuildError('ERR_KILN_ARGUMENT', `--output needs dest=${type === 'local' ? 'DIR' : 'FILE'}`);
+  if ((type === 'local' || type === 'tar') && kv.name !== undefined) throw new BuildError('ERR_KILN_ARGUMENT', `--output type=${type} writes a filesystem, not an image: name= has no meaning there`);
   const names = kv.name !== undefined ? kv.name.split(/[\s]+/).filter(Boolean) : undefined;
   if (names !== undefined && names.length === 0) throw new BuildError('ERR_KILN_ARGUMENT', `--output ${spec}: name= is empty`);
   for (const n of names ?? []) validateImageName(n, '--output name');
-  return { type: type as 'oci' | 'docker', dest: path.resolve(kv.dest), ...(names ? { names } : {}) };
+  return { type: type as BuildOutput['type'], dest: path.resolve(kv.dest), ...(names ? { names } : {}) };
 }
 
 const OCI_ARCH: Record<string, string> = { x64: 'amd64', ia32: '386', arm: 'arm', arm64: 'arm64', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64', loong64: 'loong64', mips: 'mips', mipsel: 'mipsle' };
@@ -95,7 +96,7 @@ export function registerBuild(program: Command, cli: CliContext): void {
     .option('--target <stage>', 'build this stage and what it needs')
     .addOption(new Option('--progress <mode>', 'progress output').choices(['auto', 'tty', 'plain', 'json', 'quiet']).default('auto'))
     .option('--metadata-file <file>', 'write the build result (digests, steps) as JSON')
-    .option('-o, --output <spec>', 'type=oci|docker,dest=FILE (repeatable)', collect, [])
+    .option('-o, --output <spec>', 'type=oci|docker,dest=FILE[,name=REF] | type=local,dest=DIR | type=tar,dest=FILE (repeatable)', collect, [])
     .option('--secret <spec>', 'id=ID,src=FILE or id=ID,env=VAR (repeatable)', collect, [])
     .option('--network <mode>', 'network for RUN steps: default|host|none', 'default')
     .option('--platform <platform>', 'target platform OS/ARCH[/VARIANT]: this machine\'s own (a foreign one is refused: no emulator)')

@@ -18,6 +18,7 @@ import { registerDu } from './commands/du.js';
 import { registerPrune } from './commands/prune.js';
 import { registerHistory } from './commands/history.js';
 import { registerCheck } from './commands/check.js';
+import { registerLogin } from './commands/login.js';
 
 function version(): string {
   const here = path.dirname(fileURLToPath(import.meta.url));
@@ -98,6 +99,7 @@ export async function main(rawArgv: string[]): Promise<number> {
   registerPrune(program, cli);
   registerHistory(program, cli);
   registerCheck(program, cli);
+  registerLogin(program, cli);
   program
     .command('version')
     .description('Show kiln\'s version and what it runs on (as docker version)')

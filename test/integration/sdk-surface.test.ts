@@ -6,42 +6,12 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, request, type Server } from 'node:http';
 import { Template, type LogEntry } from '../../src/sdk/index.js';
 import { cleanup, integrationBlocker, kiln, newContext, newRoot, requireIntegration } from '../helpers/kiln.js';
-import { skipWithoutRegistry, startRegistry, type TestRegistry } from '../helpers/registry.js';
+import { AUTH_PASS as PASS, AUTH_USER as USER, skipWithoutRegistry, startAuthProxy, startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-
-const USER = 'kiln-user';
-const PASS = 'kiln-pass-1';
-
-/** A proxy to the registry that answers 401 (Basic challenge) unless the request carries USER:PASS. */
-async function startAuthProxy(upstream: string): Promise<{ host: string; seen: string[]; stop(): Promise<void> }> {
-  const seen: string[] = [];
-  const expected = `Basic ${Buffer.from(`${USER}:${PASS}`).toString('base64')}`;
-  const [uhost, uport] = upstream.split(':');
-  const srv: Server = createServer((req, res) => {
-    const auth = req.headers.authorization ?? '';
-    seen.push(auth.startsWith('Basic ') ? Buffer.from(auth.slice(6), 'base64').toString() : auth ? 'other' : 'none');
-    if (auth !== expected) {
-      res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="kiln-test"', 'Content-Type': 'application/json' });
-      res.end('{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}');
-      return;
-    }
-    const { authorization: _a, ...headers } = req.headers;
-    const up = request({ host: uhost, port: Number(uport), method: req.method, path: req.url, headers: { ...headers, host: upstream } }, (ur) => {
-      res.writeHead(ur.statusCode ?? 502, ur.headers);
-      ur.pipe(res);
-    });
-    up.on('error', () => res.destroy());
-    req.pipe(up);
-  });
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const port = (srv.address() as { port: number }).port;
-  return { host: `127.0.0.1:${port}`, seen, stop: () => new Promise((resolve) => srv.close(() => resolve())) };
-}
 
 describe('SDK surface of E2B and HopX', { concurrency: false }, () => {
   let root = '';

@@ -11,7 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { cleanup, integrationBlocker, kiln, kilnBin, newContext, newRoot, readImage, repoRoot, requireIntegration } from '../helpers/kiln.js';
+import { cleanup, imageFiles, integrationBlocker, kiln, kilnBin, newContext, newRoot, readImage, repoRoot, requireIntegration } from '../helpers/kiln.js';
 
 /** `bash -c SCRIPT` → stdout, stderr, and the exit status of the pipeline's first command. */
 function pipeline(script: string): { stdout: string; stderr: string; first: number } {
@@ -232,5 +232,27 @@ describe('kiln: every output and every mistake', { concurrency: false }, () => {
     const bad = await kiln(['build', '--root', root, '-o', `type=local,dest=${dir},name=x:1`, ctx]);
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /name= has no meaning there/);
+  });
+
+  test('context from stdin (-: a Dockerfile or a tar) and -f - (the Dockerfile on stdin)', async (t) => {
+    if (!requireIntegration(t)) return;
+    const run = (args: string[], input: string | Buffer): { code: number; stdout: string; stderr: string } => {
+      const r = spawnSync(kilnBin, args, { input, encoding: 'utf8' });
+      return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+    };
+    const df = run(['build', '--root', root, '-q', '-'], 'FROM busybox:latest\nRUN echo from-stdin > /s\n');
+    assert.equal(df.code, 0, df.stderr);
+    const files1 = await imageFiles(root, df.stdout.trim());
+    assert.equal(files1.get('s')?.content, 'from-stdin\n');
+    const tarred = spawnSync('tar', ['-C', ctx, '-czf', '-', '.']).stdout;
+    const tc = run(['build', '--root', root, '-q', '--build-arg', 'GREETING=tarred', '-'], tarred);
+    assert.equal(tc.code, 0, tc.stderr);
+    assert.equal((await imageFiles(root, tc.stdout.trim())).get('greeting')?.content, 'tarred\n');
+    const fdash = run(['build', '--root', root, '-q', '-f', '-', ctx], 'FROM busybox:latest\nCOPY secret.txt /copied\n');
+    assert.equal(fdash.code, 0, fdash.stderr);
+    assert.equal((await imageFiles(root, fdash.stdout.trim())).get('copied')?.content, 's3cret\n');
+    const both = run(['build', '--root', root, '-f', '-', '-'], 'FROM busybox:latest\n');
+    assert.equal(both.code, 1);
+    assert.match(both.stderr, /cannot both be -/);
   });
 });

@@ -1,5 +1,7 @@
 import { Option, type Command } from 'commander';
-import { existsSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { BuildError } from '../../errors/index.js';
 import { runBuild, writeMetadataFile, normalizeRef, validateImageName, type BuildOutput, type BuildRequest } from '../../engine/index.js';
@@ -8,7 +10,7 @@ import { createProgress, type ProgressMode } from '../../progress/index.js';
 import { collect, parseKv, type CliContext } from '../shared.js';
 import type { ApplyLangCacheOptions } from '../../langcache/index.js';
 import { addBuildRegistryFlags, registryBuildRequest, registryOutputs } from './registry.js';
-import { resolveBuildInput } from './template.js';
+import { resolveBuildInput, type BuildInput } from './template.js';
 
 const OUTPUT_KEYS = ['type', 'dest', 'name'];
 
@@ -85,8 +87,8 @@ function parseSecret(spec: string): { id: string; file?: string; env?: string } 
 export function registerBuild(program: Command, cli: CliContext): void {
   addBuildRegistryFlags(program.command('build'))
     .description('Build an image from a Dockerfile, a template file (.ts/.js) or an app folder without a Dockerfile (see kiln plan)')
-    .argument('[context]', 'build context directory', '.')
-    .option('-f, --file <file>', 'Dockerfile path (default: CONTEXT/Dockerfile)')
+    .argument('[context]', 'build context directory, or - (a Dockerfile or a context tar on standard input)', '.')
+    .option('-f, --file <file>', 'Dockerfile path (default: CONTEXT/Dockerfile); - reads it from standard input')
     .option('-t, --tag <name:tag>', 'name and tag the image (repeatable)', collect, [])
     .option('--label <key=value>', 'set a label on the image (repeatable)', collect, [])
     .option('--iidfile <file>', 'write the image ID (config digest, as docker) to the file')
@@ -147,7 +149,8 @@ export function registerBuild(program: Command, cli: CliContext): void {
       };
       process.on('SIGINT', onSig);
       process.on('SIGTERM', onSig);
-      const input = await resolveBuildInput({ context, ...(o.file ? { file: o.file as string } : {}), buildEnv: o.buildEnv as string[], ...(o.caBundle ? { caBundle: o.caBundle as string } : {}), ...(o.base ? { base: o.base as string } : {}), ...readyTimeout(o.readyTimeout) });
+      const fromStdin = await stdinBuildInput(context, o.file as string | undefined);
+      const input = fromStdin ?? await resolveBuildInput({ context, ...(o.file ? { file: o.file as string } : {}), buildEnv: o.buildEnv as string[], ...(o.caBundle ? { caBundle: o.caBundle as string } : {}), ...(o.base ? { base: o.base as string } : {}), ...readyTimeout(o.readyTimeout) });
       try {
         const { secrets: inputSecrets, cleanup: _cleanup, ...inputRequest } = input;
         const labels = parseLabels(o.label as string[]);
@@ -209,6 +212,54 @@ function langCacheRequest(o: Record<string, unknown>): { langCache?: ApplyLangCa
       ...(o.langCacheWarm ? { warm: true } : {}),
     },
   };
+}
+
+/** Read all of standard input. */
+async function readAllStdin(): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+function untar(archive: Buffer, dir: string, compression: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    // tar detects compression only in files, not in a pipe: the flag from the magic bytes
+    const p = spawn('tar', ['-x', ...compression, '-f', '-', '-C', dir, '--no-same-owner'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    let err = '';
+    p.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    p.on('error', reject);
+    p.on('close', (code) => (code === 0 ? resolve() : reject(new BuildError('ERR_KILN_ARGUMENT', `the context on standard input is not a readable tar: ${err.trim().split('\n').pop() ?? `exit ${code}`}`))));
+    p.stdin.end(archive);
+  });
+}
+
+/**
+ * docker's stdin forms: `kiln build -` (a Dockerfile, no context; or a tar, plain or compressed, that is the
+ * context) and `kiln build -f - DIR` (the Dockerfile on stdin, DIR the context). Undefined when neither is used.
+ */
+async function stdinBuildInput(context: string, file: string | undefined): Promise<BuildInput | undefined> {
+  if (context !== '-' && file !== '-') return undefined;
+  if (context === '-' && file === '-') throw new BuildError('ERR_KILN_ARGUMENT', 'the context and -f cannot both be - (standard input)');
+  const data = await readAllStdin();
+  if (context !== '-') {
+    if (!existsSync(context)) throw new BuildError('ERR_KILN_ARGUMENT', `build context "${context}" does not exist`);
+    return { contextDir: context, dockerfileText: data.toString('utf8'), secrets: [], cleanup: async () => undefined };
+  }
+  const dir = mkdtempSync(path.join(tmpdir(), 'kiln-stdin-context-'));
+  const cleanup = async (): Promise<void> => rmSync(dir, { recursive: true, force: true });
+  const isTar = data.length > 262 && data.subarray(257, 262).toString('latin1') === 'ustar';
+  const compression = data[0] === 0x1f && data[1] === 0x8b ? ['-z'] : data.subarray(0, 3).toString('latin1') === 'BZh' ? ['-j'] : data.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])) ? ['-J'] : data.subarray(0, 4).equals(Buffer.from([0x28, 0xb5, 0x2f, 0xfd])) ? ['--zstd'] : undefined;
+  try {
+    if (isTar || compression) {
+      await untar(data, dir, compression ?? []);
+      if (file !== undefined) return { contextDir: dir, dockerfile: path.join(dir, file), secrets: [], cleanup };
+      return { contextDir: dir, secrets: [], cleanup };
+    }
+    return { contextDir: dir, dockerfileText: data.toString('utf8'), secrets: [], cleanup };
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
 }
 
 /** `--label KEY=VALUE` (a bare KEY is an empty label, as docker) */

@@ -19,6 +19,7 @@ import { registerPrune } from './commands/prune.js';
 import { registerHistory } from './commands/history.js';
 import { registerCheck } from './commands/check.js';
 import { registerLogin } from './commands/login.js';
+import { registerCompletion } from './commands/completion.js';
 
 function version(): string {
   const here = path.dirname(fileURLToPath(import.meta.url));
@@ -100,6 +101,7 @@ export async function main(rawArgv: string[]): Promise<number> {
   registerHistory(program, cli);
   registerCheck(program, cli);
   registerLogin(program, cli);
+  registerCompletion(program);
   program
     .command('version')
     .description('Show kiln\'s version and what it runs on (as docker version)')

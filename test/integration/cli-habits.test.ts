@@ -255,4 +255,19 @@ describe('kiln: every output and every mistake', { concurrency: false }, () => {
     assert.equal(both.code, 1);
     assert.match(both.stderr, /cannot both be -/);
   });
+
+  test('kiln completion bash completes commands, subcommands and flags from the real command tree', (t) => {
+    if (!requireIntegration(t)) return;
+    const complete = (words: string[]): string =>
+      spawnSync('bash', ['-c', `source <('${kilnBin}' completion bash); COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _kiln; echo "\${COMPREPLY[@]}"`], { encoding: 'utf8' }).stdout.trim();
+    assert.equal(complete(['kiln', 'bu']), 'build');
+    assert.equal(complete(['kiln', 'build', '--ta']), '--tag --target');
+    assert.equal(complete(['kiln', 'history', 'l']), 'ls logs');
+    assert.equal(complete(['kiln', 'image', 'ins']), 'inspect');
+    const zsh = spawnSync(kilnBin, ['completion', 'zsh'], { encoding: 'utf8' });
+    assert.match(zsh.stdout, /^#compdef kiln/);
+    const bad = spawnSync(kilnBin, ['completion', 'fish'], { encoding: 'utf8' });
+    assert.equal(bad.status, 1);
+    assert.match(bad.stderr, /"fish" is not a supported shell/);
+  });
 });

@@ -92,7 +92,8 @@ const PARTS: Record<string, Part> = {
   },
   langcache: { tier: 'frontend', uses: ['errors', 'oci', 'graph'] },
   check: { tier: 'frontend', uses: ['errors', 'oci', 'metadata', 'context', 'frontend/dockerfile/parser', 'frontend/dockerfile/instructions', 'frontend/dockerfile/shell'] },
-  sdk: { tier: 'frontend', uses: ['errors', 'oci', 'graph', 'langcache', 'progress', 'engine', 'ops', 'client'] },
+  // registry: the host of a private base image, for the credentials its pull uses
+  sdk: { tier: 'frontend', uses: ['errors', 'oci', 'graph', 'langcache', 'progress', 'engine', 'ops', 'client', 'registry'] },
   // the planner renders its plan with the SDK's step renderer
   planner: { tier: 'frontend', uses: ['errors', 'oci', 'langcache', 'context', 'sdk'] },
   // composition

@@ -11,6 +11,8 @@ import { writeDockerArchive, writeOciLayout } from '../exporter/index.js';
 import type { ProgressSink } from '../progress/index.js';
 import { processOwner, type State } from './state.js';
 import { validateImageName } from './image-name.js';
+import { proveStartCommand, type StartCheck } from './start-check.js';
+import { exportRootfs } from './rootfs.js';
 import { loadLocalImage, normalizeRef, registerLayers, resolveImage, writeImage, type PullOptions } from './images.js';
 import type { BuildGraph } from '../graph/index.js';
 import { parseRegistryRef, pushImage, RegistryClient, type RegistryOptions } from '../registry/index.js';
@@ -25,12 +27,25 @@ import { explainSolve, openBuildLog, type BuildLog } from '../explain/index.js';
 import { formatFinding, secretWarnings } from '../check/index.js';
 
 export interface BuildOutput {
-  type: 'oci' | 'docker' | 'oci-dir';
+  /** image archives (`oci`, `docker`, `oci-dir`), or the final filesystem (`local` into a folder, `tar` as one tar) */
+  type: 'oci' | 'docker' | 'oci-dir' | 'local' | 'tar';
   dest: string;
+  /** the image's names in the archive (`name=` of `--output`); default the build's tags */
+  names?: string[];
 }
 
 export interface BuildRequest {
   state: State;
+  /** `--ulimit`: rlimits of every RUN step */
+  ulimits?: Array<{ name: string; soft: number; hard: number }>;
+  /** `--shm-size`: /dev/shm of every RUN step, bytes */
+  shmSizeBytes?: number;
+  /** `--label K=V`: labels set on the final image's config */
+  labels?: Record<string, string>;
+  /** a template's start command: proven at the end of the build (run until its ready check passes), cached by image */
+  startCheck?: StartCheck;
+  /** the target platform (`--platform`); only this machine's own is built (checked by the caller) */
+  platform?: { os: string; architecture: string; variant?: string };
   contextDir: string;
   /** path of the Dockerfile (default CONTEXT/Dockerfile) */
   dockerfile?: string;
@@ -253,9 +268,12 @@ async function buildAndDeliver(b: BuildRun, input: BuildInput): Promise<BuildRes
   const needed = closure(graph.vertices, graph.target.vertex).filter((id) => !graph.vertices.get(id)!.hidden);
   const results = await solveGraph(b, graph, needed, input, ignorePatterns);
   const { img, config, keys } = await assembleImage(b, graph, results);
-  await deliverImage(b, img.manifest.digest, img.config.digest);
+  // a start command that never comes up fails the build before the image is named or exported
+  const startStep = req.startCheck ? await runStartCheck(req, img.manifest.digest, config) : undefined;
+  await deliverImage(b, img.manifest.digest, img.config.digest, config.rootfs.diff_ids);
   const cacheExports = await exportCaches(b, keys);
   const steps = stepReports(graph, needed, results);
+  if (startStep) steps.push(startStep);
   const sharedCache = b.shared ? await b.shared.finish() : undefined;
   if (sharedCache && req.cacheRegistry) {
     info(req, `shared cache ${req.cacheRegistry.ref}: ${sharedCache.hits ?? 0} steps from the registry (${sharedCache.bytesFetched ?? 0} bytes), ${sharedCache.pushed ?? 0} pushed, ${sharedCache.basesPushed ?? 0} base images pushed`);
@@ -294,10 +312,12 @@ async function buildGraph(b: BuildRun, input: BuildInput): Promise<BuildGraph> {
       },
     },
     ...(req.target ? { target: req.target } : {}),
+    ...(req.platform ? { platform: req.platform } : {}),
     ...(req.noCache ? { noCache: true } : {}),
     ...(req.noCacheFilter ? { noCacheFilter: req.noCacheFilter } : {}),
     ...(req.signal ? { signal: req.signal } : {}),
   });
+  for (const w of graph.warnings ?? []) info(req, w);
   if (req.langCache) applyLangCache(graph, req.langCache);
   if (req.noCacheLines?.length) {
     for (const v of graph.vertices.values()) if (v.location && req.noCacheLines.includes(v.location.line)) v.noCache = true;
@@ -345,6 +365,8 @@ async function solveGraph(b: BuildRun, graph: BuildGraph, needed: string[], inpu
     ...(req.sourceDateEpoch !== undefined ? { sourceDateEpoch: req.sourceDateEpoch } : {}),
     ...(req.network ? { network: req.network } : {}),
     ...(req.limits ? { limits: req.limits } : {}),
+    ...(req.ulimits ? { ulimits: req.ulimits } : {}),
+    ...(req.shmSizeBytes !== undefined ? { shmSizeBytes: req.shmSizeBytes } : {}),
     buildId: b.buildId,
     ...(b.shared?.onCacheMount ? { onCacheMount: b.shared.onCacheMount } : {}),
   });
@@ -390,6 +412,8 @@ async function assembleImage(b: BuildRun, graph: BuildGraph, results: Map<string
   config.rootfs = { type: 'layers', diff_ids: target.layers };
   config.history = buildHistory(graph.history, results, createdAt);
   config.created = imageCreated(graph.history, createdAt, req.sourceDateEpoch);
+  // `--label K=V` (as buildx): on the image's config only, after the Dockerfile's own LABELs
+  if (req.labels && Object.keys(req.labels).length) config.config = { ...config.config, Labels: { ...(config.config?.Labels ?? {}), ...req.labels } };
   const layers: Descriptor[] = target.layers.map((d) => {
     const l = s.db.getLayer(d);
     if (!l) throw new BuildError('ERR_KILN_INTERNAL', `layer ${d} has no record`);
@@ -403,12 +427,13 @@ async function assembleImage(b: BuildRun, graph: BuildGraph, results: Map<string
 }
 
 /** Tags, `--output` archives and pushes; exit 0 only when what was asked for exists. */
-async function deliverImage(b: BuildRun, manifest: Digest, configDigest: Digest): Promise<void> {
+async function deliverImage(b: BuildRun, manifest: Digest, configDigest: Digest, layers: Digest[]): Promise<void> {
   const { req, s } = b;
   for (const t of req.tags) s.db.putImage({ name: normalizeRef(t), manifest, created: Date.now() });
   for (const o of req.outputs ?? []) {
-    const images = [{ manifest, names: req.tags.map(normalizeRef) }];
+    const images = [{ manifest, names: (o.names ?? req.tags).map(normalizeRef) }];
     if (o.type === 'docker') await writeDockerArchive({ store: s.store, images, dest: o.dest });
+    else if (o.type === 'local' || o.type === 'tar') await exportRootfs(s, layers, { type: o.type, dest: o.dest });
     else await writeOciLayout({ store: s.store, images, dest: o.dest, format: o.type === 'oci-dir' ? 'dir' : 'tar' });
   }
   for (const ref of req.push ?? []) {
@@ -473,6 +498,28 @@ async function failBuild(b: BuildRun, caught: unknown): Promise<unknown> {
   return err;
 }
 
+
+/** The start check as a step of the build: progress events like a step's, a report in `steps`. */
+async function runStartCheck(req: BuildRequest, manifestDigest: Digest, config: ImageConfig): Promise<StepReport> {
+  const check = req.startCheck!;
+  const id = 'start-check';
+  const name = `START CHECK ${check.label}`;
+  const at = Date.now();
+  req.progress.event({ type: 'step-start', id, name, at });
+  try {
+    const r = await proveStartCommand({
+      state: req.state, manifestDigest, config, check,
+      onOutput: (stream, chunk) => req.progress.event({ type: 'log', id, name, stream, data: chunk.toString('utf8'), at: Date.now() }),
+      ...(req.signal ? { signal: req.signal } : {}),
+    });
+    if (r.cached) req.progress.event({ type: 'step-cached', id, name, at: Date.now() });
+    else req.progress.event({ type: 'step-done', id, name, at: Date.now(), durationMs: r.durationMs });
+    return { name, cached: r.cached, durationMs: r.durationMs, stage: '', key: r.key, diffId: null };
+  } catch (err) {
+    req.progress.event({ type: 'step-error', id, name, at: Date.now(), error: errorLine(err) });
+    throw err;
+  }
+}
 
 /** BuildKit's SecretsUsedInArgOrEnv, at build time (a Dockerfile that does not parse is reported by the conversion). */
 function warnSecretsInArgs(req: BuildRequest, o: { text: string; file: string }): void {

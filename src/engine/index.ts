@@ -6,3 +6,5 @@ export { loadLocalImage, importRootfs, normalizeRef, registerLayers, unpackImage
 export type { PullOptions } from './images.js';
 export { validateImageName } from './image-name.js';
 export type { SharedCacheReport } from './shared-cache.js';
+export { proveStartCommand, startCheckKey } from './start-check.js';
+export type { StartCheck, StartCheckResult, ProveStartOptions } from './start-check.js';

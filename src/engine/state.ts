@@ -1,9 +1,9 @@
-import { mkdirSync, promises as fsp, rmSync, statSync, statfsSync } from 'node:fs';
+import { accessSync, constants as fsConstants, mkdirSync, promises as fsp, readFileSync, rmSync, statSync, statfsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { cleanIngest, createLocalStore, type ContentStore } from '../store/index.js';
 import { openMetadataDb, type MetadataDb } from '../metadata/index.js';
-import { isNoSpace } from '../errors/index.js';
+import { BuildError, isNoSpace } from '../errors/index.js';
 import { createOverlaySnapshotter, type Snapshotter } from '../snapshot/index.js';
 import { createRuncExecutor, type Executor } from '../executor/index.js';
 import { ownerAlive, processStartTime } from '../proc/index.js';
@@ -92,8 +92,15 @@ export function defaultRoot(): string {
  */
 export async function openState(opts: { root?: string; cleanup?: boolean } = {}): Promise<State> {
   const root = path.resolve(opts.root ?? defaultRoot());
-  mkdirSync(root, { recursive: true, mode: 0o711 });
-  await fsp.mkdir(path.join(root, 'tmp'), { recursive: true });
+  try {
+    mkdirSync(root, { recursive: true, mode: 0o711 });
+    await fsp.mkdir(path.join(root, 'tmp'), { recursive: true });
+    // an existing root (and tmp) that this user may only read passes the mkdirs
+    accessSync(root, fsConstants.W_OK);
+    accessSync(path.join(root, 'tmp'), fsConstants.W_OK);
+  } catch (err) {
+    throw notWritable(root, err);
+  }
   // a full disk: give back the reserve first, so the database can open (and prune can free space)
   if (freeBytes(root) < 1024 * 1024) releaseReserve(root);
   const store = await createLocalStore({ root: path.join(root, 'content') });
@@ -117,6 +124,36 @@ export async function openState(opts: { root?: string; cleanup?: boolean } = {})
   }
   await ensureReserve(root);
   return { root, store, db, snapshots, executor, releaseReserve: () => releaseReserve(root), close: () => db.close() };
+}
+
+/** A user name for a uid, from /etc/passwd (or just the number). */
+function userName(uid: number): string {
+  try {
+    for (const line of readFileSync('/etc/passwd', 'utf8').split('\n')) {
+      const f = line.split(':');
+      if (f[2] === String(uid)) return `${f[0]} (uid ${uid})`;
+    }
+  } catch {
+    /* no passwd file: the number alone */
+  }
+  return `uid ${uid}`;
+}
+
+/** The state directory cannot be created or written: say whose it is (or whose the folder above it is) and what to do. */
+function notWritable(root: string, err: unknown): unknown {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code !== 'EACCES' && code !== 'EPERM' && code !== 'EROFS') return err;
+  let dir = root;
+  let st = statSync(dir, { throwIfNoEntry: false });
+  while (!st && path.dirname(dir) !== dir) {
+    dir = path.dirname(dir);
+    st = statSync(dir, { throwIfNoEntry: false });
+  }
+  const me = process.getuid?.();
+  const who = me === undefined ? '' : ` by ${userName(me)}`;
+  const what = code === 'EROFS' ? 'is on a read-only file system' : `is not writable${who}`;
+  const owner = st ? `${dir === root ? 'it' : `the folder above it, ${dir},`} belongs to ${userName(st.uid)} with mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')}` : 'it cannot be inspected';
+  return new BuildError('ERR_KILN_STATE_ROOT', `the state directory ${root} ${what}: ${owner}`, { cause: err, details: { root } });
 }
 
 async function cleanTmp(dir: string): Promise<void> {

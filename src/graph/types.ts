@@ -117,4 +117,6 @@ export interface BuildGraph {
   order: string[];
   /** history entries (created_by per instruction) for the target stage chain */
   history: Array<{ createdBy: string; vertex: string | null; emptyLayer: boolean; base?: HistoryEntry }>;
+  /** what the front end tells the user about its input (an unconsumed build arg), one line each */
+  warnings?: string[];
 }

@@ -12,23 +12,30 @@
  */
 export { Template, DEFAULT_BASE_IMAGES, isTemplate, templateJSON } from './template.js';
 export type { EmptyTemplate, TemplateFinal, TemplateConstructor } from './template.js';
-export { waitForPort, waitForURL, waitForFile, waitForProcess, waitForTimeout } from './ready.js';
+export { waitForPort, waitForURL, waitForFile, waitForProcess, waitForTimeout, waitForCommand, readyLabel } from './ready.js';
+export { defaultBuildLogger, logEntry } from './logger.js';
+export type { BuildLoggerOptions } from './logger.js';
 export { renderTemplate, shellQuote } from './render.js';
-export { prepareTemplateBuild } from './prepare.js';
+export { prepareTemplateBuild, templateStartCheck } from './prepare.js';
 export { templateReads } from './reads.js';
 export type { PrepareOptions, PreparedTemplateBuild } from './prepare.js';
 export type { RenderOptions, RenderedTemplate } from './render.js';
-export type { BuildStatus } from './remote.js';
 export type {
   AptInstallOptions,
+  AWSRegistryCredentials,
   BuildInfo,
   BuildLogEntry,
   BuildOptions,
   BuildProgressEvent,
+  BuildStatus,
   BuildStepInfo,
+  BunInstallOptions,
+  CopyItem,
   CopyOptions,
   ForceOptions,
+  GCPRegistryCredentials,
   GitCloneOptions,
+  LogEntry,
   MakeDirOptions,
   NpmInstallOptions,
   PipInstallOptions,

@@ -4,7 +4,9 @@ import path from 'node:path';
 import { BuildError } from '../errors/index.js';
 import type { SecretSource } from '../ops/index.js';
 import { buildEnvSecretId, CA_BUNDLE_ENV, CA_BUNDLE_SECRET, CA_BUNDLE_TARGET, renderTemplate } from './render.js';
-import type { TemplateData } from './types.js';
+import type { StartCheck } from '../engine/index.js';
+import { readyLabel } from './ready.js';
+import type { ReadyCheck, TemplateData } from './types.js';
 
 /** What the engine needs to build a template: the Dockerfile text, the always-run lines, the build-env secrets. */
 export interface PreparedTemplateBuild {
@@ -13,6 +15,8 @@ export interface PreparedTemplateBuild {
   noCacheLines: number[];
   /** secrets carrying build-env values and the CA bundle */
   secrets: SecretSource[];
+  /** the template's start command and ready check, proven at the end of the build */
+  startCheck?: StartCheck;
   /** removes the temporary secret files */
   cleanup(): Promise<void>;
 }
@@ -23,7 +27,41 @@ export interface PrepareOptions {
   env?: Record<string, string>;
   /** CA bundle file on this machine */
   caBundle?: string;
+  /** how long the start command has to pass its ready check (default 60 s) */
+  readyTimeoutMs?: number;
+  /** CPUs and memory (MiB) for the start check's container (E2B's `cpuCount` / `memoryMB`) */
+  cpuCount?: number;
+  memoryMB?: number;
   signal?: AbortSignal;
+}
+
+/** The start check of a template: its last start command and ready check (a later `setReadyCmd` replaces it). */
+export function templateStartCheck(data: TemplateData, opts: PrepareOptions = {}): StartCheck | undefined {
+  let cmd: string | string[] | undefined;
+  let ready: ReadyCheck | undefined;
+  let any = false;
+  for (const s of data.steps) {
+    if (s.type === 'setStartCmd') {
+      cmd = s.cmd;
+      ready = s.ready;
+      any = true;
+    } else if (s.type === 'setReadyCmd') {
+      ready = s.ready;
+      any = true;
+    }
+  }
+  if (!any) return undefined;
+  for (const [k, v] of [['readyTimeoutMs', opts.readyTimeoutMs], ['cpuCount', opts.cpuCount], ['memoryMB', opts.memoryMB]] as const) {
+    if (v !== undefined && !(Number.isFinite(v) && v > 0)) throw new BuildError('ERR_KILN_ARGUMENT', `${k} must be a positive number, got ${v}`);
+  }
+  return {
+    ...(cmd !== undefined ? { cmd } : {}),
+    ...(ready ? { readyCmd: ready.cmd } : {}),
+    label: readyLabel(ready),
+    ...(opts.readyTimeoutMs !== undefined ? { timeoutMs: opts.readyTimeoutMs } : {}),
+    ...(opts.cpuCount !== undefined ? { cpuCount: opts.cpuCount } : {}),
+    ...(opts.memoryMB !== undefined ? { memoryMB: opts.memoryMB } : {}),
+  };
 }
 
 /**
@@ -61,10 +99,12 @@ export async function prepareTemplateBuild(data: TemplateData, opts: PrepareOpti
     }
   }
   if (opts.caBundle) secrets.push({ id: CA_BUNDLE_SECRET, file: path.resolve(opts.caBundle) });
+  const startCheck = templateStartCheck(data, opts);
   return {
     dockerfileText: rendered.text,
     noCacheLines,
     secrets,
+    ...(startCheck ? { startCheck } : {}),
     cleanup: async () => {
       if (dir) await rm(dir, { recursive: true, force: true });
     },

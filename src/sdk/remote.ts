@@ -3,20 +3,12 @@ import { BuildError } from '../errors/index.js';
 import { defaultRoot } from '../engine/index.js';
 import { digestCacheFileFor, KilnClient, remoteTarget, runRemoteBuild, type RemoteBuild, type RemoteEvent, type RemoteTemplate } from '../client/index.js';
 import { templateReads } from './reads.js';
-import type { BuildInfo, BuildLogEntry, BuildOptions, BuildProgressEvent, TemplateData } from './types.js';
+import { logEntry } from './logger.js';
+import type { BuildInfo, BuildLogEntry, BuildOptions, BuildProgressEvent, BuildStatus, TemplateData } from './types.js';
 
 /** Where a remote call goes: `apiKey`/`baseUrl` given, or `KILN_API_KEY`/`KILN_HOST` set; undefined: local. */
 export function remoteOf(opts: { apiKey?: string; baseUrl?: string } = {}): { baseUrl: string; apiKey?: string } | undefined {
   return remoteTarget({ ...(opts.apiKey ? { apiKey: opts.apiKey } : {}), ...(opts.baseUrl ? { baseUrl: opts.baseUrl } : {}) });
-}
-
-/** Status of a build started with `Template.buildInBackground`. */
-export interface BuildStatus {
-  buildId: string;
-  status: RemoteBuild['status'];
-  /** the finished build's result (status `success`) */
-  info?: BuildInfo;
-  error?: string;
 }
 
 function eventCallbacks(opts: BuildOptions): (e: RemoteEvent) => void {
@@ -27,7 +19,7 @@ function eventCallbacks(opts: BuildOptions): (e: RemoteEvent) => void {
     else if (e.type === 'log') {
       const entry: BuildLogEntry = { step: String(e.name), stream: e.stream === 'stderr' ? 'stderr' : 'stdout', message: String(e.data), at: new Date(Number(e.at)) };
       opts.onLog?.(entry);
-      opts.onBuildLogs?.(entry);
+      opts.onBuildLogs?.(logEntry(entry.stream === 'stderr' ? 'warn' : 'info', entry.message, entry.at));
     } else if (e.type === 'step-start' || e.type === 'step-cached' || e.type === 'step-done' || e.type === 'step-error') {
       if (e.type === 'step-cached' || e.type === 'step-done') completed++;
       const type: BuildProgressEvent['type'] = e.type === 'step-start' ? 'start' : e.type === 'step-cached' ? 'cached' : e.type === 'step-done' ? 'done' : 'error';
@@ -38,8 +30,12 @@ function eventCallbacks(opts: BuildOptions): (e: RemoteEvent) => void {
 
 function infoOf(b: RemoteBuild, upload?: { files: number; bytes: number }): BuildInfo {
   const r = b.result!;
+  const name = r.name ? `${r.name}:${r.tag ?? 'latest'}` : '';
   return {
-    name: r.name ? `${r.name}:${r.tag ?? 'latest'}` : '',
+    name,
+    alias: name,
+    templateId: r.digest,
+    buildId: b.id,
     digest: r.digest,
     durationMs: r.durationMs,
     steps: r.steps.map((s) => ({ name: s.name, cached: s.cached, durationMs: s.durationMs })),
@@ -68,7 +64,7 @@ export async function buildRemote(data: TemplateData, opts: BuildOptions, target
       spec: { template, ...(opts.name ? { name: opts.name } : {}), ...(opts.skipCache ? { noCache: true } : {}), ...(opts.ignorePatterns ? { ignorePatterns: opts.ignorePatterns } : {}) },
       onEvent: eventCallbacks(opts), background, cancelOnAbort: true, ...(opts.signal ? { signal: opts.signal } : {}),
     });
-    if (background) return { name: opts.name ?? '', digest: '', durationMs: 0, steps: [], buildId: out.build.id, remote: { buildId: out.build.id, uploadedFiles: out.upload.files, uploadedBytes: out.upload.bytes } };
+    if (background) return { name: opts.name ?? '', alias: opts.name ?? '', templateId: '', digest: '', durationMs: 0, steps: [], buildId: out.build.id, remote: { buildId: out.build.id, uploadedFiles: out.upload.files, uploadedBytes: out.upload.bytes } };
     return infoOf(out.build, out.upload);
   });
 }
@@ -76,7 +72,8 @@ export async function buildRemote(data: TemplateData, opts: BuildOptions, target
 export function getBuildStatusRemote(buildId: string, target: { baseUrl: string; apiKey?: string }): Promise<BuildStatus> {
   return withClient(target, async (c) => {
     const b = await c.getBuild(buildId);
-    return { buildId: b.id, status: b.status, ...(b.status === 'success' && b.result ? { info: infoOf(b) } : {}), ...(b.error ? { error: b.error } : {}) };
+    const status: BuildStatus['status'] = b.status === 'success' ? 'ready' : b.status === 'queued' || b.status === 'running' ? 'building' : 'error';
+    return { buildId: b.id, status, logEntries: [], ...(b.error ? { reason: b.error } : status === 'error' ? { reason: `build ${b.status}` } : {}) };
   });
 }
 

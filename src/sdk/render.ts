@@ -149,6 +149,15 @@ class Renderer {
         emit(this.run({ mounts: lc.mounts, env: [...lc.env, 'NPM_CONFIG_UPDATE_NOTIFIER=false'], script, network: true }));
         break;
       }
+      case 'bunInstall': {
+        // bun's package cache as a cache mount of its own (the /cache layout has no bun entry)
+        const owner = cacheOwner(this.user);
+        const mounts = [mountFlag({ type: 'cache', id: 'lang-bun', target: '/cache/bun', sharing: 'shared', uid: owner.uid, gid: owner.gid } as MountDef)];
+        const verb = s.packages.length === 0 ? 'bun install' : `bun add${s.global ? ' -g' : ''}${s.dev ? ' --dev' : ''}`;
+        const script = [verb, ...s.packages.map(shellQuote)].join(' ');
+        emit(this.run({ mounts, env: ['BUN_INSTALL_CACHE_DIR=/cache/bun'], script, network: true }));
+        break;
+      }
       case 'goInstall': {
         const lc = langCache('go', this.user);
         const pkgs = s.packages.map((p) => shellQuote(p.includes('@') ? p : `${p}@latest`));
@@ -210,6 +219,9 @@ class Renderer {
         emit(`LABEL ${labels.join(' ')}`);
         break;
       }
+      case 'setReadyCmd':
+        emit(`LABEL kiln.template.ready=${dfQuote(JSON.stringify(s.ready), false)}`);
+        break;
       default: {
         const never: never = s;
         throw new Error(`unknown step ${(never as TemplateStep).type}`);

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseDockerfile } from '../frontend/dockerfile/instructions/index.js';
 import { isBuildError } from '../errors/index.js';
-import { DEFAULT_BASE_IMAGES, prepareTemplateBuild, Template, waitForFile, waitForPort, waitForProcess, waitForTimeout, waitForURL, type TemplateFinal } from './index.js';
+import { DEFAULT_BASE_IMAGES, defaultBuildLogger, logEntry, prepareTemplateBuild, templateStartCheck, Template, waitForFile, waitForPort, waitForProcess, waitForTimeout, waitForURL, type TemplateFinal } from './index.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -158,9 +158,16 @@ describe('Template builder', () => {
     assert.equal(ml.toDockerfile().startsWith(base.toDockerfile()), true);
   });
 
-  test('the default context is the folder of the file that created the template', () => {
-    const data = (Template().fromDebianImage() as unknown as Record<symbol, { defaultContext?: string }>)[Symbol.for('kiln.template.data')]!;
-    assert.equal(data.defaultContext, here);
+  test('no stack-frame guessing: the default context is unset (the build uses the working folder) unless a template file is loading', () => {
+    const dataOf = (t: unknown): { defaultContext?: string } => (t as Record<symbol, { defaultContext?: string }>)[Symbol.for('kiln.template.data')]!;
+    assert.equal(dataOf(Template().fromDebianImage()).defaultContext, undefined);
+    const g = globalThis as Record<symbol, unknown>;
+    g[Symbol.for('kiln.template.loading-dir')] = '/some/project';
+    try {
+      assert.equal(dataOf(Template().fromDebianImage()).defaultContext, '/some/project');
+    } finally {
+      delete g[Symbol.for('kiln.template.loading-dir')];
+    }
   });
 
   test('misuse is a clear error', () => {
@@ -176,11 +183,48 @@ describe('Template builder', () => {
   });
 
   test('ready checks', () => {
-    assert.deepEqual(waitForPort(3000), { kind: 'port', port: 3000, cmd: "ss -tln | grep -q ':3000 '" });
+    const port = waitForPort(3000);
+    assert.equal(port.port, 3000);
+    // ss where the image has it, else /proc/net/tcp (3000 = 0x0BB8, state 0A = LISTEN)
+    assert.match(port.cmd, /^ss -tln 2>\/dev\/null \| grep -q ':3000 ' \|\| grep -qi ':0BB8 \[0-9A-F\]\*:0000 0A' \/proc\/net\/tcp/);
     assert.equal(waitForURL('http://localhost:8000/health').statusCode, 200);
     assert.match(waitForFile('/tmp/ready').cmd, /^test -e \/tmp\/ready$/);
     assert.match(waitForProcess('nginx').cmd, /pgrep -x nginx/);
     assert.equal(waitForTimeout(1500).cmd, 'sleep 2');
     assert.throws(() => waitForPort(70000));
+  });
+
+  test('E2B/HopX surface: base shortcuts, bunInstall, copyItems, setReadyCmd, registry credentials, logger', () => {
+    assert.equal(Template().fromBaseImage().toDockerfile(), `FROM ${DEFAULT_BASE_IMAGES.base}\n`);
+    assert.equal(Template().fromBunImage('1.2').toDockerfile(), 'FROM oven/bun:1.2\n');
+    const bun = Template().fromBunImage().setWorkdir('/app').bunInstall('hono', { dev: true }).toDockerfile();
+    assert.match(bun, /RUN --mount=type=cache,id=lang-bun,target=\/cache\/bun.* BUN_INSTALL_CACHE_DIR=\/cache\/bun bun add --dev hono/);
+    assert.match(Template().fromBunImage().bunInstall().toDockerfile(), /bun install$/m);
+    const items = Template().fromDebianImage().copyItems([{ src: 'a.txt', dest: '/a/' }, { src: ['b', 'c'], dest: '/bc/', mode: 0o755 }]);
+    assert.deepEqual(items.toDockerfile(), Template().fromDebianImage().copy('a.txt', '/a/').copy(['b', 'c'], '/bc/', { mode: 0o755 }).toDockerfile());
+    // a ready check alone: the image's own start command, this check
+    const ready = Template().fromImage('srv:1').setReadyCmd(waitForPort(8080));
+    const data = (ready as unknown as Record<symbol, Parameters<typeof templateStartCheck>[0]>)[Symbol.for('kiln.template.data')]!;
+    assert.deepEqual(templateStartCheck(data), { readyCmd: waitForPort(8080).cmd, label: 'waitForPort(8080)' });
+    const strReady = Template().fromImage('srv:1').setStartCmd('serve', 'test -e /ok');
+    const d2 = (strReady as unknown as Record<symbol, Parameters<typeof templateStartCheck>[0]>)[Symbol.for('kiln.template.data')]!;
+    assert.deepEqual(templateStartCheck(d2, { readyTimeoutMs: 5000, cpuCount: 2, memoryMB: 512 }), { cmd: 'serve', readyCmd: 'test -e /ok', label: 'ready command "test -e /ok"', timeoutMs: 5000, cpuCount: 2, memoryMB: 512 });
+    // GCP: the key file becomes the _json_key password; toJSON still hides it
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'kiln-gcp-'));
+    try {
+      writeFileSync(path.join(dir, 'sa.json'), '{"type":"service_account"}');
+      const gcp = Template().fromGCPRegistry('us-docker.pkg.dev/p/r/app:1', { serviceAccountJSON: path.join(dir, 'sa.json') });
+      const base = (gcp as unknown as Record<symbol, { base: { credentials?: { username: string; password: string } } }>)[Symbol.for('kiln.template.data')]!.base;
+      assert.deepEqual(base.credentials, { username: '_json_key', password: '{"type":"service_account"}' });
+      assert.equal(JSON.stringify(gcp.toJSON()).includes('service_account'), false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    assert.throws(() => Template().fromAWSRegistry('x.dkr.ecr.us-west-1.amazonaws.com/a:1', { accessKeyId: '', secretAccessKey: 's', region: 'r' }), (e: unknown) => isBuildError(e));
+    const lines: string[] = [];
+    const log = defaultBuildLogger({ write: (l) => lines.push(l) });
+    log(logEntry('info', 'step one\nstep two\n', new Date('2026-01-01T10:11:12Z')));
+    log(logEntry('debug', 'hidden'));
+    assert.deepEqual(lines, ['10:11:12 INFO  step one\n', '10:11:12 INFO  step two\n']);
   });
 });

@@ -2,16 +2,22 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { BuildError } from '../errors/index.js';
 import { selectLangCaches } from '../langcache/index.js';
-import { callerDir } from './caller.js';
 import { renderTemplate, type RenderOptions } from './render.js';
-import type { BuildStatus } from './remote.js';
+import { waitForCommand } from './ready.js';
+import { logEntry } from './logger.js';
 import type {
   AptInstallOptions,
   BuildInfo,
+  AWSRegistryCredentials,
   BuildOptions,
+  BuildStatus,
+  BunInstallOptions,
+  CopyItem,
   CopyOptions,
+  GCPRegistryCredentials,
   ForceOptions,
   GitCloneOptions,
+  LogEntry,
   MakeDirOptions,
   NpmInstallOptions,
   PipInstallOptions,
@@ -39,6 +45,8 @@ export const DEFAULT_BASE_IMAGES = {
   ubuntu: 'ubuntu:24.04',
   python: 'python:3.12-slim',
   node: 'node:22-slim',
+  /** E2B's base image (`fromBaseImage`) */
+  base: 'e2bdev/base:latest',
 } as const;
 
 /**
@@ -123,6 +131,24 @@ export interface Template extends TemplateFinal {
   npmInstall(...args: [...packages: string[], options: NpmInstallOptions]): Template;
   npmInstall(packages: string[], options?: NpmInstallOptions): Template;
   /**
+   * Install packages with bun (`bun add`; with none, `bun install` of the working folder's package.json), through a
+   * cache mount for bun's package cache.
+   *
+   * @example
+   * t.setWorkdir('/app').bunInstall('hono');
+   * t.bunInstall(['typescript'], { dev: true });
+   */
+  bunInstall(...packages: string[]): Template;
+  bunInstall(...args: [...packages: string[], options: BunInstallOptions]): Template;
+  bunInstall(packages: string[], options?: BunInstallOptions): Template;
+  /**
+   * Several copies, each with its own options (E2B's `copyItems`).
+   *
+   * @example
+   * t.copyItems([{ src: 'app/', dest: '/app/' }, { src: 'run.sh', dest: '/usr/local/bin/', mode: 0o755 }]);
+   */
+  copyItems(items: CopyItem[]): Template;
+  /**
    * `go install` programs (a version defaults to `@latest`), with the Go module and build caches mounted.
    *
    * @example
@@ -148,7 +174,8 @@ export interface Template extends TemplateFinal {
    */
   runCmd(command: string | string[], options?: RunCmdOptions): Template;
   /**
-   * Copy files or folders from the build context (`contextPath`, by default the template file's folder) into the
+   * Copy files or folders from the build context (`contextPath`; by default the working folder, or the template
+   * file's folder under `kiln build template.ts`) into the
    * image. Cached by the content and mode of exactly the files copied, never by their timestamps.
    *
    * @example
@@ -230,7 +257,15 @@ export interface Template extends TemplateFinal {
    * t.setStartCmd('node server.js', waitForPort(3000));
    * t.setStartCmd(['python3', '-m', 'http.server', '8000'], waitForURL('http://localhost:8000/'));
    */
-  setStartCmd(command: string | string[], ready?: ReadyCheck): TemplateFinal;
+  setStartCmd(command: string | string[], ready?: ReadyCheck | string): TemplateFinal;
+  /**
+   * How to tell the sandbox is ready when the start command comes from the base image (or to replace the check given
+   * to `setStartCmd`): a ready check or a shell command that exits 0 once ready. Proven at the end of the build.
+   *
+   * @example
+   * Template().fromImage('my-server:1').setReadyCmd(waitForPort(8080));
+   */
+  setReadyCmd(ready: ReadyCheck | string): TemplateFinal;
 }
 
 /** A template with no base yet: pick one. Only a template with a base can be built. */
@@ -243,6 +278,35 @@ export interface EmptyTemplate {
    * Template().fromImage('registry.example.com/private/base:1', { username: 'me', password: process.env.TOKEN! });
    */
   fromImage(ref: string, credentials?: RegistryCredentials): Template;
+  /**
+   * Start from E2B's base image (`e2bdev/base`), as E2B's `fromBaseImage` does.
+   *
+   * @example
+   * Template().fromBaseImage().aptInstall('curl');
+   */
+  fromBaseImage(): Template;
+  /**
+   * Start from Bun (`oven/bun:<version>`, default `latest`).
+   *
+   * @example
+   * Template().fromBunImage('1.2');
+   */
+  fromBunImage(version?: string): Template;
+  /**
+   * Start from an image in AWS ECR. Recorded; building it needs the image pulled (or a `kiln login` to the ECR host)
+   * first: kiln does not call AWS's token API, and says so.
+   *
+   * @example
+   * Template().fromAWSRegistry('123456789012.dkr.ecr.us-west-1.amazonaws.com/app:1', { accessKeyId, secretAccessKey, region: 'us-west-1' });
+   */
+  fromAWSRegistry(ref: string, credentials: AWSRegistryCredentials): Template;
+  /**
+   * Start from an image in GCP Artifact Registry, pulled with a service-account key (user `_json_key`).
+   *
+   * @example
+   * Template().fromGCPRegistry('us-docker.pkg.dev/proj/repo/app:1', { serviceAccountJSON: './sa.json' });
+   */
+  fromGCPRegistry(ref: string, credentials: GCPRegistryCredentials): Template;
   /**
    * Start from Debian (`debian:<version>`, default `bookworm-slim`).
    *
@@ -274,7 +338,7 @@ export interface EmptyTemplate {
   /**
    * Start from a Dockerfile (multi-stage allowed): the template's steps continue its last stage. A string holding a
    * newline or starting with an instruction is the Dockerfile itself; anything else is a path (relative to the
-   * template file's folder).
+   * working folder, or to the template file's folder under `kiln build template.ts`).
    *
    * @example
    * Template().fromDockerfile('docker/base.Dockerfile');
@@ -313,26 +377,27 @@ export interface TemplateConstructor {
    * console.log(info.digest, info.steps.filter((s) => s.cached).length);
    */
   build(template: TemplateFinal, options?: BuildOptions): Promise<BuildInfo>;
+  /** E2B's form: the alias (the image name) second. */
+  build(template: TemplateFinal, alias: string, options?: BuildOptions): Promise<BuildInfo>;
   /**
-   * Start a build through the service (`apiKey`/`baseUrl` or `KILN_API_KEY`/`KILN_HOST`) and return at once with
-   * its id; follow it with {@link TemplateConstructor.getBuildStatus}.
+   * Start a build and return at once (E2B's `buildInBackground`); follow it with {@link getBuildStatus}. Without a
+   * build service the build runs in this process, so this process must stay alive until it ends.
    *
    * @example
-   * const { buildId } = await Template.buildInBackground(t, { name: 'app', apiKey });
+   * const info = await Template.buildInBackground(t, 'my-template');
+   * while ((await Template.getBuildStatus(info)).status === 'building') await new Promise((r) => setTimeout(r, 500));
    */
-  buildInBackground(template: TemplateFinal, options?: BuildOptions): Promise<BuildInfo & { buildId: string }>;
+  buildInBackground(template: TemplateFinal, alias?: string | BuildOptions, options?: BuildOptions): Promise<BuildInfo>;
   /**
-   * The status of a build started with `buildInBackground` (and its result once it succeeded).
-   *
-   * @example
-   * const s = await Template.getBuildStatus(buildId, { apiKey });
+   * The state of a build started with `buildInBackground`: `building`, `ready` or `error`, and its log entries from
+   * `logsOffset` on.
    */
-  getBuildStatus(buildId: string, options?: RemoteOptions): Promise<BuildStatus>;
+  getBuildStatus(build: Pick<BuildInfo, 'buildId'>, options?: { logsOffset?: number } & RemoteOptions): Promise<BuildStatus>;
   /**
    * Is there a template (image) of this name? Through the service when a key/host is given or set, else locally.
    *
    * @example
-   * if (!(await Template.exists('app'))) await Template.build(t, { name: 'app' });
+   * if (!(await Template.exists('my-template'))) await Template.build(t, 'my-template');
    */
   exists(name: string, options?: RemoteOptions & { root?: string }): Promise<boolean>;
   /**
@@ -454,6 +519,21 @@ class TemplateImpl {
     return this.add({ type: 'npmInstall', packages, global: options?.global === true, dev: options?.dev === true });
   }
 
+  bunInstall(...args: unknown[]): TemplateImpl {
+    const { packages, options } = packageArgs<BunInstallOptions>('bunInstall', args, { allowEmpty: true });
+    return this.add({ type: 'bunInstall', packages, global: options?.global === true, dev: options?.dev === true });
+  }
+
+  copyItems(items: CopyItem[]): TemplateImpl {
+    if (!Array.isArray(items) || items.length === 0) throw invalid('copyItems: give at least one { src, dest }');
+    let t: TemplateImpl = this;
+    for (const it of items) {
+      const { src, dest, ...options } = it;
+      t = t.copy(src, dest, options);
+    }
+    return t;
+  }
+
   goInstall(...args: unknown[]): TemplateImpl {
     return this.add({ type: 'goInstall', packages: packageArgs<object>('goInstall', args).packages });
   }
@@ -543,9 +623,16 @@ class TemplateImpl {
     });
   }
 
-  setStartCmd(command: string | string[], ready?: ReadyCheck): TemplateImpl {
+  setStartCmd(command: string | string[], ready?: ReadyCheck | string): TemplateImpl {
     if (Array.isArray(command) ? command.length === 0 : !command) throw invalid('setStartCmd: give a command');
-    return this.add({ type: 'setStartCmd', cmd: Array.isArray(command) ? [...command] : command, ...(ready ? { ready: { ...ready } } : {}) });
+    const r = typeof ready === 'string' ? waitForCommand(ready) : ready;
+    return this.add({ type: 'setStartCmd', cmd: Array.isArray(command) ? [...command] : command, ...(r ? { ready: { ...r } } : {}) });
+  }
+
+  setReadyCmd(ready: ReadyCheck | string): TemplateImpl {
+    const r = typeof ready === 'string' ? waitForCommand(ready) : ready;
+    if (!r || typeof r.cmd !== 'string') throw invalid('setReadyCmd: give a ready check (waitForPort(...), ...) or a shell command');
+    return this.add({ type: 'setReadyCmd', ready: { ...r } });
   }
 }
 
@@ -562,6 +649,36 @@ class EmptyTemplateImpl implements EmptyTemplate {
   fromImage(ref: string, credentials?: RegistryCredentials): Template {
     if (typeof ref !== 'string' || ref.trim() === '' || /\s/.test(ref.trim())) throw invalid(`fromImage: "${ref}" is not an image reference`);
     return this.start({ type: 'image', ref: ref.trim(), ...(credentials ? { credentials: { ...credentials } } : {}) });
+  }
+
+  fromBaseImage(): Template {
+    return this.fromImage(DEFAULT_BASE_IMAGES.base);
+  }
+
+  fromBunImage(version?: string): Template {
+    return this.fromImage(`oven/bun:${version ?? 'latest'}`);
+  }
+
+  fromAWSRegistry(ref: string, credentials: AWSRegistryCredentials): Template {
+    if (!credentials?.accessKeyId || !credentials.secretAccessKey || !credentials.region) throw invalid('fromAWSRegistry: give { accessKeyId, secretAccessKey, region }');
+    const t = this.fromImage(ref) as unknown as TemplateImpl;
+    const d = t[TEMPLATE_DATA];
+    return new TemplateImpl({ ...d, base: { ...(d.base as { type: 'image'; ref: string }), aws: { ...credentials } } }) as unknown as Template;
+  }
+
+  fromGCPRegistry(ref: string, credentials: GCPRegistryCredentials): Template {
+    const sa = credentials?.serviceAccountJSON;
+    let json: string;
+    if (typeof sa === 'string') {
+      const file = path.resolve(this.defaultContext ?? process.cwd(), sa);
+      try {
+        json = readFileSync(file, 'utf8');
+      } catch (cause) {
+        throw new BuildError('ERR_KILN_TEMPLATE_INVALID', `fromGCPRegistry: cannot read the service-account key "${file}"`, { cause });
+      }
+    } else if (sa && typeof sa === 'object') json = JSON.stringify(sa);
+    else throw invalid('fromGCPRegistry: give { serviceAccountJSON } (a file path or the key object)');
+    return this.fromImage(ref, { username: '_json_key', password: json });
   }
 
   fromDebianImage(version?: string): Template {
@@ -622,8 +739,18 @@ export function isTemplate(v: unknown): v is TemplateFinal {
   return !!d && typeof d === 'object' && !!d.base && Array.isArray(d.steps);
 }
 
+/** `(alias, options)` or `(options)` → options with `name` set from the alias. */
+function buildArgs(aliasOrOptions: string | BuildOptions | undefined, options: BuildOptions | undefined): BuildOptions {
+  if (typeof aliasOrOptions === 'string') {
+    if (aliasOrOptions.trim() === '') throw invalid('Template.build: the alias must not be empty');
+    return { ...(options ?? {}), name: aliasOrOptions };
+  }
+  return aliasOrOptions ?? options ?? {};
+}
+
 /** Template.build: loads the engine only when a build is asked for, so rendering stays light. */
-async function buildTemplate(template: TemplateFinal, options: BuildOptions = {}): Promise<BuildInfo> {
+async function buildTemplate(template: TemplateFinal, aliasOrOptions?: string | BuildOptions, maybeOptions?: BuildOptions): Promise<BuildInfo> {
+  const options = buildArgs(aliasOrOptions, maybeOptions);
   if (!isTemplate(template)) {
     throw new BuildError('ERR_KILN_TEMPLATE_INVALID', 'Template.build needs a template with a base image (Template().fromImage(...) or another from* method)');
   }
@@ -640,26 +767,6 @@ async function remoteTarget(o: RemoteOptions): Promise<{ mod: typeof import('./r
   return { mod, target: mod.remoteOf(o)! };
 }
 
-async function buildInBackground(template: TemplateFinal, options: BuildOptions = {}): Promise<BuildInfo & { buildId: string }> {
-  if (!isTemplate(template)) throw new BuildError('ERR_KILN_TEMPLATE_INVALID', 'Template.buildInBackground needs a template with a base image');
-  const remote = await remoteTarget(options);
-  if (remote) return remote.mod.buildRemote(template[TEMPLATE_DATA], options, remote.target, true) as Promise<BuildInfo & { buildId: string }>;
-  throw new BuildError('ERR_KILN_NOT_SUPPORTED', 'Template.buildInBackground needs a build service: pass apiKey/baseUrl or set KILN_API_KEY/KILN_HOST');
-}
-
-async function getBuildStatus(buildId: string, options: RemoteOptions = {}): Promise<BuildStatus> {
-  const remote = await remoteTarget(options);
-  if (remote) return remote.mod.getBuildStatusRemote(buildId, remote.target);
-  throw new BuildError('ERR_KILN_NOT_SUPPORTED', 'Template.getBuildStatus needs a build service: pass apiKey/baseUrl or set KILN_API_KEY/KILN_HOST');
-}
-
-async function exists(name: string, options: RemoteOptions & { root?: string } = {}): Promise<boolean> {
-  const remote = await remoteTarget(options);
-  if (remote) return remote.mod.existsRemote(name, remote.target);
-  const { localTemplates } = await import('./build.js');
-  return (await localTemplates(options.root)).some((t) => t.name === name || t.tags.some((x) => `${t.name}:${x.tag}` === name));
-}
-
 async function list(options: RemoteOptions & { root?: string } = {}): Promise<Array<{ name: string; tags: Array<{ tag: string; digest: string }> }>> {
   const remote = await remoteTarget(options);
   if (remote) return remote.mod.listRemote(remote.target);
@@ -674,8 +781,15 @@ async function deleteTemplate(name: string, options: RemoteOptions & { root?: st
   return deleteLocalTemplate(name, options.root);
 }
 
+/**
+ * Set by `kiln build FILE` (and `kiln template`) while it loads a template file: templates made then take the file's
+ * folder as their default context. A global symbol, so every copy of the SDK reads the same value.
+ */
+const LOADING_DIR = Symbol.for('kiln.template.loading-dir');
+
 function createTemplate(baseImage?: string): EmptyTemplate | Template {
-  const empty = new EmptyTemplateImpl(callerDir());
+  const loading = (globalThis as Record<symbol, unknown>)[LOADING_DIR];
+  const empty = new EmptyTemplateImpl(typeof loading === 'string' ? loading : undefined);
   return baseImage === undefined ? empty : empty.fromImage(baseImage);
 }
 
@@ -698,5 +812,48 @@ export const Template: TemplateConstructor = Object.assign(
   function Template(baseImage?: string): EmptyTemplate | Template {
     return createTemplate(baseImage);
   },
-  { build: buildTemplate, buildInBackground, getBuildStatus, exists, list, delete: deleteTemplate },
+  { build: buildTemplate, buildInBackground, getBuildStatus, exists: templateExists, list, delete: deleteTemplate },
 ) as unknown as TemplateConstructor;
+
+/** Builds started by buildInBackground in this process, by build id. */
+const background = new Map<string, { status: BuildStatus['status']; logs: LogEntry[]; reason?: string }>();
+
+async function buildInBackground(template: TemplateFinal, aliasOrOptions?: string | BuildOptions, maybeOptions?: BuildOptions): Promise<BuildInfo> {
+  const options = buildArgs(aliasOrOptions, maybeOptions);
+  if (!isTemplate(template)) throw invalid('Template.buildInBackground needs a template with a base image');
+  const remote = await remoteTarget(options);
+  if (remote) return remote.mod.buildRemote(template[TEMPLATE_DATA], options, remote.target, true);
+  const buildId = `local-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+  const entry: { status: BuildStatus['status']; logs: LogEntry[]; reason?: string } = { status: 'building', logs: [] };
+  background.set(buildId, entry);
+  const user = options.onBuildLogs;
+  buildTemplate(template, { ...options, onBuildLogs: (l) => { entry.logs.push(l); user?.(l); } }).then(
+    (info) => {
+      entry.status = 'ready';
+      entry.logs.push(logEntry('info', `built ${info.name || info.digest} (${info.digest})`));
+    },
+    (err: unknown) => {
+      entry.status = 'error';
+      entry.reason = err instanceof Error ? err.message : String(err);
+      entry.logs.push(logEntry('error', entry.reason));
+    },
+  );
+  const name = options.name ?? '';
+  return { name, alias: name, templateId: '', buildId, digest: '', durationMs: 0, steps: [] };
+}
+
+async function getBuildStatus(build: Pick<BuildInfo, 'buildId'>, options: { logsOffset?: number } & RemoteOptions = {}): Promise<BuildStatus> {
+  const remote = await remoteTarget(options);
+  if (remote) return remote.mod.getBuildStatusRemote(build.buildId, remote.target);
+  const entry = background.get(build?.buildId);
+  if (!entry) throw new BuildError('ERR_KILN_ARGUMENT', `no build "${build?.buildId}" was started by buildInBackground in this process`);
+  return { buildId: build.buildId, status: entry.status, logEntries: entry.logs.slice(options.logsOffset ?? 0), ...(entry.reason ? { reason: entry.reason } : {}) };
+}
+
+async function templateExists(name: string, options: RemoteOptions & { root?: string } = {}): Promise<boolean> {
+  if (typeof name !== 'string' || name.trim() === '') throw invalid('Template.exists: give a name');
+  const remote = await remoteTarget(options);
+  if (remote) return remote.mod.existsRemote(name, remote.target);
+  const { imageExists } = await import('./build.js');
+  return imageExists(name, options.root);
+}

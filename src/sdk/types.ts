@@ -9,9 +9,35 @@ export interface RegistryCredentials {
   password: string;
 }
 
+/** AWS ECR credentials (`fromAWSRegistry`). */
+export interface AWSRegistryCredentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  region: string;
+}
+
+/** GCP Artifact Registry credentials (`fromGCPRegistry`): a service-account key, as a file path or the parsed JSON. */
+export interface GCPRegistryCredentials {
+  serviceAccountJSON: string | Record<string, unknown>;
+}
+
+/** One item of `copyItems`: a `copy` with its own options. */
+export interface CopyItem extends CopyOptions {
+  src: string | string[];
+  dest: string;
+}
+
+/** Options of `bunInstall`. */
+export interface BunInstallOptions {
+  /** `bun install -g` */
+  global?: boolean;
+  /** `bun add --dev` */
+  dev?: boolean;
+}
+
 /** Where a template starts. */
 export type TemplateBase =
-  | { type: 'image'; ref: string; credentials?: RegistryCredentials }
+  | { type: 'image'; ref: string; credentials?: RegistryCredentials; aws?: AWSRegistryCredentials }
   | { type: 'dockerfile'; content: string };
 
 /** Options of `aptInstall`. */
@@ -93,7 +119,7 @@ export interface GitCloneOptions {
 
 /** A readiness check: how a sandbox started from the image knows the start command is ready. */
 export interface ReadyCheck {
-  kind: 'port' | 'url' | 'file' | 'process' | 'timeout';
+  kind: 'port' | 'url' | 'file' | 'process' | 'timeout' | 'command';
   /** the shell command that exits 0 once ready */
   cmd: string;
   port?: number;
@@ -116,6 +142,7 @@ export type TemplateStep = StepCommon &
     | { type: 'aptInstall'; packages: string[]; noInstallRecommends: boolean }
     | { type: 'pipInstall'; packages: string[]; requirements?: string }
     | { type: 'npmInstall'; packages: string[]; global: boolean; dev: boolean }
+    | { type: 'bunInstall'; packages: string[]; global: boolean; dev: boolean }
     | { type: 'goInstall'; packages: string[] }
     | { type: 'cargoInstall'; packages: string[] }
     | { type: 'runCmd'; commands: string[]; user?: string; caches?: string[] }
@@ -129,13 +156,14 @@ export type TemplateStep = StepCommon &
     | { type: 'setUser'; user: string }
     | { type: 'gitClone'; url: string; path?: string; branch?: string; depth?: number }
     | { type: 'setStartCmd'; cmd: string | string[]; ready?: ReadyCheck }
+    | { type: 'setReadyCmd'; ready: ReadyCheck }
   );
 
 /** Everything a template holds: plain data, the same for the text and the JSON form. */
 export interface TemplateData {
   base: TemplateBase;
   steps: TemplateStep[];
-  /** folder `copy()` sources resolve against when the build names none (the template file's folder) */
+  /** folder `copy()` sources resolve against when the build names none: the template file's folder under `kiln build FILE` */
   defaultContext?: string;
 }
 
@@ -167,32 +195,39 @@ export interface BuildProgressEvent {
   error?: string;
 }
 
-/** Options of `Template.build`. */
+/** Options of `Template.build`. Every field also takes `undefined` (so `exactOptionalPropertyTypes` projects can pass `process.env.X`). */
 export interface BuildOptions {
   /** tag the image with this name (`my-template` → `my-template:latest`) */
-  name?: string;
+  name?: string | undefined;
   /** more tags */
-  tags?: string[];
+  tags?: string[] | undefined;
+  /** E2B's name for `name` (`Template.build(t, 'alias', options)` sets it too) */
+  alias?: string | undefined;
+  /** E2B's log callback: every log line and step change, as {@link LogEntry} (see `defaultBuildLogger()`) */
+  onBuildLogs?: ((entry: LogEntry) => void) | undefined;
   /** run every step; nothing is looked up in the cache (results are still recorded) */
-  skipCache?: boolean;
-  /** folder `copy()` sources resolve against; default: the folder of the file that created the template */
-  contextPath?: string;
+  skipCache?: boolean | undefined;
+  /**
+   * Folder `copy()` sources (and `pipInstall({ requirements })`) resolve against. Default: the current working folder
+   * (as E2B's `fileContextPath`); for a template loaded by `kiln build template.ts`, that file's folder.
+   */
+  contextPath?: string | undefined;
   /** more `.dockerignore` patterns for the context */
-  ignorePatterns?: string[];
+  ignorePatterns?: string[] | undefined;
   /** every line a step prints */
-  onLog?: (entry: BuildLogEntry) => void;
+  onLog?: ((entry: BuildLogEntry) => void) | undefined;
   /** step starts, hits and finishes */
-  onProgress?: (event: BuildProgressEvent) => void;
-  signal?: AbortSignal;
+  onProgress?: ((event: BuildProgressEvent) => void) | undefined;
+  signal?: AbortSignal | undefined;
   /** kiln's state directory (default `KILN_ROOT`, `/var/lib/kiln` for root) */
-  root?: string;
+  root?: string | undefined;
   /**
    * Environment for the build's RUN steps only: registry and index addresses, proxies. Never stored in the image,
    * in build history or in cache keys (the values reach the steps as secrets), so a mirror change keeps the cache.
    */
-  env?: Record<string, string>;
+  env?: Record<string, string> | undefined;
   /** a CA bundle on this machine that RUN steps trust (for TLS-intercepting networks); mounted, never stored */
-  caBundle?: string;
+  caBundle?: string | undefined;
   /**
    * A registry shared by many machines as the build cache, per step (`kiln build --cache-registry`): a step missing
    * here is taken from `ref`'s repository (the team's namespace) when another machine built it, every step that runs
@@ -202,19 +237,44 @@ export interface BuildOptions {
    * @example
    * await Template.build(t, { name: 'app', cacheRegistry: { ref: 'registry.internal:5000/acme/cache' } });
    */
-  cacheRegistry?: { ref: string; mounts?: boolean };
+  cacheRegistry?: { ref: string; mounts?: boolean } | undefined;
+  /**
+   * How long the start command has to pass its ready check at the end of the build (default 60 000 ms); a check that
+   * does not pass in time fails the build with the command's last output lines.
+   */
+  readyTimeoutMs?: number | undefined;
+  /** CPUs for the sandbox (E2B's `cpuCount`): recorded, and given to the start check's container */
+  cpuCount?: number | undefined;
+  /** memory for the sandbox in MiB (E2B's `memoryMB`): recorded, and given to the start check's container */
+  memoryMB?: number | undefined;
   /** build through a `kiln serve` with this API key (default `KILN_API_KEY`); see README "kiln serve" */
-  apiKey?: string;
+  apiKey?: string | undefined;
   /** the service's address, `http://HOST:PORT` or `unix:/path` (default `KILN_HOST`, else http://127.0.0.1:8080) */
-  baseUrl?: string;
-  /** every log line of a remote (or local) build, as E2B's option of that name */
-  onBuildLogs?: (entry: BuildLogEntry) => void;
+  baseUrl?: string | undefined;
 }
 
 /** Where a remote call goes (`Template.exists`, `list`, `delete`, `getBuildStatus`). */
 export interface RemoteOptions {
   apiKey?: string;
   baseUrl?: string;
+}
+
+/** A build log line in E2B's shape (`onBuildLogs`). */
+export interface LogEntry {
+  timestamp: Date;
+  level: 'debug' | 'info' | 'warn' | 'error';
+  message: string;
+  toString(): string;
+}
+
+/** What `Template.getBuildStatus` answers. */
+export interface BuildStatus {
+  buildId: string;
+  status: 'building' | 'ready' | 'error';
+  /** log entries from `logsOffset` on */
+  logEntries: LogEntry[];
+  /** why the build failed */
+  reason?: string;
 }
 
 /** One step of a finished build. */
@@ -228,6 +288,10 @@ export interface BuildStepInfo {
 export interface BuildInfo {
   /** the tag given as `name` (normalized, e.g. `my-template:latest`), or '' */
   name: string;
+  /** E2B's fields: the alias (= name), the template id (the image digest) and the build id (kiln history) */
+  alias: string;
+  templateId: string;
+  buildId: string;
   /** manifest digest of the image */
   digest: string;
   durationMs: number;

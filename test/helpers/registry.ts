@@ -1,4 +1,5 @@
 /** Test helper: a real `docker-registry` (Debian's distribution 2.x) on a free loopback port, storage in a temp dir. */
+import { createServer as createHttpServer, request, type Server } from 'node:http';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, promises as fsp, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -99,4 +100,34 @@ export function skipWithoutRegistry(t: TestContext): boolean {
   if (process.env.CI === 'true') throw new Error('docker-registry is not installed');
   t.skip('docker-registry is not installed');
   return true;
+}
+
+/** The credentials {@link startAuthProxy} accepts. */
+export const AUTH_USER = 'kiln-user';
+export const AUTH_PASS = 'kiln-pass-1';
+
+/** A proxy to the registry that answers 401 (Basic challenge) unless the request carries USER:PASS. */
+export async function startAuthProxy(upstream: string): Promise<{ host: string; seen: string[]; stop(): Promise<void> }> {
+  const seen: string[] = [];
+  const expected = `Basic ${Buffer.from(`${AUTH_USER}:${AUTH_PASS}`).toString('base64')}`;
+  const [uhost, uport] = upstream.split(':');
+  const srv: Server = createHttpServer((req, res) => {
+    const auth = req.headers.authorization ?? '';
+    seen.push(auth.startsWith('Basic ') ? Buffer.from(auth.slice(6), 'base64').toString() : auth ? 'other' : 'none');
+    if (auth !== expected) {
+      res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="kiln-test"', 'Content-Type': 'application/json' });
+      res.end('{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}');
+      return;
+    }
+    const { authorization: _a, ...headers } = req.headers;
+    const up = request({ host: uhost, port: Number(uport), method: req.method, path: req.url, headers: { ...headers, host: upstream } }, (ur) => {
+      res.writeHead(ur.statusCode ?? 502, ur.headers);
+      ur.pipe(res);
+    });
+    up.on('error', () => res.destroy());
+    req.pipe(up);
+  });
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  const port = (srv.address() as { port: number }).port;
+  return { host: `127.0.0.1:${port}`, seen, stop: () => new Promise((resolve) => srv.close(() => resolve())) };
 }

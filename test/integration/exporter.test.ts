@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { loadArchive, writeDockerArchive, writeOciLayout } from '../../src/exporter/index.js';
-import { makeTinyImage, type TinyImage } from '../../src/exporter/testing/fixture.js';
+import { makeTinyImage, type TinyImage } from '../helpers/tiny-image.js';
 import { sha256 } from '../../src/oci/index.js';
 import { createLocalStore, type ContentStore } from '../../src/store/index.js';
 

@@ -243,7 +243,8 @@ describe('template SDK: real builds', { concurrency: false }, () => {
     assert.ok(names.some((n) => n.startsWith('ENV PYTHONUNBUFFERED="1" MPLBACKEND="Agg"')), names.join('\n'));
     assert.ok(names.some((n) => /pip install numpy pandas matplotlib$/.test(n)));
     assert.ok(names.some((n) => n === 'COPY analysis.py ./'));
-    assert.equal(names.length, 1 + 6 + 2, 'FROM, one per step, and CMD + LABEL for setStartCmd');
+    assert.equal(names.length, 1 + 6 + 2 + 1, 'FROM, one per step, CMD + LABEL for setStartCmd, and the start check');
+    assert.equal(names[names.length - 1], 'START CHECK waitForPort(8888)');
     const { config } = await readImage(root, r.meta['containerimage.digest']);
     assert.deepEqual(config.config.Cmd, ['python3', '-m', 'http.server', '8888']);
     assert.equal(JSON.parse(config.config.Labels?.['kiln.template.ready'] ?? '{}').port, 8888);

@@ -1,7 +1,10 @@
 import { Option, type Command } from 'commander';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { BuildError } from '../../errors/index.js';
-import { runBuild, writeMetadataFile, normalizeRef, type BuildRequest } from '../../engine/index.js';
+import { runBuild, writeMetadataFile, normalizeRef, validateImageName, type BuildOutput, type BuildRequest } from '../../engine/index.js';
 import { formatVerifyReport, verifyBuild } from '../../verify/index.js';
 import { createProgress, type ProgressMode } from '../../progress/index.js';
 import { collect, type CliContext } from '../shared.js';
@@ -9,23 +12,96 @@ import { parseAssignments, parseKeyValues } from '../../flags/index.js';
 import { parseDuration } from '../../gc/index.js';
 import type { ApplyLangCacheOptions } from '../../langcache/index.js';
 import { addBuildRegistryFlags, registryBuildRequest, registryOutputs } from './registry.js';
-import { resolveBuildInput } from './template.js';
+import { resolveBuildInput, type BuildInput } from './template.js';
 import { localHandoff, remoteCliBuild } from './remote.js';
+
+const OUTPUT_KEYS = ['type', 'dest', 'name'];
+
+/** `--output type=oci|docker,dest=FILE[,name=REF]`: an unknown key or type is an error, not ignored. */
+function parseOutput(spec: string): BuildOutput {
+  const kv = parseKeyValues(spec, '--output');
+  for (const k of Object.keys(kv)) {
+    if (!OUTPUT_KEYS.includes(k)) throw new BuildError('ERR_KILN_ARGUMENT', `--output ${spec}: unknown key "${k}" (known: ${OUTPUT_KEYS.join(', ')})`);
+  }
+  const type = kv.type ?? 'oci';
+  if (!['oci', 'docker', 'local', 'tar'].includes(type)) throw new BuildError('ERR_KILN_ARGUMENT', `--output: unsupported type "${type}" (use oci, docker, local, tar or registry)`);
+  if (!kv.dest) throw new BuildError('ERR_KILN_ARGUMENT', `--output needs dest=${type === 'local' ? 'DIR' : 'FILE'}`);
+  if ((type === 'local' || type === 'tar') && kv.name !== undefined) throw new BuildError('ERR_KILN_ARGUMENT', `--output type=${type} writes a filesystem, not an image: name= has no meaning there`);
+  const names = kv.name !== undefined ? kv.name.split(/[\s]+/).filter(Boolean) : undefined;
+  if (names !== undefined && names.length === 0) throw new BuildError('ERR_KILN_ARGUMENT', `--output ${spec}: name= is empty`);
+  for (const n of names ?? []) validateImageName(n, '--output name');
+  return { type: type as BuildOutput['type'], dest: path.resolve(kv.dest), ...(names ? { names } : {}) };
+}
+
+const OCI_ARCH: Record<string, string> = { x64: 'amd64', ia32: '386', arm: 'arm', arm64: 'arm64', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64', loong64: 'loong64', mips: 'mips', mipsel: 'mipsle' };
+const KNOWN_OS = ['linux', 'windows', 'darwin', 'freebsd'];
+const KNOWN_ARCH = ['amd64', '386', 'arm', 'arm64', 'ppc64le', 's390x', 'riscv64', 'loong64', 'mips', 'mipsle', 'mips64', 'mips64le'];
+/** what binfmt_misc names the emulator of each architecture (qemu-user-static) */
+const QEMU_NAME: Record<string, string> = { amd64: 'x86_64', '386': 'i386', arm: 'arm', arm64: 'aarch64', ppc64le: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
+
+/** This machine's platform, as OCI spells it. */
+export function hostPlatform(): { os: string; architecture: string } {
+  return { os: 'linux', architecture: OCI_ARCH[process.arch] ?? process.arch };
+}
+
+/**
+ * `--platform os/arch[/variant]` (a comma list as buildx takes it): the host's own platform is built and recorded;
+ * a malformed value or a foreign platform is an error saying why (kiln runs RUN steps natively, with no emulator).
+ */
+export function parsePlatform(value: string): { os: string; architecture: string; variant?: string } {
+  const host = hostPlatform();
+  const list = value.split(',').map((x) => x.trim()).filter(Boolean);
+  if (list.length === 0) throw new BuildError('ERR_KILN_ARGUMENT', '--platform needs a value such as linux/amd64');
+  const parsed = list.map((one) => {
+    const parts = one.toLowerCase().split('/');
+    if (parts.length === 1 && KNOWN_ARCH.includes(parts[0]!)) parts.unshift('linux');
+    const [os, arch0, variant] = parts;
+    const arch = arch0 === 'x86_64' || arch0 === 'x86-64' ? 'amd64' : arch0 === 'aarch64' ? 'arm64' : arch0;
+    if (parts.length < 2 || parts.length > 3 || !os || !arch || !KNOWN_OS.includes(os) || !KNOWN_ARCH.includes(arch)) {
+      throw new BuildError('ERR_KILN_ARGUMENT', `--platform: "${one}" is not a platform (expected OS/ARCH[/VARIANT], e.g. ${host.os}/${host.architecture}; OS one of ${KNOWN_OS.join(', ')}; ARCH one of ${KNOWN_ARCH.join(', ')})`);
+    }
+    return { os, architecture: arch, ...(variant ? { variant } : {}) };
+  });
+  for (const p of parsed) {
+    if (p.os === host.os && p.architecture === host.architecture && (!p.variant || (p.architecture === 'arm64' && p.variant === 'v8'))) continue;
+    const name = `${p.os}/${p.architecture}${p.variant ? `/${p.variant}` : ''}`;
+    const qemu = QEMU_NAME[p.architecture];
+    const emulator = p.os === 'linux' && qemu !== undefined && existsSync(`/proc/sys/fs/binfmt_misc/qemu-${qemu}`);
+    throw new BuildError('ERR_KILN_NOT_SUPPORTED', `--platform ${name}: kiln builds only for this machine's platform, ${host.os}/${host.architecture}; ${emulator ? `an emulator (binfmt_misc qemu-${qemu}) is registered, but kiln does not run foreign images through it yet` : `there is no emulator for ${p.architecture} (binfmt_misc qemu-${qemu ?? p.architecture} is not registered)`}`, {
+      hint: `build on a ${name} machine, or leave out --platform (or pass --platform ${host.os}/${host.architecture})`,
+    });
+  }
+  return parsed[0]!;
+}
+
+/** `--secret id=ID,src=FILE|env=VAR`: a source that does not exist is an error before anything is built. */
+function parseSecret(spec: string): { id: string; file?: string; env?: string } {
+  const kv = parseKeyValues(spec, '--secret');
+  for (const k of Object.keys(kv)) {
+    if (!['id', 'src', 'source', 'env', 'type'].includes(k)) throw new BuildError('ERR_KILN_ARGUMENT', `--secret ${spec}: unknown key "${k}" (known: id, src, env, type)`);
+  }
+  if (!kv.id) throw new BuildError('ERR_KILN_ARGUMENT', '--secret needs id=');
+  const src = kv.src ?? kv.source;
+  if (src !== undefined && !existsSync(src)) throw new BuildError('ERR_KILN_ARGUMENT', `--secret id=${kv.id}: source file "${src}" does not exist`);
+  return { id: kv.id, ...(src !== undefined ? { file: path.resolve(src) } : {}), ...(kv.env ? { env: kv.env } : {}) };
+}
 
 /** `kiln build` */
 export function registerBuild(program: Command, cli: CliContext): void {
   addBuildRegistryFlags(program.command('build'))
     .description('Build an image from a Dockerfile, a template file (.ts/.js) or an app folder without a Dockerfile (see kiln plan)')
-    .argument('[context]', 'build context directory', '.')
-    .option('-f, --file <file>', 'Dockerfile path (default: CONTEXT/Dockerfile)')
+    .argument('[context]', 'build context directory, or - (a Dockerfile or a context tar on standard input)', '.')
+    .option('-f, --file <file>', 'Dockerfile path (default: CONTEXT/Dockerfile); - reads it from standard input')
     .option('-t, --tag <name:tag>', 'name and tag the image (repeatable)', collect, [])
+    .option('--label <key=value>', 'set a label on the image (repeatable)', collect, [])
+    .option('--iidfile <file>', 'write the image ID (config digest, as docker) to the file')
     .option('--build-arg <key=value>', 'set a build-time variable (repeatable)', collect, [])
     .option('--no-cache', 'do not use the cache for any step')
     .option('--no-cache-filter <stage>', 'do not use the cache for this stage (repeatable)', collect, [])
     .option('--target <stage>', 'build this stage and what it needs')
     .addOption(new Option('--progress <mode>', 'progress output').choices(['auto', 'tty', 'plain', 'json', 'quiet']).default('auto'))
     .option('--metadata-file <file>', 'write the build result (digests, steps) as JSON')
-    .option('-o, --output <spec>', 'type=oci|docker,dest=FILE (repeatable)', collect, [])
+    .option('-o, --output <spec>', 'type=oci|docker,dest=FILE[,name=REF] | type=local,dest=DIR | type=tar,dest=FILE (repeatable)', collect, [])
     .option('--secret <spec>', 'id=ID,src=FILE or id=ID,env=VAR (repeatable)', collect, [])
     .option('--network <mode>', 'network for RUN steps: default|host|none|isolated (default = host, as Docker for local builds)', 'default')
     .option('--allow-host-network', 'with --network=isolated: allow RUN --network=host')
@@ -35,7 +111,7 @@ export function registerBuild(program: Command, cli: CliContext): void {
     .option('--step-timeout <duration>', 'stop a RUN step that runs longer (90s, 10m, 1h)')
     .option('--build-timeout <duration>', 'stop the build when it runs longer (30m, 2h)')
     .option('--disk-limit <bytes>', 'bytes the build\'s steps may write in all (500m, 5g = MiB, GiB), checked while each RUN runs')
-    .option('--platform <platform>', 'target platform (only the host platform is supported)')
+    .option('--platform <platform>', 'target platform OS/ARCH[/VARIANT]: this machine\'s own (a foreign one is refused: no emulator)')
     .option('--lang-cache', 'language caches (/cache/pip, npm, cargo, ...) as cache mounts on every RUN, their env vars in RUN and the image')
     .option('--lang-cache-tools <tools>', 'with --lang-cache: only these tools (comma list, e.g. pip,npm,go)')
     .option('--lang-cache-warm', 'with --lang-cache: also copy the caches into the image (/cache) at the end')
@@ -47,26 +123,28 @@ export function registerBuild(program: Command, cli: CliContext): void {
     .option('--ca-bundle <file>', 'template/planned builds: a CA bundle RUN steps trust (mounted, never stored)')
     .option('--base <image>', 'planned builds: base image instead of the language default')
     .option('--no-daemon', 'build in this process even when a kiln serve listens on ROOT/kiln.sock')
+    .option('--ready-timeout <seconds>', 'template builds: how long the start command has to pass its ready check (default 60)')
     .action(async (context: string, o: Record<string, unknown>) => {
       // --host URL / KILN_HOST: on the build service; else a local kiln serve (ROOT/kiln.sock) takes it when it runs
       const host = cli.host ?? process.env.KILN_HOST;
       if (host) return remoteCliBuild(context, o, host, cli.root);
       if (o.daemon !== false && (await localHandoff(context, o, cli.root))) return;
-      const s = await cli.getState();
-      const buildArgs = parseAssignments(o.buildArg as string[]);
+      const buildArgs: Record<string, string> = {};
+      for (const a of o.buildArg as string[]) {
+        const eq = a.indexOf('=');
+        const name = eq < 0 ? a : a.slice(0, eq);
+        if (!/^[A-Za-z_][A-Za-z0-9_.-]*$/.test(name)) {
+          throw new BuildError('ERR_KILN_ARGUMENT', `--build-arg "${a}": ${name === '' ? 'the name before = is empty' : `"${name}" is not a build-arg name`} (expected NAME=VALUE or NAME)`);
+        }
+        if (eq < 0) {
+          if (process.env[a] !== undefined) buildArgs[a] = process.env[a]!;
+        } else buildArgs[a.slice(0, eq)] = a.slice(eq + 1);
+      }
+      const platform = typeof o.platform === 'string' ? parsePlatform(o.platform) : undefined;
       const regOut = registryOutputs(o.output as string[]);
-      const outputs = regOut.rest.map((spec) => {
-        const kv = parseKeyValues(spec, '--output');
-        const type = kv.type ?? 'oci';
-        if (!['oci', 'docker'].includes(type)) throw new BuildError('ERR_KILN_ARGUMENT', `--output: unsupported type "${type}" (use oci or docker)`);
-        if (!kv.dest) throw new BuildError('ERR_KILN_ARGUMENT', '--output needs dest=FILE');
-        return { type: type as 'oci' | 'docker', dest: path.resolve(kv.dest) };
-      });
-      const secrets = (o.secret as string[]).map((spec) => {
-        const kv = parseKeyValues(spec, '--secret');
-        if (!kv.id) throw new BuildError('ERR_KILN_ARGUMENT', '--secret needs id=');
-        return { id: kv.id, ...(kv.src ?? kv.source ? { file: path.resolve((kv.src ?? kv.source)!) } : {}), ...(kv.env ? { env: kv.env } : {}) };
-      });
+      const outputs = regOut.rest.map(parseOutput);
+      const secrets = (o.secret as string[]).map(parseSecret);
+      const s = await cli.getState();
       const sde = buildArgs.SOURCE_DATE_EPOCH ?? process.env.SOURCE_DATE_EPOCH;
       const progress = createProgress(o.quiet ? 'quiet' : (o.progress as ProgressMode));
       const ac = new AbortController();
@@ -86,11 +164,15 @@ export function registerBuild(program: Command, cli: CliContext): void {
       };
       process.on('SIGINT', onSig);
       process.on('SIGTERM', onSig);
-      const input = await resolveBuildInput({ context, ...(o.file ? { file: o.file as string } : {}), buildEnv: o.buildEnv as string[], ...(o.caBundle ? { caBundle: o.caBundle as string } : {}), ...(o.base ? { base: o.base as string } : {}) });
+      const fromStdin = await stdinBuildInput(context, o.file as string | undefined);
+      const input = fromStdin ?? await resolveBuildInput({ context, ...(o.file ? { file: o.file as string } : {}), buildEnv: o.buildEnv as string[], ...(o.caBundle ? { caBundle: o.caBundle as string } : {}), ...(o.base ? { base: o.base as string } : {}), ...readyTimeout(o.readyTimeout) });
       try {
         const { secrets: inputSecrets, cleanup: _cleanup, ...inputRequest } = input;
+        const labels = parseLabels(o.label as string[]);
         const request: BuildRequest = {
           state: s,
+          ...(Object.keys(labels).length ? { labels } : {}),
+          ...(platform ? { platform } : {}),
           ...inputRequest,
           tags: o.tag as string[],
           buildArgs,
@@ -110,6 +192,7 @@ export function registerBuild(program: Command, cli: CliContext): void {
           signal: ac.signal,
         };
         const r = await runBuild(request);
+        if (o.iidfile) writeFileSync(path.resolve(o.iidfile as string), r.configDigest);
         if (o.metadataFile) await writeMetadataFile(path.resolve(o.metadataFile as string), r);
         if (o.explain) for (const st of r.steps) if (!st.cached && st.missReason) process.stderr.write(`explain: ${st.name}: ${st.missReason}\n`);
         if (o.verify) {
@@ -171,6 +254,74 @@ function dockerBytes(text: string, what: string): number {
 function positiveInt(text: string, what: string): number {
   if (!/^\d+$/.test(text.trim()) || Number(text) <= 0) throw new BuildError('ERR_KILN_ARGUMENT', `${what}: "${text}" is not a positive whole number`);
   return Number(text);
+}
+
+/** Read all of standard input. */
+async function readAllStdin(): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+function untar(archive: Buffer, dir: string, compression: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    // tar detects compression only in files, not in a pipe: the flag from the magic bytes
+    const p = spawn('tar', ['-x', ...compression, '-f', '-', '-C', dir, '--no-same-owner'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    let err = '';
+    p.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    p.on('error', reject);
+    p.on('close', (code) => (code === 0 ? resolve() : reject(new BuildError('ERR_KILN_ARGUMENT', `the context on standard input is not a readable tar: ${err.trim().split('\n').pop() ?? `exit ${code}`}`))));
+    p.stdin.end(archive);
+  });
+}
+
+/**
+ * docker's stdin forms: `kiln build -` (a Dockerfile, no context; or a tar, plain or compressed, that is the
+ * context) and `kiln build -f - DIR` (the Dockerfile on stdin, DIR the context). Undefined when neither is used.
+ */
+async function stdinBuildInput(context: string, file: string | undefined): Promise<BuildInput | undefined> {
+  if (context !== '-' && file !== '-') return undefined;
+  if (context === '-' && file === '-') throw new BuildError('ERR_KILN_ARGUMENT', 'the context and -f cannot both be - (standard input)');
+  const data = await readAllStdin();
+  if (context !== '-') {
+    if (!existsSync(context)) throw new BuildError('ERR_KILN_ARGUMENT', `build context "${context}" does not exist`);
+    return { contextDir: context, dockerfileText: data.toString('utf8'), secrets: [], cleanup: async () => undefined };
+  }
+  const dir = mkdtempSync(path.join(tmpdir(), 'kiln-stdin-context-'));
+  const cleanup = async (): Promise<void> => rmSync(dir, { recursive: true, force: true });
+  const isTar = data.length > 262 && data.subarray(257, 262).toString('latin1') === 'ustar';
+  const compression = data[0] === 0x1f && data[1] === 0x8b ? ['-z'] : data.subarray(0, 3).toString('latin1') === 'BZh' ? ['-j'] : data.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])) ? ['-J'] : data.subarray(0, 4).equals(Buffer.from([0x28, 0xb5, 0x2f, 0xfd])) ? ['--zstd'] : undefined;
+  try {
+    if (isTar || compression) {
+      await untar(data, dir, compression ?? []);
+      if (file !== undefined) return { contextDir: dir, dockerfile: path.join(dir, file), secrets: [], cleanup };
+      return { contextDir: dir, secrets: [], cleanup };
+    }
+    return { contextDir: dir, dockerfileText: data.toString('utf8'), secrets: [], cleanup };
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}
+
+/** `--label KEY=VALUE` (a bare KEY is an empty label, as docker) */
+function parseLabels(list: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const l of list) {
+    const eq = l.indexOf('=');
+    const k = eq < 0 ? l : l.slice(0, eq);
+    if (k.trim() === '') throw new BuildError('ERR_KILN_ARGUMENT', `--label "${l}": the key before = is empty`);
+    out[k] = eq < 0 ? '' : l.slice(eq + 1);
+  }
+  return out;
+}
+
+/** `--ready-timeout SECONDS` → milliseconds */
+function readyTimeout(v: unknown): { readyTimeoutMs?: number } {
+  if (v === undefined) return {};
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new BuildError('ERR_KILN_ARGUMENT', `--ready-timeout: "${String(v)}" is not a number of seconds`);
+  return { readyTimeoutMs: Math.round(n * 1000) };
 }
 
 /** `--network default|host|none|isolated` of kiln build; default and host share the host's network. */

@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { listCacheMounts, removeCacheMounts } from '../../ops/index.js';
 import type { CliContext } from '../shared.js';
 import { formatBytes } from '../../gc/index.js';
@@ -12,7 +12,7 @@ export function registerCache(program: Command, cli: CliContext): void {
     .command('ls')
     .description('List cache mounts: id, size, last use, builds that used them')
     .option('-q, --quiet', 'only ids')
-    .option('--format <fmt>', 'table or json', 'table')
+    .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table'))
     .action(async (o: { quiet?: boolean; format: string }) => {
       const rows = await listCacheMounts({ stateDir: await root() });
       if (o.format === 'json') process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);

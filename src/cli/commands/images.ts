@@ -7,13 +7,55 @@ import type { Digest, ImageConfig, Manifest } from '../../oci/index.js';
 import type { CliContext } from '../shared.js';
 import { formatBytes } from '../../gc/index.js';
 
+/** A value of `{{.A.B}}` / `{{json .A}}` in a `--format` template (the part of Go templates people type for inspect). */
+function formatTemplate(tpl: string, value: unknown): string {
+  return tpl.replace(/\{\{\s*(json\s+)?\.([A-Za-z0-9_.]*)\s*\}\}/g, (_m, json: string | undefined, p: string) => {
+    let v: unknown = value;
+    for (const k of p.split('.').filter(Boolean)) v = v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined;
+    if (json) return JSON.stringify(v ?? null);
+    if (v === undefined || v === null) return '<no value>';
+    if (Array.isArray(v)) return `[${v.join(' ')}]`;
+    return typeof v === 'object' ? `map[${Object.entries(v as Record<string, unknown>).map(([k, x]) => `${k}:${String(x)}`).join(' ')}]` : String(v);
+  }).replace(/\\n/g, '\n');
+}
+
+/** `kiln inspect IMAGE...`: the image config and manifest as JSON, in `docker image inspect`'s shape. */
+async function inspectImages(cli: CliContext, names: string[], format: string | undefined): Promise<void> {
+  const s = await cli.getState();
+  const out: unknown[] = [];
+  const images = s.db.listImages();
+  for (const n of names) {
+    const img = await loadLocalImage(s, n);
+    const m = img.manifest;
+    const cfg = img.config;
+    out.push({
+      Id: m.config.digest,
+      RepoTags: images.filter((i) => i.manifest === img.manifestDigest).map((i) => i.name),
+      RepoDigests: [],
+      Created: cfg.created ?? '',
+      Architecture: cfg.architecture,
+      Os: cfg.os,
+      ...(cfg.variant ? { Variant: cfg.variant } : {}),
+      Size: m.layers.reduce((a, l) => a + l.size, 0),
+      Config: cfg.config ?? {},
+      RootFS: { Type: 'layers', Layers: cfg.rootfs.diff_ids },
+      Metadata: { LastTagTime: '' },
+      Descriptor: { mediaType: m.mediaType, digest: img.manifestDigest },
+      Manifest: m,
+      History: cfg.history ?? [],
+    });
+  }
+  if (format !== undefined) for (const o of out) process.stdout.write(`${formatTemplate(format, o)}\n`);
+  else process.stdout.write(`${JSON.stringify(out, null, 4)}\n`);
+}
+
 /** `kiln images|rmi|tag|import|load|save` */
 export function registerImages(program: Command, cli: CliContext): void {
   program
     .command('images')
     .description('List local images')
     .option('-q, --quiet', 'only digests')
-    .option('--format <fmt>', 'table or json', 'table')
+    .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table'))
     .action(async (o: { quiet?: boolean; format: string }) => {
       const s = await cli.getState();
       const rows = [];
@@ -34,6 +76,15 @@ export function registerImages(program: Command, cli: CliContext): void {
         for (const r of rows) process.stdout.write(`${r.name.padEnd(40)} ${r.digest.slice(7, 19).padEnd(19)} ${r.created.padEnd(24)} ${formatBytes(r.size)}\n`);
       }
     });
+
+  const inspect = (cmd: Command): Command =>
+    cmd
+      .description('Show images\' config and manifest as JSON (as docker image inspect)')
+      .argument('<images...>')
+      .option('-f, --format <template>', 'Go-template subset: {{.Field.Sub}}, {{json .Field}}')
+      .action(async (names: string[], o: { format?: string }) => inspectImages(cli, names, o.format));
+  inspect(program.command('inspect'));
+  inspect(program.command('image').description('Image commands (docker image ...)').command('inspect'));
 
   program
     .command('rmi')
@@ -75,13 +126,14 @@ export function registerImages(program: Command, cli: CliContext): void {
     .command('load')
     .description('Load images from an OCI layout tar/dir or a docker-save tar')
     .argument('<file>')
-    .option('-t, --tag <name>', 'name for an image the archive leaves unnamed')
+    .option('-t, --tag <name>', 'name the loaded image (as well as the names the archive gives it)')
     .action(async (file: string, o: { tag?: string }) => {
       if (o.tag) validateImageName(o.tag, 'kiln load -t');
       const s = await cli.getState();
       const loaded = await loadArchive({ store: s.store, source: path.resolve(file) });
+      if (o.tag && loaded.length > 1) throw new BuildError('ERR_KILN_ARGUMENT', `kiln load -t: the archive holds ${loaded.length} images; -t names one (tag them with kiln tag)`);
       for (const l of loaded) {
-        const names = l.names.length ? l.names : o.tag ? [o.tag] : [];
+        const names = [...l.names, ...(o.tag && !l.names.map(normalizeRef).includes(normalizeRef(o.tag)) ? [o.tag] : [])];
         let manifestDigest: Digest = l.manifest;
         const first = JSON.parse((await s.store.read(l.manifest)).toString()) as Manifest | { manifests: Array<{ digest: Digest }> };
         if ('manifests' in first) manifestDigest = first.manifests[0]!.digest;

@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { createVolume, inspectVolume, listVolumes, removeVolumes, volumesDiskUsage } from '../../run/index.js';
 import type { CliContext } from '../shared.js';
 import { formatBytes } from '../../gc/index.js';
@@ -21,7 +21,7 @@ export function registerVolume(program: Command, cli: CliContext): void {
     .command('ls')
     .description('List volumes')
     .option('-q, --quiet', 'only names')
-    .option('--format <fmt>', 'table or json', 'table')
+    .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table'))
     .action(async (o: { quiet?: boolean; format: string }) => {
       const vols = await listVolumes({ stateDir: await root() });
       if (o.format === 'json') process.stdout.write(`${JSON.stringify(vols, null, 2)}\n`);
@@ -56,7 +56,7 @@ export function registerVolume(program: Command, cli: CliContext): void {
     .command('du')
     .description('Disk usage of volumes')
     .argument('[names...]')
-    .option('--format <fmt>', 'table or json', 'table')
+    .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table'))
     .action(async (names: string[], o: { format: string }) => {
       const rows = await volumesDiskUsage({ stateDir: await root(), names });
       if (o.format === 'json') process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);

@@ -29,6 +29,8 @@ export interface BuildContext {
   /** converted stages by index; undefined for a stage the target does not need */
   stages: Array<StageState | undefined>;
   byName: Map<string, number>;
+  /** ARG names declared in the global scope and the stages built: a build arg outside them is not consumed */
+  declared: Set<string>;
   newId(): string;
 }
 

@@ -8,7 +8,7 @@ import { stageLabel, type BuildContext, type StageContext, type StageState, type
 import { dispatch } from './dispatch.js';
 import { checkInstructionLimit, neededStages, onbuildTriggers, resolveTarget, stageNames } from './stages.js';
 import type { ConvertOptions } from './types.js';
-import { declareArgs, displayText, EnvIndex, expand } from './words.js';
+import { declareArgs, displayText, EnvIndex, expand, unconsumedArgsWarning } from './words.js';
 
 /**
  * Turn a Dockerfile into a build graph. Pure apart from the image resolver. The text is parsed once (syntax tree,
@@ -24,13 +24,15 @@ export async function convertDockerfile(opts: ConvertOptions): Promise<BuildGrap
 
   const platform = opts.platform ?? { os: 'linux', architecture: nodeArchToOci(process.arch) };
   // global ARGs (before the first FROM)
-  const globalArgs = new Map<string, string | undefined>(Object.entries(automaticArgs(platform)));
+  const autoArgs = automaticArgs(platform);
+  const globalArgs = new Map<string, string | undefined>(Object.entries(autoArgs));
   for (const a of df.metaArgs) declareArgs(a, globalArgs, globalArgs, opts.buildArgs, lex);
 
   let counter = 0;
   const build: BuildContext = {
     opts, file, lex, platform, globalArgs,
     vertices: new Map(), order: [], stages: [], byName: stageNames(df.stages, file),
+    declared: new Set(df.metaArgs.flatMap((a) => a.args.map((x) => x.key))),
     newId: () => `v${++counter}`,
   };
   const targetIndex = resolveTarget(df.stages, opts.target, file);
@@ -39,7 +41,8 @@ export async function convertDockerfile(opts: ConvertOptions): Promise<BuildGrap
     build.stages.push(needed.has(si) ? await convertStage(build, df.stages[si]!, si, df.stages.length) : undefined);
   }
   const target = build.stages[targetIndex]!;
-  return { vertices: build.vertices, order: build.order, target: { vertex: target.vertex, config: target.config }, history: target.history };
+  const warnings = unconsumedArgsWarning(opts.buildArgs, build.declared, Object.keys(autoArgs));
+  return { vertices: build.vertices, order: build.order, target: { vertex: target.vertex, config: target.config }, history: target.history, ...(warnings.length ? { warnings } : {}) };
 }
 
 /** TARGETPLATFORM, BUILDARCH and the rest, as BuildKit defines them. */

@@ -46,6 +46,7 @@ export async function dispatch(st: Step): Promise<void> {
 function dispatchArg(st: Step<ArgCommand>): void {
   const { s } = st;
   declareArgs(st.cmd, s.stageArgs, s.build.globalArgs, s.build.opts.buildArgs, s.build.lex, s.lookup);
+  for (const a of st.cmd.args) s.build.declared.add(a.key);
 }
 
 function dispatchEnv(st: Step<EnvCommand>): void {

@@ -1,6 +1,6 @@
 import { DockerfileError } from '../../../errors/index.js';
 import type { ContainerConfig } from '../../../oci/index.js';
-import type { ArgCommand, Command } from '../instructions/index.js';
+import { suggest, type ArgCommand, type Command } from '../instructions/index.js';
 import type { ShellLexer } from '../shell/index.js';
 
 /** Build args that never enter the cache key unless the Dockerfile declares them (BuildKit's proxy args). */
@@ -152,4 +152,24 @@ export function displayText(cmd: Command): string {
 export function historyText(cmd: Command): string {
   const t = displayText(cmd);
   return cmd.name === 'run' ? `RUN ${t.replace(/^run\s+/i, '')} # buildkit` : `${t} # buildkit`;
+}
+
+/** Build args BuildKit consumes without an ARG: proxies, its own settings, and the reproducibility epoch. */
+function isPredefinedArg(name: string): boolean {
+  return PROXY_ARGS.has(name) || name.startsWith('BUILDKIT_') || name === 'SOURCE_DATE_EPOCH';
+}
+
+/**
+ * BuildKit's warning for build args no ARG of the built stages declares, with the declared name each nearly matches
+ * (a typo such as GREETNG for GREETING).
+ */
+export function unconsumedArgsWarning(buildArgs: Record<string, string>, declared: Set<string>, auto: string[]): string[] {
+  const unused = Object.keys(buildArgs).filter((k) => !declared.has(k) && !auto.includes(k) && !isPredefinedArg(k)).sort();
+  if (unused.length === 0) return [];
+  const names = [...declared];
+  const hints = unused.flatMap((k) => {
+    const m = suggest(k, names, true);
+    return m === undefined ? [] : [`${k} → did you mean ${m}?`];
+  });
+  return [`[Warning] One or more build-args [${unused.join(' ')}] were not consumed${hints.length ? ` (${hints.join('; ')})` : ''}`];
 }

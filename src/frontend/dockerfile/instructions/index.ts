@@ -6,6 +6,7 @@ export type { ParseInstructionOptions } from './parse-instruction.js';
 export { parseDockerfile, parseDockerfileFromResult } from './parse-dockerfile.js';
 export type { ParseDockerfileOptions } from './parse-dockerfile.js';
 export { parseGoDuration } from './duration.js';
+export { suggest } from './suggest.js';
 export type {
   ArgCommand,
   CmdCommand,

@@ -1,7 +1,7 @@
 import { gzipSync } from 'node:zlib';
 import tar from 'tar-stream';
-import { MediaType, sha256, type Descriptor, type Digest, type ImageConfig, type Index, type Manifest } from '../../oci/index.js';
-import type { ContentStore } from '../../store/index.js';
+import { MediaType, sha256, type Descriptor, type Digest, type ImageConfig, type Index, type Manifest } from '../../src/oci/index.js';
+import type { ContentStore } from '../../src/store/index.js';
 
 /** A tiny image written into a store by tests. @internal */
 export interface TinyImage {

@@ -1,0 +1,67 @@
+import { spawn } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { BuildError } from '../errors/index.js';
+import type { Digest } from '../oci/index.js';
+import { createOpRunner } from '../ops/index.js';
+import type { State } from './state.js';
+
+/**
+ * Mount an image's filesystem (an overlay over its layers' snapshots, with a throwaway upper dir), run `fn` on the
+ * mountpoint, then release it: what a start check and a `type=local` / `type=tar` output read.
+ */
+export async function withImageRootfs<T>(s: State, diffIds: Digest[], fn: (mountpoint: string) => Promise<T>): Promise<T> {
+  const ops = createOpRunner({
+    store: s.store,
+    db: s.db,
+    snapshots: s.snapshots,
+    executor: s.executor,
+    stateDir: s.root,
+    contextDir: s.root,
+    isIgnored: () => false,
+    ignorePatterns: [],
+    statCache: { get: () => undefined, set: () => undefined },
+    secrets: new Map(),
+    loadImage: () => Promise.reject(new BuildError('ERR_KILN_INTERNAL', 'no other image is loaded here')),
+  });
+  const lowers = await ops.ensureSnapshots(diffIds);
+  const snap = await s.snapshots.prepare({ lowers });
+  try {
+    await snap.mount();
+    return await fn(snap.mountpoint);
+  } finally {
+    await snap.release();
+  }
+}
+
+function tar(args: string[], opts: { stdin?: 'pipe' } = {}): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const p = spawn('tar', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    p.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    p.on('error', reject);
+    p.on('close', (code) => (code === 0 ? resolve() : reject(new BuildError('ERR_KILN_ARCHIVE_WRITE', `tar ${args[0]} failed: ${err.trim().split('\n').pop() ?? `exit ${code}`}`))));
+    void opts;
+  });
+}
+
+/**
+ * `--output type=local,dest=DIR` (the final filesystem written into DIR, owners, modes, links and xattrs kept) or
+ * `type=tar,dest=FILE` (the same as one tar), as BuildKit's local and tar exporters.
+ */
+export async function exportRootfs(s: State, diffIds: Digest[], out: { type: 'local' | 'tar'; dest: string }): Promise<void> {
+  await withImageRootfs(s, diffIds, async (mnt) => {
+    const common = ['--numeric-owner', '--xattrs', '--xattrs-include=*', '--acls'];
+    if (out.type === 'tar') {
+      await tar(['-cf', out.dest, ...common, '-C', mnt, '.']);
+      return;
+    }
+    mkdirSync(out.dest, { recursive: true });
+    const tmp = `${out.dest}.kiln-${process.pid}.tar`;
+    try {
+      await tar(['-cf', tmp, ...common, '-C', mnt, '.']);
+      await tar(['-xpf', tmp, ...common, '--same-owner', '-C', out.dest]);
+    } finally {
+      await import('node:fs/promises').then((f) => f.rm(tmp, { force: true }));
+    }
+  });
+}

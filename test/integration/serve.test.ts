@@ -236,8 +236,9 @@ describe('kiln serve', () => {
     const bg = await Template.buildInBackground(tpl, opts);
     const st = await waitBuild(url, keyA, bg.buildId);
     assert.equal(st.status, 'success');
-    const status = await Template.getBuildStatus(bg.buildId, { apiKey: keyA, baseUrl: url });
-    assert.equal(status.info!.digest, one.digest);
+    const status = await Template.getBuildStatus(bg, { apiKey: keyA, baseUrl: url });
+    assert.equal(status.status, 'ready', JSON.stringify(status));
+    assert.equal(status.buildId, bg.buildId);
     assert.equal(await Template.delete('sdk-app', { apiKey: keyA, baseUrl: url }), true);
     assert.equal(await Template.exists('sdk-app', { apiKey: keyA, baseUrl: url }), false);
   });

@@ -34,6 +34,10 @@ export interface BuildOutput {
 
 export interface BuildRequest {
   state: State;
+  /** `--ulimit`: rlimits of every RUN step */
+  ulimits?: Array<{ name: string; soft: number; hard: number }>;
+  /** `--shm-size`: /dev/shm of every RUN step, bytes */
+  shmSizeBytes?: number;
   /** `--label K=V`: labels set on the final image's config */
   labels?: Record<string, string>;
   /** a template's start command: proven at the end of the build (run until its ready check passes), cached by image */
@@ -240,6 +244,8 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
       loadImage: (ref) => loadLocalImage(s, ref),
       ...(req.sourceDateEpoch !== undefined ? { sourceDateEpoch: req.sourceDateEpoch } : {}),
       ...(req.network ? { network: req.network } : {}),
+      ...(req.ulimits ? { ulimits: req.ulimits } : {}),
+      ...(req.shmSizeBytes !== undefined ? { shmSizeBytes: req.shmSizeBytes } : {}),
       buildId,
       ...(shared?.onCacheMount ? { onCacheMount: shared.onCacheMount } : {}),
     });

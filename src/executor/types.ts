@@ -27,9 +27,20 @@ export interface ExecRequest {
   /** Default `host`: share the host netns, with copies of the host's /etc/resolv.conf and /etc/hosts. */
   network?: ExecNetwork;
   hostname?: string;
+  /** `--ulimit NAME=SOFT[:HARD]`: process rlimits (`nofile` replaces the default RLIMIT_NOFILE) */
+  ulimits?: Ulimit[];
+  /** `--shm-size`: the size of /dev/shm in bytes (default 64 MiB, as Docker) */
+  shmSizeBytes?: number;
   onStdout?: (chunk: Buffer) => void;
   onStderr?: (chunk: Buffer) => void;
   signal?: AbortSignal;
+}
+
+/** One rlimit: `nofile`, `nproc`, `core`, ... (RLIMIT_ + upper case) with its soft and hard values. */
+export interface Ulimit {
+  name: string;
+  soft: number;
+  hard: number;
 }
 
 /** How a run ended. A process killed by signal N reports `128 + N`. */

@@ -159,6 +159,8 @@ export function createOpRunner(o: OpsOptions): OpRunner & { ensureSnapshots(laye
         user: op.user,
         mounts,
         network: op.network === 'default' ? (o.network ?? 'host') : op.network,
+        ...(o.ulimits ? { ulimits: o.ulimits } : {}),
+        ...(o.shmSizeBytes !== undefined ? { shmSizeBytes: o.shmSizeBytes } : {}),
         onStdout: (c) => {
           keep(c);
           ctx.log('stdout', c);

@@ -132,6 +132,8 @@ export class RuncExecutor implements Executor {
       hosts: files.hosts,
       cgroupsPath: `/kiln/${id}`,
       nofileLimit: await (this.#nofileLimit ??= allowedNofileLimit()),
+      ...(req.ulimits ? { ulimits: req.ulimits } : {}),
+      ...(req.shmSizeBytes !== undefined ? { shmSizeBytes: req.shmSizeBytes } : {}),
     });
     const stubs = await planMountStubs({ rootfs: req.rootfs, destinations: mountDestinations(spec) });
     const record: BundleRecord = { rootfs: req.rootfs, stubs, parentTimes: await parentTimes({ rootfs: req.rootfs, stubs }) };

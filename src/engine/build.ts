@@ -34,6 +34,8 @@ export interface BuildOutput {
 
 export interface BuildRequest {
   state: State;
+  /** `--add-host HOST:IP`: /etc/hosts lines of every RUN step */
+  extraHosts?: Array<{ host: string; ip: string }>;
   /** `--ulimit`: rlimits of every RUN step */
   ulimits?: Array<{ name: string; soft: number; hard: number }>;
   /** `--shm-size`: /dev/shm of every RUN step, bytes */
@@ -245,6 +247,7 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
       ...(req.sourceDateEpoch !== undefined ? { sourceDateEpoch: req.sourceDateEpoch } : {}),
       ...(req.network ? { network: req.network } : {}),
       ...(req.ulimits ? { ulimits: req.ulimits } : {}),
+      ...(req.extraHosts ? { extraHosts: req.extraHosts } : {}),
       ...(req.shmSizeBytes !== undefined ? { shmSizeBytes: req.shmSizeBytes } : {}),
       buildId,
       ...(shared?.onCacheMount ? { onCacheMount: shared.onCacheMount } : {}),

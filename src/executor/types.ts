@@ -27,6 +27,8 @@ export interface ExecRequest {
   /** Default `host`: share the host netns, with copies of the host's /etc/resolv.conf and /etc/hosts. */
   network?: ExecNetwork;
   hostname?: string;
+  /** `--add-host HOST:IP`: lines added to the container's /etc/hosts */
+  extraHosts?: Array<{ host: string; ip: string }>;
   /** `--ulimit NAME=SOFT[:HARD]`: process rlimits (`nofile` replaces the default RLIMIT_NOFILE) */
   ulimits?: Ulimit[];
   /** `--shm-size`: the size of /dev/shm in bytes (default 64 MiB, as Docker) */

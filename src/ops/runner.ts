@@ -160,6 +160,7 @@ export function createOpRunner(o: OpsOptions): OpRunner & { ensureSnapshots(laye
         mounts,
         network: op.network === 'default' ? (o.network ?? 'host') : op.network,
         ...(o.ulimits ? { ulimits: o.ulimits } : {}),
+        ...(o.extraHosts ? { extraHosts: o.extraHosts } : {}),
         ...(o.shmSizeBytes !== undefined ? { shmSizeBytes: o.shmSizeBytes } : {}),
         onStdout: (c) => {
           keep(c);

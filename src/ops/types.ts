@@ -37,6 +37,8 @@ export interface OpsOptions {
   loadImage(ref: string): Promise<LocalImage>;
   /** network of RUN steps that do not choose one (`kiln build --network`); default host */
   network?: 'host' | 'none';
+  /** `kiln build --add-host` for every RUN */
+  extraHosts?: Array<{ host: string; ip: string }>;
   /** `kiln build --ulimit` for every RUN (not in cache keys, as BuildKit) */
   ulimits?: Ulimit[];
   /** `kiln build --shm-size` for every RUN, bytes */

@@ -118,7 +118,7 @@ export class RuncExecutor implements Executor {
     });
     const network = req.network ?? 'host';
     const hostname = req.hostname || DEFAULT_HOSTNAME;
-    const files = await writeNetworkFiles({ dir: bundle, network, hostname });
+    const files = await writeNetworkFiles({ dir: bundle, network, hostname, ...(req.extraHosts ? { extraHosts: req.extraHosts } : {}) });
     const spec = createSpec({
       rootfs: req.rootfs,
       args: req.args,

@@ -40,6 +40,8 @@ export interface BuildRequest {
   ulimits?: Array<{ name: string; soft: number; hard: number }>;
   /** `--shm-size`: /dev/shm of every RUN step, bytes */
   shmSizeBytes?: number;
+  /** `--add-host HOST:IP`: /etc/hosts lines of every RUN step */
+  extraHosts?: Array<{ host: string; ip: string }>;
   /** `--label K=V`: labels set on the final image's config */
   labels?: Record<string, string>;
   /** a template's start command: proven at the end of the build (run until its ready check passes), cached by image */
@@ -366,6 +368,7 @@ async function solveGraph(b: BuildRun, graph: BuildGraph, needed: string[], inpu
     ...(req.network ? { network: req.network } : {}),
     ...(req.limits ? { limits: req.limits } : {}),
     ...(req.ulimits ? { ulimits: req.ulimits } : {}),
+    ...(req.extraHosts ? { extraHosts: req.extraHosts } : {}),
     ...(req.shmSizeBytes !== undefined ? { shmSizeBytes: req.shmSizeBytes } : {}),
     buildId: b.buildId,
     ...(b.shared?.onCacheMount ? { onCacheMount: b.shared.onCacheMount } : {}),

@@ -47,9 +47,22 @@ export interface ExecRequest {
   limits?: ExecLimits;
   /** `RUN --security=insecure` (only where the server allows it): every capability, no seccomp, no masked paths */
   insecure?: boolean;
+  /** `--add-host HOST:IP`: lines added to the container's /etc/hosts */
+  extraHosts?: Array<{ host: string; ip: string }>;
+  /** `--ulimit NAME=SOFT[:HARD]`: process rlimits (`nofile` replaces the default RLIMIT_NOFILE) */
+  ulimits?: Ulimit[];
+  /** `--shm-size`: the size of /dev/shm in bytes (default 64 MiB, as Docker) */
+  shmSizeBytes?: number;
   onStdout?: (chunk: Buffer) => void;
   onStderr?: (chunk: Buffer) => void;
   signal?: AbortSignal;
+}
+
+/** One rlimit: `nofile`, `nproc`, `core`, ... (RLIMIT_ + upper case) with its soft and hard values. */
+export interface Ulimit {
+  name: string;
+  soft: number;
+  hard: number;
 }
 
 /** How a run ended. A process killed by signal N reports `128 + N`. */

@@ -149,6 +149,9 @@ export function createOpRunner(o: OpsOptions): OpRunner & { ensureSnapshots(laye
         network: op.network === 'default' ? (o.network ?? 'host') : op.network,
         ...(op.security === 'insecure' ? { insecure: true } : {}),
         ...(o.limits ? { limits: execLimits({ limits: o.limits, upperDir: snap.upperDir, used: diskUsedBytes }) } : {}),
+        ...(o.ulimits ? { ulimits: o.ulimits } : {}),
+        ...(o.extraHosts ? { extraHosts: o.extraHosts } : {}),
+        ...(o.shmSizeBytes !== undefined ? { shmSizeBytes: o.shmSizeBytes } : {}),
         onStdout: (c) => {
           keep(c);
           ctx.log('stdout', c);

@@ -1,7 +1,7 @@
 import type { ContentStore } from '../store/index.js';
 import type { MetadataDb } from '../metadata/index.js';
 import type { Snapshotter } from '../snapshot/index.js';
-import type { Executor } from '../executor/index.js';
+import type { Executor, Ulimit } from '../executor/index.js';
 import type { CacheMountOpened } from './cache-mount.js';
 import type { Descriptor, Digest, ImageConfig, Manifest } from '../oci/index.js';
 
@@ -55,6 +55,12 @@ export interface OpsOptions {
   limits?: BuildLimits;
   /** network of RUN steps that do not choose one (`kiln build --network`); default host */
   network?: 'host' | 'none' | 'isolated';
+  /** `kiln build --add-host` for every RUN */
+  extraHosts?: Array<{ host: string; ip: string }>;
+  /** `kiln build --ulimit` for every RUN (not in cache keys, as BuildKit) */
+  ulimits?: Ulimit[];
+  /** `kiln build --shm-size` for every RUN, bytes */
+  shmSizeBytes?: number;
   /** clamp layer timestamps (SOURCE_DATE_EPOCH) */
   sourceDateEpoch?: number;
   /** the build this runner serves (recorded in cache-mount use logs) */

@@ -270,4 +270,30 @@ describe('kiln: every output and every mistake', { concurrency: false }, () => {
     assert.equal(bad.status, 1);
     assert.match(bad.stderr, /"fish" is not a supported shell/);
   });
+
+  test('build --add-host, --ulimit and --shm-size reach RUN steps; bad values are errors', async (t) => {
+    if (!requireIntegration(t)) return;
+    const c = await newContext({ Dockerfile: 'FROM busybox:latest\nRUN grep -E "registry\\.local|v6host" /etc/hosts > /hosts; ulimit -n > /soft; ulimit -Hn > /hard; df -k /dev/shm | tail -1 | awk \'{print $2}\' > /shm\n' });
+    try {
+      const r = await kiln(['build', '--root', root, '-q', '--no-cache', '--ulimit', 'nofile=1024:2048', '--shm-size', '32m', '--add-host', 'registry.local:10.1.2.3', '--add-host', 'v6host=::1', c]);
+      assert.equal(r.code, 0, r.stderr);
+      const files = await imageFiles(root, r.stdout.trim());
+      assert.equal(files.get('hosts')?.content, '10.1.2.3\tregistry.local\n::1\tv6host\n');
+      assert.equal(files.get('soft')?.content, '1024\n');
+      assert.equal(files.get('hard')?.content, '2048\n');
+      assert.equal(files.get('shm')?.content, '32768\n');
+      const d = await kiln(['build', '--root', root, '-q', '--no-cache', c]);
+      assert.equal(d.code, 0, d.stderr);
+      const plain = await imageFiles(root, d.stdout.trim());
+      assert.equal(plain.get('hosts')?.content ?? '', '', 'without --add-host no such line');
+      assert.equal(plain.get('shm')?.content, '65536\n', 'the default stays 64 MiB');
+      for (const [flag, value, msg] of [['--ulimit', 'nofiles=1', /unknown limit "nofiles"/], ['--ulimit', 'nofile=9:1', /soft limit is above the hard limit/], ['--shm-size', 'lots', /expected a size/], ['--add-host', 'nohost', /expected HOST:IP/]] as const) {
+        const bad = await kiln(['build', '--root', root, flag, value, c]);
+        assert.equal(bad.code, 1, `${flag} ${value}`);
+        assert.match(bad.stderr, msg);
+      }
+    } finally {
+      await cleanup(c);
+    }
+  });
 });

@@ -1,6 +1,7 @@
 import { Option, type Command } from 'commander';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { BuildError } from '../../errors/index.js';
@@ -93,6 +94,9 @@ export function registerBuild(program: Command, cli: CliContext): void {
     .argument('[context]', 'build context directory, or - (a Dockerfile or a context tar on standard input)', '.')
     .option('-f, --file <file>', 'Dockerfile path (default: CONTEXT/Dockerfile); - reads it from standard input')
     .option('-t, --tag <name:tag>', 'name and tag the image (repeatable)', collect, [])
+    .option('--add-host <host:ip>', 'add a line to /etc/hosts of RUN steps (repeatable)', collect, [])
+    .option('--ulimit <name=soft[:hard]>', 'rlimit for RUN steps, e.g. nofile=1024:2048 (repeatable)', collect, [])
+    .option('--shm-size <size>', 'size of /dev/shm for RUN steps, e.g. 128m (default 64m)')
     .option('--label <key=value>', 'set a label on the image (repeatable)', collect, [])
     .option('--iidfile <file>', 'write the image ID (config digest, as docker) to the file')
     .option('--build-arg <key=value>', 'set a build-time variable (repeatable)', collect, [])
@@ -172,6 +176,9 @@ export function registerBuild(program: Command, cli: CliContext): void {
         const request: BuildRequest = {
           state: s,
           ...(Object.keys(labels).length ? { labels } : {}),
+          ...((o.addHost as string[]).length ? { extraHosts: (o.addHost as string[]).map(parseAddHost) } : {}),
+          ...((o.ulimit as string[]).length ? { ulimits: (o.ulimit as string[]).map(parseUlimit) } : {}),
+          ...(o.shmSize !== undefined ? { shmSizeBytes: parseShmSize(o.shmSize as string) } : {}),
           ...(platform ? { platform } : {}),
           ...inputRequest,
           tags: o.tag as string[],
@@ -302,6 +309,44 @@ async function stdinBuildInput(context: string, file: string | undefined): Promi
     await cleanup();
     throw err;
   }
+}
+
+/** `--add-host HOST:IP` (or HOST=IP, as buildx); IPv6 addresses keep their colons */
+function parseAddHost(spec: string): { host: string; ip: string } {
+  const sep = spec.includes('=') ? spec.indexOf('=') : spec.indexOf(':');
+  const host = sep < 0 ? '' : spec.slice(0, sep);
+  const ip = sep < 0 ? '' : spec.slice(sep + 1).replace(/^\[(.*)\]$/, '$1');
+  if (!/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(host) || !(isIP(ip) || ip === 'host-gateway')) {
+    throw new BuildError('ERR_KILN_ARGUMENT', `--add-host "${spec}": expected HOST:IP, e.g. registry.local:10.0.0.5`);
+  }
+  if (ip === 'host-gateway') throw new BuildError('ERR_KILN_NOT_SUPPORTED', '--add-host HOST:host-gateway: RUN steps share the host\'s network; use 127.0.0.1');
+  return { host, ip };
+}
+
+const ULIMITS = ['core', 'cpu', 'data', 'fsize', 'locks', 'memlock', 'msgqueue', 'nice', 'nofile', 'nproc', 'rss', 'rtprio', 'rttime', 'sigpending', 'stack'];
+
+/** `--ulimit NAME=SOFT[:HARD]` as docker (`-1` is unlimited) */
+function parseUlimit(spec: string): { name: string; soft: number; hard: number } {
+  const m = /^([a-z]+)=(-?\d+)(?::(-?\d+))?$/.exec(spec);
+  if (!m) throw new BuildError('ERR_KILN_ARGUMENT', `--ulimit "${spec}": expected NAME=SOFT[:HARD], e.g. nofile=1024:2048`);
+  const name = m[1]!;
+  if (!ULIMITS.includes(name)) throw new BuildError('ERR_KILN_ARGUMENT', `--ulimit "${spec}": unknown limit "${name}" (one of ${ULIMITS.join(', ')})`);
+  // -1: unlimited (2^63, as large as a JSON number carries exactly enough for runc)
+  const num = (v: string): number => (v === '-1' ? 2 ** 63 : Number(v));
+  const soft = num(m[2]!);
+  const hard = m[3] !== undefined ? num(m[3]) : soft;
+  if (soft > hard) throw new BuildError('ERR_KILN_ARGUMENT', `--ulimit "${spec}": the soft limit is above the hard limit`);
+  return { name, soft, hard };
+}
+
+/** `--shm-size 128m` (b, k, m, g; a bare number is bytes) → bytes */
+function parseShmSize(v: string): number {
+  const m = /^(\d+(?:\.\d+)?)([bkmg]?)b?$/i.exec(v.trim());
+  if (!m) throw new BuildError('ERR_KILN_ARGUMENT', `--shm-size "${v}": expected a size such as 128m or 1g`);
+  const mult = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2]!.toLowerCase() as '' | 'b' | 'k' | 'm' | 'g'];
+  const n = Math.round(Number(m[1]) * mult);
+  if (n <= 0) throw new BuildError('ERR_KILN_ARGUMENT', `--shm-size "${v}" must be more than 0`);
+  return n;
 }
 
 /** `--label KEY=VALUE` (a bare KEY is an empty label, as docker) */

@@ -41,6 +41,10 @@ export interface CreateSpecOptions {
   insecure?: boolean;
   /** capabilities of an insecure run (default every one; the executor passes those it holds itself) */
   insecureCapabilities?: string[];
+  /** more rlimits (`nofile` here replaces the default) */
+  ulimits?: Array<{ name: string; soft: number; hard: number }>;
+  /** size of /dev/shm in bytes (default 64 MiB) */
+  shmSizeBytes?: number;
 }
 
 /**
@@ -51,6 +55,23 @@ export interface CreateSpecOptions {
  * @example
  * const spec = createSpec({ rootfs: '/mnt/r', args: ['sh', '-c', 'true'], env: [], cwd: '/', user: { uid: 0, gid: 0, additionalGids: [0] } });
  */
+/** RLIMIT_NOFILE by default, then `ulimits` (each replaces a limit of the same name). */
+function rlimits(opts: CreateSpecOptions): OciSpec['process']['rlimits'] {
+  const out = new Map<string, { type: string; hard: number; soft: number }>();
+  out.set('RLIMIT_NOFILE', { type: 'RLIMIT_NOFILE', hard: opts.nofileLimit ?? NOFILE_LIMIT, soft: opts.nofileLimit ?? NOFILE_LIMIT });
+  for (const u of opts.ulimits ?? []) {
+    const type = `RLIMIT_${u.name.toUpperCase()}`;
+    out.set(type, { type, hard: u.hard, soft: u.soft });
+  }
+  return [...out.values()];
+}
+
+/** /dev/shm with `size=` from `--shm-size`. */
+function withShmSize(mounts: ReturnType<typeof systemMounts>, bytes: number | undefined): ReturnType<typeof systemMounts> {
+  if (bytes === undefined) return mounts;
+  return mounts.map((m) => (m.destination === '/dev/shm' ? { ...m, options: [...(m.options ?? []).filter((o) => !o.startsWith('size=')), `size=${Math.ceil(bytes / 1024)}k`] } : m));
+}
+
 export function createSpec(opts: CreateSpecOptions): OciSpec {
   if (opts.args.length === 0) throw new Error('createSpec: args must not be empty');
   const network = opts.network ?? 'host';
@@ -68,13 +89,13 @@ export function createSpec(opts: CreateSpecOptions): OciSpec {
       cwd: toContainerPath(opts.cwd),
       // Like Docker: a non-root process keeps the bounding set but starts with no effective capabilities.
       capabilities: { bounding: caps, effective: isRoot ? caps : [], permitted: isRoot ? caps : [] },
-      rlimits: [{ type: 'RLIMIT_NOFILE', hard: opts.nofileLimit ?? NOFILE_LIMIT, soft: opts.nofileLimit ?? NOFILE_LIMIT }],
+      rlimits: rlimits(opts),
       // like Docker: setuid binaries and file capabilities cannot raise a RUN's privileges (insecure: as the host)
       noNewPrivileges: !opts.insecure,
     },
     root: { path: opts.rootfs, readonly: false },
     hostname: opts.hostname || DEFAULT_HOSTNAME,
-    mounts: [...systemMounts(), ...networkFileMounts(opts), ...(opts.mounts ?? []).map(toOciMount)],
+    mounts: [...withShmSize(systemMounts(), opts.shmSizeBytes), ...networkFileMounts(opts), ...(opts.mounts ?? []).map(toOciMount)],
     linux: {
       namespaces: [
         { type: 'pid' },

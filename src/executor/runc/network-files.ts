@@ -17,14 +17,15 @@ const LOCAL_HOSTS = '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loop
  * so a process that edits them changes neither the host nor the layer. With `host` network the host's files are
  * copied; with `none` the hosts file only knows localhost. The hostname always resolves to 127.0.0.1.
  */
-export async function writeNetworkFiles(opts: { dir: string; network: ExecNetwork; hostname: string }): Promise<NetworkFiles> {
+export async function writeNetworkFiles(opts: { dir: string; network: ExecNetwork; hostname: string; extraHosts?: Array<{ host: string; ip: string }> }): Promise<NetworkFiles> {
   const resolvConf = path.join(opts.dir, 'resolv.conf');
   const hosts = path.join(opts.dir, 'hosts');
   // isolated: slirp4netns forwards DNS from 10.0.2.3 (the host's own resolver may sit on its loopback)
   const hostResolv = opts.network === 'isolated' ? SLIRP_RESOLV : ((await readHostFile('/etc/resolv.conf')) ?? '');
   const baseHosts = opts.network === 'host' ? (await readHostFile('/etc/hosts')) ?? LOCAL_HOSTS : LOCAL_HOSTS;
   await writeFile(resolvConf, hostResolv, { mode: 0o644 });
-  await writeFile(hosts, withHostname(baseHosts, opts.hostname), { mode: 0o644 });
+  const extra = (opts.extraHosts ?? []).map((h) => `${h.ip}\t${h.host}\n`).join('');
+  await writeFile(hosts, `${withHostname(baseHosts, opts.hostname)}${extra}`, { mode: 0o644 });
   // Readable by every container user whatever kiln's umask.
   await Promise.all([chmod(resolvConf, 0o644), chmod(hosts, 0o644)]);
   return { resolvConf, hosts };

@@ -144,7 +144,7 @@ export class RuncExecutor implements Executor {
     });
     const network = req.network ?? 'host';
     const hostname = req.hostname || DEFAULT_HOSTNAME;
-    const files = await writeNetworkFiles({ dir: bundle, network, hostname });
+    const files = await writeNetworkFiles({ dir: bundle, network, hostname, ...(req.extraHosts ? { extraHosts: req.extraHosts } : {}) });
     const spec = createSpec({
       rootfs: req.rootfs,
       args: req.args,
@@ -161,6 +161,8 @@ export class RuncExecutor implements Executor {
       cgroupsPath: guard.cgroupsPath,
       resources: guard.resources,
       nofileLimit: await (this.#nofileLimit ??= allowedNofileLimit()),
+      ...(req.ulimits ? { ulimits: req.ulimits } : {}),
+      ...(req.shmSizeBytes !== undefined ? { shmSizeBytes: req.shmSizeBytes } : {}),
     });
     const stubs = await planMountStubs({ rootfs: req.rootfs, destinations: mountDestinations(spec) });
     const record: BundleRecord = { rootfs: req.rootfs, stubs, parentTimes: await parentTimes({ rootfs: req.rootfs, stubs }) };

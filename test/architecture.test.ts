@@ -111,7 +111,7 @@ const PARTS: Record<string, Part> = {
   // kiln serve: runs builds with the engine in per-team state roots; renders SDK templates sent as JSON
   server: { tier: 'composition', uses: ['errors', 'oci', 'engine', 'service', 'sdk', 'progress', 'ops', 'gc'] },
   // the HTTP client of kiln serve: manifests of a context (walked like the engine walks it) and uploads
-  client: { tier: 'composition', uses: ['errors', 'context'] },
+  client: { tier: 'composition', uses: ['errors', 'context', 'service'] },
   // the web view of kiln serve (a browser bundle, src/webui/tsconfig.json): talks to the server over HTTP only
   webui: { tier: 'composition', uses: [] },
   // the composition root

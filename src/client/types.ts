@@ -1,13 +1,7 @@
-/** One entry of a context manifest (the service's ManifestEntry). */
-export interface ContextManifestEntry {
-  path: string;
-  type: 'file' | 'dir' | 'symlink';
-  mode: number;
-  size?: number;
-  digest?: string;
-  target?: string;
-  linkOf?: string;
-}
+import type { ManifestEntry } from '../service/index.js';
+
+/** One entry of a context manifest: the service's own type. */
+export type ContextManifestEntry = ManifestEntry;
 
 /** A step of a build as the service reports it. */
 export interface RemoteStep {

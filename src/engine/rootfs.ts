@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { BuildError } from '../errors/index.js';
 import type { Digest } from '../oci/index.js';
-import { createOpRunner } from '../ops/index.js';
+import { createOpRunner, type OpsOptions } from '../ops/index.js';
 import type { State } from './state.js';
 
 /**
@@ -10,20 +10,7 @@ import type { State } from './state.js';
  * mountpoint, then release it: what a start check and a `type=local` / `type=tar` output read.
  */
 export async function withImageRootfs<T>(s: State, diffIds: Digest[], fn: (mountpoint: string) => Promise<T>): Promise<T> {
-  const ops = createOpRunner({
-    store: s.store,
-    db: s.db,
-    snapshots: s.snapshots,
-    executor: s.executor,
-    stateDir: s.root,
-    contextDir: s.root,
-    isIgnored: () => false,
-    ignorePatterns: [],
-    statCache: { get: () => undefined, set: () => undefined },
-    secrets: new Map(),
-    loadImage: () => Promise.reject(new BuildError('ERR_KILN_INTERNAL', 'no other image is loaded here')),
-  });
-  const lowers = await ops.ensureSnapshots(diffIds);
+  const lowers = await imageSnapshots(s, diffIds);
   const snap = await s.snapshots.prepare({ lowers });
   try {
     await snap.mount();
@@ -64,4 +51,36 @@ export async function exportRootfs(s: State, diffIds: Digest[], out: { type: 'lo
       await import('node:fs/promises').then((f) => f.rm(tmp, { force: true }));
     }
   });
+}
+
+/**
+ * The committed snapshots (their ids) of an image's layers, unpacked now where they are not yet: the lowers a
+ * container of the image mounts. No build context and no other image are involved.
+ */
+export async function imageSnapshots(s: State, diffIds: Digest[], loadImage?: OpsOptions['loadImage']): Promise<number[]> {
+  const ops = createOpRunner({
+    store: s.store,
+    db: s.db,
+    snapshots: s.snapshots,
+    executor: s.executor,
+    stateDir: s.root,
+    contextDir: s.root,
+    isIgnored: () => false,
+    ignorePatterns: [],
+    statCache: { get: () => undefined, set: () => undefined },
+    secrets: new Map(),
+    loadImage: loadImage ?? (() => Promise.reject(new BuildError('ERR_KILN_INTERNAL', 'no other image is loaded here'))),
+  });
+  return ops.ensureSnapshots(diffIds);
+}
+
+/** The manifest, config and layer digests of an image (an index: of each of its manifests) that the store holds. */
+export async function imageBlobs(s: State, manifest: Digest): Promise<Digest[]> {
+  if (!(await s.store.has(manifest))) return [];
+  const m = JSON.parse((await s.store.read(manifest)).toString()) as { config?: { digest: Digest }; layers?: Array<{ digest: Digest }>; manifests?: Array<{ digest: Digest }> };
+  const out: Digest[] = [manifest];
+  if (m.config) out.push(m.config.digest);
+  for (const l of m.layers ?? []) if (await s.store.has(l.digest)) out.push(l.digest);
+  for (const sub of m.manifests ?? []) out.push(...(await imageBlobs(s, sub.digest)));
+  return out;
 }

@@ -2,8 +2,7 @@ import { promises as fsp } from 'node:fs';
 import { resolveInside } from '../context/index.js';
 import { BuildError } from '../errors/index.js';
 import type { ExecMount, ExecNetwork } from '../executor/index.js';
-import { loadLocalImage, registerLayers, type State } from '../engine/index.js';
-import { createOpRunner } from '../ops/index.js';
+import { imageSnapshots, loadLocalImage, registerLayers, type State } from '../engine/index.js';
 import { createVolume, useVolume } from './volumes.js';
 
 /** A `-v` of `kiln run`: a named volume or a host directory, at a path in the container. */
@@ -68,20 +67,7 @@ export async function runContainer(opts: RunContainerOptions): Promise<number> {
   const args = [...entrypoint, ...cmd];
   if (args.length === 0) throw new BuildError('ERR_KILN_ARGUMENT', `image "${opts.image}" has no CMD or ENTRYPOINT: give a command to run`);
 
-  const ops = createOpRunner({
-    store: s.store,
-    db: s.db,
-    snapshots: s.snapshots,
-    executor: s.executor,
-    stateDir: s.root,
-    contextDir: s.root,
-    isIgnored: () => false,
-    ignorePatterns: [],
-    statCache: { get: () => undefined, set: () => undefined },
-    secrets: new Map(),
-    loadImage: (ref) => loadLocalImage(s, ref),
-  });
-  const lowers = await ops.ensureSnapshots(img.config.rootfs.diff_ids);
+  const lowers = await imageSnapshots(s, img.config.rootfs.diff_ids, (ref) => loadLocalImage(s, ref));
   const snap = await s.snapshots.prepare({ lowers });
   const cleanups: Array<() => Promise<void>> = [];
   try {

@@ -1,6 +1,6 @@
 import { existsSync, promises as fsp, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { openState, type State } from '../engine/index.js';
+import { imageBlobs, openState, type State } from '../engine/index.js';
 import type { Digest } from '../oci/index.js';
 import { UploadStore, type Team, type TeamLimits } from '../service/index.js';
 import type { ServerConfig } from './config.js';
@@ -74,13 +74,3 @@ export class TeamSpaces {
   }
 }
 
-/** The manifest, config and layer digests of an image (an index: of each of its manifests). */
-export async function imageBlobs(s: State, manifest: Digest): Promise<Digest[]> {
-  if (!(await s.store.has(manifest))) return [];
-  const m = JSON.parse((await s.store.read(manifest)).toString()) as { config?: { digest: Digest }; layers?: Array<{ digest: Digest }>; manifests?: Array<{ digest: Digest }> };
-  const out: Digest[] = [manifest];
-  if (m.config) out.push(m.config.digest);
-  for (const l of m.layers ?? []) if (await s.store.has(l.digest)) out.push(l.digest);
-  for (const sub of m.manifests ?? []) out.push(...(await imageBlobs(s, sub.digest)));
-  return out;
-}

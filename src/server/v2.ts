@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import type { Context } from 'hono';
 import type { Digest } from '../oci/index.js';
 import type { AppDeps, AppEnv } from './app.js';
-import { imageBlobs } from './teams.js';
+import { imageBlobs } from '../engine/index.js';
 
 const DIGEST = /^sha256:[a-f0-9]{64}$/;
 

@@ -12,7 +12,7 @@ import { existsSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { listLayer, type TarEntryInfo } from '../layer/index.js';
-import { openState, runBuild, type BuildRequest, type BuildResult, type State } from '../engine/index.js';
+import { imageBlobs, openState, runBuild, type BuildRequest, type BuildResult, type State } from '../engine/index.js';
 import { createProgress } from '../progress/index.js';
 import type { Digest } from '../oci/index.js';
 
@@ -110,15 +110,6 @@ async function scratchState(main: State): Promise<State> {
   return s;
 }
 
-async function imageBlobs(s: State, manifest: Digest): Promise<Digest[]> {
-  if (!(await s.store.has(manifest))) return [];
-  const m = JSON.parse((await s.store.read(manifest)).toString()) as { config?: { digest: Digest }; layers?: Array<{ digest: Digest }>; manifests?: Array<{ digest: Digest }> };
-  const out: Digest[] = [manifest];
-  if (m.config) out.push(m.config.digest);
-  for (const l of m.layers ?? []) if (await s.store.has(l.digest)) out.push(l.digest);
-  for (const sub of m.manifests ?? []) out.push(...(await imageBlobs(s, sub.digest)));
-  return out;
-}
 
 async function freshBuild(scratch: State, req: BuildRequest, signal?: AbortSignal): Promise<BuildResult> {
   // nothing is shared with the outside: no tags, outputs, pushes, cache import/export or shared registry cache

@@ -19,9 +19,9 @@ export interface StartCheck {
   label: string;
   /** give up (and fail the build) after this long; default 60 s */
   timeoutMs?: number;
-  /** CPUs for the check's container (the template's `cpuCount`), for an executor that applies limits */
+  /** CPUs for the check's container (the template's `cpuCount`): its CPU weight, 1024 per CPU */
   cpuCount?: number;
-  /** memory for the check's container in MiB (the template's `memoryMB`), for an executor that applies limits */
+  /** memory for the check's container in MiB (the template's `memoryMB`): its memory limit */
   memoryMB?: number;
 }
 
@@ -138,6 +138,8 @@ export async function proveStartCommand(opts: ProveStartOptions): Promise<StartC
           user: c.User ?? '',
           network: 'none',
           hostname: 'start-check',
+          // the sandbox's size: memoryMB as the container's memory limit, cpuCount as its CPU weight (1024 a CPU)
+          ...(check.memoryMB || check.cpuCount ? { limits: { ...(check.memoryMB ? { memoryBytes: check.memoryMB * 1024 * 1024 } : {}), ...(check.cpuCount ? { cpuShares: Math.round(check.cpuCount * 1024) } : {}) } } : {}),
           onStdout: (b) => keep('stdout', b),
           onStderr: (b) => keep('stderr', b),
           signal: ac.signal,

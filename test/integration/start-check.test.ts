@@ -47,6 +47,19 @@ describe('start command proven at build time', { concurrency: false }, () => {
     assert.equal(startStep(other)?.cached, false);
   });
 
+  test('memoryMB is the start command\'s memory limit: a command that needs more is killed and fails the check', async (t) => {
+    if (!requireIntegration(t)) return;
+    // 40 MB held in a shell variable, then the file the check waits for
+    const cmd = 'x=$(head -c 40000000 /dev/zero | tr "\\0" a) && touch /tmp/ready; sleep 1000';
+    const big = Template().fromImage('busybox:latest').runCmd('echo sized > /sized').setStartCmd(cmd, waitForFile('/tmp/ready'));
+    const roomy = await Template.build(big, { root, contextPath: ctx, memoryMB: 256, readyTimeoutMs: 20_000 });
+    assert.equal(startStep(roomy)?.cached, false, 'with 256 MiB the command comes up');
+    await assert.rejects(Template.build(big, { root, contextPath: ctx, memoryMB: 16, readyTimeoutMs: 20_000 }), (err: unknown) => {
+      assert.ok(isBuildError(err) && err.code === 'ERR_KILN_START_CHECK', String(err));
+      return true;
+    });
+  });
+
   test('a server that never listens fails the build within the timeout, naming the check, with its last output', async (t) => {
     if (!requireIntegration(t)) return;
     const tpl = Template().fromImage('busybox:latest').runCmd('echo built > /built').setStartCmd('echo starting on 8001; echo still starting >&2; sleep 1000', waitForPort(8001));

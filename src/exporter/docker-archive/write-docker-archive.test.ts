@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { digestHex, MediaType } from '../../oci/index.js';
 import { createLocalStore } from '../../store/index.js';
-import { makeIndex, makeTinyImage, readTar } from '../testing/fixture.js';
+import { makeIndex, makeTinyImage, readTar } from '../../../test/helpers/tiny-image.js';
 import { writeDockerArchive } from './write-docker-archive.js';
 
 test('docker archive: manifest.json and repositories point into blobs/sha256, next to an OCI index', async (t) => {

@@ -8,7 +8,7 @@ import { digestHex, MediaType, sha256, type Digest } from '../../oci/index.js';
 import { createLocalStore, type ContentStore } from '../../store/index.js';
 import { writeDockerArchive } from '../docker-archive/write-docker-archive.js';
 import { writeOciLayout } from '../oci-layout/write-oci-layout.js';
-import { makeIndex, makeTar, makeTarEntries, makeTinyImage, readTar, type TarInput, type TinyImage } from '../testing/fixture.js';
+import { makeIndex, makeTar, makeTarEntries, makeTinyImage, readTar, type TarInput, type TinyImage } from '../../../test/helpers/tiny-image.js';
 import { loadArchive } from './load-archive.js';
 
 interface Ctx { dir: string; store: ContentStore; img: TinyImage; fresh(): Promise<ContentStore> }

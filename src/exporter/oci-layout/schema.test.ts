@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createLocalStore } from '../../store/index.js';
 import { writeDockerArchive } from '../docker-archive/write-docker-archive.js';
-import { makeIndex, makeTinyImage, readTar } from '../testing/fixture.js';
+import { makeIndex, makeTinyImage, readTar } from '../../../test/helpers/tiny-image.js';
 import { writeOciLayout } from './write-oci-layout.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { digestHex, MediaType, sha256 } from '../../oci/index.js';
 import { createLocalStore, type ContentStore } from '../../store/index.js';
-import { makeIndex, makeTinyImage, readTar } from '../testing/fixture.js';
+import { makeIndex, makeTinyImage, readTar } from '../../../test/helpers/tiny-image.js';
 import { writeOciLayout } from './write-oci-layout.js';
 
 async function setup(t: TestContext): Promise<{ dir: string; store: ContentStore }> {

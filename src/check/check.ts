@@ -8,6 +8,7 @@ import {
   aptUpdateAlone,
   copyIgnoredFile,
   downloadsWithoutCacheMount,
+  mayNameSecrets,
   missingDockerignore,
   secretsInArgOrEnv,
   volatileArgEarly,
@@ -71,6 +72,7 @@ export async function contextFacts(opts: { contextDir: string; dockerfilePath?: 
  * for (const f of secretWarnings({ text: 'FROM a\nARG TOKEN\n', file: 'Dockerfile' })) console.warn(formatFinding(f));
  */
 export function secretWarnings(opts: { text: string; file: string }): Finding[] {
+  if (!mayNameSecrets(opts.text)) return [];
   const df = parseDockerfile(opts.text, { file: opts.file });
   return secretsInArgOrEnv(df.stages, df.metaArgs, opts.file);
 }

@@ -164,6 +164,16 @@ export function volatileArgEarly(stage: Stage, file: string): Finding[] {
 
 const SECRET_TOKENS = new Set(['apikey', 'auth', 'credential', 'credentials', 'key', 'password', 'pword', 'passwd', 'secret', 'token']);
 
+/**
+ * Could any name in this text look secret? A name looks secret when one of its words is a token, so the token is
+ * then in the lower-cased text: a text holding none of them needs no parse (a quick exact pre-check).
+ */
+export function mayNameSecrets(text: string): boolean {
+  const lower = text.toLowerCase();
+  for (const t of SECRET_TOKENS) if (lower.includes(t)) return true;
+  return false;
+}
+
 function looksSecret(name: string): boolean {
   const words = name.replace(/([a-z])([A-Z])/g, '$1_$2').toLowerCase().split(/[^a-z0-9]+/).filter(Boolean);
   return words.some((w) => SECRET_TOKENS.has(w)) && !words.includes('public');

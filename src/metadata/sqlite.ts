@@ -335,16 +335,27 @@ function rowToLayer(r: Record<string, unknown>): LayerRecord {
 }
 
 function rowToCache(r: Record<string, unknown>): CacheRecord {
-  return {
+  const rec = {
     key: r.key as string,
     outputId: r.output_id as string,
     diffId: (r.diff_id as Digest | null) ?? null,
     name: r.name as string,
-    inputs: JSON.parse(r.inputs as string) as Record<string, unknown>,
     created: r.created as number,
     lastUsed: r.last_used as number,
     useCount: r.use_count as number,
-  };
+  } as CacheRecord;
+  // the inputs JSON is parsed when first read: listing every record (GC, du) reads only the other fields
+  const raw = r.inputs as string;
+  let parsed: Record<string, unknown> | undefined;
+  Object.defineProperty(rec, 'inputs', {
+    enumerable: true,
+    configurable: true,
+    get: () => (parsed ??= JSON.parse(raw) as Record<string, unknown>),
+    set: (v: Record<string, unknown>) => {
+      parsed = v;
+    },
+  });
+  return rec;
 }
 
 function rowToBuild(r: Record<string, unknown>): BuildRecord {

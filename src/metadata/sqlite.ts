@@ -236,7 +236,10 @@ export class MetadataDb {
     this.stmt('DELETE FROM cache WHERE key = ?').run(key);
   }
   listCache(): CacheRecord[] {
-    return (this.stmt('SELECT * FROM cache ORDER BY last_used').all() as Record<string, unknown>[]).map(rowToCache);
+    // without the inputs column: a listing (GC, du) reads the other fields; a record's inputs are read when asked for
+    const rows = this.stmt('SELECT key, output_id, diff_id, name, created, last_used, use_count FROM cache ORDER BY last_used').all() as Record<string, unknown>[];
+    const inputsOf = (key: string): string => (this.stmt('SELECT inputs FROM cache WHERE key = ?').get(key) as { inputs?: string } | undefined)?.inputs ?? '{}';
+    return rows.map((r) => rowToCache(r, () => inputsOf(r.key as string)));
   }
 
   // ---- builds
@@ -334,7 +337,7 @@ function rowToLayer(r: Record<string, unknown>): LayerRecord {
   };
 }
 
-function rowToCache(r: Record<string, unknown>): CacheRecord {
+function rowToCache(r: Record<string, unknown>, readInputs?: () => string): CacheRecord {
   const rec = {
     key: r.key as string,
     outputId: r.output_id as string,
@@ -345,12 +348,11 @@ function rowToCache(r: Record<string, unknown>): CacheRecord {
     useCount: r.use_count as number,
   } as CacheRecord;
   // the inputs JSON is parsed when first read: listing every record (GC, du) reads only the other fields
-  const raw = r.inputs as string;
   let parsed: Record<string, unknown> | undefined;
   Object.defineProperty(rec, 'inputs', {
     enumerable: true,
     configurable: true,
-    get: () => (parsed ??= JSON.parse(raw) as Record<string, unknown>),
+    get: () => (parsed ??= JSON.parse(readInputs ? readInputs() : (r.inputs as string)) as Record<string, unknown>),
     set: (v: Record<string, unknown>) => {
       parsed = v;
     },

@@ -171,3 +171,20 @@ export function applyWhiteout(files: Map<string, unknown>, p: string): boolean {
   for (const k of [...files.keys()]) if (k.startsWith(`${victim}/`)) files.delete(k);
   return true;
 }
+
+/** Wait until a child kiln prints `marker` on stdout or stderr (a step has reached a known point); its output so far. */
+export function waitForOutput(child: ChildProcess, marker: string, timeoutMs = 60_000): Promise<string> {
+  let out = '';
+  return new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the step never started: ${out}`)), timeoutMs);
+    const on = (c: Buffer): void => {
+      out += c.toString();
+      if (out.includes(marker)) {
+        clearTimeout(timer);
+        resolve(out);
+      }
+    };
+    child.stdout?.on('data', on);
+    child.stderr?.on('data', on);
+  });
+}

@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, lstatSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { build, cleanup, imageFiles, integrationBlocker, kilnBin, newContext, newRoot, requireIntegration } from '../helpers/kiln.js';
+import { build, cleanup, imageFiles, integrationBlocker, kilnBin, newContext, newRoot, requireIntegration, waitForOutput } from '../helpers/kiln.js';
 import { openState, runBuild } from '../../src/engine/index.js';
 import { createProgress } from '../../src/progress/index.js';
 
@@ -130,19 +130,7 @@ describe('RUN confinement', { concurrency: false }, () => {
     const ctx = await newContext({ Dockerfile: 'FROM busybox\nRUN --mount=type=secret,id=s test -s /run/secrets/s && echo READY-$((1+1)) && sleep 60\n', 's.txt': value });
     dirs.push(ctx);
     const child = spawn(kilnBin, ['build', '--root', root, '--progress=plain', '--no-cache', '--secret', `id=s,src=${path.join(ctx, 's.txt')}`, ctx], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`the step never started: ${out}`)), 60_000);
-      const on = (c: Buffer): void => {
-        out += c.toString();
-        if (out.includes('READY-2')) {
-          clearTimeout(timer);
-          resolve();
-        }
-      };
-      child.stdout.on('data', on);
-      child.stderr.on('data', on);
-    });
+    await waitForOutput(child, 'READY-2');
     const secretMounts = mountsUnder(path.join(root, 'tmp')).filter((m) => path.basename(m).startsWith('secret-'));
     assert.equal(secretMounts.length, 1, `one secret tmpfs: ${secretMounts.join(' ')}`);
     const line = readFileSync('/proc/self/mounts', 'utf8').split('\n').find((l) => l.split(' ')[1] === secretMounts[0]);

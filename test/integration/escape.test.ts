@@ -11,7 +11,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { build, cleanup, integrationBlocker, kilnBin, newContext, newRoot, requireIntegration } from '../helpers/kiln.js';
+import { build, cleanup, integrationBlocker, kilnBin, newContext, newRoot, requireIntegration, waitForOutput } from '../helpers/kiln.js';
 
 /** Every entry under `dir` with its type, size and times (the host dir's fingerprint). */
 function fingerprint(dir: string): string[] {
@@ -109,19 +109,7 @@ describe('escape: kiln never follows a RUN\'s symlinks out of its root', { concu
     const ctx = await newContext({ Dockerfile: `FROM busybox\nRUN mkdir -p /k\nRUN --mount=type=tmpfs,target=/k/sub/victimdir --mount=type=tmpfs,target=/n/victimdir mv /k/sub /k.sub && rmdir /k && ln -s ${host} /k && ${swap('/n', host)} && echo SWAPPED-$((1+1)) && sleep 60\n` });
     dirs.push(ctx);
     const child = spawn(kilnBin, ['build', '--root', root, '--progress=plain', '--no-cache', ctx], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`the step never started: ${out}`)), 60_000);
-      const on = (c: Buffer): void => {
-        out += c.toString();
-        if (out.includes('SWAPPED-2')) {
-          clearTimeout(timer);
-          resolve();
-        }
-      };
-      child.stdout.on('data', on);
-      child.stderr.on('data', on);
-    });
+    await waitForOutput(child, 'SWAPPED-2');
     child.kill('SIGKILL');
     await new Promise((r) => child.once('close', r));
     assert.deepEqual(fingerprint(host), before0, 'the host directory changed before the next start');

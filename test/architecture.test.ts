@@ -106,10 +106,11 @@ const PARTS: Record<string, Part> = {
   // the oracle rebuilds through the engine in a scratch root and reads layers back
   verify: { tier: 'composition', uses: ['errors', 'oci', 'layer', 'progress', 'engine'] },
   // room for the service parts: each names what it wires; none may be imported by a lower tier
-  // the build service's records: teams, key hashes, templates, the queue, the upload store
-  service: { tier: 'composition', uses: ['errors'] },
-  // kiln serve: runs builds with the engine in per-team state roots; renders SDK templates sent as JSON
-  server: { tier: 'composition', uses: ['errors', 'oci', 'engine', 'service', 'sdk', 'progress', 'ops', 'gc'] },
+  // the build service's records (one store interface: SQLite, or PostgreSQL through pg), the queue, the upload store
+  service: { tier: 'composition', uses: ['errors', 'pg'] },
+  // kiln serve: runs builds with the engine in per-team state roots (or hands them to workers through the shared
+  // queue); renders SDK templates sent as JSON
+  server: { tier: 'composition', uses: ['errors', 'oci', 'engine', 'service', 'sdk', 'progress', 'ops', 'gc', 'pg', 'queue'] },
   // the HTTP client of kiln serve: manifests of a context (walked like the engine walks it) and uploads
   client: { tier: 'composition', uses: ['errors', 'context', 'service'] },
   // the web view of kiln serve (a browser bundle, src/webui/tsconfig.json): talks to the server over HTTP only

@@ -1,5 +1,3 @@
 export type { PgConnectOptions, PgDatabase, AppliedMigration } from './types.js';
 export { openPg, pgConnectionString, redactPgUrl, pgError } from './connect.js';
 export { migratePg, appliedMigrations, migrationsDir, MIGRATIONS_TABLE } from './migrate.js';
-export { PgServiceStore, createPgServiceStore, hashApiKey } from './service-store.js';
-export type { StoreTeam, StoreTeamLimits, StoreApiKey, StoreTemplate, StoreBuild, StoreBuildStatus } from './service-store.js';

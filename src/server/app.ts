@@ -4,9 +4,9 @@ import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { streamSSE } from 'hono/streaming';
 import { ERROR_CODES, isBuildError, type BuildError } from '../errors/index.js';
-import type { ImageConfig, Manifest } from '../oci/index.js';
-import type { ServiceBuild, ServiceDb, Team } from '../service/index.js';
+import type { ServiceBuild, ServiceStore, Team } from '../service/index.js';
 import type { BuildService, BuildSpec } from './builds.js';
+import { imageSummary, type BuildOutcome } from './run-build.js';
 import type { ServerMetrics } from './metrics.js';
 import { BuildRequestSchema, BuildSchema, DigestParam, ErrorBody, IdParam, MissingRequest, MissingResponse, NameParam, TemplateDetailSchema, TemplateSummarySchema, UploadResponse } from './schemas.js';
 import type { TeamSpaces } from './teams.js';
@@ -19,7 +19,7 @@ export interface AppEnv {
 }
 
 export interface AppDeps {
-  db: ServiceDb;
+  store: ServiceStore;
   spaces: TeamSpaces;
   builds: BuildService;
   metrics: ServerMetrics;
@@ -104,7 +104,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   app.use('*', async (c, next) => {
     if (c.req.path === '/health') return next();
     const key = requestKey(c.req.header('authorization'));
-    const team = key ? deps.db.authenticate(key) : undefined;
+    const team = key ? await deps.store.authenticate(key) : undefined;
     if (!team) {
       const message = key ? 'the API key is not valid (unknown or revoked)' : 'missing API key: send Authorization: Bearer KEY';
       if (c.req.path.startsWith('/v2')) c.header('WWW-Authenticate', 'Basic realm="kiln"');
@@ -171,8 +171,8 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       method: 'get', path: '/v1/builds/{id}', ...bearer, summary: 'A build: status, steps with cached flags, timings and miss reasons',
       request: { params: IdParam }, responses: { 200: json(BuildSchema, 'the build'), 401: err('no valid key'), 404: err('no such build for this team') },
     }),
-    (c) => {
-      const b = deps.db.getBuild(c.get('team').id, c.req.valid('param').id);
+    async (c) => {
+      const b = await deps.store.getBuild(c.get('team').id, c.req.valid('param').id);
       if (!b) return c.json(errorBody('ERR_KILN_SERVICE_NOT_FOUND', 'no such build'), 404);
       return c.json(buildView(b), 200);
     },
@@ -183,13 +183,13 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       method: 'delete', path: '/v1/builds/{id}', ...bearer, summary: 'Cancel a queued or running build (its RUN container is killed)',
       request: { params: IdParam }, responses: { 202: json(BuildSchema, 'cancelling'), 401: err('no valid key'), 404: err('no such build for this team'), 409: err('the build has finished') },
     }),
-    (c) => {
+    async (c) => {
       const team = c.get('team');
       const id = c.req.valid('param').id;
-      const b = deps.db.getBuild(team.id, id);
+      const b = await deps.store.getBuild(team.id, id);
       if (!b) return c.json(errorBody('ERR_KILN_SERVICE_NOT_FOUND', 'no such build'), 404);
-      if (!deps.builds.cancel(team, id)) return c.json(errorBody('ERR_KILN_SERVICE_REQUEST', `the build has finished (${b.status})`), 409);
-      return c.json(buildView(deps.db.getBuild(team.id, id)!), 202);
+      if (!(await deps.builds.cancel(team, id))) return c.json(errorBody('ERR_KILN_SERVICE_REQUEST', `the build has finished (${(await deps.store.getBuild(team.id, id))?.status ?? b.status})`), 409);
+      return c.json(buildView((await deps.store.getBuild(team.id, id))!), 202);
     },
   );
 
@@ -201,15 +201,16 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       responses: { 200: { content: { 'text/event-stream': { schema: z.string() } }, description: 'event stream, ends after the finish event' }, 401: err('no valid key'), 404: err('no such build for this team') },
     }),
     // the SSE response is a stream, not a JSON body
-    ((c: Context<AppEnv>) => {
+    (async (c: Context<AppEnv>) => {
       const id = c.req.param('id')!;
-      if (!deps.db.getBuild(c.get('team').id, id)) return c.json(errorBody('ERR_KILN_SERVICE_NOT_FOUND', 'no such build'), 404);
+      const teamId = c.get('team').id;
+      if (!(await deps.store.getBuild(teamId, id))) return c.json(errorBody('ERR_KILN_SERVICE_NOT_FOUND', 'no such build'), 404);
       const after = Number(c.req.header('last-event-id') ?? c.req.query('after') ?? 0);
       return streamSSE(c, async (stream) => {
         const ac = new AbortController();
         stream.onAbort(() => ac.abort());
         const pending: Array<Promise<void>> = [];
-        await deps.builds.follow(id, Number.isFinite(after) ? after : 0, (seq, data) => {
+        await deps.builds.follow(teamId, id, Number.isFinite(after) ? after : 0, (seq, data) => {
           pending.push(stream.writeSSE({ id: String(seq), data }));
         }, ac.signal);
         await Promise.all(pending);
@@ -219,9 +220,9 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
 
   app.openapi(
     createRoute({ method: 'get', path: '/v1/templates', ...bearer, summary: "The team's templates and their tags", responses: { 200: json(z.object({ templates: z.array(TemplateSummarySchema) }), 'templates'), 401: err('no valid key') } }),
-    (c) => {
+    async (c) => {
       const byName = new Map<string, z.infer<typeof TemplateSummarySchema>>();
-      for (const t of deps.db.listTemplates(c.get('team').id)) {
+      for (const t of await deps.store.listTemplates(c.get('team').id)) {
         const e = byName.get(t.name) ?? { name: t.name, tags: [] };
         e.tags.push({ tag: t.tag, digest: t.digest, buildId: t.buildId, created: t.created, updated: t.updated });
         byName.set(t.name, e);
@@ -238,23 +239,20 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     async (c) => {
       const team = c.get('team');
       const { name, tag } = splitName(c.req.valid('param').name);
-      const tags = deps.db.listTemplates(team.id, name);
+      const tags = await deps.store.listTemplates(team.id, name);
       const chosen = tags.find((t) => t.tag === tag) ?? (tag === undefined ? tags.find((t) => t.tag === 'latest') ?? tags[0] : undefined);
       if (!chosen) return c.json(errorBody('ERR_KILN_SERVICE_NOT_FOUND', `no template "${c.req.valid('param').name}"`), 404);
-      const space = await deps.spaces.get(team);
-      const manifest = JSON.parse((await space.state.store.read(chosen.digest as never)).toString()) as Manifest;
-      const config = JSON.parse((await space.state.store.read(manifest.config.digest)).toString()) as ImageConfig;
-      const size = manifest.config.size + manifest.layers.reduce((n, l) => n + l.size, 0);
-      const built = deps.db.getBuild(team.id, chosen.buildId);
-      const last = deps.db.lastBuildOf(team.id, name);
-      const ready = config.config?.Labels?.['kiln.template.ready'];
-      const cmd = [...(config.config?.Entrypoint ?? []), ...(config.config?.Cmd ?? [])];
+      const built = await deps.store.getBuild(team.id, chosen.buildId);
+      const last = await deps.store.lastBuildOf(team.id, name);
+      // the build that made it kept the image's summary (a worker built it: this node may not hold the blobs)
+      const kept = (built?.result as BuildOutcome | null)?.image;
+      const image = kept && (built?.result as BuildOutcome).digest === chosen.digest ? kept : await imageSummary(await deps.spaces.get(team), chosen.digest);
       return c.json({
         name,
         tags: tags.map((t) => ({ tag: t.tag, digest: t.digest, buildId: t.buildId, created: t.created, updated: t.updated })),
-        digest: chosen.digest, size, created: chosen.created,
-        startCmd: cmd.length ? cmd : null,
-        readyCheck: ready ? (JSON.parse(ready) as unknown) : null,
+        digest: chosen.digest, size: image.size, created: chosen.created,
+        startCmd: image.startCmd,
+        readyCheck: image.readyCheck,
         steps: ((built?.result as { steps?: Array<{ name: string; cached: boolean; durationMs: number; missReason?: string }> } | null)?.steps) ?? [],
         lastBuild: last ? { id: last.id, status: last.status, finished: last.finished } : null,
       }, 200);
@@ -269,11 +267,11 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     async (c) => {
       const team = c.get('team');
       const { name, tag } = splitName(c.req.valid('param').name);
-      const gone = deps.db.listTemplates(team.id, name).filter((t) => tag === undefined || t.tag === tag);
+      const gone = (await deps.store.listTemplates(team.id, name)).filter((t) => tag === undefined || t.tag === tag);
       if (gone.length === 0) return c.json(errorBody('ERR_KILN_SERVICE_NOT_FOUND', `no template "${c.req.valid('param').name}"`), 404);
       const space = await deps.spaces.get(team);
       for (const t of gone) {
-        deps.db.deleteTemplate(team.id, name, t.tag);
+        await deps.store.deleteTemplate(team.id, name, t.tag);
         space.state.db.deleteImage(`${name}:${t.tag}`); // its blobs go with the team's next GC
       }
       return c.json({ deleted: gone.length }, 200);

@@ -1,84 +1,69 @@
 import { randomBytes } from 'node:crypto';
-import { promises as fsp } from 'node:fs';
-import path from 'node:path';
 import { BuildError, formatUserError, isBuildError } from '../errors/index.js';
-import { normalizeRef, runBuild, validateImageName, type BuildResult, type State } from '../engine/index.js';
-import type { ProgressEvent, ProgressSink } from '../progress/index.js';
-import { prepareTemplateBuild, type TemplateData } from '../sdk/index.js';
-import { BuildQueue, type ManifestEntry, type ServiceBuild, type ServiceBuildStatus, type ServiceDb, type Team } from '../service/index.js';
+import type { BuildQueue as SharedQueue } from '../queue/index.js';
+import { BuildQueue, type ServiceBuild, type ServiceBuildStatus, type ServiceStore, type Team } from '../service/index.js';
 import type { ServerConfig } from './config.js';
-import { contextDirFor, materializeContext } from './context.js';
 import type { ServerMetrics } from './metrics.js';
-import { serverBuildOptions } from './options.js';
+import { BuildEvents, contextDirOf, executeServiceBuild, splitTemplateName, type BuildOutcome, type BuildSpec } from './run-build.js';
 import type { TeamSpaces } from './teams.js';
 
-/** A build as `POST /v1/builds` asks for it (validated by the route's schema). */
-export interface BuildSpec {
-  /** template name, `NAME` or `NAME:TAG` (default tag latest) */
-  name?: string;
-  template?: { base: Record<string, unknown>; steps: Array<Record<string, unknown>> };
-  dockerfile?: string;
-  context: ManifestEntry[];
-  buildArgs?: Record<string, string>;
-  target?: string;
-  noCache?: boolean;
-  noCacheFilter?: string[];
-  network?: 'default' | 'none';
-  ignorePatterns?: string[];
-}
-
-/** What a finished build returns: the SDK's BuildInfo shape plus the image's details. */
-export interface BuildOutcome {
-  name: string;
-  tag: string | null;
-  digest: string;
-  configDigest: string;
-  durationMs: number;
-  steps: Array<{ name: string; cached: boolean; durationMs: number; missReason?: string }>;
-}
+export { splitTemplateName } from './run-build.js';
+export type { BuildSpec, BuildOutcome } from './run-build.js';
 
 /** One JSON line of a build's event stream: the `--progress=json` lines, numbered. */
 type Listener = (seq: number, data: string) => void;
 
 interface Live {
-  seq: number;
-  listeners: Set<Listener>;
+  events: BuildEvents;
   controller: AbortController;
   cancelled: boolean;
   shutdown: boolean;
 }
 
-/** `NAME[:TAG]` → name and tag, checked against the image-name grammar. */
-export function splitTemplateName(n: string): { name: string; tag: string } {
-  validateImageName(n, 'name');
-  const ref = normalizeRef(n);
-  const colon = ref.lastIndexOf(':');
-  return { name: ref.slice(0, colon), tag: ref.slice(colon + 1) };
+export interface BuildServiceDeps {
+  config: ServerConfig;
+  store: ServiceStore;
+  spaces: TeamSpaces;
+  metrics: ServerMetrics;
+  log: (line: Record<string, unknown>) => void;
+  /** with `--database`: builds are enqueued here and run by workers (any process); absent: run in this process */
+  shared?: SharedQueue;
 }
 
-/** A progress sink writing the same lines as `--progress=json`, each numbered and kept, to `emit`. */
-function recordingSink(emit: (line: Record<string, unknown>) => void): ProgressSink {
-  return {
-    setTotal: (n) => emit({ type: 'total', steps: n }),
-    event: (e: ProgressEvent) => emit(e as unknown as Record<string, unknown>),
-    finish: () => undefined,
-  };
+const FINISHED: ServiceBuildStatus[] = ['success', 'failed', 'cancelled', 'interrupted'];
+const isFinishLine = (data: string): boolean => data.startsWith('{"type":"finish"');
+
+/** Record a build's end in the store and as its last event line. */
+export async function recordFinish(store: ServiceStore, events: BuildEvents, id: string, status: ServiceBuildStatus, outcome: BuildOutcome | null, error: string | null): Promise<void> {
+  await store.finishBuild(id, status, outcome, error);
+  events.emit({ type: 'finish', ok: status === 'success', status, ...(error ? { error } : {}), at: Date.now() });
+  await events.flush();
 }
 
-function outcomeOf(r: BuildResult, name: string, tag: string | null): BuildOutcome {
-  return {
-    name, tag, digest: r.imageDigest, configDigest: r.configDigest, durationMs: r.durationMs,
-    steps: r.steps.map((s) => ({ name: s.name, cached: s.cached, durationMs: s.durationMs, ...(s.missReason ? { missReason: s.missReason } : {}) })),
-  };
+/** Count a finished build in the metrics and log it. */
+export function noteFinished(deps: Pick<BuildServiceDeps, 'metrics' | 'log'>, team: Team, id: string, status: ServiceBuildStatus, started: number, o: BuildOutcome | null, error: string | null, extra: Record<string, unknown> = {}): void {
+  const cached = o?.steps.filter((s) => s.cached).length ?? 0;
+  const total = o?.steps.length ?? 0;
+  const m = deps.metrics;
+  m.builds.inc({ result: status });
+  m.stepHits.inc(cached);
+  m.stepMisses.inc(total - cached);
+  m.buildDuration.observe({ result: status }, (Date.now() - started) / 1000);
+  deps.log({ msg: 'build', team: team.name, teamId: team.id, buildId: id, status, durationMs: Date.now() - started, cachedSteps: cached, totalSteps: total, ...(o ? { digest: o.digest } : {}), ...(error ? { error } : {}), ...extra });
 }
 
-/** Builds as resources: queued in order, run with the engine in the team's state root, events kept for replay. */
+/**
+ * Builds as resources: checked, recorded and queued; events kept for replay. Without a database they run in this
+ * process (queued in order, in the team's state root here); with one they go on the shared PostgreSQL queue and
+ * whichever worker takes them runs them (src/server/worker.ts), this node only reading their records and events.
+ */
 export class BuildService {
+  /** the in-process queue: builds of a one-machine server, and local hand-offs (ROOT/kiln.sock) */
   readonly queue: BuildQueue;
   private readonly live = new Map<string, Live>();
   private accepting = true;
 
-  constructor(private readonly deps: { config: ServerConfig; db: ServiceDb; spaces: TeamSpaces; metrics: ServerMetrics; base: State; log: (line: Record<string, unknown>) => void }) {
+  constructor(private readonly deps: BuildServiceDeps) {
     this.queue = new BuildQueue(deps.config.maxBuilds);
   }
 
@@ -88,18 +73,20 @@ export class BuildService {
   }
 
   /**
-   * At start: every team's state root is opened (which removes what a killed server left: containers, mounts,
-   * temp blobs, uncommitted snapshots); builds it was running are interrupted; queued ones are queued again.
+   * At start, one machine: every team's state root is opened (which removes what a killed server left: containers,
+   * mounts, temp blobs, uncommitted snapshots); builds it was running are interrupted; queued ones are queued again.
+   * With a database the queue keeps them: a lost worker's build is retried by the queue, not here.
    */
   async recover(): Promise<void> {
-    for (const team of this.deps.db.listTeams()) await this.deps.spaces.get(team);
-    for (const b of this.deps.db.listBuilds(['running'])) {
-      this.deps.db.finishBuild(b.id, 'interrupted', null, 'the server stopped while the build ran');
-      this.deps.db.appendEvent(b.id, this.deps.db.lastEventSeq(b.id) + 1, JSON.stringify({ type: 'finish', ok: false, status: 'interrupted', at: Date.now() }));
+    if (this.deps.shared) return;
+    const { store } = this.deps;
+    for (const team of await store.listTeams()) await this.deps.spaces.get(team);
+    for (const b of await store.listBuilds(['running'])) {
+      await recordFinish(store, await BuildEvents.open(store, b.id), b.id, 'interrupted', null, 'the server stopped while the build ran');
     }
-    for (const b of this.deps.db.listBuilds(['queued'])) {
-      const team = this.deps.db.getTeam(b.teamId);
-      if (team) this.enqueue(team, b.id, b.request as BuildSpec);
+    for (const b of await store.listBuilds(['queued'])) {
+      const team = await store.getTeam(b.teamId);
+      if (team) await this.enqueueLocal(team, b.id, b.request as BuildSpec);
     }
   }
 
@@ -116,117 +103,69 @@ export class BuildService {
     const id = `b${Date.now().toString(36)}${randomBytes(6).toString('hex')}`;
     const template = spec.name !== undefined ? splitTemplateName(spec.name).name : null;
     // registry credentials of a template's base are used for this run only, never stored (a build queued again
-    // after a restart pulls without them)
+    // after a restart, or run by a worker, pulls without them)
     const stored = spec.template?.base && 'credentials' in spec.template.base
       ? { ...spec, template: { ...spec.template, base: { ...spec.template.base, credentials: undefined } } }
       : spec;
-    this.deps.db.createBuild({ id, teamId: team.id, request: stored, template });
-    this.enqueue(team, id, spec);
-    return this.deps.db.getBuild(team.id, id)!;
+    await this.deps.store.createBuild({ id, teamId: team.id, request: stored, template });
+    if (this.deps.shared) {
+      await this.deps.shared.setTeamLimit(team.id, space.limits.concurrentBuilds);
+      await this.deps.shared.enqueue({ teamId: team.id, buildId: id, payload: null });
+    } else {
+      await this.enqueueLocal(team, id, spec);
+    }
+    return (await this.deps.store.getBuild(team.id, id))!;
   }
 
-  private enqueue(team: Team, id: string, spec: BuildSpec): void {
-    const live: Live = { seq: this.deps.db.lastEventSeq(id), listeners: new Set(), controller: new AbortController(), cancelled: false, shutdown: false };
+  private async enqueueLocal(team: Team, id: string, spec: BuildSpec): Promise<void> {
+    const live: Live = { events: await BuildEvents.open(this.deps.store, id), controller: new AbortController(), cancelled: false, shutdown: false };
     this.live.set(id, live);
     this.queue.submit({ id, teamId: team.id, teamLimit: this.deps.spaces.limitsOf(team).concurrentBuilds, run: () => this.run(team, id, spec, live) });
     this.gauges();
   }
 
-  private emit(id: string, live: Live, line: Record<string, unknown>): void {
-    const seq = ++live.seq;
-    const data = JSON.stringify(line);
-    this.deps.db.appendEvent(id, seq, data);
-    for (const l of live.listeners) l(seq, data);
-  }
-
   private async run(team: Team, id: string, spec: BuildSpec, live: Live): Promise<void> {
+    const { store, spaces, config } = this.deps;
     const started = Date.now();
-    this.deps.db.setBuildRunning(id);
+    await store.setBuildRunning(id);
     this.gauges();
-    const emit = (line: Record<string, unknown>): void => this.emit(id, live, line);
     let status: ServiceBuildStatus = 'failed';
     let error: string | null = null;
     let outcome: BuildOutcome | null = null;
-    let cleanup = async (): Promise<void> => undefined;
     try {
-      const space = await this.deps.spaces.get(team);
-      await this.deps.spaces.seedBaseImages(space);
-      const named = spec.name !== undefined ? splitTemplateName(spec.name) : undefined;
-      const contextDir = contextDirFor(space.root, named ? `template:${named.name}` : `build:${id}`);
-      if (!named) cleanup = () => fsp.rm(contextDir, { recursive: true, force: true }).then(() => fsp.rm(`${contextDir}.json`, { force: true }));
-      await this.withContextLock(contextDir, async () => {
-        await materializeContext({ dir: contextDir, entries: spec.context, uploads: space.uploads });
-        let dockerfileText = spec.dockerfile ?? '';
-        let noCacheLines: number[] = [];
-        let secrets: Awaited<ReturnType<typeof prepareTemplateBuild>>['secrets'] = [];
-        if (spec.template) {
-          const prepared = await prepareTemplateBuild(spec.template as unknown as TemplateData, this.deps.config.caBundle ? { caBundle: this.deps.config.caBundle } : {});
-          const prev = cleanup;
-          cleanup = async () => { await prepared.cleanup(); await prev(); };
-          dockerfileText = prepared.dockerfileText;
-          noCacheLines = prepared.noCacheLines;
-          secrets = prepared.secrets;
-        }
-        const result = await runBuild(serverBuildOptions(this.deps.config, {
-          team, state: space.state, contextDir, dockerfileText, dockerfileName: path.join(contextDir, 'Dockerfile'),
-          tags: named ? [`${named.name}:${named.tag}`] : [], buildArgs: spec.buildArgs ?? {}, ...(spec.target ? { target: spec.target } : {}),
-          noCache: spec.noCache === true, noCacheFilter: spec.noCacheFilter ?? [], noCacheLines, secrets, ignorePatterns: spec.ignorePatterns ?? [],
-          ...(spec.network === 'none' ? { network: 'none' as const } : {}), maxContextBytes: space.limits.uploadBytesPerBuild,
-          progress: recordingSink(emit), signal: live.controller.signal,
-        }));
-        outcome = outcomeOf(result, named?.name ?? '', named?.tag ?? null);
-        if (named) this.deps.db.putTemplate({ teamId: team.id, name: named.name, tag: named.tag, digest: result.imageDigest, buildId: id });
-      });
+      const space = await spaces.get(team);
+      await spaces.seedBaseImages(space);
+      outcome = await spaces.withContextLock(contextDirOf(space, id, spec), () =>
+        executeServiceBuild({ config, store, team, space, id, spec, events: live.events, signal: live.controller.signal }));
       status = 'success';
     } catch (err) {
       status = live.cancelled ? 'cancelled' : live.shutdown ? 'interrupted' : 'failed';
       error = live.cancelled ? 'cancelled' : formatUserError(err);
       if (!isBuildError(err)) process.stderr.write(`kiln serve: build ${id}: ${err instanceof Error ? err.stack : String(err)}\n`);
-    } finally {
-      await cleanup().catch(() => undefined);
     }
-    const o = outcome as BuildOutcome | null;
-    this.deps.db.finishBuild(id, status, o, error);
-    emit({ type: 'finish', ok: status === 'success', status, ...(error ? { error } : {}), at: Date.now() });
+    await recordFinish(store, live.events, id, status, outcome, error).catch((err: unknown) => process.stderr.write(`kiln serve: build ${id}: recording its end: ${formatUserError(err)}\n`));
     this.live.delete(id);
-    const cached = o?.steps.filter((s) => s.cached).length ?? 0;
-    const total = o?.steps.length ?? 0;
-    const m = this.deps.metrics;
-    m.builds.inc({ result: status });
-    m.stepHits.inc(cached);
-    m.stepMisses.inc(total - cached);
-    m.buildDuration.observe({ result: status }, (Date.now() - started) / 1000);
     this.gauges();
-    this.deps.log({ msg: 'build', team: team.name, teamId: team.id, buildId: id, status, durationMs: Date.now() - started, cachedSteps: cached, totalSteps: total, ...(o ? { digest: o.digest } : {}), ...(error ? { error } : {}) });
-  }
-
-  private readonly locks = new Map<string, Promise<void>>();
-
-  /** Builds of the same template share its context folder: one at a time. */
-  private async withContextLock(dir: string, fn: () => Promise<void>): Promise<void> {
-    const prev = this.locks.get(dir) ?? Promise.resolve();
-    let release!: () => void;
-    const mine = new Promise<void>((r) => (release = r));
-    const chained = prev.then(() => mine);
-    this.locks.set(dir, chained);
-    await prev;
-    try {
-      await fn();
-    } finally {
-      release();
-      if (this.locks.get(dir) === chained) this.locks.delete(dir);
-    }
+    noteFinished(this.deps, team, id, status, started, outcome, error);
   }
 
   /** Cancel a queued or running build of the team (false: it is not queued or running). */
-  cancel(team: Team, id: string): boolean {
-    const b = this.deps.db.getBuild(team.id, id);
+  async cancel(team: Team, id: string): Promise<boolean> {
+    const { store, shared } = this.deps;
+    const b = await store.getBuild(team.id, id);
+    if (!b || FINISHED.includes(b.status)) return false;
+    if (shared) {
+      if (!(await shared.cancel(id))) return false;
+      // a queued build never reaches a worker: its end is recorded here; a running one's worker records it
+      const now = await store.getBuild(team.id, id);
+      if (now?.status === 'queued') await recordFinish(store, await BuildEvents.open(store, id), id, 'cancelled', null, 'cancelled');
+      return true;
+    }
     const live = this.live.get(id);
-    if (!b || !live) return false;
+    if (!live) return false;
     live.cancelled = true;
     if (this.queue.remove(id)) {
-      this.deps.db.finishBuild(id, 'cancelled', null, 'cancelled');
-      this.emit(id, live, { type: 'finish', ok: false, status: 'cancelled', error: 'cancelled', at: Date.now() });
+      await recordFinish(store, live.events, id, 'cancelled', null, 'cancelled');
       this.live.delete(id);
       this.gauges();
       return true;
@@ -236,37 +175,67 @@ export class BuildService {
   }
 
   /**
-   * Follow a build's events after `afterSeq`: stored ones first, then live ones, without a gap or a repeat.
-   * `onEvent` gets each line; resolves `true` when the build has finished (its `finish` line was delivered).
+   * Follow a build's events after `afterSeq`: stored ones first, then new ones, without a gap or a repeat, until its
+   * `finish` line was delivered (or `signal` aborts). A build running in this process hands its lines over live;
+   * one run by a worker elsewhere is followed in the store (short polling).
    */
-  follow(id: string, afterSeq: number, onEvent: Listener, signal: AbortSignal): Promise<void> {
-    return new Promise<void>((resolve) => {
-      let last = afterSeq;
-      let done = false;
-      const deliver = (seq: number, data: string): void => {
-        if (done || seq <= last) return;
-        last = seq;
-        onEvent(seq, data);
-        if (data.startsWith('{"type":"finish"')) finish();
-      };
-      const live = this.live.get(id);
-      const finish = (): void => {
-        done = true;
-        live?.listeners.delete(deliver);
-        signal.removeEventListener('abort', finish);
-        resolve();
-      };
-      live?.listeners.add(deliver);
-      signal.addEventListener('abort', finish);
-      for (const e of this.deps.db.eventsAfter(id, afterSeq)) deliver(e.seq, e.data);
-      if (!live && !done) finish();
-    });
+  async follow(teamId: string, id: string, afterSeq: number, onEvent: Listener, signal: AbortSignal): Promise<void> {
+    let last = afterSeq;
+    let done = false;
+    const deliver = (seq: number, data: string): void => {
+      if (done || seq <= last) return;
+      last = seq;
+      onEvent(seq, data);
+      if (isFinishLine(data)) done = true;
+    };
+    const live = this.live.get(id);
+    if (live) {
+      // live lines arriving while the stored ones are read wait in order behind them
+      const early: Array<[number, string]> = [];
+      let replaying = true;
+      const listener: Listener = (seq, data) => (replaying ? early.push([seq, data]) : deliver(seq, data));
+      live.events.listeners.add(listener);
+      try {
+        for (const e of await this.deps.store.eventsAfter(id, afterSeq)) deliver(e.seq, e.data);
+        replaying = false;
+        for (const [seq, data] of early) deliver(seq, data);
+        await new Promise<void>((resolve) => {
+          const check = setInterval(() => (done || signal.aborted || !this.live.has(id)) && stop(), 100);
+          const stop = (): void => {
+            clearInterval(check);
+            signal.removeEventListener('abort', stop);
+            resolve();
+          };
+          signal.addEventListener('abort', stop);
+        });
+      } finally {
+        live.events.listeners.delete(listener);
+      }
+      if (done || signal.aborted) return;
+    }
+    await this.pollStore(teamId, id, () => last, deliver, () => done, signal);
+  }
+
+  private async pollStore(teamId: string, id: string, last: () => number, deliver: Listener, done: () => boolean, signal: AbortSignal): Promise<void> {
+    const { store } = this.deps;
+    let afterEnd = 0;
+    while (!done() && !signal.aborted) {
+      const got = await store.eventsAfter(id, last());
+      for (const e of got) deliver(e.seq, e.data);
+      if (done()) return;
+      if (got.length === 0) {
+        const b = await store.getBuild(teamId, id);
+        // the end is recorded just before its finish line: a few more reads for it, then no more will come
+        if (!b || FINISHED.includes(b.status)) if (++afterEnd > 5) return;
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
   }
 
   /** SIGTERM: accept no more builds, let running ones finish within the timeout, then cancel them. */
   async shutdown(timeoutMs: number): Promise<void> {
     this.accepting = false;
-    for (const [id, live] of this.live) if (this.queue.remove(id)) this.live.delete(id), live.listeners.clear(); // stays queued in the db: run at next start
+    for (const [id, live] of this.live) if (this.queue.remove(id)) this.live.delete(id), live.events.listeners.clear(); // stays queued in the store: run at next start
     const drained = this.queue.drained();
     const timer = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), timeoutMs).unref());
     if ((await Promise.race([drained, timer])) === 'timeout') {

@@ -31,6 +31,17 @@ export interface ServerConfig {
   allowHostNetwork: boolean;
   allowInsecure: boolean;
   limits: BuildLimits;
+  /**
+   * `--database postgres://...` (or `KILN_DATABASE`, or `serve.database`): the records are in that PostgreSQL database
+   * and builds go through its queue, taken by workers; absent: ROOT/service.db and builds run in this process.
+   */
+  database?: string;
+  /** with a database: worker slots this process runs (`--workers N`, default 1; 0: an API-only node) */
+  workers: number;
+  /** `--worker`: a worker only (takes builds off the queue; no API, only `/health` on `--listen`) */
+  workerOnly: boolean;
+  /** `--cache-registry REF` (or `KILN_CACHE_REGISTRY`): every team's shared step cache and cache mounts, at REF/<team-id>/cache */
+  cacheRegistry?: string;
 }
 
 export const DEFAULT_LISTEN = '127.0.0.1:8080';
@@ -48,11 +59,17 @@ export interface ServeFlags {
   allowHostNetwork?: boolean;
   allowInsecure?: boolean;
   noLocalSocket?: boolean;
+  database?: string;
+  workers?: number;
+  worker?: boolean;
+  /** `--slots N`: the worker slots of `--worker` (the same as `--workers N`) */
+  slots?: number;
+  cacheRegistry?: string;
 }
 
 type RawServe = Partial<{
   listen: string; maxBuilds: number; shutdownTimeoutMs: number; caBundle: string; network: string; allowHostNetwork: boolean;
-  allowInsecure: boolean; limits: BuildLimits; localSocket: string | null;
+  allowInsecure: boolean; limits: BuildLimits; localSocket: string | null; database: string; workers: number; cacheRegistry: string;
   teamDefaults: { concurrentBuilds?: number; uploadBytesPerBuild?: number | string; storedBytes?: number | string };
 }>;
 
@@ -68,8 +85,28 @@ function positive(v: number | undefined, what: string, dflt: number): number {
   return v;
 }
 
-/** Read `ROOT/config.json`'s `serve` section and apply the flags over it. */
-export function loadServerConfig(root: string, flags: ServeFlags = {}): ServerConfig {
+function nonNegative(v: number | undefined, what: string, dflt: number): number {
+  if (v === undefined) return dflt;
+  if (!Number.isInteger(v) || v < 0) throw new BuildError('ERR_KILN_ARGUMENT', `${what} must be a whole number of at least 0 (got ${v})`);
+  return v;
+}
+
+/** Where the records are and who runs builds: `--database`, `--workers`, `--worker --slots`, `--cache-registry`. */
+function scaleConfig(raw: RawServe, flags: ServeFlags, env: NodeJS.ProcessEnv): Pick<ServerConfig, 'database' | 'workers' | 'workerOnly' | 'cacheRegistry'> {
+  const database = flags.database ?? (env.KILN_DATABASE || undefined) ?? raw.database;
+  const cacheRegistry = flags.cacheRegistry ?? (env.KILN_CACHE_REGISTRY || undefined) ?? raw.cacheRegistry;
+  const workerOnly = flags.worker === true;
+  if ((workerOnly || flags.workers !== undefined || flags.slots !== undefined) && !database) {
+    throw new BuildError('ERR_KILN_ARGUMENT', `${workerOnly ? '--worker' : flags.slots !== undefined ? '--slots' : '--workers'} needs --database postgres://... (workers take builds off the PostgreSQL queue)`, { hint: 'give --database URL, KILN_DATABASE or serve.database in ROOT/config.json' });
+  }
+  if (flags.slots !== undefined && !workerOnly) throw new BuildError('ERR_KILN_ARGUMENT', '--slots goes with --worker (an API node with workers: --workers N)');
+  if (workerOnly && flags.workers === 0) throw new BuildError('ERR_KILN_ARGUMENT', '--worker --workers 0 runs nothing');
+  const workers = workerOnly ? positive(flags.slots ?? flags.workers, '--slots', 1) : nonNegative(flags.workers ?? raw.workers, '--workers', 1);
+  return { ...(database ? { database } : {}), workers, workerOnly, ...(cacheRegistry ? { cacheRegistry } : {}) };
+}
+
+/** Read `ROOT/config.json`'s `serve` section and apply the environment (KILN_DATABASE, KILN_CACHE_REGISTRY) and flags over it. */
+export function loadServerConfig(root: string, flags: ServeFlags = {}, env: NodeJS.ProcessEnv = process.env): ServerConfig {
   const file = path.join(root, 'config.json');
   let raw: RawServe = {};
   if (existsSync(file)) {
@@ -98,6 +135,7 @@ export function loadServerConfig(root: string, flags: ServeFlags = {}): ServerCo
     allowHostNetwork: flags.allowHostNetwork ?? raw.allowHostNetwork ?? false,
     allowInsecure: flags.allowInsecure ?? raw.allowInsecure ?? false,
     limits: raw.limits ?? {},
+    ...scaleConfig(raw, flags, env),
   };
 }
 

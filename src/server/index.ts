@@ -11,3 +11,4 @@ export { serverBuildOptions } from './options.js';
 export type { ServerBuildRequest } from './options.js';
 export { LocalBuildSchema } from './local.js';
 export type { LocalBuild } from './local.js';
+export { openServiceStore } from '../service/index.js';

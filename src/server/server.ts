@@ -6,13 +6,17 @@ import path from 'node:path';
 import type { Hono } from 'hono';
 import { BuildError } from '../errors/index.js';
 import { openState, type State } from '../engine/index.js';
-import { ServiceDb } from '../service/index.js';
+import { Hono as PlainHono } from 'hono';
+import { migratePg, openPg } from '../pg/index.js';
+import { createPgBuildQueue, type BuildQueue as SharedQueue, type QueueWorker } from '../queue/index.js';
+import { PgServiceStore, SqliteServiceStore, type ServiceStore } from '../service/index.js';
 import { createApp } from './app.js';
 import { BuildService } from './builds.js';
 import { parseListen, type ServerConfig } from './config.js';
 import { createLocalApp } from './local.js';
 import { createMetrics } from './metrics.js';
 import { TeamSpaces } from './teams.js';
+import { startBuildWorker } from './worker.js';
 
 /** A running `kiln serve`. */
 export interface RunningServer {
@@ -65,33 +69,83 @@ function socketInUse(socket: string): Promise<boolean> {
   });
 }
 
-/** Start `kiln serve`: open the state root (kept warm), recover the build queue, listen. */
+interface Opened {
+  store: ServiceStore;
+  shared?: SharedQueue;
+  /** close the queue, then the store (and its pool) */
+  close(): Promise<void>;
+}
+
+/** The records (and, with a database, the shared queue on the same pool). */
+async function openRecords(config: ServerConfig): Promise<Opened> {
+  if (!config.database) {
+    const store = new SqliteServiceStore(path.join(config.root, 'service.db'));
+    return { store, close: () => store.close() };
+  }
+  const db = await openPg({ database: config.database, max: 4 + config.workers * 2, applicationName: config.workerOnly ? 'kiln serve --worker' : 'kiln serve' });
+  try {
+    await migratePg(db);
+    const shared = await createPgBuildQueue({ db, defaultTeamLimit: config.teamDefaults.concurrentBuilds });
+    const store = new PgServiceStore(db);
+    return { store, shared, close: async () => { await shared.close(); await store.close(); } };
+  } catch (err) {
+    await db.close();
+    throw err;
+  }
+}
+
+/** A worker-only node's HTTP side: `/health` (with what it runs), nothing else. */
+function healthApp(version: string, worker: () => QueueWorker | undefined): Hono<{ Bindings: HttpBindings }> {
+  const app = new PlainHono<{ Bindings: HttpBindings }>();
+  app.get('/health', (c) => c.json({ status: 'ok', version, role: 'worker', running: worker()?.running().length ?? 0 }));
+  app.notFound((c) => c.json({ error: { code: 'ERR_KILN_SERVICE_NOT_FOUND', message: 'a kiln worker serves only /health' } }, 404));
+  return app;
+}
+
+/**
+ * Start `kiln serve`: open the state root (kept warm) and the records, then, as configured: the API (unless
+ * `--worker`), builds run in this process (no database), or queue worker slots (`--database`, `--workers N`,
+ * `--worker --slots N`); listen.
+ */
 export async function startServer(config: ServerConfig, opts: { version: string; log?: (l: Record<string, unknown>) => void } = { version: 'unknown' }): Promise<RunningServer> {
   const log = opts.log ?? jsonLog;
   const base: State = await openState({ root: config.root });
-  const db = new ServiceDb(path.join(config.root, 'service.db'));
+  let records: Opened;
+  try {
+    records = await openRecords(config);
+  } catch (err) {
+    base.close();
+    throw err;
+  }
+  const { store, shared } = records;
   const metrics = createMetrics();
   const spaces = new TeamSpaces(config, base);
-  const builds = new BuildService({ config, db, spaces, metrics, base, log });
-  const app = createApp({ db, spaces, builds, metrics, version: opts.version, log });
-  await builds.recover();
+  const builds = new BuildService({ config, store, spaces, metrics, log, ...(shared ? { shared } : {}) });
   const servers: Server[] = [];
+  let worker: QueueWorker | undefined;
   let url: string;
   try {
+    await builds.recover();
+    if (shared && config.workers > 0) worker = await startBuildWorker({ config, store, spaces, queue: shared, metrics, log, slots: config.workers });
+    const app = config.workerOnly ? healthApp(opts.version, () => worker) : createApp({ store, spaces, builds, metrics, version: opts.version, log });
     const main = await listen(app as never, parseListen(config.listen));
     servers.push(main.server);
     url = main.url;
-    if (config.localSocket) {
+    if (config.localSocket && !config.workerOnly) {
       const local = await listen(createLocalApp({ config, state: base, queue: builds.queue, log }), { socket: config.localSocket });
       servers.push(local.server);
     }
   } catch (err) {
     for (const s of servers) s.close();
-    db.close();
+    await worker?.stop({ wait: false }).catch(() => undefined);
+    await records.close();
     base.close();
     throw err;
   }
-  log({ msg: 'listening', url, localSocket: config.localSocket, root: config.root, maxBuilds: config.maxBuilds });
+  log({
+    msg: 'listening', url, localSocket: config.workerOnly ? null : config.localSocket, root: config.root, maxBuilds: config.maxBuilds,
+    store: store.kind, role: config.workerOnly ? 'worker' : shared ? (config.workers > 0 ? 'api+worker' : 'api') : 'single', workers: worker ? config.workers : 0,
+  });
   let closing: Promise<void> | undefined;
   return {
     url,
@@ -99,13 +153,21 @@ export async function startServer(config: ServerConfig, opts: { version: string;
       (closing ??= (async () => {
         const stopped = Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
         await builds.shutdown(config.shutdownTimeoutMs);
+        if (worker) await stopWorker(worker, config.shutdownTimeoutMs);
         for (const s of servers) (s as Server & { closeAllConnections?: () => void }).closeAllConnections?.();
         await stopped;
-        if (config.localSocket) rmSync(config.localSocket, { force: true });
+        if (config.localSocket && !config.workerOnly) rmSync(config.localSocket, { force: true });
         await spaces.closeAll();
-        db.close();
+        await records.close();
         base.close();
         log({ msg: 'stopped' });
       })()),
   };
+}
+
+/** SIGTERM on a worker: running builds may finish within the timeout; after it they are handed back to the queue. */
+async function stopWorker(worker: QueueWorker, timeoutMs: number): Promise<void> {
+  const graceful = worker.stop({ wait: true });
+  const timer = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), timeoutMs).unref());
+  if ((await Promise.race([graceful, timer])) === 'timeout') await worker.stop({ wait: false });
 }

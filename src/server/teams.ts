@@ -65,6 +65,24 @@ export class TeamSpaces {
     }
   }
 
+  private readonly locks = new Map<string, Promise<void>>();
+
+  /** Builds of the same template share its context folder: one at a time in this process. */
+  async withContextLock<T>(dir: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(dir) ?? Promise.resolve();
+    let release!: () => void;
+    const mine = new Promise<void>((r) => (release = r));
+    const chained = prev.then(() => mine);
+    this.locks.set(dir, chained);
+    await prev;
+    try {
+      return await fn();
+    } finally {
+      release();
+      if (this.locks.get(dir) === chained) this.locks.delete(dir);
+    }
+  }
+
   async closeAll(): Promise<void> {
     for (const p of this.open.values()) {
       const s = await p.catch(() => undefined);

@@ -26,7 +26,7 @@ export function mountRegistry(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
     if (!m) return distError(c, 404, 'NAME_UNKNOWN', 'no such path');
     const [, name, kind, ref] = m as unknown as [string, string, string, string];
     const team = c.get('team');
-    const tags = deps.db.listTemplates(team.id, name);
+    const tags = await deps.store.listTemplates(team.id, name);
     if (tags.length === 0) return distError(c, 404, 'NAME_UNKNOWN', `repository ${name} not known`);
     const space = await deps.spaces.get(team);
     const head = c.req.method === 'HEAD';

@@ -95,7 +95,7 @@ export function mountWebUi(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
 
   app.use('/ui/api/*', async (c, next) => {
     const key = requestKey(c.req.header('authorization'));
-    const team = key ? deps.db.authenticate(key) : undefined;
+    const team = key ? await deps.store.authenticate(key) : undefined;
     if (!team) return c.json(errorBody('ERR_KILN_SERVICE_AUTH', key ? 'the API key is not valid (unknown or revoked)' : 'missing API key: send Authorization: Bearer KEY'), 401);
     c.set('team', team);
     return next();
@@ -107,7 +107,7 @@ export function mountWebUi(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
     const team = c.get('team');
     const space = await deps.spaces.get(team);
     const starters = await readStarters(space.root);
-    const builds = deps.db.listBuilds(ALL_STATUSES).filter((b) => b.teamId === team.id).reverse().slice(0, 200);
+    const builds = (await deps.store.listBuilds(ALL_STATUSES)).filter((b) => b.teamId === team.id).reverse().slice(0, 200);
     return c.json({
       builds: builds.map((b) => {
         const steps = stepsOf(b);
@@ -122,12 +122,12 @@ export function mountWebUi(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
   });
 
   // what each cached step of a build saved: what the same step of the same template took when it last ran before
-  app.get('/ui/api/builds/:id/saved', (c) => {
+  app.get('/ui/api/builds/:id/saved', async (c) => {
     const team = c.get('team');
-    const b = deps.db.getBuild(team.id, c.req.param('id'));
+    const b = await deps.store.getBuild(team.id, c.req.param('id'));
     if (!b) return c.json(errorBody('ERR_KILN_SERVICE_NOT_FOUND', 'no such build'), 404);
     const lastRun = new Map<string, number>();
-    for (const prev of deps.db.listBuilds(['success'])) {
+    for (const prev of await deps.store.listBuilds(['success'])) {
       if (prev.id === b.id || prev.teamId !== team.id || prev.template !== b.template || prev.created > b.created) continue;
       for (const s of stepsOf(prev)) if (!s.cached) lastRun.set(s.name, s.durationMs);
     }
@@ -137,7 +137,7 @@ export function mountWebUi(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
   app.get('/ui/api/cache', async (c) => {
     const team = c.get('team');
     const space = await deps.spaces.get(team);
-    const builds = deps.db.listBuilds(['success']).filter((b) => b.teamId === team.id);
+    const builds = (await deps.store.listBuilds(['success'])).filter((b) => b.teamId === team.id);
     // a cached step saves what the same step of the same template took when it last ran
     const lastRun = new Map<string, number>();
     const perTemplate = new Map<string, { name: string; builds: number; steps: number; hits: number; savedMs: number }>();

@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import { createHash, randomBytes } from 'node:crypto';
 import { BuildError } from '../errors/index.js';
-import type { Team, TeamLimits, ApiKeyRecord, TemplateRecord, ServiceBuild, ServiceBuildStatus } from './types.js';
+import type { Team, TeamLimits, ApiKeyRecord, TemplateRecord, ServiceBuild, ServiceBuildStatus, ServiceStore, UsageRecord } from './types.js';
 
 /** sha256 hex of an API key: the only form in which a key is stored. */
 export function hashKey(key: string): string {
@@ -10,11 +10,27 @@ export function hashKey(key: string): string {
 
 const TEAM_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
+/** The name rule of a team, checked the same way by both stores. */
+export function checkTeamName(name: string): void {
+  if (!TEAM_NAME.test(name)) throw new BuildError('ERR_KILN_ARGUMENT', `team name "${name}" must be 1-63 lowercase letters, digits, - or _ (starting with a letter or digit)`);
+}
+
+/** A new API key `kiln_<id>_<secret>` (the id is the part that may be shown). */
+export function newApiKey(): { id: string; key: string } {
+  const id = `k${randomBytes(4).toString('hex')}`;
+  return { id, key: `kiln_${id}_${randomBytes(24).toString('base64url')}` };
+}
+
+export const newTeamId = (): string => `t${randomBytes(6).toString('hex')}`;
+
 /**
- * The service's own records (`ROOT/service.db`): teams, API key hashes, templates (name:tag → image digest), builds
- * and their event logs. Each team's images, cache records and blobs live in the team's own state root, not here.
+ * The service's own records on one machine (`ROOT/service.db`, SQLite): teams, API key hashes, templates (name:tag →
+ * image digest), builds, their event logs and usage. Each team's images, cache records and blobs live in the team's
+ * own state root, not here. The calls are synchronous underneath; the async {@link ServiceStore} shape is the one the
+ * PostgreSQL store shares.
  */
-export class ServiceDb {
+export class SqliteServiceStore implements ServiceStore {
+  readonly kind = 'sqlite' as const;
   private readonly db: Database.Database;
 
   constructor(file: string) {
@@ -30,17 +46,19 @@ export class ServiceDb {
       CREATE TABLE IF NOT EXISTS builds (id TEXT PRIMARY KEY, team_id TEXT NOT NULL, status TEXT NOT NULL, request TEXT NOT NULL, result TEXT,
         error TEXT, template TEXT, created INTEGER NOT NULL, started INTEGER, finished INTEGER);
       CREATE TABLE IF NOT EXISTS build_events (build_id TEXT NOT NULL, seq INTEGER NOT NULL, data TEXT NOT NULL, PRIMARY KEY (build_id, seq));
+      CREATE TABLE IF NOT EXISTS usage (team_id TEXT NOT NULL, build_id TEXT, kind TEXT NOT NULL, quantity REAL NOT NULL, at INTEGER NOT NULL);
+      CREATE INDEX IF NOT EXISTS usage_team_at ON usage (team_id, kind, at);
     `);
   }
 
-  close(): void {
+  async close(): Promise<void> {
     this.db.close();
   }
 
-  createTeam(name: string, limits: TeamLimits = {}): Team {
-    if (!TEAM_NAME.test(name)) throw new BuildError('ERR_KILN_ARGUMENT', `team name "${name}" must be 1-63 lowercase letters, digits, - or _ (starting with a letter or digit)`);
-    if (this.getTeamByName(name)) throw new BuildError('ERR_KILN_SERVICE_EXISTS', `team "${name}" already exists`);
-    const team: Team = { id: `t${randomBytes(6).toString('hex')}`, name, created: Date.now(), limits };
+  async createTeam(name: string, limits: TeamLimits = {}): Promise<Team> {
+    checkTeamName(name);
+    if (this.teamByName(name)) throw new BuildError('ERR_KILN_SERVICE_EXISTS', `team "${name}" already exists`);
+    const team: Team = { id: newTeamId(), name, created: Date.now(), limits };
     this.db.prepare('INSERT INTO teams (id, name, created, limits) VALUES (?, ?, ?, ?)').run(team.id, name, team.created, JSON.stringify(limits));
     return team;
   }
@@ -49,77 +67,84 @@ export class ServiceDb {
     return row ? { id: row.id, name: row.name, created: row.created, limits: JSON.parse(row.limits) as TeamLimits } : undefined;
   }
 
-  getTeam(id: string): Team | undefined {
+  private teamById(id: string): Team | undefined {
     return this.team(this.db.prepare('SELECT * FROM teams WHERE id = ?').get(id) as never);
   }
 
-  getTeamByName(name: string): Team | undefined {
+  private teamByName(name: string): Team | undefined {
     return this.team(this.db.prepare('SELECT * FROM teams WHERE name = ?').get(name) as never);
   }
 
-  listTeams(): Team[] {
+  async getTeam(id: string): Promise<Team | undefined> {
+    return this.teamById(id);
+  }
+
+  async getTeamByName(name: string): Promise<Team | undefined> {
+    return this.teamByName(name);
+  }
+
+  async listTeams(): Promise<Team[]> {
     return (this.db.prepare('SELECT * FROM teams ORDER BY name').all() as never[]).map((r) => this.team(r)!);
   }
 
-  setTeamLimits(id: string, limits: TeamLimits): void {
+  async setTeamLimits(id: string, limits: TeamLimits): Promise<void> {
     this.db.prepare('UPDATE teams SET limits = ? WHERE id = ?').run(JSON.stringify(limits), id);
   }
 
   /** A new key for the team: returned once, stored only as its sha256. */
-  createKey(teamId: string): { id: string; key: string } {
-    const id = `k${randomBytes(4).toString('hex')}`;
-    const key = `kiln_${id}_${randomBytes(24).toString('base64url')}`;
+  async createKey(teamId: string): Promise<{ id: string; key: string }> {
+    const { id, key } = newApiKey();
     this.db.prepare('INSERT INTO api_keys (id, team_id, hash, created, revoked) VALUES (?, ?, ?, ?, NULL)').run(id, teamId, hashKey(key), Date.now());
     return { id, key };
   }
 
-  listKeys(teamId?: string): ApiKeyRecord[] {
+  async listKeys(teamId?: string): Promise<ApiKeyRecord[]> {
     const rows = (teamId
-      ? this.db.prepare('SELECT k.*, t.name AS team FROM api_keys k JOIN teams t ON t.id = k.team_id WHERE team_id = ? ORDER BY k.created').all(teamId)
-      : this.db.prepare('SELECT k.*, t.name AS team FROM api_keys k JOIN teams t ON t.id = k.team_id ORDER BY k.created').all()) as Array<{ id: string; team_id: string; team: string; created: number; revoked: number | null }>;
+      ? this.db.prepare('SELECT k.*, t.name AS team FROM api_keys k JOIN teams t ON t.id = k.team_id WHERE team_id = ? ORDER BY k.created, k.id').all(teamId)
+      : this.db.prepare('SELECT k.*, t.name AS team FROM api_keys k JOIN teams t ON t.id = k.team_id ORDER BY k.created, k.id').all()) as Array<{ id: string; team_id: string; team: string; created: number; revoked: number | null }>;
     return rows.map((r) => ({ id: r.id, teamId: r.team_id, team: r.team, created: r.created, revoked: r.revoked }));
   }
 
-  revokeKey(id: string): boolean {
+  async revokeKey(id: string): Promise<boolean> {
     return this.db.prepare('UPDATE api_keys SET revoked = ? WHERE id = ? AND revoked IS NULL').run(Date.now(), id).changes > 0;
   }
 
   /** The team of a valid (known, not revoked) key, else undefined. */
-  authenticate(key: string): Team | undefined {
+  async authenticate(key: string): Promise<Team | undefined> {
     const row = this.db.prepare('SELECT team_id FROM api_keys WHERE hash = ? AND revoked IS NULL').get(hashKey(key)) as { team_id: string } | undefined;
-    return row ? this.getTeam(row.team_id) : undefined;
+    return row ? this.teamById(row.team_id) : undefined;
   }
 
-  putTemplate(rec: Omit<TemplateRecord, 'created' | 'updated'>): void {
+  async putTemplate(rec: Omit<TemplateRecord, 'created' | 'updated'>): Promise<void> {
     const now = Date.now();
     this.db.prepare(`INSERT INTO templates (team_id, name, tag, digest, build_id, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (team_id, name, tag) DO UPDATE SET digest = excluded.digest, build_id = excluded.build_id, updated = excluded.updated`)
       .run(rec.teamId, rec.name, rec.tag, rec.digest, rec.buildId, now, now);
   }
 
-  listTemplates(teamId: string, name?: string): TemplateRecord[] {
+  async listTemplates(teamId: string, name?: string): Promise<TemplateRecord[]> {
     const rows = (name
       ? this.db.prepare('SELECT * FROM templates WHERE team_id = ? AND name = ? ORDER BY name, tag').all(teamId, name)
       : this.db.prepare('SELECT * FROM templates WHERE team_id = ? ORDER BY name, tag').all(teamId)) as Array<{ team_id: string; name: string; tag: string; digest: string; build_id: string; created: number; updated: number }>;
     return rows.map((r) => ({ teamId: r.team_id, name: r.name, tag: r.tag, digest: r.digest, buildId: r.build_id, created: r.created, updated: r.updated }));
   }
 
-  deleteTemplate(teamId: string, name: string, tag?: string): number {
+  async deleteTemplate(teamId: string, name: string, tag?: string): Promise<number> {
     return tag
       ? this.db.prepare('DELETE FROM templates WHERE team_id = ? AND name = ? AND tag = ?').run(teamId, name, tag).changes
       : this.db.prepare('DELETE FROM templates WHERE team_id = ? AND name = ?').run(teamId, name).changes;
   }
 
-  createBuild(b: { id: string; teamId: string; request: unknown; template: string | null }): void {
+  async createBuild(b: { id: string; teamId: string; request: unknown; template: string | null }): Promise<void> {
     this.db.prepare('INSERT INTO builds (id, team_id, status, request, template, created) VALUES (?, ?, ?, ?, ?, ?)').run(b.id, b.teamId, 'queued', JSON.stringify(b.request), b.template, Date.now());
   }
 
-  setBuildRunning(id: string): void {
+  async setBuildRunning(id: string): Promise<void> {
     this.db.prepare("UPDATE builds SET status = 'running', started = ? WHERE id = ?").run(Date.now(), id);
   }
 
-  finishBuild(id: string, status: ServiceBuildStatus, result: unknown, error: string | null): void {
-    this.db.prepare('UPDATE builds SET status = ?, result = ?, error = ?, finished = ? WHERE id = ?').run(status, result === null ? null : JSON.stringify(result), error, Date.now(), id);
+  async finishBuild(id: string, status: ServiceBuildStatus, result: unknown, error: string | null): Promise<void> {
+    this.db.prepare('UPDATE builds SET status = ?, result = ?, error = ?, finished = ? WHERE id = ?').run(status, result === null || result === undefined ? null : JSON.stringify(result), error, Date.now(), id);
   }
 
   private build(r: { id: string; team_id: string; status: string; request: string; result: string | null; error: string | null; template: string | null; created: number; started: number | null; finished: number | null } | undefined): ServiceBuild | undefined {
@@ -131,30 +156,42 @@ export class ServiceDb {
   }
 
   /** A build of this team (another team's id is not found). */
-  getBuild(teamId: string, id: string): ServiceBuild | undefined {
+  async getBuild(teamId: string, id: string): Promise<ServiceBuild | undefined> {
     return this.build(this.db.prepare('SELECT * FROM builds WHERE id = ? AND team_id = ?').get(id, teamId) as never);
   }
 
-  listBuilds(status: ServiceBuildStatus[]): ServiceBuild[] {
-    const rows = this.db.prepare(`SELECT * FROM builds WHERE status IN (${status.map(() => '?').join(',')}) ORDER BY created`).all(...status) as never[];
+  async listBuilds(status: ServiceBuildStatus[]): Promise<ServiceBuild[]> {
+    if (status.length === 0) return [];
+    const rows = this.db.prepare(`SELECT * FROM builds WHERE status IN (${status.map(() => '?').join(',')}) ORDER BY created, id`).all(...status) as never[];
     return rows.map((r) => this.build(r)!);
   }
 
-  lastBuildOf(teamId: string, template: string): ServiceBuild | undefined {
-    return this.build(this.db.prepare('SELECT * FROM builds WHERE team_id = ? AND template = ? ORDER BY created DESC LIMIT 1').get(teamId, template) as never);
+  async lastBuildOf(teamId: string, template: string): Promise<ServiceBuild | undefined> {
+    return this.build(this.db.prepare('SELECT * FROM builds WHERE team_id = ? AND template = ? ORDER BY created DESC, id DESC LIMIT 1').get(teamId, template) as never);
   }
 
-  appendEvent(buildId: string, seq: number, data: string): void {
+  async appendEvent(buildId: string, seq: number, data: string): Promise<void> {
+    JSON.parse(data); // the same refusal as PostgreSQL's json column
     this.db.prepare('INSERT INTO build_events (build_id, seq, data) VALUES (?, ?, ?)').run(buildId, seq, data);
   }
 
   /** Events of a build after `afterSeq` (SSE resumption). */
-  eventsAfter(buildId: string, afterSeq: number): Array<{ seq: number; data: string }> {
+  async eventsAfter(buildId: string, afterSeq: number): Promise<Array<{ seq: number; data: string }>> {
     return this.db.prepare('SELECT seq, data FROM build_events WHERE build_id = ? AND seq > ? ORDER BY seq').all(buildId, afterSeq) as Array<{ seq: number; data: string }>;
   }
 
-  lastEventSeq(buildId: string): number {
+  async lastEventSeq(buildId: string): Promise<number> {
     const r = this.db.prepare('SELECT MAX(seq) AS m FROM build_events WHERE build_id = ?').get(buildId) as { m: number | null };
     return r.m ?? 0;
+  }
+
+  async addUsage(u: UsageRecord): Promise<void> {
+    if (!(u.quantity >= 0)) throw new BuildError('ERR_KILN_ARGUMENT', `usage ${u.kind}: the quantity must be 0 or more, not ${u.quantity}`);
+    this.db.prepare('INSERT INTO usage (team_id, build_id, kind, quantity, at) VALUES (?, ?, ?, ?, ?)').run(u.teamId, u.buildId ?? null, u.kind, u.quantity, Date.now());
+  }
+
+  async usageOf(teamId: string, kind: string, sinceMs = 0): Promise<number> {
+    const r = this.db.prepare('SELECT COALESCE(SUM(quantity), 0) AS s FROM usage WHERE team_id = ? AND kind = ? AND at >= ?').get(teamId, kind, sinceMs) as { s: number };
+    return r.s;
   }
 }

@@ -63,3 +63,52 @@ export interface ManifestEntry {
   /** files: the earlier entry this one is a hardlink of */
   linkOf?: string;
 }
+
+/** One metered quantity (build seconds, bytes, ...). */
+export interface UsageRecord {
+  teamId: string;
+  kind: string;
+  quantity: number;
+  buildId?: string;
+}
+
+/**
+ * The service's records, one interface over both databases: SQLite (`ROOT/service.db`, the one-machine default) and
+ * PostgreSQL (`kiln serve --database`, shared by every API node and worker). Times are milliseconds since the epoch;
+ * keys are stored only as their sha256; a build of another team is not found.
+ */
+export interface ServiceStore {
+  readonly kind: 'sqlite' | 'postgres';
+  createTeam(name: string, limits?: TeamLimits): Promise<Team>;
+  getTeam(id: string): Promise<Team | undefined>;
+  getTeamByName(name: string): Promise<Team | undefined>;
+  listTeams(): Promise<Team[]>;
+  setTeamLimits(id: string, limits: TeamLimits): Promise<void>;
+  /** a new key for the team: returned once, stored only as its sha256 */
+  createKey(teamId: string): Promise<{ id: string; key: string }>;
+  listKeys(teamId?: string): Promise<ApiKeyRecord[]>;
+  revokeKey(id: string): Promise<boolean>;
+  /** the team of a valid (known, not revoked) key, else undefined */
+  authenticate(key: string): Promise<Team | undefined>;
+  putTemplate(rec: Omit<TemplateRecord, 'created' | 'updated'>): Promise<void>;
+  listTemplates(teamId: string, name?: string): Promise<TemplateRecord[]>;
+  /** delete one tag, or every tag of the template; returns the tags deleted */
+  deleteTemplate(teamId: string, name: string, tag?: string): Promise<number>;
+  createBuild(b: { id: string; teamId: string; request: unknown; template: string | null }): Promise<void>;
+  /** mark a build running (on `worker`, when given) */
+  setBuildRunning(id: string, worker?: string): Promise<void>;
+  finishBuild(id: string, status: ServiceBuildStatus, result: unknown, error: string | null): Promise<void>;
+  getBuild(teamId: string, id: string): Promise<ServiceBuild | undefined>;
+  /** builds in these states, oldest first */
+  listBuilds(status: ServiceBuildStatus[]): Promise<ServiceBuild[]>;
+  lastBuildOf(teamId: string, template: string): Promise<ServiceBuild | undefined>;
+  /** append one event line (its JSON text is kept byte for byte) */
+  appendEvent(buildId: string, seq: number, data: string): Promise<void>;
+  /** events of a build after `afterSeq`, in order (SSE resumption) */
+  eventsAfter(buildId: string, afterSeq: number): Promise<Array<{ seq: number; data: string }>>;
+  lastEventSeq(buildId: string): Promise<number>;
+  addUsage(u: UsageRecord): Promise<void>;
+  /** sum of a team's usage of one kind since `sinceMs` (default: all time) */
+  usageOf(teamId: string, kind: string, sinceMs?: number): Promise<number>;
+  close(): Promise<void>;
+}

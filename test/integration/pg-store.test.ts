@@ -1,101 +1,51 @@
 /**
- * The service store on PostgreSQL (src/pg/service-store.ts), on a real PostgreSQL 15: the operations and semantics of
- * `kiln serve`'s SQLite store, so one suite can run against both once they share an interface.
+ * The service store (src/service ServiceStore), one repository suite (test/helpers/service-store-suite.ts) run
+ * against both implementations: SQLite (ROOT/service.db, the one-machine default) and PostgreSQL 15 (a real server,
+ * `kiln serve --database`). Then what only the PostgreSQL schema records (key hashes, the worker, attempts).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createPgServiceStore, hashApiKey, migratePg, openPg } from '../../src/pg/index.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { migratePg, openPg } from '../../src/pg/index.js';
+import { hashKey, openServiceStore, PgServiceStore, SqliteServiceStore } from '../../src/service/index.js';
 import { skipWithoutPostgres, startPostgres } from '../helpers/postgres.js';
+import { serviceStoreSuite } from '../helpers/service-store-suite.js';
 
-test('teams, keys, templates, builds, events and usage through the PostgreSQL store', async (t) => {
+test('the repository suite on SQLite (ROOT/service.db)', async (t) => {
+  const root = mkdtempSync(path.join(tmpdir(), 'kiln-store-'));
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  const store = await openServiceStore({ root });
+  assert.ok(store instanceof SqliteServiceStore);
+  try {
+    await serviceStoreSuite(store);
+  } finally {
+    await store.close();
+  }
+});
+
+test('the repository suite on PostgreSQL, and what only its schema records', async (t) => {
   if (skipWithoutPostgres(t)) return;
   const srv = await startPostgres(t);
-  const db = await openPg({ database: srv.url });
+  const store = await openServiceStore({ root: '/nonexistent', database: await srv.createDatabase('kiln') });
+  assert.ok(store instanceof PgServiceStore);
+  try {
+    await serviceStoreSuite(store);
+  } finally {
+    await store.close();
+  }
+  // the same database again: migrated once, the records are there
+  const db = await openPg({ database: srv.urlFor('kiln') });
   t.after(() => db.close());
-  await migratePg(db);
-  const store = createPgServiceStore(db);
-
-  // teams
-  const before = Date.now();
-  const a = await store.createTeam('alpha', { concurrentBuilds: 2 });
-  const b = await store.createTeam('beta');
-  assert.match(a.id, /^t[0-9a-f]{12}$/);
-  assert.ok(a.created >= before - 1000 && a.created <= Date.now() + 1000, 'created is epoch milliseconds');
-  await assert.rejects(store.createTeam('alpha'), (e: Error & { code?: string; kind?: string }) => e.kind === 'already-exists' && /team "alpha" already exists/.test(e.message));
-  await assert.rejects(store.createTeam('Bad Name'), /must be 1-63 lowercase letters/);
-  assert.deepEqual((await store.listTeams()).map((x) => x.name), ['alpha', 'beta']);
-  assert.deepEqual((await store.getTeamByName('alpha'))?.limits, { concurrentBuilds: 2 });
-  await store.setTeamLimits(b.id, { concurrentBuilds: 1, storedBytes: 1e9 });
-  assert.deepEqual((await store.getTeam(b.id))?.limits, { concurrentBuilds: 1, storedBytes: 1e9 });
-  assert.equal(await store.getTeam('nope'), undefined);
-
-  // keys: only the hash is stored; a revoked key no longer authenticates
-  const k = await store.createKey(a.id);
+  assert.deepEqual(await migratePg(db), [], 'already migrated');
+  const again = new PgServiceStore(db);
+  const alpha = await again.getTeamByName('alpha');
+  const k = await again.createKey(alpha!.id);
   const [stored] = await db.query<{ hash: string }>('SELECT hash FROM api_keys WHERE id = $1', [k.id]);
-  assert.equal(stored!.hash, hashApiKey(k.key));
+  assert.equal(stored!.hash, hashKey(k.key));
   const all = await db.query<{ row: string }>('SELECT row_to_json(k)::text AS row FROM api_keys k');
   assert.ok(all.every((r) => !r.row.includes(k.key)), 'the key itself is nowhere in the table');
-  assert.equal((await store.authenticate(k.key))?.name, 'alpha');
-  assert.equal(await store.authenticate(`${k.key}x`), undefined);
-  const kb = await store.createKey(b.id);
-  assert.deepEqual((await store.listKeys(a.id)).map((x) => [x.id, x.team, x.revoked]), [[k.id, 'alpha', null]]);
-  assert.equal((await store.listKeys()).length, 2);
-  assert.equal(await store.revokeKey(k.id), true);
-  assert.equal(await store.revokeKey(k.id), false, 'already revoked');
-  assert.equal(await store.authenticate(k.key), undefined);
-  assert.equal(typeof (await store.listKeys(a.id))[0]!.revoked, 'number');
-  assert.equal((await store.authenticate(kb.key))?.name, 'beta');
-
-  // builds
-  await store.createBuild({ id: 'b1', teamId: a.id, request: { dockerfile: 'FROM busybox' }, template: 'py:latest' });
-  await store.createBuild({ id: 'b2', teamId: a.id, request: {}, template: 'py:latest' });
-  assert.deepEqual((await store.listBuilds(['queued'])).map((x) => x.id), ['b1', 'b2']);
-  await store.setBuildRunning('b1', 'worker-a');
-  const running = await store.getBuild(a.id, 'b1');
-  assert.equal(running?.status, 'running');
-  assert.equal(typeof running?.started, 'number');
-  assert.equal(running?.finished, null);
-  assert.equal(await store.getBuild(b.id, 'b1'), undefined, "another team's build is not found");
-  await store.finishBuild('b1', 'success', { digest: 'sha256:aa', steps: [{ name: 'RUN x', cached: true }] }, null);
-  const done = await store.getBuild(a.id, 'b1');
-  assert.deepEqual([done?.status, done?.result, done?.error, done?.request], ['success', { digest: 'sha256:aa', steps: [{ name: 'RUN x', cached: true }] }, null, { dockerfile: 'FROM busybox' }]);
-  await store.finishBuild('b2', 'failed', null, 'RUN exited 1');
-  assert.deepEqual([(await store.getBuild(a.id, 'b2'))?.result, (await store.getBuild(a.id, 'b2'))?.error], [null, 'RUN exited 1']);
-  assert.equal((await store.lastBuildOf(a.id, 'py:latest'))?.id, 'b2');
-  assert.deepEqual((await store.listBuilds(['success', 'failed'])).map((x) => x.id), ['b1', 'b2']);
   const [att] = await db.query<{ attempt: number; worker: string }>("SELECT attempt, worker FROM builds WHERE id = 'b1'");
   assert.deepEqual(att, { attempt: 1, worker: 'worker-a' });
-
-  // templates: name:tag rows, re-tagging moves the tag
-  await store.putTemplate({ teamId: a.id, name: 'py', tag: 'latest', digest: 'sha256:aa', buildId: 'b1' });
-  await store.putTemplate({ teamId: a.id, name: 'py', tag: 'v1', digest: 'sha256:aa', buildId: 'b1' });
-  await store.putTemplate({ teamId: a.id, name: 'node', tag: 'latest', digest: 'sha256:cc', buildId: 'b1' });
-  await store.putTemplate({ teamId: a.id, name: 'py', tag: 'latest', digest: 'sha256:bb', buildId: 'b2' });
-  const tpl = await store.listTemplates(a.id);
-  assert.deepEqual(tpl.map((x) => `${x.name}:${x.tag}=${x.digest}@${x.buildId}`), ['node:latest=sha256:cc@b1', 'py:latest=sha256:bb@b2', 'py:v1=sha256:aa@b1']);
-  assert.ok(tpl[1]!.updated >= tpl[1]!.created);
-  assert.deepEqual((await store.listTemplates(a.id, 'py')).map((x) => x.tag), ['latest', 'v1']);
-  assert.deepEqual(await store.listTemplates(b.id), [], "another team's templates are not listed");
-  assert.equal(await store.deleteTemplate(a.id, 'py', 'v1'), 1);
-  assert.equal(await store.deleteTemplate(a.id, 'py'), 1);
-  assert.equal(await store.deleteTemplate(a.id, 'py'), 0);
-  assert.deepEqual((await store.listTemplates(a.id)).map((x) => x.name), ['node']);
-  await store.putTemplate({ teamId: a.id, name: 'py', tag: 'again', digest: 'sha256:dd', buildId: 'b2' });
-  assert.deepEqual((await store.listTemplates(a.id, 'py')).map((x) => x.tag), ['again'], 'a deleted name can be used again');
-
-  // events: the JSON text comes back byte for byte, in order, after a sequence number
-  const ev = ['{"type":"step","name":"RUN x",  "cached":true}', '{"b":1,"a":2}', '{"type":"log","line":"é\\u0000"}'];
-  for (const [i, data] of ev.entries()) await store.appendEvent('b1', i + 1, data);
-  await assert.rejects(store.appendEvent('b1', 2, '{}'), /duplicate key/);
-  await assert.rejects(store.appendEvent('b1', 9, 'not json'), /invalid input syntax for type json/);
-  assert.deepEqual(await store.eventsAfter('b1', 1), [{ seq: 2, data: ev[1] }, { seq: 3, data: ev[2] }]);
-  assert.equal(await store.lastEventSeq('b1'), 3);
-  assert.equal(await store.lastEventSeq('b2'), 0);
-
-  // usage
-  await store.addUsage({ teamId: a.id, kind: 'build_seconds', quantity: 12.5, buildId: 'b1' });
-  await store.addUsage({ teamId: a.id, kind: 'build_seconds', quantity: 2 });
-  assert.equal(await store.usageOf(a.id, 'build_seconds'), 14.5);
-  assert.equal(await store.usageOf(a.id, 'build_seconds', Date.now() + 60_000), 0);
-  assert.equal(await store.usageOf(b.id, 'build_seconds'), 0);
 });

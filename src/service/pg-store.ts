@@ -1,119 +1,73 @@
 /**
- * The service's records in PostgreSQL, with the same operations, names and semantics as `kiln serve`'s SQLite store
- * (`ServiceDb` in src/service on the serve branch), but async: the shape a shared repository interface takes once
- * both sit behind it. Times are milliseconds since the epoch, as there; keys are stored only as their sha256.
+ * The service's records in PostgreSQL (`kiln serve --database`): the {@link ServiceStore} the SQLite store also is,
+ * on the schema of db/pg-migrations (src/pg migrates it), shared by every API node and worker. Times are milliseconds
+ * since the epoch, as there; keys are stored only as their sha256.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { BuildError } from '../errors/index.js';
-import type { PgDatabase } from './types.js';
+import type { PgDatabase } from '../pg/index.js';
+import { checkTeamName, hashKey, newApiKey, newTeamId } from './db.js';
+import type { ApiKeyRecord, ServiceBuild, ServiceBuildStatus, ServiceStore, Team, TeamLimits, TemplateRecord, UsageRecord } from './types.js';
 
-/** Per-team limits (absent: the server's defaults). */
-export interface StoreTeamLimits {
-  concurrentBuilds?: number;
-  uploadBytesPerBuild?: number;
-  storedBytes?: number;
-}
-export interface StoreTeam {
-  id: string;
-  name: string;
-  created: number;
-  limits: StoreTeamLimits;
-}
-export interface StoreApiKey {
-  id: string;
-  teamId: string;
-  team: string;
-  created: number;
-  revoked: number | null;
-}
-export interface StoreTemplate {
-  teamId: string;
-  name: string;
-  tag: string;
-  digest: string;
-  buildId: string;
-  created: number;
-  updated: number;
-}
-export type StoreBuildStatus = 'queued' | 'running' | 'success' | 'failed' | 'cancelled' | 'interrupted';
-export interface StoreBuild {
-  id: string;
-  teamId: string;
-  status: StoreBuildStatus;
-  request: unknown;
-  result: unknown;
-  error: string | null;
-  template: string | null;
-  created: number;
-  started: number | null;
-  finished: number | null;
-}
-
-const TEAM_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 const ms = (col: string): string => `floor(extract(epoch FROM ${col}) * 1000)::float8`;
 
-/** sha256 hex of an API key: the only form in which a key is stored. */
-export function hashApiKey(key: string): string {
-  return createHash('sha256').update(key, 'utf8').digest('hex');
-}
-
-interface TeamRow { id: string; name: string; created: number; limits: StoreTeamLimits }
+interface TeamRow { id: string; name: string; created: number; limits: TeamLimits }
 interface BuildRow {
-  id: string; team_id: string; status: StoreBuildStatus; request: unknown; result: unknown; error: string | null;
+  id: string; team_id: string; status: ServiceBuildStatus; request: unknown; result: unknown; error: string | null;
   template: string | null; created: number; started: number | null; finished: number | null;
 }
 
 const TEAM_COLS = `id, name, ${ms('created_at')} AS created, limits`;
 const BUILD_COLS = `id, team_id, status, request, result, error, template, ${ms('created_at')} AS created, ${ms('started_at')} AS started, ${ms('finished_at')} AS finished`;
 
-function toBuild(r: BuildRow | undefined): StoreBuild | undefined {
+function toBuild(r: BuildRow | undefined): ServiceBuild | undefined {
   if (!r) return undefined;
   return { id: r.id, teamId: r.team_id, status: r.status, request: r.request, result: r.result ?? null, error: r.error, template: r.template, created: r.created, started: r.started, finished: r.finished };
 }
 
-/** Open the store on a migrated database (`migratePg`). */
-export function createPgServiceStore(db: PgDatabase): PgServiceStore {
-  return new PgServiceStore(db);
-}
+/** The service's records on PostgreSQL, on a migrated database (`migratePg`); `close` closes the pool too. */
+export class PgServiceStore implements ServiceStore {
+  readonly kind = 'postgres' as const;
 
-/** The service's records on PostgreSQL (a stateful resource: it holds the pool's user). */
-export class PgServiceStore {
   constructor(private readonly db: PgDatabase) {}
 
-  async createTeam(name: string, limits: StoreTeamLimits = {}): Promise<StoreTeam> {
-    if (!TEAM_NAME.test(name)) throw new BuildError('ERR_KILN_ARGUMENT', `team name "${name}" must be 1-63 lowercase letters, digits, - or _ (starting with a letter or digit)`);
-    const id = `t${randomBytes(6).toString('hex')}`;
+  async close(): Promise<void> {
+    await this.db.close();
+  }
+
+  async createTeam(name: string, limits: TeamLimits = {}): Promise<Team> {
+    checkTeamName(name);
+    const id = newTeamId();
     const rows = await this.db.query<TeamRow>(
       `INSERT INTO teams (id, name, limits) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING RETURNING ${TEAM_COLS}`, [id, name, JSON.stringify(limits)]);
-    if (!rows[0]) throw new BuildError('ERR_KILN_DB_CONFLICT', `team "${name}" already exists`);
+    if (!rows[0]) throw new BuildError('ERR_KILN_SERVICE_EXISTS', `team "${name}" already exists`);
     return rows[0];
   }
 
-  async getTeam(id: string): Promise<StoreTeam | undefined> {
+  async getTeam(id: string): Promise<Team | undefined> {
     return (await this.db.query<TeamRow>(`SELECT ${TEAM_COLS} FROM teams WHERE id = $1`, [id]))[0];
   }
 
-  async getTeamByName(name: string): Promise<StoreTeam | undefined> {
+  async getTeamByName(name: string): Promise<Team | undefined> {
     return (await this.db.query<TeamRow>(`SELECT ${TEAM_COLS} FROM teams WHERE name = $1`, [name]))[0];
   }
 
-  async listTeams(): Promise<StoreTeam[]> {
+  async listTeams(): Promise<Team[]> {
     return this.db.query<TeamRow>(`SELECT ${TEAM_COLS} FROM teams ORDER BY name`);
   }
 
-  async setTeamLimits(id: string, limits: StoreTeamLimits): Promise<void> {
+  async setTeamLimits(id: string, limits: TeamLimits): Promise<void> {
     await this.db.query('UPDATE teams SET limits = $2 WHERE id = $1', [id, JSON.stringify(limits)]);
   }
 
   /** A new key for the team: returned once, stored only as its sha256. */
   async createKey(teamId: string): Promise<{ id: string; key: string }> {
-    const id = `k${randomBytes(4).toString('hex')}`;
-    const key = `kiln_${id}_${randomBytes(24).toString('base64url')}`;
-    await this.db.query('INSERT INTO api_keys (id, team_id, hash, prefix) VALUES ($1, $2, $3, $4)', [id, teamId, hashApiKey(key), key.slice(0, 14)]);
+    const { id, key } = newApiKey();
+    await this.db.query('INSERT INTO api_keys (id, team_id, hash, prefix) VALUES ($1, $2, $3, $4)', [id, teamId, hashKey(key), key.slice(0, 14)]);
     return { id, key };
   }
 
-  async listKeys(teamId?: string): Promise<StoreApiKey[]> {
+  async listKeys(teamId?: string): Promise<ApiKeyRecord[]> {
     const rows = await this.db.query<{ id: string; team_id: string; team: string; created: number; revoked: number | null }>(
       `SELECT k.id, k.team_id, t.name AS team, ${ms('k.created_at')} AS created, ${ms('k.revoked_at')} AS revoked
          FROM api_keys k JOIN teams t ON t.id = k.team_id WHERE $1::text IS NULL OR k.team_id = $1 ORDER BY k.created_at, k.id`, [teamId ?? null]);
@@ -126,14 +80,14 @@ export class PgServiceStore {
   }
 
   /** The team of a valid (known, not revoked) key, else undefined; notes when the key was last used. */
-  async authenticate(key: string): Promise<StoreTeam | undefined> {
+  async authenticate(key: string): Promise<Team | undefined> {
     const rows = await this.db.query<TeamRow>(
       `WITH k AS (UPDATE api_keys SET last_used_at = now() WHERE hash = $1 AND revoked_at IS NULL RETURNING team_id)
-       SELECT ${TEAM_COLS} FROM teams WHERE id = (SELECT team_id FROM k)`, [hashApiKey(key)]);
+       SELECT ${TEAM_COLS} FROM teams WHERE id = (SELECT team_id FROM k)`, [hashKey(key)]);
     return rows[0];
   }
 
-  async putTemplate(rec: Omit<StoreTemplate, 'created' | 'updated'> & { sizeBytes?: number }): Promise<void> {
+  async putTemplate(rec: Omit<TemplateRecord, 'created' | 'updated'> & { sizeBytes?: number }): Promise<void> {
     await this.db.transaction(async (c) => {
       const t = await c.query<{ id: string }>(
         `INSERT INTO templates (id, team_id, name) VALUES ($1, $2, $3)
@@ -147,7 +101,7 @@ export class PgServiceStore {
     });
   }
 
-  async listTemplates(teamId: string, name?: string): Promise<StoreTemplate[]> {
+  async listTemplates(teamId: string, name?: string): Promise<TemplateRecord[]> {
     const rows = await this.db.query<{ name: string; tag: string; digest: string; build_id: string | null; created: number; updated: number }>(
       `SELECT t.name, g.tag, g.image_digest AS digest, g.build_id, ${ms('g.created_at')} AS created, ${ms('g.updated_at')} AS updated
          FROM templates t JOIN template_tags g ON g.template_id = t.id
@@ -179,22 +133,22 @@ export class PgServiceStore {
     await this.db.query("UPDATE builds SET status = 'running', started_at = now(), worker = $2, attempt = attempt + 1 WHERE id = $1", [id, worker ?? null]);
   }
 
-  async finishBuild(id: string, status: StoreBuildStatus, result: unknown, error: string | null): Promise<void> {
+  async finishBuild(id: string, status: ServiceBuildStatus, result: unknown, error: string | null): Promise<void> {
     await this.db.query('UPDATE builds SET status = $2, result = $3, error = $4, finished_at = now() WHERE id = $1',
       [id, status, result === null || result === undefined ? null : JSON.stringify(result), error]);
   }
 
   /** A build of this team (another team's id is not found). */
-  async getBuild(teamId: string, id: string): Promise<StoreBuild | undefined> {
+  async getBuild(teamId: string, id: string): Promise<ServiceBuild | undefined> {
     return toBuild((await this.db.query<BuildRow>(`SELECT ${BUILD_COLS} FROM builds WHERE id = $1 AND team_id = $2`, [id, teamId]))[0]);
   }
 
-  async listBuilds(status: StoreBuildStatus[]): Promise<StoreBuild[]> {
+  async listBuilds(status: ServiceBuildStatus[]): Promise<ServiceBuild[]> {
     const rows = await this.db.query<BuildRow>(`SELECT ${BUILD_COLS} FROM builds WHERE status = ANY($1::text[]) ORDER BY created_at, id`, [status]);
     return rows.map((r) => toBuild(r)!);
   }
 
-  async lastBuildOf(teamId: string, template: string): Promise<StoreBuild | undefined> {
+  async lastBuildOf(teamId: string, template: string): Promise<ServiceBuild | undefined> {
     return toBuild((await this.db.query<BuildRow>(
       `SELECT ${BUILD_COLS} FROM builds WHERE team_id = $1 AND template = $2 ORDER BY created_at DESC, id DESC LIMIT 1`, [teamId, template]))[0]);
   }
@@ -215,7 +169,8 @@ export class PgServiceStore {
   }
 
   /** Record a metered quantity (build seconds, bytes pushed, ...). */
-  async addUsage(u: { teamId: string; kind: string; quantity: number; buildId?: string }): Promise<void> {
+  async addUsage(u: UsageRecord): Promise<void> {
+    if (!(u.quantity >= 0)) throw new BuildError('ERR_KILN_ARGUMENT', `usage ${u.kind}: the quantity must be 0 or more, not ${u.quantity}`);
     await this.db.query('INSERT INTO usage (team_id, build_id, kind, quantity) VALUES ($1, $2, $3, $4)', [u.teamId, u.buildId ?? null, u.kind, u.quantity]);
   }
 

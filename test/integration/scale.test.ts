@@ -1,0 +1,264 @@
+/**
+ * `kiln serve --database` scaled out on one machine: a real PostgreSQL 15, a real docker-registry on loopback (the
+ * shared cache, `--cache-registry`), one API node (`--workers 0`) and worker processes (`--worker`), each with its own
+ * state root. The RUN steps call a counting HTTP server on loopback (the workers run `--network host` for that), so
+ * "no RUN executed" and "fetched only the new bytes" are counted outside the builds.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { cleanup, kilnSync, newRoot, requireIntegration } from '../helpers/kiln.js';
+import { skipWithoutPostgres, startPostgres, type TestPostgres } from '../helpers/postgres.js';
+import { skipWithoutRegistry, startRegistry, type TestRegistry } from '../helpers/registry.js';
+import { api, startServe, waitBuild, type ServeProcess } from '../helpers/serve.js';
+import { openPg, type PgDatabase } from '../../src/pg/index.js';
+
+interface Hits {
+  url: string;
+  /** requests per path */
+  count(p: string): number;
+  /** bytes served under /pkg/ since the mark */
+  pkgBytes(since: number): Array<{ name: string; bytes: number }>;
+  mark(): number;
+  waitFor(p: string, n?: number, timeoutMs?: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * The outside world of the RUN steps: `/ran/NAME` counts a run, `/pkg/NAME` serves a "package" of NAME's size,
+ * `/delay/NAME` answers 30 the first time and 0 after.
+ */
+async function startHits(sizes: Record<string, number>): Promise<Hits> {
+  const seen: string[] = [];
+  const served: Array<{ name: string; bytes: number }> = [];
+  const srv: Server = createServer((req, res) => {
+    const p = req.url ?? '/';
+    seen.push(p);
+    const pkg = /^\/pkg\/(\w+)$/.exec(p);
+    if (pkg && sizes[pkg[1]!] !== undefined) {
+      const body = Buffer.alloc(sizes[pkg[1]!]!, pkg[1]!);
+      served.push({ name: pkg[1]!, bytes: body.length });
+      res.writeHead(200, { 'content-length': body.length });
+      res.end(body);
+      return;
+    }
+    // the first ask for a delay gets a long one (a RUN to kill in the middle), later asks none
+    const delay = /^\/delay\/\w+$/.test(p) ? (seen.filter((x) => x === p).length === 1 ? '30' : '0') : undefined;
+    res.end(delay ?? 'ok\n');
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(srv.address() as AddressInfo).port}`;
+  const count = (p: string): number => seen.filter((s) => s === p).length;
+  return {
+    url,
+    count,
+    mark: () => served.length,
+    pkgBytes: (since) => served.slice(since),
+    async waitFor(p, n = 1, timeoutMs = 120_000) {
+      const until = Date.now() + timeoutMs;
+      while (count(p) < n) {
+        if (Date.now() > until) throw new Error(`no ${n}× ${p} within ${timeoutMs} ms (seen: ${seen.join(' ')})`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    },
+    stop: () => new Promise((r) => { srv.closeAllConnections(); srv.close(() => r()); }),
+  };
+}
+
+type Build = Awaited<ReturnType<typeof waitBuild>> & { id?: string };
+
+describe('kiln serve on PostgreSQL with queue workers and the registry as the shared cache', { concurrency: false }, () => {
+  let pg: TestPostgres;
+  let reg: TestRegistry;
+  let hits: Hits;
+  let db: PgDatabase;
+  let apiNode: ServeProcess;
+  let database: string;
+  let cacheRef: string;
+  let ready = false;
+  const dirs: string[] = [];
+  const procs: ServeProcess[] = [];
+  const keys = new Map<string, string>();
+
+  const emptyRoot = (): string => {
+    const d = mkdtempSync(path.join(tmpdir(), 'kiln-worker-empty-'));
+    dirs.push(d);
+    return d;
+  };
+  const busyboxRoot = async (): Promise<string> => {
+    const d = await newRoot();
+    dirs.push(d);
+    return d;
+  };
+  const startWorker = async (root: string, slots = 1): Promise<ServeProcess> => {
+    const w = await startServe(root, ['--worker', '--slots', String(slots), '--database', database, '--cache-registry', cacheRef, '--network', 'host']);
+    procs.push(w);
+    return w;
+  };
+  const team = (name: string, concurrent: number): string => {
+    const admin = (args: string[]): string => {
+      const r = kilnSync(['--root', dirs[0]!, 'admin', '--database', database, ...args]);
+      assert.equal(r.code, 0, r.stderr);
+      return r.stdout.trim();
+    };
+    admin(['team', 'create', name, '--concurrent-builds', String(concurrent)]);
+    const key = admin(['key', 'create', '--team', name]);
+    keys.set(name, key);
+    return key;
+  };
+  const submit = async (key: string, dockerfile: string, name?: string): Promise<string> => {
+    const r = await api(apiNode.url, key, 'POST', '/v1/builds', { dockerfile, context: [], ...(name ? { name } : {}) });
+    assert.equal(r.status, 202, r.text);
+    return (r.body as { id: string }).id;
+  };
+  const finished = async (key: string, id: string, timeoutMs = 240_000): Promise<Build> => {
+    const b = await waitBuild(apiNode.url, key, id, timeoutMs);
+    assert.equal(b.status, 'success', `build ${id}: ${b.error ?? ''}`);
+    return b;
+  };
+  const ranSteps = (b: Build): string[] => b.result!.steps.filter((s) => !/\] FROM /.test(s.name) && !s.cached).map((s) => s.name);
+
+  before(async (t) => {
+    if (!requireIntegration(t as never) || skipWithoutPostgres(t as never) || skipWithoutRegistry(t as never)) return;
+    pg = await startPostgres();
+    database = await pg.createDatabase('kiln');
+    db = await openPg({ database, max: 2 });
+    reg = await startRegistry();
+    cacheRef = `${reg.host}/kiln`;
+    hits = await startHits({ a: 40_000, b: 60_000, c: 25_000 });
+    const apiRoot = mkdtempSync(path.join(tmpdir(), 'kiln-api-'));
+    dirs.push(apiRoot);
+    apiNode = await startServe(apiRoot, ['--database', database, '--workers', '0', '--cache-registry', cacheRef, '--no-local-socket']);
+    procs.push(apiNode);
+    ready = true;
+  });
+
+  after(async () => {
+    for (const p of procs) if (p.proc.exitCode === null && p.proc.signalCode === null) await p.kill();
+    await db?.close();
+    await hits?.stop();
+    await reg?.stop();
+    await pg?.stop();
+    await cleanup(...dirs);
+  });
+
+  const skip = (t: { skip(m: string): void }): boolean => {
+    if (ready) return false;
+    if (process.env.CI === 'true') throw new Error('the scale-out setup did not start');
+    t.skip('needs root, runc, PostgreSQL and docker-registry');
+    return true;
+  };
+
+  test('a template built on worker A, rebuilt on worker B with an empty root: every step cached, no RUN executed, same digest', async (t) => {
+    if (skip(t)) return;
+    const key = team('tpl', 2);
+    const dockerfile = `FROM busybox\nRUN wget -q -O /one ${hits.url}/ran/one\nENV STAGE=two\nRUN wget -q -O /two ${hits.url}/ran/two && echo two >> /two\n`;
+    const a = await startWorker(await busyboxRoot());
+    t.after(() => a.stop());
+    const first = await finished(key, await submit(key, dockerfile, 'app:v1'));
+    assert.deepEqual([hits.count('/ran/one'), hits.count('/ran/two')], [1, 1]);
+    assert.equal(await a.stop(), 0, 'worker A stops cleanly on SIGTERM');
+    const b = await startWorker(emptyRoot());
+    t.after(() => b.stop());
+    const second = await finished(key, await submit(key, dockerfile, 'app:v1'));
+    assert.deepEqual(ranSteps(second), [], 'every step came from the shared cache');
+    assert.deepEqual([hits.count('/ran/one'), hits.count('/ran/two')], [1, 1], 'no RUN executed on B');
+    assert.equal(second.result!.digest, first.result!.digest, 'the same image');
+    const rows = await db.query<{ id: string; worker: string }>('SELECT id, worker FROM builds WHERE template = $1 ORDER BY created_at', ['app']);
+    assert.equal(rows.length, 2);
+    assert.notEqual(rows[0]!.worker, rows[1]!.worker, 'the two builds ran on different workers');
+    // the API node serves the template's view from the records (it holds none of the blobs)
+    const view = await api(apiNode.url, key, 'GET', '/v1/templates/app');
+    assert.equal(view.status, 200, view.text);
+    assert.equal((view.body as { digest: string }).digest, first.result!.digest);
+    assert.ok((view.body as { size: number }).size > 0);
+  });
+
+  test('a worker killed with SIGKILL mid-RUN: the build completes on the other worker, finished steps reused, same digest', async (t) => {
+    if (skip(t)) return;
+    const key = team('kill', 1);
+    // the second RUN sleeps 30 s the first time it runs (the delay is not in the layer), 0 s after
+    const dockerfile = (tag: string): string => `FROM busybox\nRUN wget -q -O /first ${hits.url}/ran/first-${tag}\nRUN wget -q -O /second ${hits.url}/ran/second-${tag} && sleep $(wget -q -O- ${hits.url}/delay/${tag}) && echo done > /done\n`;
+    const a = await startWorker(await busyboxRoot());
+    const id = await submit(key, dockerfile('k'), 'killed');
+    await hits.waitFor('/delay/k');
+    // B starts while A is in the middle of the second RUN (the first step was pushed when it finished)
+    const b = await startWorker(emptyRoot());
+    t.after(() => b.stop());
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(hits.count('/ran/second-k'), 1, 'A is still in the second RUN');
+    await a.kill();
+    const done = await finished(key, id);
+    assert.deepEqual([hits.count('/ran/first-k'), hits.count('/ran/second-k')], [1, 2], 'the first RUN ran once, the second again on B');
+    assert.deepEqual(ranSteps(done).map((n) => n.includes('second-k')), [true], 'only the interrupted step ran on B');
+    const [row] = await db.query<{ attempt: number }>('SELECT attempt FROM builds WHERE id = $1', [id]);
+    assert.equal(row!.attempt, 2, 'a second attempt');
+    const events = (await db.query<{ data: { type: string } }>('SELECT data FROM build_events WHERE build_id = $1 ORDER BY seq', [id])).map((r) => r.data);
+    assert.equal(events.filter((e) => e.type === 'worker').length, 2);
+    assert.equal(events.filter((e) => e.type === 'finish').length, 1);
+    // an uninterrupted build of the same Dockerfile by another team (no shared cache between teams): the same image
+    const other = team('kill2', 1);
+    const clean = await finished(other, await submit(other, dockerfile('k'), 'killed'));
+    assert.equal(clean.result!.digest, done.result!.digest, 'identical to an uninterrupted build');
+  });
+
+  test('20 builds from two teams run on both workers, each exactly once, within each team\'s limit', async (t) => {
+    if (skip(t)) return;
+    const ka = team('many-a', 2);
+    const kb = team('many-b', 1);
+    const w1 = await startWorker(await busyboxRoot(), 2);
+    const w2 = await startWorker(await busyboxRoot(), 2);
+    t.after(() => Promise.all([w1.stop(), w2.stop()]));
+    const ids: Array<[string, string]> = [];
+    for (let i = 0; i < 10; i++) {
+      for (const [name, key] of [['a', ka], ['b', kb]] as const) {
+        ids.push([key, await submit(key, `FROM busybox\nRUN wget -q -O /x ${hits.url}/ran/many-${name}-${i}\n`)]);
+      }
+    }
+    for (const [key, id] of ids) await finished(key, id, 600_000);
+    for (let i = 0; i < 10; i++) for (const n of ['a', 'b']) assert.equal(hits.count(`/ran/many-${n}-${i}`), 1, `build ${n}-${i} ran once`);
+    const rows = await db.query<{ team: string; worker: string; attempt: number; started: Date; finished: Date }>(
+      `SELECT t.name AS team, b.worker, b.attempt, b.started_at AS started, b.finished_at AS finished FROM builds b JOIN teams t ON t.id = b.team_id
+        WHERE t.name LIKE 'many-%'`);
+    assert.equal(rows.length, 20);
+    assert.ok(rows.every((r) => r.attempt === 1), 'no build was started twice');
+    const workers = new Set(rows.map((r) => r.worker));
+    assert.equal(workers.size, 2, `both workers ran builds: ${[...workers].join(', ')}`);
+    const overlap = (team: string): number => {
+      const edges = rows.filter((r) => r.team === team).flatMap((r) => [{ t: r.started.getTime(), d: 1 }, { t: r.finished.getTime(), d: -1 }]);
+      edges.sort((x, y) => x.t - y.t || x.d - y.d);
+      let cur = 0;
+      let max = 0;
+      for (const e of edges) max = Math.max(max, (cur += e.d));
+      return max;
+    };
+    t.diagnostic(`builds per worker: ${JSON.stringify([...workers].map((w) => [w, rows.filter((r) => r.worker === w).length]))}; max overlap a ${overlap('many-a')}, b ${overlap('many-b')}`);
+    assert.ok(overlap('many-a') <= 2, 'team a: at most 2 at once');
+    assert.equal(overlap('many-b'), 1, 'team b: one at a time');
+  });
+
+  test('a cache mount filled on worker A; a changed package list on a fresh worker B fetches only the new package', async (t) => {
+    if (skip(t)) return;
+    const key = team('mounts', 1);
+    const install = (pkgs: string[]): string => `FROM busybox
+RUN --mount=type=cache,target=/var/cache/pkgs sh -c 'for p in ${pkgs.join(' ')}; do [ -f /var/cache/pkgs/$p ] || wget -q -O /var/cache/pkgs/$p ${hits.url}/pkg/$p; done; cat ${pkgs.map((p) => `/var/cache/pkgs/${p}`).join(' ')} | wc -c > /installed'
+`;
+    const a = await startWorker(await busyboxRoot());
+    t.after(() => a.stop());
+    let since = hits.mark();
+    await finished(key, await submit(key, install(['a', 'b'])));
+    assert.deepEqual(hits.pkgBytes(since).map((p) => p.name).sort(), ['a', 'b']);
+    await a.stop();
+    const b = await startWorker(emptyRoot());
+    t.after(() => b.stop());
+    since = hits.mark();
+    const second = await finished(key, await submit(key, install(['a', 'b', 'c'])));
+    assert.equal(ranSteps(second).length, 1, 'the changed step ran');
+    const fetched = hits.pkgBytes(since);
+    assert.deepEqual(fetched, [{ name: 'c', bytes: 25_000 }], 'only the new package was downloaded');
+  });
+});

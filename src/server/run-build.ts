@@ -142,6 +142,8 @@ export async function executeServiceBuild(o: {
       secrets = prepared.secrets;
     }
     const cacheRef = teamCacheRef(config, team);
+    // as `kiln build` does: a SOURCE_DATE_EPOCH build arg clamps times, so a rebuild elsewhere is bit for bit the same
+    const sde = spec.buildArgs?.SOURCE_DATE_EPOCH;
     const result = await runBuild({
       ...serverBuildOptions(config, {
         team, state: space.state, contextDir, dockerfileText, dockerfileName: path.join(contextDir, 'Dockerfile'),
@@ -151,6 +153,7 @@ export async function executeServiceBuild(o: {
         progress: o.events.sink(), signal: o.signal,
       }),
       ...(cacheRef ? { cacheRegistry: { ref: cacheRef } } : {}),
+      ...(sde !== undefined && /^\d+$/.test(sde) ? { sourceDateEpoch: Number(sde) } : {}),
     });
     const outcome: BuildOutcome = { ...outcomeOf(result, named?.name ?? '', named?.tag ?? null), image: await imageSummary(space, result.imageDigest) };
     if (named) await o.store.putTemplate({ teamId: team.id, name: named.name, tag: named.tag, digest: result.imageDigest, buildId: id });

@@ -110,8 +110,8 @@ describe('kiln serve on PostgreSQL with queue workers and the registry as the sh
     keys.set(name, key);
     return key;
   };
-  const submit = async (key: string, dockerfile: string, name?: string): Promise<string> => {
-    const r = await api(apiNode.url, key, 'POST', '/v1/builds', { dockerfile, context: [], ...(name ? { name } : {}) });
+  const submit = async (key: string, dockerfile: string, name?: string, buildArgs?: Record<string, string>): Promise<string> => {
+    const r = await api(apiNode.url, key, 'POST', '/v1/builds', { dockerfile, context: [], ...(name ? { name } : {}), ...(buildArgs ? { buildArgs } : {}) });
     assert.equal(r.status, 202, r.text);
     return (r.body as { id: string }).id;
   };
@@ -184,10 +184,12 @@ describe('kiln serve on PostgreSQL with queue workers and the registry as the sh
     // the second RUN sleeps 30 s the first time it runs (the delay is not in the layer), 0 s after
     const dockerfile = (tag: string): string => `FROM busybox\nRUN wget -q -O /first ${hits.url}/ran/first-${tag}\nRUN wget -q -O /second ${hits.url}/ran/second-${tag} && sleep $(wget -q -O- ${hits.url}/delay/${tag}) && echo done > /done\n`;
     const a = await startWorker(await busyboxRoot());
-    const id = await submit(key, dockerfile('k'), 'killed');
+    const sde = { SOURCE_DATE_EPOCH: '1700000000' }; // clamped times: two runs of a RUN make the same layer
+    const id = await submit(key, dockerfile('k'), 'killed', sde);
     await hits.waitFor('/delay/k');
-    // B starts while A is in the middle of the second RUN (the first step was pushed when it finished)
-    const b = await startWorker(emptyRoot());
+    // B (its own root: busybox, no steps) starts while A is in the middle of the second RUN (the first step was
+    // pushed when it finished); B also runs the other team's build below, whose base must be local
+    const b = await startWorker(await busyboxRoot());
     t.after(() => b.stop());
     await new Promise((r) => setTimeout(r, 500));
     assert.equal(hits.count('/ran/second-k'), 1, 'A is still in the second RUN');
@@ -202,7 +204,7 @@ describe('kiln serve on PostgreSQL with queue workers and the registry as the sh
     assert.equal(events.filter((e) => e.type === 'finish').length, 1);
     // an uninterrupted build of the same Dockerfile by another team (no shared cache between teams): the same image
     const other = team('kill2', 1);
-    const clean = await finished(other, await submit(other, dockerfile('k'), 'killed'));
+    const clean = await finished(other, await submit(other, dockerfile('k'), 'killed', sde));
     assert.equal(clean.result!.digest, done.result!.digest, 'identical to an uninterrupted build');
   });
 

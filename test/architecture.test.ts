@@ -107,7 +107,7 @@ const PARTS: Record<string, Part> = {
   verify: { tier: 'composition', uses: ['errors', 'oci', 'layer', 'progress', 'engine'] },
   // room for the service parts: each names what it wires; none may be imported by a lower tier
   // the build service's records: teams, key hashes, templates, the queue, the upload store
-  service: { tier: 'composition', uses: ['errors'] },
+  service: { tier: 'composition', uses: ['errors', 'oci', 'registry'] },
   // kiln serve: runs builds with the engine in per-team state roots; renders SDK templates sent as JSON
   server: { tier: 'composition', uses: ['errors', 'oci', 'engine', 'service', 'sdk', 'progress', 'ops', 'gc'] },
   // the HTTP client of kiln serve: manifests of a context (walked like the engine walks it) and uploads

@@ -2,7 +2,7 @@ import { existsSync, promises as fsp, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { imageBlobs, openState, type State } from '../engine/index.js';
 import type { Digest } from '../oci/index.js';
-import { UploadStore, type Team, type TeamLimits } from '../service/index.js';
+import { openLocalUploads, type Team, type TeamLimits, type UploadStore } from '../service/index.js';
 import type { ServerConfig } from './config.js';
 
 /** A team's own state root, kept open while the server runs. */
@@ -45,8 +45,7 @@ export class TeamSpaces {
     // the team's automatic GC (after each of its builds) keeps its root within its stored-bytes limit
     writeFileSync(path.join(root, 'config.json'), `${JSON.stringify({ gc: { maxUsedSpace: limits.storedBytes } }, null, 2)}\n`);
     const state = await openState({ root });
-    const uploads = new UploadStore(path.join(root, 'uploads'));
-    await uploads.init();
+    const uploads = await openLocalUploads(path.join(root, 'uploads'));
     return { team, root, state, uploads, limits };
   }
 

@@ -63,7 +63,9 @@ export async function materializeContext(opts: { dir: string; entries: ManifestE
   for (const e of stale.sort((a, b) => b.path.length - a.path.length)) await fsp.rm(path.join(dir, e.path), { recursive: true, force: true });
   const dirs: ManifestEntry[] = [];
   let written = 0;
-  for (const e of [...entries].sort((a, b) => a.path.localeCompare(b.path))) {
+  // hardlinks after every other entry: the file they link to may sort after them
+  const order = [...entries].sort((a, b) => (a.linkOf ? 1 : 0) - (b.linkOf ? 1 : 0) || a.path.localeCompare(b.path));
+  for (const e of order) {
     const abs = path.join(dir, e.path);
     if (e.type === 'dir') {
       await fsp.mkdir(abs, { recursive: true });

@@ -137,6 +137,8 @@ export interface RegistryUploadsOptions {
   cacheDir: string;
   /** parallel HEADs / downloads (default 8 / 4) */
   concurrency?: number;
+  /** keep a received upload in the local cache after pushing it (default true; false for an API-only node) */
+  cacheUploads?: boolean;
 }
 
 /** `REF/<team-id>/uploads`: the repository of a team's uploads under a registry base reference. */
@@ -161,6 +163,7 @@ export class RegistryUploadStore implements UploadStore {
   private readonly host: string;
   private readonly repository: string;
   private readonly concurrency: number;
+  private readonly cacheUploads: boolean;
   /** sizes learned from the registry (a digest's size never changes) */
   private readonly sizes = new Map<string, number>();
 
@@ -170,6 +173,7 @@ export class RegistryUploadStore implements UploadStore {
     this.host = o.ref.host;
     this.repository = o.ref.repository;
     this.concurrency = o.concurrency ?? 8;
+    this.cacheUploads = o.cacheUploads ?? true;
   }
 
   /** `host/repository` of the blobs. */
@@ -203,10 +207,14 @@ export class RegistryUploadStore implements UploadStore {
 
   async put(digest: string, body: Readable, maxBytes: number): Promise<number> {
     const size = await this.cache.put(digest, body, maxBytes);
-    await this.client.pushBlob({
-      host: this.host, repository: this.repository, descriptor: { mediaType: 'application/octet-stream', digest: digest as Digest, size },
-      source: fileSource(this.cache.path(digest), size),
-    });
+    try {
+      await this.client.pushBlob({
+        host: this.host, repository: this.repository, descriptor: { mediaType: 'application/octet-stream', digest: digest as Digest, size },
+        source: fileSource(this.cache.path(digest), size),
+      });
+    } finally {
+      if (!this.cacheUploads) await fsp.rm(this.cache.path(digest), { force: true });
+    }
     this.sizes.set(digest, size);
     return size;
   }

@@ -58,7 +58,7 @@ describe('upload stores', { concurrency: false }, () => {
   /** small chunks, so the larger test files go up as PATCH chunks */
   const client = (): RegistryClient => new RegistryClient({ dockerConfig: false, chunkSize: 64 << 10, fetch: countingFetch });
   const ref = (team: string) => teamUploadsRef({ host: reg!.host, repository: 'kiln' }, team);
-  const registryStore = (team: string, cacheDir = path.join(tmp(), 'uploads')) => openRegistryUploads({ client: client(), ref: ref(team), cacheDir });
+  const registryStore = (team: string, cacheDir = path.join(tmp(), 'uploads'), cacheUploads = true) => openRegistryUploads({ client: client(), ref: ref(team), cacheDir, cacheUploads });
   /** is the blob in the registry? (its own HEAD, not the store's) */
   const inRegistry = async (team: string, digest: string): Promise<boolean> => (await fetch(`http://${reg!.host}/v2/${ref(team).repository}/blobs/${digest}`, { method: 'HEAD' })).status === 200;
 
@@ -168,12 +168,14 @@ describe('upload stores', { concurrency: false }, () => {
       { path: 'link', type: 'symlink', mode: 0o777, target: 'src/a.txt' },
     ];
     const distinct = new Set(Object.values(files).map(digestOf));
-    // the API node receives the uploads
-    const api = await registryStore('t-mat');
+    // an API-only node receives the uploads (and keeps no copy)
+    const apiCache = path.join(tmp(), 'uploads');
+    const api = await registryStore('t-mat', apiCache, false);
     for (const d of await api.missing(Object.values(files).map(digestOf))) {
       const b = Object.values(files).find((x) => digestOf(x) === d)!;
       await api.put(d, Readable.from([b]), 1 << 20);
     }
+    assert.deepEqual(filesUnder(apiCache), [], 'the API node kept no copy');
     // worker B: a fresh root, an empty cache
     const rootB = tmp();
     const workerB = await registryStore('t-mat', path.join(rootB, 'uploads'));

@@ -1,13 +1,21 @@
-import { describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, promises as fsp, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, promises as fsp, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { MountDef } from '../graph/index.js';
 import { cacheMountDir, cacheMountKey, listCacheMounts, lockCacheMount, removeCacheMounts } from './cache-mount.js';
 
 const def = (over: Partial<MountDef> = {}): MountDef => ({ type: 'cache', target: '/var/cache/apt', ...over });
-const stateDir = (): string => mkdtempSync(path.join(tmpdir(), 'kiln-cm-'));
+const made: string[] = [];
+const stateDir = (): string => {
+  const d = mkdtempSync(path.join(tmpdir(), 'kiln-cm-'));
+  made.push(d);
+  return d;
+};
+after(() => {
+  for (const d of made) rmSync(d, { recursive: true, force: true });
+});
 
 describe('cache mounts', () => {
   test('id defaults to the target; a seeded mount is keyed by its seed too', () => {

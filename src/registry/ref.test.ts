@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { formatRegistryRef, isLoopbackHost, manifestReference, parseRegistryRef } from './ref.js';
 import { normalizeAuthKey, parseChallenge, parseRegistryAuthFlag, readDockerAuths } from './auth.js';
 import { redactUrl, registryError } from './errors.js';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
@@ -51,6 +51,7 @@ describe('registry auth', () => {
     assert.equal(readDockerAuths(path.join(dir, 'missing.json')).size, 0);
     writeFileSync(file, '{not json');
     assert.throws(() => readDockerAuths(file), { code: 'ERR_KILN_REGISTRY_AUTH' });
+    rmSync(dir, { recursive: true, force: true });
   });
   test('--registry-auth HOST=USER:PASSWORD', () => {
     assert.deepEqual(parseRegistryAuthFlag('https://Reg.example.com/=ci:a:b'), ['reg.example.com', { username: 'ci', password: 'a:b' }]);

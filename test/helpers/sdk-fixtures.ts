@@ -6,7 +6,7 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -119,7 +119,7 @@ export async function startPyIndex(specs: WheelSpec[]): Promise<PyIndex> {
     url: `http://127.0.0.1:${port}/simple/`,
     log,
     wheelsFetched: (since = 0) => log.slice(since).filter((l) => l.path.endsWith('.whl') && l.status === 200),
-    close: () => new Promise<void>((r) => server.close(() => r())),
+    close: () => new Promise<void>((r) => server.close(() => r())).then(() => rmSync(dir, { recursive: true, force: true })),
   };
 }
 

@@ -107,10 +107,10 @@ const PARTS: Record<string, Part> = {
   verify: { tier: 'composition', uses: ['errors', 'oci', 'layer', 'progress', 'engine'] },
   // room for the service parts: each names what it wires; none may be imported by a lower tier
   // the build service's records (one store interface: SQLite, or PostgreSQL through pg), the queue, the upload store
-  service: { tier: 'composition', uses: ['errors', 'pg'] },
+  service: { tier: 'composition', uses: ['errors', 'oci', 'registry', 'pg'] },
   // kiln serve: runs builds with the engine in per-team state roots (or hands them to workers through the shared
   // queue); renders SDK templates sent as JSON
-  server: { tier: 'composition', uses: ['errors', 'oci', 'engine', 'service', 'sdk', 'progress', 'ops', 'gc', 'pg', 'queue'] },
+  server: { tier: 'composition', uses: ['errors', 'oci', 'engine', 'service', 'sdk', 'progress', 'ops', 'gc', 'pg', 'queue', 'registry'] },
   // the HTTP client of kiln serve: manifests of a context (walked like the engine walks it) and uploads
   client: { tier: 'composition', uses: ['errors', 'context', 'service'] },
   // the web view of kiln serve (a browser bundle, src/webui/tsconfig.json): talks to the server over HTTP only

@@ -126,7 +126,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     async (c) => {
       const space = await deps.spaces.get(c.get('team'));
       const body = c.req.valid('json');
-      const missing = space.uploads.missing(body.blobs.map((b) => b.digest));
+      const missing = await space.uploads.missing(body.blobs.map((b) => b.digest));
       const miss = new Set(missing);
       let saved = 0;
       for (const b of body.blobs) if (!miss.has(b.digest)) saved += b.size;
@@ -144,7 +144,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     async (c) => {
       const { digest } = c.req.valid('param');
       const space = await deps.spaces.get(c.get('team'));
-      if (space.uploads.has(digest)) {
+      if (await space.uploads.has(digest)) {
         c.env.incoming.resume();
         return c.json({ digest, size: 0, stored: false }, 200);
       }

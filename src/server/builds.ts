@@ -98,7 +98,8 @@ export class BuildService {
     const space = await this.deps.spaces.get(team);
     const bytes = spec.context.reduce((n, e) => n + (e.type === 'file' && !e.linkOf ? e.size ?? 0 : 0), 0);
     if (bytes > space.limits.uploadBytesPerBuild) throw new BuildError('ERR_KILN_LIMIT_EXCEEDED', `context: ${bytes} bytes is more than the team's limit of ${space.limits.uploadBytesPerBuild} bytes per build (uploadBytesPerBuild)`);
-    const missing = space.uploads.missing(spec.context.flatMap((e) => (e.type === 'file' && e.digest && !e.linkOf ? [e.digest] : [])));
+    const blobs = spec.context.flatMap((e) => (e.type === 'file' && e.digest && !e.linkOf ? [e.digest] : []));
+    const missing = await space.uploads.missing(blobs);
     if (missing.length > 0) throw new BuildError('ERR_KILN_SERVICE_REQUEST', `context: ${missing.length} file(s) not uploaded yet (first: ${missing[0]})`, { details: { missing } });
     const id = `b${Date.now().toString(36)}${randomBytes(6).toString('hex')}`;
     const template = spec.name !== undefined ? splitTemplateName(spec.name).name : null;
@@ -107,6 +108,7 @@ export class BuildService {
     const stored = spec.template?.base && 'credentials' in spec.template.base
       ? { ...spec, template: { ...spec.template, base: { ...spec.template.base, credentials: undefined } } }
       : spec;
+    await space.uploads.retain(id, blobs);
     await this.deps.store.createBuild({ id, teamId: team.id, request: stored, template });
     if (this.deps.shared) {
       await this.deps.shared.setTeamLimit(team.id, space.limits.concurrentBuilds);

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { BuildError } from '../errors/index.js';
 import { parseSize } from '../gc/index.js';
+import { parseRegistryRef } from '../registry/index.js';
 import type { TeamLimits } from '../service/index.js';
 
 /** Resource limits of every service build's RUN containers and of the build itself: the engine's own limits type. */
@@ -95,6 +96,10 @@ function nonNegative(v: number | undefined, what: string, dflt: number): number 
 function scaleConfig(raw: RawServe, flags: ServeFlags, env: NodeJS.ProcessEnv): Pick<ServerConfig, 'database' | 'workers' | 'workerOnly' | 'cacheRegistry'> {
   const database = flags.database ?? (env.KILN_DATABASE || undefined) ?? raw.database;
   const cacheRegistry = flags.cacheRegistry ?? (env.KILN_CACHE_REGISTRY || undefined) ?? raw.cacheRegistry;
+  if (cacheRegistry !== undefined) {
+    const ref = parseRegistryRef(cacheRegistry);
+    if (ref.tag !== undefined || ref.digest !== undefined) throw new BuildError('ERR_KILN_ARGUMENT', `--cache-registry ${cacheRegistry}: give HOST/PATH without a tag or digest (each team's cache is PATH/<team-id>/cache)`);
+  }
   const workerOnly = flags.worker === true;
   if ((workerOnly || flags.workers !== undefined || flags.slots !== undefined) && !database) {
     throw new BuildError('ERR_KILN_ARGUMENT', `${workerOnly ? '--worker' : flags.slots !== undefined ? '--slots' : '--workers'} needs --database postgres://... (workers take builds off the PostgreSQL queue)`, { hint: 'give --database URL, KILN_DATABASE or serve.database in ROOT/config.json' });

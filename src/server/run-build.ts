@@ -129,7 +129,7 @@ export async function executeServiceBuild(o: {
   let cleanup = async (): Promise<void> => undefined;
   if (!named) cleanup = () => fsp.rm(contextDir, { recursive: true, force: true }).then(() => fsp.rm(`${contextDir}.json`, { force: true }));
   try {
-    await materializeContext({ dir: contextDir, entries: spec.context, uploads: space.uploads });
+    await materializeContext({ dir: contextDir, entries: spec.context, uploads: space.uploads, signal: o.signal });
     let dockerfileText = spec.dockerfile ?? '';
     let noCacheLines: number[] = [];
     let secrets: Awaited<ReturnType<typeof prepareTemplateBuild>>['secrets'] = [];

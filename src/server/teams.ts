@@ -2,7 +2,8 @@ import { existsSync, promises as fsp, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { imageBlobs, openState, type State } from '../engine/index.js';
 import type { Digest } from '../oci/index.js';
-import { UploadStore, type Team, type TeamLimits } from '../service/index.js';
+import { parseRegistryRef, RegistryClient } from '../registry/index.js';
+import { openLocalUploads, openRegistryUploads, teamUploadsRef, type Team, type TeamLimits, type UploadStore } from '../service/index.js';
 import type { ServerConfig } from './config.js';
 
 /** A team's own state root, kept open while the server runs. */
@@ -22,7 +23,21 @@ export interface TeamSpace {
 export class TeamSpaces {
   private readonly open = new Map<string, Promise<TeamSpace>>();
 
+  private client: RegistryClient | undefined;
+
   constructor(private readonly config: ServerConfig, private readonly base: State) {}
+
+  /**
+   * A team's uploads: with a database and a shared registry (`--database` with `--cache-registry REF`), blobs at
+   * REF/<team-id>/uploads that every worker reads (an API-only node keeps no local copy); otherwise the team's folder.
+   */
+  private async uploadsOf(team: Team, root: string): Promise<UploadStore> {
+    const dir = path.join(root, 'uploads');
+    if (!this.config.database || !this.config.cacheRegistry) return openLocalUploads(dir);
+    const base = parseRegistryRef(this.config.cacheRegistry);
+    this.client ??= new RegistryClient({});
+    return openRegistryUploads({ client: this.client, ref: teamUploadsRef(base, team.id), cacheDir: dir, cacheUploads: this.config.workers > 0 });
+  }
 
   limitsOf(team: Team): Required<TeamLimits> {
     return { ...this.config.teamDefaults, ...team.limits };
@@ -45,8 +60,7 @@ export class TeamSpaces {
     // the team's automatic GC (after each of its builds) keeps its root within its stored-bytes limit
     writeFileSync(path.join(root, 'config.json'), `${JSON.stringify({ gc: { maxUsedSpace: limits.storedBytes } }, null, 2)}\n`);
     const state = await openState({ root });
-    const uploads = new UploadStore(path.join(root, 'uploads'));
-    await uploads.init();
+    const uploads = await this.uploadsOf(team, root);
     return { team, root, state, uploads, limits };
   }
 

@@ -11,7 +11,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { cleanup, kilnSync, newRoot, requireIntegration } from '../helpers/kiln.js';
+import { cleanup, kilnSync, newContext, newRoot, requireIntegration } from '../helpers/kiln.js';
+import { KilnClient, runRemoteBuild } from '../../src/client/index.js';
 import { skipWithoutPostgres, startPostgres, type TestPostgres } from '../helpers/postgres.js';
 import { skipWithoutRegistry, startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { api, startServe, waitBuild, type ServeProcess } from '../helpers/serve.js';
@@ -156,15 +157,30 @@ describe('kiln serve on PostgreSQL with queue workers and the registry as the sh
   test('a template built on worker A, rebuilt on worker B with an empty root: every step cached, no RUN executed, same digest', async (t) => {
     if (skip(t)) return;
     const key = team('tpl', 2);
-    const dockerfile = `FROM busybox\nRUN wget -q -O /one ${hits.url}/ran/one\nENV STAGE=two\nRUN wget -q -O /two ${hits.url}/ran/two && echo two >> /two\n`;
+    // the context is uploaded to the API node, which keeps it in the registry (REF/<team>/uploads) for the workers
+    const dockerfile = `FROM busybox\nRUN wget -q -O /one ${hits.url}/ran/one\nCOPY src/ /src/\nRUN wget -q -O /two ${hits.url}/ran/two && cat /src/a.txt >> /two\n`;
+    const ctx = await newContext({ Dockerfile: dockerfile, 'src/a.txt': 'uploaded once\n' });
+    dirs.push(ctx);
+    const remote = async (): Promise<{ build: Build; uploaded: number }> => {
+      const client = new KilnClient({ baseUrl: apiNode.url, apiKey: key });
+      try {
+        const out = await runRemoteBuild({ client, contextDir: ctx, spec: { dockerfile, name: 'app:v1' } });
+        assert.equal((out.build as Build).status, 'success', JSON.stringify(out.build));
+        return { build: out.build as Build, uploaded: out.upload.bytes };
+      } finally {
+        client.close();
+      }
+    };
     const a = await startWorker(await busyboxRoot());
     t.after(() => a.stop());
-    const first = await finished(key, await submit(key, dockerfile, 'app:v1'));
+    const { build: first, uploaded } = await remote();
+    assert.ok(uploaded > 0, 'the context went up once');
     assert.deepEqual([hits.count('/ran/one'), hits.count('/ran/two')], [1, 1]);
     assert.equal(await a.stop(), 0, 'worker A stops cleanly on SIGTERM');
     const b = await startWorker(emptyRoot());
     t.after(() => b.stop());
-    const second = await finished(key, await submit(key, dockerfile, 'app:v1'));
+    const { build: second, uploaded: again } = await remote();
+    assert.equal(again, 0, 'nothing uploaded the second time');
     assert.deepEqual(ranSteps(second), [], 'every step came from the shared cache');
     assert.deepEqual([hits.count('/ran/one'), hits.count('/ran/two')], [1, 1], 'no RUN executed on B');
     assert.equal(second.result!.digest, first.result!.digest, 'the same image');

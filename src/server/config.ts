@@ -43,6 +43,8 @@ export interface ServerConfig {
   workerOnly: boolean;
   /** `--cache-registry REF` (or `KILN_CACHE_REGISTRY`): every team's shared step cache and cache mounts, at REF/<team-id>/cache */
   cacheRegistry?: string;
+  /** registries (`host[:port]`) reached over plain HTTP (`--insecure-registry`, `KILN_INSECURE_REGISTRY`); loopback always is */
+  insecureRegistries: string[];
 }
 
 export const DEFAULT_LISTEN = '127.0.0.1:8080';
@@ -66,11 +68,12 @@ export interface ServeFlags {
   /** `--slots N`: the worker slots of `--worker` (the same as `--workers N`) */
   slots?: number;
   cacheRegistry?: string;
+  insecureRegistry?: string[];
 }
 
 type RawServe = Partial<{
   listen: string; maxBuilds: number; shutdownTimeoutMs: number; caBundle: string; network: string; allowHostNetwork: boolean;
-  allowInsecure: boolean; limits: BuildLimits; localSocket: string | null; database: string; workers: number; cacheRegistry: string;
+  allowInsecure: boolean; limits: BuildLimits; localSocket: string | null; database: string; workers: number; cacheRegistry: string; insecureRegistries: string[];
   teamDefaults: { concurrentBuilds?: number; uploadBytesPerBuild?: number | string; storedBytes?: number | string };
 }>;
 
@@ -93,7 +96,8 @@ function nonNegative(v: number | undefined, what: string, dflt: number): number 
 }
 
 /** Where the records are and who runs builds: `--database`, `--workers`, `--worker --slots`, `--cache-registry`. */
-function scaleConfig(raw: RawServe, flags: ServeFlags, env: NodeJS.ProcessEnv): Pick<ServerConfig, 'database' | 'workers' | 'workerOnly' | 'cacheRegistry'> {
+function scaleConfig(raw: RawServe, flags: ServeFlags, env: NodeJS.ProcessEnv): Pick<ServerConfig, 'database' | 'workers' | 'workerOnly' | 'cacheRegistry' | 'insecureRegistries'> {
+  const insecureRegistries = flags.insecureRegistry ?? (env.KILN_INSECURE_REGISTRY ? env.KILN_INSECURE_REGISTRY.split(',').map((h) => h.trim()).filter(Boolean) : raw.insecureRegistries ?? []);
   const database = flags.database ?? (env.KILN_DATABASE || undefined) ?? raw.database;
   const cacheRegistry = flags.cacheRegistry ?? (env.KILN_CACHE_REGISTRY || undefined) ?? raw.cacheRegistry;
   if (cacheRegistry !== undefined) {
@@ -107,7 +111,7 @@ function scaleConfig(raw: RawServe, flags: ServeFlags, env: NodeJS.ProcessEnv): 
   if (flags.slots !== undefined && !workerOnly) throw new BuildError('ERR_KILN_ARGUMENT', '--slots goes with --worker (an API node with workers: --workers N)');
   if (workerOnly && flags.workers === 0) throw new BuildError('ERR_KILN_ARGUMENT', '--worker --workers 0 runs nothing');
   const workers = workerOnly ? positive(flags.slots ?? flags.workers, '--slots', 1) : nonNegative(flags.workers ?? raw.workers, '--workers', 1);
-  return { ...(database ? { database } : {}), workers, workerOnly, ...(cacheRegistry ? { cacheRegistry } : {}) };
+  return { ...(database ? { database } : {}), workers, workerOnly, ...(cacheRegistry ? { cacheRegistry } : {}), insecureRegistries };
 }
 
 /** Read `ROOT/config.json`'s `serve` section and apply the environment (KILN_DATABASE, KILN_CACHE_REGISTRY) and flags over it. */

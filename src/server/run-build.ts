@@ -153,6 +153,7 @@ export async function executeServiceBuild(o: {
         progress: o.events.sink(), signal: o.signal,
       }),
       ...(cacheRef ? { cacheRegistry: { ref: cacheRef } } : {}),
+      ...(config.insecureRegistries.length ? { registry: { insecureHosts: config.insecureRegistries } } : {}),
       ...(sde !== undefined && /^\d+$/.test(sde) ? { sourceDateEpoch: Number(sde) } : {}),
     });
     const outcome: BuildOutcome = { ...outcomeOf(result, named?.name ?? '', named?.tag ?? null), image: await imageSummary(space, result.imageDigest) };

@@ -35,7 +35,7 @@ export class TeamSpaces {
     const dir = path.join(root, 'uploads');
     if (!this.config.database || !this.config.cacheRegistry) return openLocalUploads(dir);
     const base = parseRegistryRef(this.config.cacheRegistry);
-    this.client ??= new RegistryClient({});
+    this.client ??= new RegistryClient({ insecureHosts: this.config.insecureRegistries });
     return openRegistryUploads({ client: this.client, ref: teamUploadsRef(base, team.id), cacheDir: dir, cacheUploads: this.config.workers > 0 });
   }
 

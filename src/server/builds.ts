@@ -4,7 +4,7 @@ import type { BuildQueue as SharedQueue } from '../queue/index.js';
 import { BuildQueue, type ServiceBuild, type ServiceBuildStatus, type ServiceStore, type Team } from '../service/index.js';
 import type { ServerConfig } from './config.js';
 import type { ServerMetrics } from './metrics.js';
-import { BuildEvents, contextDirOf, executeServiceBuild, splitTemplateName, type BuildOutcome, type BuildSpec } from './run-build.js';
+import { BuildEvents, buildInTeamSpace, splitTemplateName, type BuildOutcome, type BuildSpec } from './run-build.js';
 import type { TeamSpaces } from './teams.js';
 
 export { splitTemplateName } from './run-build.js';
@@ -135,10 +135,7 @@ export class BuildService {
     let error: string | null = null;
     let outcome: BuildOutcome | null = null;
     try {
-      const space = await spaces.get(team);
-      await spaces.seedBaseImages(space);
-      outcome = await spaces.withContextLock(contextDirOf(space, id, spec), () =>
-        executeServiceBuild({ config, store, team, space, id, spec, events: live.events, signal: live.controller.signal }));
+      outcome = await buildInTeamSpace({ config, store, spaces, team, id, spec, events: live.events, signal: live.controller.signal });
       status = 'success';
     } catch (err) {
       status = live.cancelled ? 'cancelled' : live.shutdown ? 'interrupted' : 'failed';

@@ -8,7 +8,7 @@ import type { ManifestEntry, ServiceStore, Team } from '../service/index.js';
 import type { ServerConfig } from './config.js';
 import { contextDirFor, materializeContext } from './context.js';
 import { serverBuildOptions } from './options.js';
-import type { TeamSpace } from './teams.js';
+import type { TeamSpace, TeamSpaces } from './teams.js';
 
 /** A build as `POST /v1/builds` asks for it (validated by the route's schema). */
 export interface BuildSpec {
@@ -168,4 +168,14 @@ export async function executeServiceBuild(o: {
 export function contextDirOf(space: TeamSpace, id: string, spec: BuildSpec): string {
   const named = spec.name !== undefined ? splitTemplateName(spec.name) : undefined;
   return contextDirFor(space.root, named ? `template:${named.name}` : `build:${id}`);
+}
+
+/** A service build in the team's space of this process: its base images seeded, one build per context folder at once. */
+export async function buildInTeamSpace(o: {
+  config: ServerConfig; store: ServiceStore; spaces: TeamSpaces; team: Team; id: string; spec: BuildSpec; events: BuildEvents; signal: AbortSignal;
+}): Promise<BuildOutcome> {
+  const space = await o.spaces.get(o.team);
+  await o.spaces.seedBaseImages(space);
+  const { spaces: _spaces, ...rest } = o;
+  return o.spaces.withContextLock(contextDirOf(space, o.id, o.spec), () => executeServiceBuild({ ...rest, space }));
 }

@@ -5,7 +5,7 @@ import type { ServiceBuildStatus, ServiceStore } from '../service/index.js';
 import { noteFinished, recordFinish } from './builds.js';
 import type { ServerConfig } from './config.js';
 import type { ServerMetrics } from './metrics.js';
-import { BuildEvents, contextDirOf, executeServiceBuild, teamCacheRef, type BuildOutcome, type BuildSpec } from './run-build.js';
+import { BuildEvents, buildInTeamSpace, teamCacheRef, type BuildOutcome, type BuildSpec } from './run-build.js';
 import type { TeamSpaces } from './teams.js';
 
 export interface BuildWorkerDeps {
@@ -50,15 +50,14 @@ async function runJob(deps: BuildWorkerDeps, workerId: string, job: QueuedJob, s
   const started = Date.now();
   const events = await BuildEvents.open(store, id);
   await store.setBuildRunning(id, workerId);
-  events.emit({ type: 'worker', worker: workerId, attempt: job.attempt, at: started });
+  // an info line (what every progress display shows) naming the worker and the attempt
+  events.emit({ type: 'info', message: `running on worker ${workerId}${job.attempt > 1 ? ` (attempt ${job.attempt}, after a lost worker)` : ''}`, worker: workerId, attempt: job.attempt, at: started });
   const spec = b.request as BuildSpec;
   let status: ServiceBuildStatus = 'failed';
   let error: string | null = null;
   let outcome: BuildOutcome | null = null;
   try {
-    const space = await spaces.get(team);
-    await spaces.seedBaseImages(space);
-    outcome = await spaces.withContextLock(contextDirOf(space, id, spec), () => executeServiceBuild({ config, store, team, space, id, spec, events, signal }));
+    outcome = await buildInTeamSpace({ config, store, spaces, team, id, spec, events, signal });
     status = 'success';
   } catch (err) {
     if (signal.aborted && !cancelledBy(signal)) {

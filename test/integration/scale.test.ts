@@ -215,8 +215,8 @@ describe('kiln serve on PostgreSQL with queue workers and the registry as the sh
     assert.deepEqual(ranSteps(done).map((n) => n.includes('second-k')), [true], 'only the interrupted step ran on B');
     const [row] = await db.query<{ attempt: number }>('SELECT attempt FROM builds WHERE id = $1', [id]);
     assert.equal(row!.attempt, 2, 'a second attempt');
-    const events = (await db.query<{ data: { type: string } }>('SELECT data FROM build_events WHERE build_id = $1 ORDER BY seq', [id])).map((r) => r.data);
-    assert.equal(events.filter((e) => e.type === 'worker').length, 2);
+    const events = (await db.query<{ data: { type: string; worker?: string } }>('SELECT data FROM build_events WHERE build_id = $1 ORDER BY seq', [id])).map((r) => r.data);
+    assert.equal(events.filter((e) => e.type === 'info' && e.worker).length, 2, 'one worker line per attempt');
     assert.equal(events.filter((e) => e.type === 'finish').length, 1);
     // an uninterrupted build of the same Dockerfile by another team (no shared cache between teams): the same image
     const other = team('kill2', 1);

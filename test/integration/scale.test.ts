@@ -224,6 +224,27 @@ describe('kiln serve on PostgreSQL with queue workers and the registry as the sh
     assert.equal(clean.result!.digest, done.result!.digest, 'identical to an uninterrupted build');
   });
 
+  test('DELETE on the API node cancels a build running on a worker (its RUN is stopped) and one still queued', async (t) => {
+    if (skip(t)) return;
+    const key = team('cancel', 1);
+    const w = await startWorker(await busyboxRoot());
+    t.after(() => w.stop());
+    const running = await submit(key, `FROM busybox\nRUN sleep $(wget -q -O- ${hits.url}/delay/cancel) && echo finished\n`);
+    const queued = await submit(key, 'FROM busybox\nRUN echo never\n');
+    await hits.waitFor('/delay/cancel');
+    assert.equal((await api(apiNode.url, key, 'DELETE', `/v1/builds/${queued}`)).status, 202);
+    assert.equal((await waitBuild(apiNode.url, key, queued)).status, 'cancelled', 'the queued one never runs');
+    const t0 = Date.now();
+    assert.equal((await api(apiNode.url, key, 'DELETE', `/v1/builds/${running}`)).status, 202);
+    const b = await waitBuild(apiNode.url, key, running, 60_000);
+    t.diagnostic(`the running build ended ${Date.now() - t0} ms after DELETE`);
+    assert.equal(b.status, 'cancelled');
+    assert.ok(!(b.result?.steps ?? []).some((x) => x.name.includes('sleep') && !x.cached), 'the RUN never finished');
+    assert.equal((await api(apiNode.url, key, 'DELETE', `/v1/builds/${running}`)).status, 409, 'a finished build cannot be cancelled');
+    const [row] = await db.query<{ n: number }>("SELECT count(*)::int AS n FROM build_events WHERE build_id = $1 AND data->>'type' = 'finish'", [queued]);
+    assert.equal(row!.n, 1, 'the queued build has its finish line');
+  });
+
   test('20 builds from two teams run on both workers, each exactly once, within each team\'s limit', async (t) => {
     if (skip(t)) return;
     const ka = team('many-a', 2);

@@ -3,7 +3,7 @@ import { BuildError, ExecError, isBuildError, isDiskFull, isNoSpace, noSpaceErro
 import type { State } from './state.js';
 
 /** A build's record while it runs. */
-export type BuildRecordDraft = Parameters<State['db']['putBuild']>[0];
+export type BuildRecordDraft = Parameters<State['db']['builds']['putBuild']>[0];
 
 /**
  * The last line of defence for "a failure is never a success": if every promise of this build is left pending (a
@@ -16,7 +16,7 @@ export function stallGuard(s: State, record: BuildRecordDraft): () => void {
     record.finished = Date.now();
     record.error = 'the build stopped without finishing (an internal stall)';
     try {
-      s.db.finishBuildRecord({ id: record.id, status: 'failed', finished: record.finished, error: record.error });
+      s.db.builds.finishBuildRecord({ id: record.id, status: 'failed', finished: record.finished, error: record.error });
     } catch {
       /* recorded as interrupted at the next start */
     }
@@ -45,17 +45,17 @@ function runStallWatchers(): void {
 }
 
 /** Write a failed build's record; on a full disk the reserve under the root is given back to make room. */
-export function recordFailure(s: State, record: Parameters<State['db']['putBuild']>[0], noSpace: boolean): void {
+export function recordFailure(s: State, record: Parameters<State['db']['builds']['putBuild']>[0], noSpace: boolean): void {
   if (noSpace) s.releaseReserve();
   try {
-    s.db.putBuild(record);
+    s.db.builds.putBuild(record);
     return;
   } catch (err) {
     if (!isNoSpace(err)) return; // the database may be closing
   }
   s.releaseReserve();
   try {
-    s.db.finishBuildRecord({ id: record.id, status: record.status, finished: record.finished ?? Date.now(), error: record.error });
+    s.db.builds.finishBuildRecord({ id: record.id, status: record.status, finished: record.finished ?? Date.now(), error: record.error });
   } catch {
     /* still no room: the next start marks it interrupted */
   }

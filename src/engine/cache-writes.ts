@@ -5,7 +5,7 @@ import type { BuildLease } from '../gc/index.js';
 import type { State } from './state.js';
 
 export interface CacheWriteBatch {
-  put(rec: Parameters<State['db']['putCache']>[0]): void;
+  put(rec: Parameters<State['db']['cacheRecords']['putCache']>[0]): void;
   touch(key: string): void;
   pending(key: string): { outputId: string; diffId: Digest | null; inputs: Record<string, unknown> } | undefined;
   flush(): void;
@@ -18,7 +18,7 @@ export interface CacheWriteBatch {
  * (cheap to redo), never trust.
  */
 export function createCacheWriteBatch(s: State, o: { batch: boolean }): CacheWriteBatch {
-  const puts = new Map<string, Parameters<State['db']['putCache']>[0]>();
+  const puts = new Map<string, Parameters<State['db']['cacheRecords']['putCache']>[0]>();
   const touches = new Set<string>();
   let scheduled: NodeJS.Immediate | undefined;
   const flush = (): void => {
@@ -26,9 +26,9 @@ export function createCacheWriteBatch(s: State, o: { batch: boolean }): CacheWri
     scheduled = undefined;
     if (puts.size === 0 && touches.size === 0) return;
     // cleared only once committed: after a failed commit the final flush tries these writes again
-    s.db.tx(() => {
-      for (const r of puts.values()) s.db.putCache(r);
-      for (const k of touches) s.db.touchCache(k);
+    s.db.transaction(() => {
+      for (const r of puts.values()) s.db.cacheRecords.putCache(r);
+      for (const k of touches) s.db.cacheRecords.touchCache(k);
     });
     puts.clear();
     touches.clear();
@@ -68,10 +68,10 @@ export function leasedCacheIndex(s: State, writes: CacheWriteBatch, lease: Build
       const pending = writes.pending(k);
       if (pending) return pending;
       // a hit without a layer needs no lease: read it without taking the write lock
-      const plain = s.db.getCache(k);
+      const plain = s.db.cacheRecords.getCache(k);
       if (!plain?.diffId) return plain;
-      return s.db.tx(() => {
-        const hit = s.db.getCache(k);
+      return s.db.transaction(() => {
+        const hit = s.db.cacheRecords.getCache(k);
         if (hit?.diffId) lease.addLayers([hit.diffId]); // in one transaction with the lookup: prune sees it or we miss
         return hit;
       });

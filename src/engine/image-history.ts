@@ -31,7 +31,7 @@ export function stepTimes(s: State, results: Map<string, VertexResult>, epoch: n
     const known = memo.get(vertex);
     if (known !== undefined) return known;
     const r = vertex ? results.get(vertex) : undefined;
-    const t = (r && s.db.getCacheCreated(r.key)) ?? now;
+    const t = (r && s.db.cacheRecords.getCacheCreated(r.key)) ?? now;
     const out = epoch !== undefined ? Math.min(t, epoch * 1000) : t;
     memo.set(vertex, out);
     return out;

@@ -38,10 +38,10 @@ export async function loadLocalImage(s: State, ref: string): Promise<LocalImage>
     const d = name.slice(at + 1);
     if (isDigest(d) && (await s.store.has(d))) manifestDigest = d;
     else {
-      const byName = s.db.getImage(name.slice(0, at)) ?? s.db.getImage(normalizeRef(name.slice(0, at)));
+      const byName = s.db.images.getImage(name.slice(0, at)) ?? s.db.images.getImage(normalizeRef(name.slice(0, at)));
       if (byName) manifestDigest = byName.manifest;
     }
-  } else manifestDigest = s.db.getImage(name)?.manifest;
+  } else manifestDigest = s.db.images.getImage(name)?.manifest;
   if (!manifestDigest) {
     throw new BuildError('ERR_KILN_IMAGE_NOT_FOUND', `image "${ref}" is not in the local store`, {
       hint: 'import it with `kiln import ROOTFS.tar NAME:TAG` or `kiln load FILE` (kiln images lists what is there)',
@@ -78,7 +78,7 @@ export async function pullToState(s: State, ref: string, opts: PullOptions = {})
   registerLayers(s, img.manifest, img.config);
   await unpackImage(s, img.config, opts.signal);
   if (r.digest) return loadLocalImage(s, `${normalizeRef(ref).split('@')[0]}@${img.manifestDigest}`);
-  s.db.putImage({ name: normalizeRef(ref), manifest: img.manifestDigest, created: Date.now() });
+  s.db.images.putImage({ name: normalizeRef(ref), manifest: img.manifestDigest, created: Date.now() });
   return loadLocalImage(s, ref);
 }
 
@@ -105,12 +105,12 @@ export function registerLayers(s: State, manifest: Manifest, config: ImageConfig
   if (diffIds.length !== manifest.layers.length) {
     throw new BuildError('ERR_KILN_IMAGE_INVALID', `image has ${manifest.layers.length} layers but ${diffIds.length} diff_ids`);
   }
-  s.db.tx(() => {
+  s.db.transaction(() => {
     manifest.layers.forEach((l, i) => {
       const diffId = diffIds[i]!;
-      const existing = s.db.getLayer(diffId);
+      const existing = s.db.layers.getLayer(diffId);
       if (existing && existing.blob === l.digest) return;
-      s.db.putLayer({ diffId, blob: l.digest, blobSize: l.size, mediaType: l.mediaType, contentId: existing?.contentId ?? diffId, snapshotId: existing?.snapshotId ?? null });
+      s.db.layers.putLayer({ diffId, blob: l.digest, blobSize: l.size, mediaType: l.mediaType, contentId: existing?.contentId ?? diffId, snapshotId: existing?.snapshotId ?? null });
     });
   });
 }
@@ -188,8 +188,8 @@ export async function importRootfs(s: State, opts: { source: string; name: strin
     history: [{ created: '1970-01-01T00:00:00Z', created_by: `kiln import ${path.basename(opts.source)}` }],
   };
   const { manifest } = await writeImage(s, config, [layer]);
-  s.db.putLayer({ diffId, blob: layer.digest, blobSize: layer.size, mediaType: layer.mediaType, contentId: diffId, snapshotId: s.db.getLayer(diffId)?.snapshotId ?? null });
-  s.db.putImage({ name: normalizeRef(opts.name), manifest: manifest.digest, created: Date.now() });
+  s.db.layers.putLayer({ diffId, blob: layer.digest, blobSize: layer.size, mediaType: layer.mediaType, contentId: diffId, snapshotId: s.db.layers.getLayer(diffId)?.snapshotId ?? null });
+  s.db.images.putImage({ name: normalizeRef(opts.name), manifest: manifest.digest, created: Date.now() });
   await unpackImage(s, config);
   return manifest.digest;
 }

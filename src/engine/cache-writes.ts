@@ -2,10 +2,11 @@
 import type { Digest } from '../oci/index.js';
 import type { CacheIndex } from '../solver/index.js';
 import type { BuildLease } from '../gc/index.js';
-import type { State } from './state.js';
+import type { CacheRecordRepo } from '../metadata/index.js';
+import type { Records } from './state.js';
 
 export interface CacheWriteBatch {
-  put(rec: Parameters<State['db']['cacheRecords']['putCache']>[0]): void;
+  put(rec: Parameters<CacheRecordRepo['putCache']>[0]): void;
   touch(key: string): void;
   pending(key: string): { outputId: string; diffId: Digest | null; inputs: Record<string, unknown> } | undefined;
   flush(): void;
@@ -17,8 +18,8 @@ export interface CacheWriteBatch {
  * other record is committed at once, with what is pending. A crash before a flush loses only config-only records
  * (cheap to redo), never trust.
  */
-export function createCacheWriteBatch(s: State, o: { batch: boolean }): CacheWriteBatch {
-  const puts = new Map<string, Parameters<State['db']['cacheRecords']['putCache']>[0]>();
+export function createCacheWriteBatch(s: Records<'cacheRecords' | 'transaction'>, o: { batch: boolean }): CacheWriteBatch {
+  const puts = new Map<string, Parameters<CacheRecordRepo['putCache']>[0]>();
   const touches = new Set<string>();
   let scheduled: NodeJS.Immediate | undefined;
   const flush = (): void => {
@@ -62,7 +63,7 @@ export function createCacheWriteBatch(s: State, o: { batch: boolean }): CacheWri
 }
 
 /** Cache records as the solver reads them: pending writes first; a hit's layer joins the build's lease. */
-export function leasedCacheIndex(s: State, writes: CacheWriteBatch, lease: BuildLease): CacheIndex {
+export function leasedCacheIndex(s: Records<'cacheRecords' | 'transaction'>, writes: CacheWriteBatch, lease: BuildLease): CacheIndex {
   return {
     get: (k) => {
       const pending = writes.pending(k);

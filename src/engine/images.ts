@@ -8,7 +8,7 @@ import { BuildError } from '../errors/index.js';
 import { DEFAULT_PATH, MediaType, canonicalJson, isDigest, localImageName, type Descriptor, type Digest, type ImageConfig, type Index, type Manifest } from '../oci/index.js';
 import { writeLayer } from '../layer/index.js';
 import { unpackLayers, type LocalImage } from '../ops/index.js';
-import type { State } from './state.js';
+import type { Blobs, Records, State } from './state.js';
 import { isNotFound } from '../errors/index.js';
 import { parseRegistryRef, pullImage, RegistryClient, type RegistryOptions } from '../registry/index.js';
 
@@ -21,12 +21,12 @@ export function nodeArch(): string {
   return process.arch === 'x64' ? 'amd64' : process.arch;
 }
 
-async function readJson<T>(s: State, d: Digest): Promise<T> {
+async function readJson<T>(s: Blobs, d: Digest): Promise<T> {
   return JSON.parse((await s.store.read(d)).toString('utf8')) as T;
 }
 
 /** Look an image up in the local image store. */
-export async function loadLocalImage(s: State, ref: string): Promise<LocalImage> {
+export async function loadLocalImage(s: Blobs & Records<'images'>, ref: string): Promise<LocalImage> {
   const name = normalizeRef(ref);
   let manifestDigest: Digest | undefined;
   const at = name.indexOf('@');
@@ -100,7 +100,7 @@ export async function resolveImage(s: State, ref: string, opts: PullOptions = {}
 }
 
 /** Make the image's layers known to the metadata store (diffId ↔ blob), so snapshots can be unpacked from them. */
-export function registerLayers(s: State, manifest: Manifest, config: ImageConfig): void {
+export function registerLayers(s: Records<'layers' | 'transaction'>, manifest: Manifest, config: ImageConfig): void {
   const diffIds = config.rootfs?.diff_ids ?? [];
   if (diffIds.length !== manifest.layers.length) {
     throw new BuildError('ERR_KILN_IMAGE_INVALID', `image has ${manifest.layers.length} layers but ${diffIds.length} diff_ids`);
@@ -127,7 +127,7 @@ export async function unpackImage(s: State, config: ImageConfig, signal?: AbortS
 }
 
 /** Write config + manifest blobs; returns the manifest descriptor. */
-export async function writeImage(s: State, config: ImageConfig, layers: Descriptor[], annotations?: Record<string, string>): Promise<{ manifest: Descriptor; config: Descriptor }> {
+export async function writeImage(s: Blobs, config: ImageConfig, layers: Descriptor[], annotations?: Record<string, string>): Promise<{ manifest: Descriptor; config: Descriptor }> {
   const cfgBytes = Buffer.from(JSON.stringify(config));
   const cfg = await s.store.write(cfgBytes);
   const manifest: Manifest = {

@@ -24,6 +24,16 @@ export interface State {
   close(): void;
 }
 
+/** The content store, for a helper that reads or writes blobs and nothing else of a {@link State}. */
+export interface Blobs {
+  store: ContentStore;
+}
+
+/** Some record roles of a {@link State}: what a helper takes instead of the whole state (`Records<'builds'>`). */
+export interface Records<K extends keyof Metadata> {
+  db: Pick<Metadata, K>;
+}
+
 /**
  * Room kept under the root as one plain file (`reserved-space`), given back when the disk is full. Measured on a
  * 300 MB ext4 filled to 100%: SQLite in WAL mode cannot even open the database (it must create the -wal and -shm

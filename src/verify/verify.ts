@@ -12,7 +12,7 @@ import { existsSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { listLayer, type TarEntryInfo } from '../layer/index.js';
-import { imageBlobs, openState, runBuild, type BuildRequest, type BuildResult, type State } from '../engine/index.js';
+import { imageBlobs, openState, runBuild, type Blobs, type BuildRequest, type BuildResult, type Records, type State } from '../engine/index.js';
 import { createProgress } from '../progress/index.js';
 import type { Digest } from '../oci/index.js';
 
@@ -67,7 +67,7 @@ function clean(p: string): string {
   return p.replace(/^(\.\/|\/)+/, '').replace(/\/$/, '');
 }
 
-async function layerFields(s: State, diffId: string | null): Promise<Map<string, Fields>> {
+async function layerFields(s: Blobs & Records<'layers'>, diffId: string | null): Promise<Map<string, Fields>> {
   const out = new Map<string, Fields>();
   if (diffId === null) return out;
   const rec = s.db.layers.getLayer(diffId);

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { MediaType, type Descriptor, type Digest, type Manifest } from '../oci/index.js';
-import type { MetadataDb } from '../metadata/index.js';
+import type { Metadata } from '../metadata/index.js';
 import { parseRegistryRef, pushImage, type RegistryClient } from '../registry/index.js';
 import { writeCacheLayout } from './layout.js';
 import type { CacheConfig, CacheEntry, CacheExportReport, CacheExportSpec, CacheLayer, CacheMode, CacheStores } from './types.js';
@@ -16,14 +16,14 @@ export const ANNOTATION_DIFF_ID = 'dev.kiln.cache.diffid';
  * The records with these keys (in order, each once) and the layers they need, read from the metadata store.
  * A record whose layer is no longer known is left out.
  */
-export function collectCache(db: MetadataDb, keys: string[], mode?: CacheMode): CacheConfig {
+export function collectCache(db: Pick<Metadata, 'cacheRecords' | 'layers'>, keys: string[], mode?: CacheMode): CacheConfig {
   const records: CacheEntry[] = [];
   const layers = new Map<Digest, CacheLayer>();
   for (const key of new Set(keys)) {
-    const r = db.getCache(key);
+    const r = db.cacheRecords.getCache(key);
     if (!r) continue;
     if (r.diffId !== null && !layers.has(r.diffId)) {
-      const l = db.getLayer(r.diffId);
+      const l = db.layers.getLayer(r.diffId);
       if (!l) continue;
       layers.set(r.diffId, { diffId: l.diffId, blob: l.blob, size: l.blobSize, mediaType: l.mediaType, contentId: l.contentId });
     }
@@ -82,7 +82,7 @@ export async function exportCache(o: ExportCacheOptions): Promise<CacheExportRep
  * `--cache-to type=inline`: the records of the final image's chain, for the image config's {@link INLINE_CACHE_FIELD}
  * (only records whose layer is one of the image's own, since that is all an image ref can give back).
  */
-export function inlineCache(db: MetadataDb, keys: string[], imageLayers: Digest[]): CacheConfig {
+export function inlineCache(db: Pick<Metadata, 'cacheRecords' | 'layers'>, keys: string[], imageLayers: Digest[]): CacheConfig {
   const own = new Set(imageLayers);
   const cfg = collectCache(db, keys, 'min');
   const records = cfg.records.filter((r) => r.diffId === null || own.has(r.diffId));

@@ -115,7 +115,7 @@ async function fetchSmallBlob(o: ImportCacheOptions, client: RegistryClient, ref
 export async function applySource(o: ImportCacheOptions, src: OpenedSource, report: CacheImportReport): Promise<void> {
   const { db } = o.stores;
   const layers = new Map(src.cfg.layers.map((l) => [l.diffId, l]));
-  const fresh = src.cfg.records.filter((r) => !db.getCache(r.key));
+  const fresh = src.cfg.records.filter((r) => !db.cacheRecords.getCache(r.key));
   report.present += src.cfg.records.length - fresh.length;
   const needed = [...new Set(fresh.flatMap((r) => (r.diffId ? [r.diffId] : [])))];
   const usable = new Set<Digest>();
@@ -132,13 +132,13 @@ export async function applySource(o: ImportCacheOptions, src: OpenedSource, repo
       report.warnings.push(`${src.name}: layer ${l.blob} not imported: ${oneLine(err)}`);
     }
   });
-  db.tx(() => {
+  db.transaction(() => {
     for (const r of fresh) {
       if (r.diffId !== null && !usable.has(r.diffId)) {
         report.dropped++;
         continue;
       }
-      db.putCache({ key: r.key, outputId: r.outputId, diffId: r.diffId, name: r.name, inputs: r.inputs, created: r.created });
+      db.cacheRecords.putCache({ key: r.key, outputId: r.outputId, diffId: r.diffId, name: r.name, inputs: r.inputs, created: r.created });
       report.imported++;
     }
   });
@@ -147,7 +147,7 @@ export async function applySource(o: ImportCacheOptions, src: OpenedSource, repo
 /** The layer is in the store, intact and registered: true. A local copy wins; otherwise it is fetched and checked. */
 export async function ensureLayer(o: ImportCacheOptions, src: OpenedSource, l: CacheLayer, report: CacheImportReport): Promise<boolean> {
   const { db, store } = o.stores;
-  const local = db.getLayer(l.diffId);
+  const local = db.layers.getLayer(l.diffId);
   if (local && (await store.has(local.blob))) return true;
   if (!(await store.has(l.blob))) {
     await src.fetchLayer(l);
@@ -158,7 +158,7 @@ export async function ensureLayer(o: ImportCacheOptions, src: OpenedSource, l: C
     report.warnings.push(`${src.name}: layer ${l.blob} unpacks to ${got}, not the recorded ${l.diffId}; its records are dropped`);
     return false;
   }
-  db.putLayer({ diffId: l.diffId, blob: l.blob, blobSize: l.size, mediaType: l.mediaType, contentId: l.contentId, snapshotId: local?.snapshotId ?? null });
+  db.layers.putLayer({ diffId: l.diffId, blob: l.blob, blobSize: l.size, mediaType: l.mediaType, contentId: l.contentId, snapshotId: local?.snapshotId ?? null });
   return true;
 }
 

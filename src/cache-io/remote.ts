@@ -166,7 +166,7 @@ export function createRegistryStepCache(o: RegistryStepCacheOptions): RegistrySt
         }
         if (!ok) return false;
       }
-      o.stores.db.putCache({ key: rec.key, outputId: rec.outputId, diffId: rec.diffId, name: rec.name, inputs: rec.inputs, created: rec.created });
+      o.stores.db.cacheRecords.putCache({ key: rec.key, outputId: rec.outputId, diffId: rec.diffId, name: rec.name, inputs: rec.inputs, created: rec.created });
       report.hits++;
       return true;
     },

@@ -1,5 +1,5 @@
 import type { ContentStore } from '../store/index.js';
-import type { MetadataDb, PortableCacheRecord } from '../metadata/index.js';
+import type { Metadata, PortableCacheRecord } from '../metadata/index.js';
 import type { Digest } from '../oci/index.js';
 
 /** `min`: the steps of the final image's chain; `max`: every step of every stage that was built. */
@@ -29,7 +29,7 @@ export interface CacheRegistrySpec {
 /** The parts of a state directory cache export and import touch. */
 export interface CacheStores {
   store: ContentStore;
-  db: MetadataDb;
+  db: Pick<Metadata, 'cacheRecords' | 'layers' | 'transaction'>;
 }
 
 /** One exported cache record: the `cache` table row without its local bookkeeping (metadata's shape). */

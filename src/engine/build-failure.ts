@@ -1,22 +1,23 @@
 /** How a build fails: one sentence for the error, its record kept even on a full disk, and no silent stall. */
 import { BuildError, ExecError, isBuildError, isDiskFull, isNoSpace, noSpaceError } from '../errors/index.js';
-import type { State } from './state.js';
+import type { BuildRecord } from '../metadata/index.js';
+import type { Records, State } from './state.js';
 
 /** A build's record while it runs. */
-export type BuildRecordDraft = Parameters<State['db']['putBuild']>[0];
+export type BuildRecordDraft = BuildRecord;
 
 /**
  * The last line of defence for "a failure is never a success": if every promise of this build is left pending (a
  * stream that never ends) the process would otherwise exit 0 with no image; it is a failure, said so and recorded.
  */
-export function stallGuard(s: State, record: BuildRecordDraft): () => void {
+export function stallGuard(s: Records<'builds'>, record: BuildRecordDraft): () => void {
   return () => {
     if (record.status !== 'running') return;
     record.status = 'failed';
     record.finished = Date.now();
     record.error = 'the build stopped without finishing (an internal stall)';
     try {
-      s.db.finishBuildRecord({ id: record.id, status: 'failed', finished: record.finished, error: record.error });
+      s.db.builds.finishBuildRecord({ id: record.id, status: 'failed', finished: record.finished, error: record.error });
     } catch {
       /* recorded as interrupted at the next start */
     }
@@ -45,17 +46,17 @@ function runStallWatchers(): void {
 }
 
 /** Write a failed build's record; on a full disk the reserve under the root is given back to make room. */
-export function recordFailure(s: State, record: Parameters<State['db']['putBuild']>[0], noSpace: boolean): void {
+export function recordFailure(s: Records<'builds'> & Pick<State, 'releaseReserve'>, record: BuildRecordDraft, noSpace: boolean): void {
   if (noSpace) s.releaseReserve();
   try {
-    s.db.putBuild(record);
+    s.db.builds.putBuild(record);
     return;
   } catch (err) {
     if (!isNoSpace(err)) return; // the database may be closing
   }
   s.releaseReserve();
   try {
-    s.db.finishBuildRecord({ id: record.id, status: record.status, finished: record.finished ?? Date.now(), error: record.error });
+    s.db.builds.finishBuildRecord({ id: record.id, status: record.status, finished: record.finished ?? Date.now(), error: record.error });
   } catch {
     /* still no room: the next start marks it interrupted */
   }
@@ -66,7 +67,7 @@ export function recordFailure(s: State, record: Parameters<State['db']['putBuild
  * SQLITE_FULL, or any failure — a RUN that could not write, a bug tripped by a short write — while the state
  * root's filesystem has no room left) is "no space left on device while writing ... under <root>".
  */
-export function failureOf(o: { state: State; err: unknown; interrupted: boolean; reason: unknown }): unknown {
+export function failureOf(o: { state: Pick<State, 'root'>; err: unknown; interrupted: boolean; reason: unknown }): unknown {
   const { err } = o;
   if (o.interrupted) {
     if (isBuildError(o.reason) && (o.reason.code === 'ERR_KILN_INTERRUPTED' || o.reason.code === 'ERR_KILN_LIMIT_EXCEEDED')) return o.reason;

@@ -194,14 +194,14 @@ async function runBuildWithin(req: BuildRequest): Promise<BuildResult> {
   for (const t of req.push ?? []) validateImageName(t, 'push');
   const input = await readBuildInput(req);
   const record = newBuildRecord(req, buildId, started, input);
-  s.db.putBuild(record);
+  s.db.builds.putBuild(record);
   const onStall = stallGuard(s, record);
   watchStall(onStall, true);
   let client: RegistryClient | undefined;
   const registry = (): RegistryClient => (client ??= new RegistryClient(req.registry));
   const b: BuildRun = {
     req, s, buildId, started, record, registry,
-    lease: acquireLease(s.db), // prune/GC leave what this build uses alone (src/gc)
+    lease: acquireLease(s.db.leases), // prune/GC leave what this build uses alone (src/gc)
     buildLog: openBuildLog({ root: s.root, buildId, maxBytes: historyPolicy(s.root).maxLogBytes }),
     shared: openShared(req, s, registry),
   };
@@ -283,7 +283,7 @@ async function buildAndDeliver(b: BuildRun, input: BuildInput): Promise<BuildRes
   const why = explainSolve({ db: s.db, record: b.record, needed, vertices: graph.vertices, results, skipReason: req.noCache ? '--no-cache' : 'no-cache filter' });
   steps.forEach((st, i) => why[i] && (st.missReason = why[i]));
   Object.assign(b.record, { status: 'success', finished: Date.now(), imageDigest: img.manifest.digest, steps: steps as unknown as Array<Record<string, unknown>> });
-  s.db.putBuild(b.record);
+  s.db.builds.putBuild(b.record);
   await finishBuild({ state: s, lease: b.lease, log: b.buildLog, progress: req.progress });
   req.progress.finish(true);
   return {
@@ -344,7 +344,7 @@ async function buildGraph(b: BuildRun, input: BuildInput): Promise<BuildGraph> {
 async function solveGraph(b: BuildRun, graph: BuildGraph, needed: string[], input: BuildInput, ignorePatterns: string[]): Promise<Map<string, VertexResult>> {
   const { req, s } = b;
   const matcher = createPatternMatcher(ignorePatterns);
-  const statMap = s.db.statCacheLoad();
+  const statMap = s.db.statCache.statCacheLoad();
   const statDirty = new Map<string, string>();
   const runner = createOpRunner({
     store: s.store,
@@ -391,7 +391,7 @@ async function solveGraph(b: BuildRun, graph: BuildGraph, needed: string[], inpu
     },
   });
   writes.flush();
-  if (statDirty.size > 0) s.db.statCacheSave(statDirty);
+  if (statDirty.size > 0) s.db.statCache.statCacheSave(statDirty);
   return results;
 }
 
@@ -418,7 +418,7 @@ async function assembleImage(b: BuildRun, graph: BuildGraph, results: Map<string
   // `--label K=V` (as buildx): on the image's config only, after the Dockerfile's own LABELs
   if (req.labels && Object.keys(req.labels).length) config.config = { ...config.config, Labels: { ...(config.config?.Labels ?? {}), ...req.labels } };
   const layers: Descriptor[] = target.layers.map((d) => {
-    const l = s.db.getLayer(d);
+    const l = s.db.layers.getLayer(d);
     if (!l) throw new BuildError('ERR_KILN_INTERNAL', `layer ${d} has no record`);
     return { mediaType: l.mediaType, digest: l.blob, size: l.blobSize };
   });
@@ -432,7 +432,7 @@ async function assembleImage(b: BuildRun, graph: BuildGraph, results: Map<string
 /** Tags, `--output` archives and pushes; exit 0 only when what was asked for exists. */
 async function deliverImage(b: BuildRun, manifest: Digest, configDigest: Digest, layers: Digest[]): Promise<void> {
   const { req, s } = b;
-  for (const t of req.tags) s.db.putImage({ name: normalizeRef(t), manifest, created: Date.now() });
+  for (const t of req.tags) s.db.images.putImage({ name: normalizeRef(t), manifest, created: Date.now() });
   for (const o of req.outputs ?? []) {
     const images = [{ manifest, names: (o.names ?? req.tags).map(normalizeRef) }];
     if (o.type === 'docker') await writeDockerArchive({ store: s.store, images, dest: o.dest });

@@ -2,10 +2,11 @@
 import type { Digest } from '../oci/index.js';
 import type { CacheIndex } from '../solver/index.js';
 import type { BuildLease } from '../gc/index.js';
-import type { State } from './state.js';
+import type { CacheRecordRepo } from '../metadata/index.js';
+import type { Records } from './state.js';
 
 export interface CacheWriteBatch {
-  put(rec: Parameters<State['db']['putCache']>[0]): void;
+  put(rec: Parameters<CacheRecordRepo['putCache']>[0]): void;
   touch(key: string): void;
   pending(key: string): { outputId: string; diffId: Digest | null; inputs: Record<string, unknown> } | undefined;
   flush(): void;
@@ -17,8 +18,8 @@ export interface CacheWriteBatch {
  * other record is committed at once, with what is pending. A crash before a flush loses only config-only records
  * (cheap to redo), never trust.
  */
-export function createCacheWriteBatch(s: State, o: { batch: boolean }): CacheWriteBatch {
-  const puts = new Map<string, Parameters<State['db']['putCache']>[0]>();
+export function createCacheWriteBatch(s: Records<'cacheRecords' | 'transaction'>, o: { batch: boolean }): CacheWriteBatch {
+  const puts = new Map<string, Parameters<CacheRecordRepo['putCache']>[0]>();
   const touches = new Set<string>();
   let scheduled: NodeJS.Immediate | undefined;
   const flush = (): void => {
@@ -26,9 +27,9 @@ export function createCacheWriteBatch(s: State, o: { batch: boolean }): CacheWri
     scheduled = undefined;
     if (puts.size === 0 && touches.size === 0) return;
     // cleared only once committed: after a failed commit the final flush tries these writes again
-    s.db.tx(() => {
-      for (const r of puts.values()) s.db.putCache(r);
-      for (const k of touches) s.db.touchCache(k);
+    s.db.transaction(() => {
+      for (const r of puts.values()) s.db.cacheRecords.putCache(r);
+      for (const k of touches) s.db.cacheRecords.touchCache(k);
     });
     puts.clear();
     touches.clear();
@@ -62,16 +63,16 @@ export function createCacheWriteBatch(s: State, o: { batch: boolean }): CacheWri
 }
 
 /** Cache records as the solver reads them: pending writes first; a hit's layer joins the build's lease. */
-export function leasedCacheIndex(s: State, writes: CacheWriteBatch, lease: BuildLease): CacheIndex {
+export function leasedCacheIndex(s: Records<'cacheRecords' | 'transaction'>, writes: CacheWriteBatch, lease: BuildLease): CacheIndex {
   return {
     get: (k) => {
       const pending = writes.pending(k);
       if (pending) return pending;
       // a hit without a layer needs no lease: read it without taking the write lock
-      const plain = s.db.getCache(k);
+      const plain = s.db.cacheRecords.getCache(k);
       if (!plain?.diffId) return plain;
-      return s.db.tx(() => {
-        const hit = s.db.getCache(k);
+      return s.db.transaction(() => {
+        const hit = s.db.cacheRecords.getCache(k);
         if (hit?.diffId) lease.addLayers([hit.diffId]); // in one transaction with the lookup: prune sees it or we miss
         return hit;
       });

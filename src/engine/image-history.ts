@@ -2,7 +2,7 @@
 import type { HistoryEntry } from '../oci/index.js';
 import type { BuildGraph } from '../graph/index.js';
 import { closure, type VertexResult } from '../solver/index.js';
-import type { State } from './state.js';
+import type { Records } from './state.js';
 
 export type GraphHistory = Array<{ createdBy: string; vertex: string | null; emptyLayer: boolean; base?: HistoryEntry }>;
 
@@ -24,14 +24,14 @@ function isoSeconds(ms: number): string {
  * clamped to SOURCE_DATE_EPOCH. As in BuildKit, a fully cached rebuild — here or on another machine that imported the
  * cache — therefore gets the same history and the same image digest.
  */
-export function stepTimes(s: State, results: Map<string, VertexResult>, epoch: number | undefined): (vertex: string | null) => number {
+export function stepTimes(s: Records<'cacheRecords'>, results: Map<string, VertexResult>, epoch: number | undefined): (vertex: string | null) => number {
   const now = Date.now();
   const memo = new Map<string | null, number>();
   return (vertex) => {
     const known = memo.get(vertex);
     if (known !== undefined) return known;
     const r = vertex ? results.get(vertex) : undefined;
-    const t = (r && s.db.getCacheCreated(r.key)) ?? now;
+    const t = (r && s.db.cacheRecords.getCacheCreated(r.key)) ?? now;
     const out = epoch !== undefined ? Math.min(t, epoch * 1000) : t;
     memo.set(vertex, out);
     return out;

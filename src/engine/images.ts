@@ -8,7 +8,7 @@ import { BuildError } from '../errors/index.js';
 import { DEFAULT_PATH, MediaType, canonicalJson, isDigest, localImageName, type Descriptor, type Digest, type ImageConfig, type Index, type Manifest } from '../oci/index.js';
 import { writeLayer } from '../layer/index.js';
 import { unpackLayers, type LocalImage } from '../ops/index.js';
-import type { State } from './state.js';
+import type { Blobs, Records, State } from './state.js';
 import { isNotFound } from '../errors/index.js';
 import { parseRegistryRef, pullImage, RegistryClient, type RegistryOptions } from '../registry/index.js';
 
@@ -21,12 +21,12 @@ export function nodeArch(): string {
   return process.arch === 'x64' ? 'amd64' : process.arch;
 }
 
-async function readJson<T>(s: State, d: Digest): Promise<T> {
+async function readJson<T>(s: Blobs, d: Digest): Promise<T> {
   return JSON.parse((await s.store.read(d)).toString('utf8')) as T;
 }
 
 /** Look an image up in the local image store. */
-export async function loadLocalImage(s: State, ref: string): Promise<LocalImage> {
+export async function loadLocalImage(s: Blobs & Records<'images'>, ref: string): Promise<LocalImage> {
   const name = normalizeRef(ref);
   let manifestDigest: Digest | undefined;
   const at = name.indexOf('@');
@@ -38,10 +38,10 @@ export async function loadLocalImage(s: State, ref: string): Promise<LocalImage>
     const d = name.slice(at + 1);
     if (isDigest(d) && (await s.store.has(d))) manifestDigest = d;
     else {
-      const byName = s.db.getImage(name.slice(0, at)) ?? s.db.getImage(normalizeRef(name.slice(0, at)));
+      const byName = s.db.images.getImage(name.slice(0, at)) ?? s.db.images.getImage(normalizeRef(name.slice(0, at)));
       if (byName) manifestDigest = byName.manifest;
     }
-  } else manifestDigest = s.db.getImage(name)?.manifest;
+  } else manifestDigest = s.db.images.getImage(name)?.manifest;
   if (!manifestDigest) {
     throw new BuildError('ERR_KILN_IMAGE_NOT_FOUND', `image "${ref}" is not in the local store`, {
       hint: 'import it with `kiln import ROOTFS.tar NAME:TAG` or `kiln load FILE` (kiln images lists what is there)',
@@ -78,7 +78,7 @@ export async function pullToState(s: State, ref: string, opts: PullOptions = {})
   registerLayers(s, img.manifest, img.config);
   await unpackImage(s, img.config, opts.signal);
   if (r.digest) return loadLocalImage(s, `${normalizeRef(ref).split('@')[0]}@${img.manifestDigest}`);
-  s.db.putImage({ name: normalizeRef(ref), manifest: img.manifestDigest, created: Date.now() });
+  s.db.images.putImage({ name: normalizeRef(ref), manifest: img.manifestDigest, created: Date.now() });
   return loadLocalImage(s, ref);
 }
 
@@ -100,17 +100,17 @@ export async function resolveImage(s: State, ref: string, opts: PullOptions = {}
 }
 
 /** Make the image's layers known to the metadata store (diffId ↔ blob), so snapshots can be unpacked from them. */
-export function registerLayers(s: State, manifest: Manifest, config: ImageConfig): void {
+export function registerLayers(s: Records<'layers' | 'transaction'>, manifest: Manifest, config: ImageConfig): void {
   const diffIds = config.rootfs?.diff_ids ?? [];
   if (diffIds.length !== manifest.layers.length) {
     throw new BuildError('ERR_KILN_IMAGE_INVALID', `image has ${manifest.layers.length} layers but ${diffIds.length} diff_ids`);
   }
-  s.db.tx(() => {
+  s.db.transaction(() => {
     manifest.layers.forEach((l, i) => {
       const diffId = diffIds[i]!;
-      const existing = s.db.getLayer(diffId);
+      const existing = s.db.layers.getLayer(diffId);
       if (existing && existing.blob === l.digest) return;
-      s.db.putLayer({ diffId, blob: l.digest, blobSize: l.size, mediaType: l.mediaType, contentId: existing?.contentId ?? diffId, snapshotId: existing?.snapshotId ?? null });
+      s.db.layers.putLayer({ diffId, blob: l.digest, blobSize: l.size, mediaType: l.mediaType, contentId: existing?.contentId ?? diffId, snapshotId: existing?.snapshotId ?? null });
     });
   });
 }
@@ -127,7 +127,7 @@ export async function unpackImage(s: State, config: ImageConfig, signal?: AbortS
 }
 
 /** Write config + manifest blobs; returns the manifest descriptor. */
-export async function writeImage(s: State, config: ImageConfig, layers: Descriptor[], annotations?: Record<string, string>): Promise<{ manifest: Descriptor; config: Descriptor }> {
+export async function writeImage(s: Blobs, config: ImageConfig, layers: Descriptor[], annotations?: Record<string, string>): Promise<{ manifest: Descriptor; config: Descriptor }> {
   const cfgBytes = Buffer.from(JSON.stringify(config));
   const cfg = await s.store.write(cfgBytes);
   const manifest: Manifest = {
@@ -188,8 +188,8 @@ export async function importRootfs(s: State, opts: { source: string; name: strin
     history: [{ created: '1970-01-01T00:00:00Z', created_by: `kiln import ${path.basename(opts.source)}` }],
   };
   const { manifest } = await writeImage(s, config, [layer]);
-  s.db.putLayer({ diffId, blob: layer.digest, blobSize: layer.size, mediaType: layer.mediaType, contentId: diffId, snapshotId: s.db.getLayer(diffId)?.snapshotId ?? null });
-  s.db.putImage({ name: normalizeRef(opts.name), manifest: manifest.digest, created: Date.now() });
+  s.db.layers.putLayer({ diffId, blob: layer.digest, blobSize: layer.size, mediaType: layer.mediaType, contentId: diffId, snapshotId: s.db.layers.getLayer(diffId)?.snapshotId ?? null });
+  s.db.images.putImage({ name: normalizeRef(opts.name), manifest: manifest.digest, created: Date.now() });
   await unpackImage(s, config);
   return manifest.digest;
 }

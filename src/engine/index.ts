@@ -1,5 +1,5 @@
 export { openState, defaultRoot } from './state.js';
-export type { State } from './state.js';
+export type { Blobs, Records, State } from './state.js';
 export { runBuild, writeMetadataFile } from './build.js';
 export type { BuildRequest, BuildResult, BuildOutput, StepReport } from './build.js';
 export { loadLocalImage, importRootfs, normalizeRef, registerLayers, unpackImage, writeImage, pullToState, resolveImage } from './images.js';

@@ -3,7 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { BuildError } from '../errors/index.js';
 import type { Digest } from '../oci/index.js';
 import { createOpRunner, type OpsOptions } from '../ops/index.js';
-import type { State } from './state.js';
+import type { Blobs, State } from './state.js';
 
 /**
  * Mount an image's filesystem (an overlay over its layers' snapshots, with a throwaway upper dir), run `fn` on the
@@ -75,7 +75,7 @@ export async function imageSnapshots(s: State, diffIds: Digest[], loadImage?: Op
 }
 
 /** The manifest, config and layer digests of an image (an index: of each of its manifests) that the store holds. */
-export async function imageBlobs(s: State, manifest: Digest): Promise<Digest[]> {
+export async function imageBlobs(s: Blobs, manifest: Digest): Promise<Digest[]> {
   if (!(await s.store.has(manifest))) return [];
   const m = JSON.parse((await s.store.read(manifest)).toString()) as { config?: { digest: Digest }; layers?: Array<{ digest: Digest }>; manifests?: Array<{ digest: Digest }> };
   const out: Digest[] = [manifest];

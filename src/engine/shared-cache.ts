@@ -115,7 +115,7 @@ export function openSharedCache(o: OpenSharedCacheOptions): SharedCache {
       }
       registerLayers(s, pulled.manifest, pulled.config);
       const name = normalizeRef(ref);
-      if (!name.includes('@')) s.db.putImage({ name, manifest: pulled.manifestDigest, created: Date.now() });
+      if (!name.includes('@')) s.db.images.putImage({ name, manifest: pulled.manifestDigest, created: Date.now() });
       o.info(`base ${name} from the shared cache (${pulled.manifestDigest})`);
       try {
         return await loadLocalImage(s, ref);

@@ -2,7 +2,7 @@ import { accessSync, constants as fsConstants, mkdirSync, promises as fsp, readF
 import os from 'node:os';
 import path from 'node:path';
 import { cleanIngest, createLocalStore, type ContentStore } from '../store/index.js';
-import { openMetadataDb, type MetadataDb } from '../metadata/index.js';
+import { openMetadata, type BuildRepo, type Metadata } from '../metadata/index.js';
 import { BuildError, isNoSpace } from '../errors/index.js';
 import { createOverlaySnapshotter, type Snapshotter } from '../snapshot/index.js';
 import { createRuncExecutor, type Executor } from '../executor/index.js';
@@ -13,7 +13,7 @@ import { cleanSecretMounts } from '../ops/index.js';
 export interface State {
   root: string;
   store: ContentStore;
-  db: MetadataDb;
+  db: Metadata;
   snapshots: Snapshotter;
   executor: Executor;
   /**
@@ -22,6 +22,16 @@ export interface State {
    */
   releaseReserve(): number;
   close(): void;
+}
+
+/** The content store, for a helper that reads or writes blobs and nothing else of a {@link State}. */
+export interface Blobs {
+  store: ContentStore;
+}
+
+/** Some record roles of a {@link State}: what a helper takes instead of the whole state (`Records<'builds'>`). */
+export interface Records<K extends keyof Metadata> {
+  db: Pick<Metadata, K>;
 }
 
 /**
@@ -104,14 +114,14 @@ export async function openState(opts: { root?: string; cleanup?: boolean } = {})
   // a full disk: give back the reserve first, so the database can open (and prune can free space)
   if (freeBytes(root) < 1024 * 1024) releaseReserve(root);
   const store = await createLocalStore({ root: path.join(root, 'content') });
-  let db: MetadataDb;
+  let db: Metadata;
   try {
-    db = openMetadataDb(path.join(root, 'metadata.db'));
+    db = openMetadata(path.join(root, 'metadata.db'));
   } catch (err) {
     if (!isNoSpace(err) || releaseReserve(root) === 0) throw err;
-    db = openMetadataDb(path.join(root, 'metadata.db'));
+    db = openMetadata(path.join(root, 'metadata.db'));
   }
-  const snapshots = await createOverlaySnapshotter({ root: path.join(root, 'snapshots'), index: db });
+  const snapshots = await createOverlaySnapshotter({ root: path.join(root, 'snapshots'), index: db.layers });
   const executor = createRuncExecutor({ stateDir: path.join(root, 'exec') });
   if (opts.cleanup !== false) {
     await cleanIngest(store.root);
@@ -120,7 +130,7 @@ export async function openState(opts: { root?: string; cleanup?: boolean } = {})
     // secret tmpfs mounts of a killed build: unmounted before anything else looks at tmp
     await cleanSecretMounts(path.join(root, 'tmp')).catch(() => undefined);
     await cleanTmp(path.join(root, 'tmp'));
-    markInterruptedBuilds(db);
+    markInterruptedBuilds(db.builds);
   }
   await ensureReserve(root);
   return { root, store, db, snapshots, executor, releaseReserve: () => releaseReserve(root), close: () => db.close() };
@@ -169,10 +179,10 @@ async function cleanTmp(dir: string): Promise<void> {
  * Builds recorded as running whose process is gone (killed, crashed, power lost) are marked `interrupted`: a
  * build's owner is its process id and that process's start time, so a reused pid is not mistaken for it.
  */
-function markInterruptedBuilds(db: MetadataDb): void {
-  for (const b of db.listRunningBuilds()) {
+function markInterruptedBuilds(builds: BuildRepo): void {
+  for (const b of builds.listRunningBuilds()) {
     if (b.owner && recordOwnerAlive(b.owner)) continue;
-    db.finishBuildRecord({ id: b.id, status: 'interrupted', finished: Date.now(), error: 'the build process stopped before the build finished (killed or crashed)' });
+    builds.finishBuildRecord({ id: b.id, status: 'interrupted', finished: Date.now(), error: 'the build process stopped before the build finished (killed or crashed)' });
   }
 }
 

@@ -1,4 +1,4 @@
-import type { BuildRecord, MetadataDb } from '../metadata/index.js';
+import type { BuildRecord, Metadata } from '../metadata/index.js';
 import type { Vertex } from '../graph/index.js';
 import type { VertexResult } from '../solver/index.js';
 import { explainBuild, type ExplainStep } from './explain.js';
@@ -8,7 +8,7 @@ import { explainBuild, type ExplainStep } from './explain.js';
  * same target recorded in `db`. Undefined entries are cached steps.
  */
 export function explainSolve(opts: {
-  db: MetadataDb;
+  db: Pick<Metadata, 'builds' | 'cacheRecords'>;
   record: Pick<BuildRecord, 'id' | 'context' | 'dockerfile' | 'target' | 'started' | 'args'>;
   needed: string[];
   vertices: Map<string, Vertex>;
@@ -38,6 +38,6 @@ export function explainSolve(opts: {
     started: opts.record.started,
     args: opts.record.args,
     steps,
-    source: { listBuilds: () => opts.db.listBuilds(), inputsOf: (k) => opts.db.getCache(k)?.inputs },
+    source: { listBuilds: () => opts.db.builds.listBuilds(), inputsOf: (k) => opts.db.cacheRecords.getCache(k)?.inputs },
   }).reasons;
 }

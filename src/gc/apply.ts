@@ -41,7 +41,7 @@ export async function applyPlan(s: GcState, inv: Inventory, actions: PruneAction
   const tmp = path.join(s.root, 'tmp');
   mkdirSync(tmp, { recursive: true });
   const snapDir = (id: number): string => path.join(s.root, 'snapshots', String(id));
-  const fresh = (): Protection => readProtection(s.db, opts.selfLeaseId ? { selfLeaseId: opts.selfLeaseId } : {});
+  const fresh = (): Protection => readProtection(s.db.leases, opts.selfLeaseId ? { selfLeaseId: opts.selfLeaseId } : {});
 
   const moveAway = (dir: string): void => {
     const to = path.join(tmp, `gc-trash-${randomBytes(6).toString('hex')}`);
@@ -53,7 +53,7 @@ export async function applyPlan(s: GcState, inv: Inventory, actions: PruneAction
     }
   };
   const blobRemovable = (p: Protection, d: string): boolean => {
-    if (p.blobs.has(d) || inv.imageBlobs.has(d) || s.db.getLayerByBlob(d)) return false;
+    if (p.blobs.has(d) || inv.imageBlobs.has(d) || s.db.layers.getLayerByBlob(d)) return false;
     const m = mtime(s.store.path(d as `sha256:${string}`));
     return m !== undefined && m < p.threshold;
   };
@@ -62,23 +62,23 @@ export async function applyPlan(s: GcState, inv: Inventory, actions: PruneAction
     const p = fresh();
     switch (a.kind) {
       case 'record': {
-        const r = s.db.getCache(a.key);
+        const r = s.db.cacheRecords.getCache(a.key);
         if (!r || r.lastUsed >= p.threshold || r.created >= p.threshold) return undefined;
-        s.db.deleteCache(a.key);
+        s.db.cacheRecords.deleteCache(a.key);
         return { kind: 'record', id: a.key, bytes: 0, description: a.name };
       }
       case 'layer': {
-        const l = s.db.getLayer(a.diffId);
+        const l = s.db.layers.getLayer(a.diffId);
         if (!l || p.diffIds.has(a.diffId) || l.created >= p.threshold || l.lastUsed >= p.threshold) return undefined;
-        if (s.db.countCacheByDiffId(a.diffId) > 0 || inv.imageDiffIds.has(a.diffId)) return undefined;
+        if (s.db.cacheRecords.countCacheByDiffId(a.diffId) > 0 || inv.imageDiffIds.has(a.diffId)) return undefined;
         let bytes = 0;
         if (l.snapshotId !== null) {
           moveAway(snapDir(l.snapshotId));
-          s.db.deleteSnapshot(l.snapshotId);
-          s.db.deleteSnapshotSize(l.snapshotId);
+          s.db.layers.deleteSnapshot(l.snapshotId);
+          s.db.layers.deleteSnapshotSize(l.snapshotId);
           if (l.snapshotId === a.snapshotId) bytes += inv.snapshots.get(l.snapshotId)?.bytes ?? 0;
         }
-        s.db.deleteLayer(a.diffId);
+        s.db.layers.deleteLayer(a.diffId);
         if (a.removeBlob && blobRemovable(p, l.blob)) {
           unlinkSync(s.store.path(l.blob));
           bytes += inv.blobs.get(l.blob)?.bytes ?? 0;
@@ -86,14 +86,14 @@ export async function applyPlan(s: GcState, inv: Inventory, actions: PruneAction
         return { kind: 'layer', id: a.diffId, bytes, description: 'layer' };
       }
       case 'snapshot': {
-        const row = s.db.getSnapshot(a.id);
+        const row = s.db.layers.getSnapshot(a.id);
         if (!row || row.state !== 'committed' || a.created >= p.threshold) return undefined;
-        const l = a.layer ? s.db.getLayer(a.layer) : undefined;
+        const l = a.layer ? s.db.layers.getLayer(a.layer) : undefined;
         if (l && (p.diffIds.has(l.diffId) || l.created >= p.threshold || l.lastUsed >= p.threshold)) return undefined;
-        if (l && l.snapshotId === a.id) s.db.setLayerSnapshot(l.diffId, null);
+        if (l && l.snapshotId === a.id) s.db.layers.setLayerSnapshot(l.diffId, null);
         moveAway(snapDir(a.id));
-        s.db.deleteSnapshot(a.id);
-        s.db.deleteSnapshotSize(a.id);
+        s.db.layers.deleteSnapshot(a.id);
+        s.db.layers.deleteSnapshotSize(a.id);
         return { kind: 'snapshot', id: String(a.id), bytes: a.bytes, description: a.layer ? `unpacked ${a.layer.slice(7, 19)}` : 'orphaned snapshot' };
       }
       case 'blob': {
@@ -121,7 +121,7 @@ export async function applyPlan(s: GcState, inv: Inventory, actions: PruneAction
       }
       continue;
     }
-    const r = s.db.tx(() => one(a));
+    const r = s.db.transaction(() => one(a));
     if (r) removed.push(r);
     else skipped++;
   }
@@ -136,7 +136,7 @@ export async function applyPlan(s: GcState, inv: Inventory, actions: PruneAction
       removed.push({ kind: 'blob', id: d, bytes, description: `derived cache ${d}/` });
     }
   }
-  removeDeadLeases(s.db);
+  removeDeadLeases(s.db.leases);
   for (const t of trash) await fsp.rm(t, { recursive: true, force: true, maxRetries: 3 });
   return { removed, skipped, bytes: removed.reduce((n, r) => n + r.bytes, 0) };
 }

@@ -16,7 +16,7 @@ export function historyPolicy(root: string): HistoryPolicy {
  * it again (it is protected now).
  */
 export function pinBlobs(s: GcState, lease: BuildLease, digests: string[]): boolean {
-  return s.db.tx(() => {
+  return s.db.transaction(() => {
     lease.addBlobs(digests);
     return digests.every((d) => existsSync(s.store.path(d as `sha256:${string}`)));
   });

@@ -1,6 +1,6 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import type { MetadataDb } from '../metadata/index.js';
+import type { Metadata } from '../metadata/index.js';
 
 /** Folder of build logs: `<root>/history/<build id>.log`. */
 export function historyDir(root: string): string {
@@ -11,11 +11,11 @@ export function historyDir(root: string): string {
  * Keep the newest `maxBuilds` finished builds (running ones are never dropped) and delete the rest with their logs;
  * log files of builds no longer recorded go too. Returns the ids removed.
  */
-export async function trimHistory(opts: { root: string; db: MetadataDb; maxBuilds: number }): Promise<string[]> {
-  const builds = opts.db.listBuilds(); // newest first
+export async function trimHistory(opts: { root: string; db: Pick<Metadata, 'builds' | 'transaction'>; maxBuilds: number }): Promise<string[]> {
+  const builds = opts.db.builds.listBuilds(); // newest first
   const finished = builds.filter((b) => b.status !== 'running');
   const drop = finished.slice(opts.maxBuilds).map((b) => b.id);
-  if (drop.length) opts.db.tx(() => drop.forEach((id) => opts.db.deleteBuild(id)));
+  if (drop.length) opts.db.transaction(() => drop.forEach((id) => opts.db.builds.deleteBuild(id)));
   const keep = new Set(builds.map((b) => b.id).filter((id) => !drop.includes(id)));
   const dir = historyDir(opts.root);
   for (const name of await fsp.readdir(dir).catch(() => [] as string[])) {

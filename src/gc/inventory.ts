@@ -1,6 +1,6 @@
 import { lstatSync, readdirSync, readFileSync, type Stats } from 'node:fs';
 import path from 'node:path';
-import type { CacheRecord, MetadataDb } from '../metadata/index.js';
+import type { CacheRecord, Metadata } from '../metadata/index.js';
 import type { ContentStore } from '../store/index.js';
 import { listCacheMounts, type CacheMountInfo } from '../ops/index.js';
 import { readProtection, type Protection } from './leases.js';
@@ -9,7 +9,7 @@ import { diskStats } from './config.js';
 /** What GC needs of an opened state directory. */
 export interface GcState {
   root: string;
-  db: MetadataDb;
+  db: Pick<Metadata, 'images' | 'layers' | 'cacheRecords' | 'builds' | 'leases' | 'transaction'>;
   store: ContentStore;
 }
 
@@ -144,7 +144,7 @@ function snapshotBytes(s: GcState, id: number, cached: Map<number, number>, dir:
   const known = cached.get(id);
   if (known !== undefined) return known;
   const bytes = treeBytes(dir);
-  s.db.putSnapshotSize(id, bytes);
+  s.db.layers.putSnapshotSize(id, bytes);
   cached.set(id, bytes);
   return bytes;
 }
@@ -152,8 +152,8 @@ function snapshotBytes(s: GcState, id: number, cached: Map<number, number>, dir:
 /** Read everything GC needs: records, layers, snapshots, blobs, images, cache mounts, leases and disk usage. */
 export async function collectInventory(s: GcState, opts: { selfLeaseId?: string; signal?: AbortSignal } = {}): Promise<Inventory> {
   const now = Date.now();
-  const protection = readProtection(s.db, opts.selfLeaseId ? { selfLeaseId: opts.selfLeaseId } : {});
-  const records = s.db.listCache();
+  const protection = readProtection(s.db.leases, opts.selfLeaseId ? { selfLeaseId: opts.selfLeaseId } : {});
+  const records = s.db.cacheRecords.listCache();
   const blobDir = path.join(s.store.root, 'blobs', 'sha256');
   const blobs = new Map<string, BlobFile>();
   for (const name of readdirSafe(blobDir)) {
@@ -165,15 +165,15 @@ export async function collectInventory(s: GcState, opts: { selfLeaseId?: string;
     }
   }
   const snapRoot = path.join(s.root, 'snapshots');
-  const sizes = s.db.snapshotSizes();
+  const sizes = s.db.layers.snapshotSizes();
   const snapshots = new Map<number, SnapshotInfo>();
-  for (const r of s.db.listSnapshotRows()) {
+  for (const r of s.db.layers.listSnapshotRows()) {
     const dir = path.join(snapRoot, String(r.id));
     const bytes = r.state === 'committed' ? snapshotBytes(s, r.id, sizes, dir) : treeBytes(dir);
     snapshots.set(r.id, { id: r.id, diffId: r.diffId, state: r.state, created: r.created, bytes });
   }
   const layers = new Map<string, LayerInfo>();
-  for (const l of s.db.listLayers()) {
+  for (const l of s.db.layers.listLayers()) {
     const b = blobs.get(l.blob);
     const snap = l.snapshotId !== null ? snapshots.get(l.snapshotId) : undefined;
     if (snap) snap.layer = l.diffId;
@@ -191,7 +191,7 @@ export async function collectInventory(s: GcState, opts: { selfLeaseId?: string;
   const images: ImageRefs[] = [];
   const imageBlobs = new Map<string, string[]>();
   const imageDiffIds = new Map<string, string[]>();
-  for (const img of s.db.listImages()) {
+  for (const img of s.db.images.listImages()) {
     const c = imageClosure(s.store, img.manifest);
     images.push({ name: img.name, manifest: img.manifest, ...c });
     for (const b of c.blobs) imageBlobs.set(b, [...(imageBlobs.get(b) ?? []), img.name]);

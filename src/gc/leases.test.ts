@@ -3,33 +3,33 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { openMetadataDb } from '../metadata/index.js';
+import { openMetadata } from '../metadata/index.js';
 import { acquireLease, readProtection, removeDeadLeases } from './leases.js';
 
 test('leases protect refs and recent use while the owner lives; dead owners are ignored and removed', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'kiln-lease-'));
-  const db = openMetadataDb(path.join(dir, 'metadata.db'));
+  const db = openMetadata(path.join(dir, 'metadata.db'));
   try {
-    assert.equal(readProtection(db).threshold, Number.POSITIVE_INFINITY);
-    const lease = acquireLease(db);
+    assert.equal(readProtection(db.leases).threshold, Number.POSITIVE_INFINITY);
+    const lease = acquireLease(db.leases);
     lease.addLayers(['sha256:a', 'sha256:a']);
     lease.addBlobs(['sha256:m']);
-    let p = readProtection(db);
+    let p = readProtection(db.leases);
     assert.equal(p.threshold, lease.created);
     assert.deepEqual([...p.diffIds], ['sha256:a']);
     assert.deepEqual([...p.blobs], ['sha256:m']);
     assert.equal(p.otherBuildRunning, true);
-    assert.equal(readProtection(db, { selfLeaseId: lease.id }).otherBuildRunning, false);
-    db.putLease({ id: 'dead', pid: 2 ** 22 + 12345, created: 1 });
-    db.addLeaseRefs('dead', 'layer', ['sha256:dead']);
-    p = readProtection(db);
+    assert.equal(readProtection(db.leases, { selfLeaseId: lease.id }).otherBuildRunning, false);
+    db.leases.putLease({ id: 'dead', pid: 2 ** 22 + 12345, created: 1 });
+    db.leases.addLeaseRefs('dead', 'layer', ['sha256:dead']);
+    p = readProtection(db.leases);
     assert.equal(p.threshold, lease.created, 'a dead lease does not protect');
     assert.equal(p.diffIds.has('sha256:dead'), false);
-    assert.equal(removeDeadLeases(db), 1);
+    assert.equal(removeDeadLeases(db.leases), 1);
     lease.release();
     lease.release();
-    assert.equal(readProtection(db).threshold, Number.POSITIVE_INFINITY);
-    assert.equal(db.listLeases().length, 0);
+    assert.equal(readProtection(db.leases).threshold, Number.POSITIVE_INFINITY);
+    assert.equal(db.leases.listLeases().length, 0);
   } finally {
     db.close();
     rmSync(dir, { recursive: true, force: true });

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { MetadataDb } from '../metadata/index.js';
+import type { LeaseRepo } from '../metadata/index.js';
 import { pidAlive } from '../proc/index.js';
 
 /**
@@ -33,35 +33,35 @@ export interface Protection {
  * (and its post-build GC) ends.
  *
  * @example
- * const lease = acquireLease(db);
+ * const lease = acquireLease(state.db.leases);
  * try { ... lease.addLayers(diffIds) ... } finally { lease.release(); }
  */
-export function acquireLease(db: MetadataDb): BuildLease {
+export function acquireLease(leases: LeaseRepo): BuildLease {
   const id = `${Date.now().toString(36)}-${process.pid}-${randomBytes(4).toString('hex')}`;
   const created = Date.now();
-  db.putLease({ id, pid: process.pid, created });
+  leases.putLease({ id, pid: process.pid, created });
   let released = false;
   return {
     id,
     created,
     addLayers(diffIds) {
-      if (!released) db.addLeaseRefs(id, 'layer', diffIds);
+      if (!released) leases.addLeaseRefs(id, 'layer', diffIds);
     },
     addBlobs(digests) {
-      if (!released) db.addLeaseRefs(id, 'blob', digests);
+      if (!released) leases.addLeaseRefs(id, 'blob', digests);
     },
     release() {
       if (released) return;
       released = true;
-      db.deleteLease(id);
+      leases.deleteLease(id);
     },
   };
 }
 
 /** The protection live leases give; `selfLeaseId` counts for protection but not as another running build. */
-export function readProtection(db: MetadataDb, opts: { selfLeaseId?: string } = {}): Protection {
-  const live = db.listLeases().filter((l) => pidAlive(l.pid));
-  const refs = db.listLeaseRefs(live.map((l) => l.id));
+export function readProtection(leases: LeaseRepo, opts: { selfLeaseId?: string } = {}): Protection {
+  const live = leases.listLeases().filter((l) => pidAlive(l.pid));
+  const refs = leases.listLeaseRefs(live.map((l) => l.id));
   return {
     threshold: live.length ? Math.min(...live.map((l) => l.created)) : Number.POSITIVE_INFINITY,
     diffIds: new Set(refs.filter((r) => r.kind === 'layer').map((r) => r.ref)),
@@ -71,11 +71,11 @@ export function readProtection(db: MetadataDb, opts: { selfLeaseId?: string } = 
 }
 
 /** Remove the leases of processes that are gone; returns how many. */
-export function removeDeadLeases(db: MetadataDb): number {
+export function removeDeadLeases(leases: LeaseRepo): number {
   let n = 0;
-  for (const l of db.listLeases()) {
+  for (const l of leases.listLeases()) {
     if (pidAlive(l.pid)) continue;
-    db.deleteLease(l.id);
+    leases.deleteLease(l.id);
     n++;
   }
   return n;

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { openMetadataDb, translateSqliteError } from './sqlite.js';
+import { openMetadata, translateSqliteError } from './index.js';
 import { formatUserError } from '../errors/index.js';
 
 const sqliteError = (code: string, message: string): Error => Object.assign(new Error(message), { code });
@@ -30,7 +30,7 @@ test('a real lock held by another connection comes out as ERR_KILN_DB_BUSY', () 
   const dir = mkdtempSync(path.join(tmpdir(), 'kiln-sqlite-'));
   try {
     const file = path.join(dir, 'metadata.db');
-    openMetadataDb(file).close();
+    openMetadata(file).close();
     const holder = new Database(file);
     holder.exec('BEGIN IMMEDIATE');
     const other = new Database(file, { timeout: 0 });

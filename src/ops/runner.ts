@@ -108,17 +108,17 @@ export function createOpRunner(o: OpsOptions): OpRunner & { ensureSnapshots(laye
     diskUsedBytes += info.uncompressedSize;
     // content identity without mtimes: a rerun that writes the same files keeps later steps cached (early cutoff)
     const contentId = info.contentId;
-    const existing = o.db.getLayer(info.diffId);
-    if (existing?.snapshotId != null && o.db.getSnapshot(existing.snapshotId)?.state === 'committed') {
+    const existing = o.db.layers.getLayer(info.diffId);
+    if (existing?.snapshotId != null && o.db.layers.getSnapshot(existing.snapshotId)?.state === 'committed') {
       // the same layer is already unpacked: keep that one
-      o.db.touchLayer(info.diffId);
+      o.db.layers.touchLayer(info.diffId);
       await snap.release();
       return { diffId: info.diffId, contentId };
     }
     const id = await snap.commit();
-    o.db.tx(() => {
-      o.db.commitSnapshot(id, info.diffId);
-      o.db.putLayer({ diffId: info.diffId, blob: info.digest, blobSize: info.size, mediaType: info.mediaType, contentId, snapshotId: id });
+    o.db.transaction(() => {
+      o.db.layers.commitSnapshot(id, info.diffId);
+      o.db.layers.putLayer({ diffId: info.diffId, blob: info.digest, blobSize: info.size, mediaType: info.mediaType, contentId, snapshotId: id });
     });
     return { diffId: info.diffId, contentId };
   }
@@ -348,7 +348,7 @@ export function createOpRunner(o: OpsOptions): OpRunner & { ensureSnapshots(laye
       }
     },
     async layerUsable(diffId) {
-      const rec = o.db.getLayer(diffId);
+      const rec = o.db.layers.getLayer(diffId);
       if (!rec) return undefined;
       try {
         const st = statSync(o.store.path(rec.blob));
@@ -356,7 +356,7 @@ export function createOpRunner(o: OpsOptions): OpRunner & { ensureSnapshots(laye
       } catch {
         return undefined;
       }
-      o.db.touchLayer(diffId);
+      o.db.layers.touchLayer(diffId);
       return { contentId: rec.contentId };
     },
   };

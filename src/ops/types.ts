@@ -1,5 +1,5 @@
 import type { ContentStore } from '../store/index.js';
-import type { MetadataDb } from '../metadata/index.js';
+import type { Metadata } from '../metadata/index.js';
 import type { Snapshotter } from '../snapshot/index.js';
 import type { Executor, Ulimit } from '../executor/index.js';
 import type { CacheMountOpened } from './cache-mount.js';
@@ -38,7 +38,8 @@ export interface BuildLimits {
 
 export interface OpsOptions {
   store: ContentStore;
-  db: MetadataDb;
+  /** layer and snapshot records (the runner commits layers; unpack records snapshots) */
+  db: Pick<Metadata, 'layers' | 'transaction'>;
   snapshots: Snapshotter;
   executor: Executor;
   /** state directory (cache mounts live under it) */

@@ -6,14 +6,14 @@
 import { existsSync } from 'node:fs';
 import { BuildError, whileWriting } from '../errors/index.js';
 import { applyLayer } from '../layer/index.js';
-import type { MetadataDb } from '../metadata/index.js';
+import type { Metadata } from '../metadata/index.js';
 import type { Digest } from '../oci/index.js';
 import type { Snapshotter } from '../snapshot/index.js';
 import type { ContentStore } from '../store/index.js';
 
 /** What unpacking needs of the state. */
 export interface UnpackDeps {
-  db: MetadataDb;
+  db: Pick<Metadata, 'layers' | 'transaction'>;
   store: ContentStore;
   snapshots: Snapshotter;
 }
@@ -23,9 +23,9 @@ const PARALLEL = 2;
 
 /** The committed snapshot holding the layer `diffId`, unpacking its blob into a new one when there is none. */
 export async function unpackLayer(o: UnpackDeps, diffId: Digest, signal?: AbortSignal): Promise<number> {
-  const rec = o.db.getLayer(diffId);
+  const rec = o.db.layers.getLayer(diffId);
   if (!rec) throw new BuildError('ERR_KILN_STORE_NOT_FOUND', `layer ${diffId} is not known to the store`);
-  if (rec.snapshotId !== null && o.db.getSnapshot(rec.snapshotId)?.state === 'committed' && existsSync(o.snapshots.dir(rec.snapshotId))) {
+  if (rec.snapshotId !== null && o.db.layers.getSnapshot(rec.snapshotId)?.state === 'committed' && existsSync(o.snapshots.dir(rec.snapshotId))) {
     return rec.snapshotId;
   }
   const snap = await o.snapshots.create();
@@ -36,9 +36,9 @@ export async function unpackLayer(o: UnpackDeps, diffId: Digest, signal?: AbortS
     throw whileWriting(err, { what: `layer ${diffId.slice(7, 19)} being unpacked`, where: snap.dir });
   }
   const id = await snap.commit();
-  o.db.tx(() => {
-    o.db.commitSnapshot(id, diffId);
-    o.db.setLayerSnapshot(diffId, id);
+  o.db.transaction(() => {
+    o.db.layers.commitSnapshot(id, diffId);
+    o.db.layers.setLayerSnapshot(diffId, id);
   });
   return id;
 }

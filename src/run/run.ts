@@ -95,7 +95,7 @@ export async function runContainer(opts: RunContainerOptions): Promise<number> {
   }
 }
 
-async function volumeMount(opts: { state: State; spec: VolumeSpec; rootfs: string; cleanups: Array<() => Promise<void>> }): Promise<ExecMount> {
+async function volumeMount(opts: { state: Pick<State, 'root'>; spec: VolumeSpec; rootfs: string; cleanups: Array<() => Promise<void>> }): Promise<ExecMount> {
   const { spec } = opts;
   if (spec.source.startsWith('/')) {
     const st = await fsp.stat(spec.source).catch(() => undefined);

@@ -96,7 +96,7 @@ export async function localTemplates(root?: string): Promise<Array<{ name: strin
   const state = await openState(root ? { root, cleanup: false } : { cleanup: false });
   try {
     const byName = new Map<string, Array<{ tag: string; digest: string }>>();
-    for (const img of state.db.listImages()) {
+    for (const img of state.db.images.listImages()) {
       if (img.name.includes('@')) continue;
       const colon = img.name.lastIndexOf(':');
       const name = img.name.slice(0, colon);
@@ -113,8 +113,8 @@ export async function deleteLocalTemplate(name: string, root?: string): Promise<
   const state = await openState(root ? { root, cleanup: false } : { cleanup: false });
   try {
     const exact = name.includes(':') && !name.endsWith(']');
-    const names = state.db.listImages().map((i) => i.name).filter((n) => (exact ? n === normalizeRef(name) : n.slice(0, n.lastIndexOf(':')) === name));
-    for (const n of names) state.db.deleteImage(n);
+    const names = state.db.images.listImages().map((i) => i.name).filter((n) => (exact ? n === normalizeRef(name) : n.slice(0, n.lastIndexOf(':')) === name));
+    for (const n of names) state.db.images.deleteImage(n);
     return names.length > 0;
   } finally {
     state.close();

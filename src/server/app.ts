@@ -272,7 +272,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       const space = await deps.spaces.get(team);
       for (const t of gone) {
         await deps.store.deleteTemplate(team.id, name, t.tag);
-        space.state.db.deleteImage(`${name}:${t.tag}`); // its blobs go with the team's next GC
+        space.state.db.images.deleteImage(`${name}:${t.tag}`); // its blobs go with the team's next GC
       }
       return c.json({ deleted: gone.length }, 200);
     },

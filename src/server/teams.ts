@@ -66,8 +66,8 @@ export class TeamSpaces {
 
   /** Make the server's base images (by name) known to the team's store, blobs hardlinked. */
   async seedBaseImages(space: TeamSpace): Promise<void> {
-    for (const img of this.base.db.listImages()) {
-      const have = space.state.db.getImage(img.name);
+    for (const img of this.base.db.images.listImages()) {
+      const have = space.state.db.images.getImage(img.name);
       if (have) continue;
       for (const d of await imageBlobs(this.base, img.manifest as Digest)) {
         const dst = space.state.store.path(d);
@@ -75,7 +75,7 @@ export class TeamSpaces {
         await fsp.mkdir(path.dirname(dst), { recursive: true });
         await fsp.link(this.base.store.path(d), dst).catch(() => fsp.copyFile(this.base.store.path(d), dst));
       }
-      space.state.db.putImage({ name: img.name, manifest: img.manifest, created: img.created });
+      space.state.db.images.putImage({ name: img.name, manifest: img.manifest, created: img.created });
     }
   }
 

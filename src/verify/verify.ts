@@ -12,7 +12,7 @@ import { existsSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { listLayer, type TarEntryInfo } from '../layer/index.js';
-import { imageBlobs, openState, runBuild, type BuildRequest, type BuildResult, type State } from '../engine/index.js';
+import { imageBlobs, openState, runBuild, type Blobs, type BuildRequest, type BuildResult, type Records, type State } from '../engine/index.js';
 import { createProgress } from '../progress/index.js';
 import type { Digest } from '../oci/index.js';
 
@@ -67,10 +67,10 @@ function clean(p: string): string {
   return p.replace(/^(\.\/|\/)+/, '').replace(/\/$/, '');
 }
 
-async function layerFields(s: State, diffId: string | null): Promise<Map<string, Fields>> {
+async function layerFields(s: Blobs & Records<'layers'>, diffId: string | null): Promise<Map<string, Fields>> {
   const out = new Map<string, Fields>();
   if (diffId === null) return out;
-  const rec = s.db.getLayer(diffId);
+  const rec = s.db.layers.getLayer(diffId);
   if (!rec) throw new Error(`layer ${diffId} has no record`);
   for (const e of await listLayer({ source: s.store.path(rec.blob as Digest), withDigest: true })) out.set(clean(e.path), fieldsOf(e));
   return out;
@@ -97,7 +97,7 @@ function diffLayers(step: string, a: Map<string, Fields>, b: Map<string, Fields>
 async function scratchState(main: State): Promise<State> {
   const dir = path.join(main.root, 'tmp', `verify-${randomBytes(6).toString('hex')}`);
   const s = await openState({ root: dir, cleanup: false });
-  for (const img of main.db.listImages()) {
+  for (const img of main.db.images.listImages()) {
     const digests = await imageBlobs(main, img.manifest as Digest);
     for (const d of digests) {
       const dst = s.store.path(d);
@@ -105,7 +105,7 @@ async function scratchState(main: State): Promise<State> {
       await fsp.mkdir(path.dirname(dst), { recursive: true });
       await fsp.link(main.store.path(d), dst).catch(() => fsp.copyFile(main.store.path(d), dst));
     }
-    s.db.putImage({ name: img.name, manifest: img.manifest, created: img.created });
+    s.db.images.putImage({ name: img.name, manifest: img.manifest, created: img.created });
   }
   return s;
 }

@@ -298,7 +298,7 @@ function busyboxBlobs(): Promise<string[]> {
     const s = await openState({ root, cleanup: false });
     let digest: string | undefined;
     try {
-      digest = s.db.getImage('busybox:latest')?.manifest;
+      digest = s.db.images.getImage('busybox:latest')?.manifest;
     } finally {
       s.close();
     }

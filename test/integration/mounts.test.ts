@@ -91,7 +91,7 @@ RUN --mount=type=secret,id=absent sh -c '[ -e /run/secrets/absent ] || echo abse
     const { openState } = await import('../../src/engine/index.js');
     const s = await openState({ root, cleanup: false });
     try {
-      const dump = JSON.stringify(s.db.listBuilds());
+      const dump = JSON.stringify(s.db.builds.listBuilds());
       for (const v of secretValues) assert.equal(dump.includes(v), false, 'builds table');
     } finally {
       s.close();

@@ -52,7 +52,7 @@ function emptyRoot(dirs: string[]): string {
 async function keyOf(root: string, text: string): Promise<string> {
   const s = await openState({ root, cleanup: false });
   try {
-    const rec = s.db.listCache().find((r) => r.name.includes(text));
+    const rec = s.db.cacheRecords.listCache().find((r) => r.name.includes(text));
     assert.ok(rec, `a record for ${text}`);
     return rec.key;
   } finally {

@@ -14,8 +14,8 @@ async function unpackedDirs(root: string, digest: string): Promise<Array<string 
   const s = await openState({ root, cleanup: false });
   try {
     return config.rootfs.diff_ids.map((d) => {
-      const rec = s.db.getLayer(d);
-      if (rec?.snapshotId == null || s.db.getSnapshot(rec.snapshotId)?.state !== 'committed') return undefined;
+      const rec = s.db.layers.getLayer(d);
+      if (rec?.snapshotId == null || s.db.layers.getSnapshot(rec.snapshotId)?.state !== 'committed') return undefined;
       return s.snapshots.dir(rec.snapshotId);
     });
   } finally {

@@ -11,7 +11,7 @@ export function registerCheck(program: Command, cli: CliContext): void {
     .option('-f, --file <file>', 'Dockerfile path (default: CONTEXT/Dockerfile)')
     .option('--no-history', 'do not read build history from the state directory')
     .action(async (context: string, o: { file?: string; history: boolean }) => {
-      const builds = o.history ? (await cli.getState()).db.listBuilds() : undefined;
+      const builds = o.history ? (await cli.getState()).db.builds.listBuilds() : undefined;
       const { findings } = await checkBuild({ contextDir: context, ...(o.file ? { dockerfile: o.file } : {}), ...(builds ? { builds } : {}) });
       for (const f of findings) process.stdout.write(`${formatFinding(f)}\n`);
       const warns = findings.filter((f) => f.level === 'WARN').length;

@@ -15,7 +15,7 @@ interface StepRow {
 }
 
 function find(s: State, id: string): BuildRecord {
-  const b = s.db.getBuild(id);
+  const b = s.db.builds.getBuild(id);
   if (!b) throw new BuildError('ERR_KILN_ARGUMENT', `no build "${id}" in the history`, { hint: 'kiln history ls lists the builds kept' });
   return b;
 }
@@ -36,7 +36,7 @@ export function registerHistory(program: Command, cli: CliContext): void {
     .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table'))
     .action(async (o: { format: string }) => {
       const s = await cli.getState();
-      const builds = s.db.listBuilds();
+      const builds = s.db.builds.listBuilds();
       if (o.format === 'json') {
         process.stdout.write(`${JSON.stringify(builds.map(({ steps, ...b }) => ({ ...b, steps: steps.length, cached: (steps as StepRow[]).filter((x) => x.cached).length })), null, 2)}\n`);
         return;
@@ -103,7 +103,7 @@ export function registerHistory(program: Command, cli: CliContext): void {
       const s = await cli.getState();
       const a = find(s, ida);
       const b = find(s, idb);
-      const source = { listBuilds: () => s.db.listBuilds(), inputsOf: (k: string) => s.db.getCache(k)?.inputs };
+      const source = { listBuilds: () => s.db.builds.listBuilds(), inputsOf: (k: string) => s.db.cacheRecords.getCache(k)?.inputs };
       const rows = diffBuilds(a, b, source);
       process.stdout.write(`--- ${a.id}\n+++ ${b.id}\n`);
       for (const r of rows) process.stdout.write(r.same ? `  = ${r.name}\n` : `  ~ ${r.name}: ${r.reason}\n`);

@@ -23,7 +23,7 @@ function formatTemplate(tpl: string, value: unknown): string {
 async function inspectImages(cli: CliContext, names: string[], format: string | undefined): Promise<void> {
   const s = await cli.getState();
   const out: unknown[] = [];
-  const images = s.db.listImages();
+  const images = s.db.images.listImages();
   for (const n of names) {
     const img = await loadLocalImage(s, n);
     const m = img.manifest;
@@ -59,7 +59,7 @@ export function registerImages(program: Command, cli: CliContext): void {
     .action(async (o: { quiet?: boolean; format: string }) => {
       const s = await cli.getState();
       const rows = [];
-      for (const img of s.db.listImages()) {
+      for (const img of s.db.images.listImages()) {
         let size = 0;
         try {
           const m = JSON.parse((await s.store.read(img.manifest)).toString()) as Manifest;
@@ -93,7 +93,7 @@ export function registerImages(program: Command, cli: CliContext): void {
     .action(async (names: string[]) => {
       const s = await cli.getState();
       for (const n of names) {
-        if (!s.db.deleteImage(normalizeRef(n))) throw new BuildError('ERR_KILN_IMAGE_NOT_FOUND', `image "${n}" is not in the local store`);
+        if (!s.db.images.deleteImage(normalizeRef(n))) throw new BuildError('ERR_KILN_IMAGE_NOT_FOUND', `image "${n}" is not in the local store`);
         process.stdout.write(`Untagged: ${normalizeRef(n)}\n`);
       }
     });
@@ -107,7 +107,7 @@ export function registerImages(program: Command, cli: CliContext): void {
       validateImageName(target, 'kiln tag');
       const s = await cli.getState();
       const img = await loadLocalImage(s, source);
-      s.db.putImage({ name: normalizeRef(target), manifest: img.manifestDigest, created: Date.now() });
+      s.db.images.putImage({ name: normalizeRef(target), manifest: img.manifestDigest, created: Date.now() });
     });
 
   program
@@ -141,7 +141,7 @@ export function registerImages(program: Command, cli: CliContext): void {
         const cfg = JSON.parse((await s.store.read(m.config.digest)).toString()) as ImageConfig;
         registerLayers(s, m, cfg);
         await unpackImage(s, cfg);
-        for (const n of names) s.db.putImage({ name: normalizeRef(n), manifest: l.manifest, created: Date.now() });
+        for (const n of names) s.db.images.putImage({ name: normalizeRef(n), manifest: l.manifest, created: Date.now() });
         process.stdout.write(`Loaded image: ${names.map(normalizeRef).join(', ') || l.manifest}\n`);
       }
     });

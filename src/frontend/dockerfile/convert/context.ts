@@ -124,10 +124,12 @@ export async function imageSourceVertex(build: BuildContext, ref: string): Promi
  */
 export async function fromVertex(st: Step, ref: string, what: string): Promise<string> {
   const { build, index } = st.s;
-  const named = namedContext(build, ref);
-  if (named?.context.type === 'image') return imageSourceVertex(build, named.context.ref);
   const idx = stageIndex(ref, build.byName, index);
-  if (idx === undefined) return imageSourceVertex(build, ref);
+  if (idx === undefined) {
+    // a stage a context replaced is already that context's image (converted as the stage)
+    const named = namedContext(build, ref);
+    return imageSourceVertex(build, named?.context.type === 'image' ? named.context.ref : ref);
+  }
   const stage = build.stages[idx];
   if (!stage) throw new DockerfileError(`${what}=${ref}: stage is not built`, loc(st));
   return stage.vertex;

@@ -5,7 +5,7 @@ import { BuildError, formatUserError, isBuildError, isNoSpace, isNotFound } from
 import type { Descriptor, Digest, ImageConfig } from '../oci/index.js';
 import { convertDockerfile } from '../frontend/dockerfile/convert/index.js';
 import { closure, solve, type SolveEvent, type VertexResult } from '../solver/index.js';
-import { createOpRunner, type BuildLimits, type LocalImage, type SecretSource } from '../ops/index.js';
+import { createOpRunner, type BuildLimits, type LocalContext, type LocalImage, type SecretSource } from '../ops/index.js';
 import { createPatternMatcher, MAX_DOCKERFILE_BYTES, readBoundedText, readIgnorePatterns, walkContext } from '../context/index.js';
 import { writeDockerArchive, writeOciLayout } from '../exporter/index.js';
 import type { ProgressSink } from '../progress/index.js';
@@ -13,7 +13,7 @@ import { processOwner, type State } from './state.js';
 import { validateImageName } from './image-name.js';
 import { proveStartCommand, type StartCheck } from './start-check.js';
 import { exportRootfs } from './rootfs.js';
-import { loadLocalImage, normalizeRef, registerLayers, resolveImage, writeImage, type PullOptions } from './images.js';
+import { loadLocalImage, normalizeRef, pullToState, registerLayers, resolveImage, writeImage, type PullOptions } from './images.js';
 import type { BuildGraph } from '../graph/index.js';
 import { parseRegistryRef, pushImage, RegistryClient, type RegistryOptions } from '../registry/index.js';
 import { exportCache, importCache, inlineCache, INLINE_CACHE_FIELD, type CacheExportReport, type CacheExportSpec, type CacheImportReport, type CacheImportSpec, type CacheRegistrySpec } from '../cache-io/index.js';
@@ -34,6 +34,9 @@ export interface BuildOutput {
   names?: string[];
 }
 
+/** One `--build-context NAME=VALUE`: a local folder (`dir`, read with its own `.dockerignore`) or an image reference. */
+export type NamedContextSpec = { type: 'local'; dir: string } | { type: 'image'; ref: string };
+
 export interface BuildRequest {
   state: State;
   /** `--ulimit`: rlimits of every RUN step */
@@ -46,6 +49,13 @@ export interface BuildRequest {
   labels?: Record<string, string>;
   /** a template's start command: proven at the end of the build (run until its ready check passes), cached by image */
   startCheck?: StartCheck;
+  /**
+   * `--pull`: look every base image up in its registry again (the tag re-resolved, new layers fetched) even when the
+   * local store has it, as buildx; without it a local image is used as it is
+   */
+  pull?: boolean;
+  /** `--build-context NAME=VALUE`: a local folder or an image standing in for the stage or image called NAME */
+  namedContexts?: Record<string, NamedContextSpec>;
   /** the target platform (`--platform`); only this machine's own is built (checked by the caller) */
   platform?: { os: string; architecture: string; variant?: string };
   contextDir: string;
@@ -146,6 +156,8 @@ interface BuildRun {
   cacheWrites?: CacheWriteBatch;
   /** what `--cache-from` brought in before the solve */
   cacheImport?: CacheImportReport;
+  /** the named local contexts (`--build-context NAME=DIR`) with their ignore patterns */
+  localContexts?: Map<string, LocalContext>;
 }
 
 /** The Dockerfile and context of a build, read and checked. */
@@ -266,6 +278,7 @@ async function buildAndDeliver(b: BuildRun, input: BuildInput): Promise<BuildRes
   if (req.maxContextBytes !== undefined) {
     await walkContext({ dir: input.contextDir, excludePatterns: ignorePatterns, maxBytes: req.maxContextBytes, ...(req.signal ? { signal: req.signal } : {}) });
   }
+  b.localContexts = await localContexts(req);
   const graph = await buildGraph(b, input);
   const needed = closure(graph.vertices, graph.target.vertex).filter((id) => !graph.vertices.get(id)!.hidden);
   const results = await solveGraph(b, graph, needed, input, ignorePatterns);
@@ -296,16 +309,24 @@ async function buildAndDeliver(b: BuildRun, input: BuildInput): Promise<BuildRes
 async function buildGraph(b: BuildRun, input: BuildInput): Promise<BuildGraph> {
   const { req, s, shared, lease } = b;
   warnSecretsInArgs(req, { text: input.text, file: input.displayName });
+  const pulls = new Map<string, Promise<LocalImage>>();
+  const pulledOnce = (ref: string, pull: () => Promise<LocalImage>): Promise<LocalImage> => {
+    const key = normalizeRef(ref);
+    if (!pulls.has(key)) pulls.set(key, pull());
+    return pulls.get(key)!;
+  };
   const graph = await convertDockerfile({
     text: input.text,
     file: input.displayName,
     buildArgs: req.buildArgs,
     ...(req.allowInsecure ? { allowInsecure: true } : {}),
+    ...(req.namedContexts ? { namedContexts: Object.fromEntries(Object.entries(req.namedContexts).map(([n, c]) => [n, c.type === 'image' ? c : { type: 'local' as const }])) } : {}),
     images: {
       resolve: async (ref) => {
         const pull = { client: b.registry, onPull: (r: string) => info(req, `pulling ${r}`), ...(req.signal ? { signal: req.signal } : {}) };
-        // with a shared cache: this machine's store, then the team's copy under the name, then the name's registry
-        const img = shared ? await resolveShared(s, ref, shared, pull) : await resolveImage(s, ref, pull);
+        // --pull: the registry first, always; with a shared cache: this machine's store, then the team's copy under
+        // the name, then the name's registry
+        const img = req.pull ? await pulledOnce(ref, () => pullFresh(req, s, ref, pull)) : shared ? await resolveShared(s, ref, shared, pull) : await resolveImage(s, ref, pull);
         shared?.noteBase(ref, img.manifestDigest);
         registerLayers(s, img.manifest, img.config);
         lease.addLayers(img.config.rootfs.diff_ids);
@@ -340,6 +361,34 @@ async function buildGraph(b: BuildRun, input: BuildInput): Promise<BuildGraph> {
   return graph;
 }
 
+/** `--pull`: the base as its registry has it now (a changed tag brings the new image), said on the progress output. */
+async function pullFresh(req: BuildRequest, s: State, ref: string, pull: PullOptions): Promise<LocalImage> {
+  try {
+    const img = await pullToState(s, ref, { ...pull, onPull: () => undefined });
+    info(req, `pulled ${normalizeRef(ref)} (${img.manifestDigest})`);
+    return img;
+  } catch (err) {
+    throw new BuildError('ERR_KILN_IMAGE_NOT_FOUND', `--pull: cannot look up "${ref}" in its registry: ${(err as Error).message}`, {
+      hint: 'check the registry (--insecure-registry, --registry-auth), or build without --pull to use the local image',
+      cause: err,
+    });
+  }
+}
+
+/** Each `--build-context NAME=DIR` with its own `.dockerignore` (at the folder's root, as BuildKit reads it). */
+async function localContexts(req: BuildRequest): Promise<Map<string, LocalContext>> {
+  const out = new Map<string, LocalContext>();
+  for (const [name, c] of Object.entries(req.namedContexts ?? {})) {
+    if (c.type !== 'local') continue;
+    const contextDir = path.resolve(c.dir);
+    if (!existsSync(contextDir)) throw new BuildError('ERR_KILN_ARGUMENT', `--build-context ${name}=${c.dir}: the folder does not exist`);
+    const ignorePatterns = await readIgnorePatterns({ contextDir, ...(req.signal ? { signal: req.signal } : {}) });
+    const matcher = createPatternMatcher(ignorePatterns);
+    out.set(name, { contextDir, ignorePatterns, isIgnored: (rel) => matcher.matches(rel) });
+  }
+  return out;
+}
+
 /** Solve the graph with this build's runner and cache records, reporting progress; stat-cache entries are saved. */
 async function solveGraph(b: BuildRun, graph: BuildGraph, needed: string[], input: BuildInput, ignorePatterns: string[]): Promise<Map<string, VertexResult>> {
   const { req, s } = b;
@@ -362,6 +411,7 @@ async function solveGraph(b: BuildRun, graph: BuildGraph, needed: string[], inpu
         statDirty.set(k, d);
       },
     },
+    ...(b.localContexts?.size ? { namedContexts: b.localContexts } : {}),
     secrets: new Map((req.secrets ?? []).map((x) => [x.id, x])),
     loadImage: (ref) => loadLocalImage(s, ref),
     ...(req.sourceDateEpoch !== undefined ? { sourceDateEpoch: req.sourceDateEpoch } : {}),

@@ -16,6 +16,8 @@ export interface MountDef {
   source?: string;
   /** vertex id whose output is the source tree (bind/cache seed); undefined = build context (bind) */
   fromVertex?: string;
+  /** bind of a named local context (`--build-context NAME=DIR`, `from=NAME`) instead of the main one */
+  context?: string;
   readonly?: boolean;
   sharing?: 'shared' | 'private' | 'locked';
   mode?: number;
@@ -53,6 +55,8 @@ export interface CopyOp {
   type: 'copy';
   /** 'context' for the build context; otherwise a vertex id (stage output or image source) */
   from: 'context' | { vertex: string };
+  /** with `from: 'context'`: the named local context (`--build-context NAME=DIR`) read instead of the main one */
+  context?: string;
   sources: string[];
   inline: Array<{ path: string; data: string }>;
   dest: string;

@@ -9,7 +9,7 @@ import type { RunContext } from '../solver/index.js';
 import { resolveInside, resolveSources, walkContext, type ContextEntry } from '../context/index.js';
 import { lockCacheMount } from './cache-mount.js';
 import { writeSecretFile } from './secret-mounts.js';
-import type { OpsOptions } from './types.js';
+import { withLocalContext, type OpsOptions } from './types.js';
 
 /** Options of {@link prepareExecMounts}. */
 export interface PrepareExecMountsOptions {
@@ -132,7 +132,8 @@ async function secretValue(o: OpsOptions, m: MountDef): Promise<Buffer | undefin
  * filtered copy, hardlinked where possible, when anything under the source is ignored).
  */
 async function contextBindSource(opts: PrepareExecMountsOptions, m: MountDef): Promise<string> {
-  const { o, vertex } = opts;
+  const { vertex } = opts;
+  const o = withLocalContext(opts.o, m.context);
   let src: string;
   try {
     src = resolveInside(o.contextDir, m.source ?? '.', { followSymlinks: true });
@@ -190,14 +191,15 @@ export async function bindMountContentInputs(opts: { o: OpsOptions; op: ExecOp; 
   const list: Array<{ target: string; source: string; digest: string }> = [];
   for (const b of binds) {
     const source = b.source && b.source !== '/' ? b.source.replace(/^\/+/, '') : '.';
+    const lo = withLocalContext(opts.o, b.context);
     let r;
     try {
       // the same resolution as COPY's (one set of path rules), owners included: a bind shows them
       r = await resolveSources({
-        root: opts.o.contextDir,
+        root: lo.contextDir,
         sources: [source],
-        isIgnored: opts.o.isIgnored,
-        ignoreHasExceptions: opts.o.ignorePatterns.some((p) => p.startsWith('!')),
+        isIgnored: lo.isIgnored,
+        ignoreHasExceptions: lo.ignorePatterns.some((p) => p.startsWith('!')),
         statCache: opts.o.statCache,
         keepOwnership: true,
         ...(opts.signal ? { signal: opts.signal } : {}),

@@ -11,7 +11,7 @@ import { unpackLayer } from './unpack.js';
 import { resolveSources, type ResolvedSources, type SourceEntry } from '../context/index.js';
 import { archiveContentDigest, copyInto } from './file/index.js';
 import { resolveChown } from './users.js';
-import type { BuildLimits, OpsOptions } from './types.js';
+import { withLocalContext, type BuildLimits, type OpsOptions } from './types.js';
 import type { ExecLimits, ExecResult } from '../executor/index.js';
 import { bindMountContentInputs, prepareExecMounts } from './exec-mounts.js';
 import { copyUrlSources, isUrlSource, urlKeyInputs, withUrlInputs } from './url-sources.js';
@@ -35,11 +35,12 @@ export function createOpRunner(o: OpsOptions): OpRunner & { ensureSnapshots(laye
   /** Resolve a COPY/ADD's local sources under `root` (the context, or a mounted stage). */
   function resolveCopySources(op: CopyOp, root: string, signal: AbortSignal): Promise<ResolvedSources> {
     const fromContext = op.from === 'context';
+    const lo = withLocalContext(o, op.context);
     return resolveSources({
       root,
       sources: op.sources.filter((x) => !(op.add && fromContext && isUrlSource(x))),
       inlineCount: op.inline.length + (op.add && fromContext ? op.sources.filter(isUrlSource).length : 0),
-      ...(fromContext ? { isIgnored: o.isIgnored, ignoreHasExceptions: o.ignorePatterns.some((p) => p.startsWith('!')), statCache: o.statCache } : {}),
+      ...(fromContext ? { isIgnored: lo.isIgnored, ignoreHasExceptions: lo.ignorePatterns.some((p) => p.startsWith('!')), statCache: o.statCache } : {}),
       excludes: op.excludes,
       parents: op.parents,
       followSourceSymlinks: true,
@@ -199,7 +200,7 @@ export function createOpRunner(o: OpsOptions): OpRunner & { ensureSnapshots(laye
     const snap = await mountOver(op.link ? [] : ctx.parent?.layers ?? []);
     let srcSnap: ActiveSnapshot | undefined;
     try {
-      let srcRoot = o.contextDir;
+      let srcRoot = withLocalContext(o, op.context).contextDir;
       if (op.from !== 'context') {
         const dep = ctx.deps.get(op.from.vertex)!;
         srcSnap = await mountOver(dep.layers);
@@ -319,7 +320,7 @@ export function createOpRunner(o: OpsOptions): OpRunner & { ensureSnapshots(laye
         const withUrls = async (content: Record<string, unknown>): Promise<Record<string, unknown>> =>
           urls.length === 0 ? content : withUrlInputs(content, await urlKeyInputs({ urls, checksum: op.checksum, tmpRoot: path.join(o.stateDir, 'tmp'), signal: ctx.signal }));
         if (op.sources.length === urls.length) return await withUrls({});
-        const r = await resolveCopySources(op, o.contextDir, ctx.signal);
+        const r = await resolveCopySources(op, withLocalContext(o, op.context).contextDir, ctx.signal);
         resolvedSources.set(v.id, r);
         return await withUrls({ digest: r.digest, ...explainFiles(r) });
       } catch (err) {

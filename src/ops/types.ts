@@ -36,6 +36,13 @@ export interface BuildLimits {
   diskBytes?: number;
 }
 
+/** A local folder steps read from: the main context or a named one, with its `.dockerignore`. */
+export interface LocalContext {
+  contextDir: string;
+  isIgnored: (rel: string) => boolean;
+  ignorePatterns: string[];
+}
+
 export interface OpsOptions {
   store: ContentStore;
   /** layer and snapshot records (the runner commits layers; unpack records snapshots) */
@@ -48,6 +55,8 @@ export interface OpsOptions {
   /** .dockerignore'd paths of the context (relative) */
   isIgnored: (rel: string) => boolean;
   ignorePatterns: string[];
+  /** `--build-context NAME=DIR`: named local contexts, read by COPY (`op.context`) and binds (`m.context`) */
+  namedContexts?: Map<string, LocalContext>;
   statCache: { get(k: string): string | undefined; set(k: string, d: string): void };
   secrets: Map<string, SecretSource>;
   /** the image a source vertex names */
@@ -68,4 +77,12 @@ export interface OpsOptions {
   buildId?: string;
   /** told of each cache mount a RUN opens (the shared cache imports into it and exports it after the build) */
   onCacheMount?: (m: CacheMountOpened) => Promise<void>;
+}
+
+/** The options with the named local context `name` in place of the main one (the main one when `name` is unset). */
+export function withLocalContext(o: OpsOptions, name: string | undefined): OpsOptions {
+  if (name === undefined) return o;
+  const c = o.namedContexts?.get(name);
+  if (!c) throw new Error(`named context "${name}" is not known to the runner`);
+  return { ...o, ...c };
 }

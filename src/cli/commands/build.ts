@@ -1,11 +1,11 @@
 import { Option, type Command } from 'commander';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { BuildError } from '../../errors/index.js';
-import { runBuild, writeMetadataFile, normalizeRef, validateImageName, type BuildOutput, type BuildRequest } from '../../engine/index.js';
+import { runBuild, writeMetadataFile, normalizeRef, validateImageName, type BuildOutput, type BuildRequest, type NamedContextSpec } from '../../engine/index.js';
 import { formatVerifyReport, verifyBuild } from '../../verify/index.js';
 import { createProgress, type ProgressMode } from '../../progress/index.js';
 import { collect, type CliContext } from '../shared.js';
@@ -100,6 +100,8 @@ export function registerBuild(program: Command, cli: CliContext): void {
     .option('--label <key=value>', 'set a label on the image (repeatable)', collect, [])
     .option('--iidfile <file>', 'write the image ID (config digest, as docker) to the file')
     .option('--build-arg <key=value>', 'set a build-time variable (repeatable)', collect, [])
+    .option('--build-context <name=value>', 'additional build context: NAME=DIR or NAME=docker-image://REF, used by FROM NAME, COPY --from=NAME, RUN --mount from=NAME (repeatable)', collect, [])
+    .option('--pull', 'always look base images up in their registry (re-resolve tags), even when they are in the local store')
     .option('--no-cache', 'do not use the cache for any step')
     .option('--no-cache-filter <stage>', 'do not use the cache for this stage (repeatable)', collect, [])
     .option('--target <stage>', 'build this stage and what it needs')
@@ -180,6 +182,8 @@ export function registerBuild(program: Command, cli: CliContext): void {
           ...((o.ulimit as string[]).length ? { ulimits: (o.ulimit as string[]).map(parseUlimit) } : {}),
           ...(o.shmSize !== undefined ? { shmSizeBytes: parseShmSize(o.shmSize as string) } : {}),
           ...(platform ? { platform } : {}),
+          ...(o.pull ? { pull: true } : {}),
+          ...((o.buildContext as string[]).length ? { namedContexts: parseBuildContexts(o.buildContext as string[]) } : {}),
           ...inputRequest,
           tags: o.tag as string[],
           buildArgs,
@@ -309,6 +313,36 @@ async function stdinBuildInput(context: string, file: string | undefined): Promi
     await cleanup();
     throw err;
   }
+}
+
+/**
+ * `--build-context NAME=VALUE` as buildx reads it: `docker-image://REF` is an image, anything without a scheme a
+ * local folder (relative to the current directory); git, HTTP, `oci-layout://` and bake's `target:` are refused.
+ */
+export function parseBuildContexts(list: string[]): Record<string, NamedContextSpec> {
+  const out: Record<string, NamedContextSpec> = {};
+  for (const spec of list) {
+    const eq = spec.indexOf('=');
+    const name = eq < 0 ? '' : spec.slice(0, eq).trim();
+    const value = eq < 0 ? '' : spec.slice(eq + 1);
+    if (name === '' || value === '') throw new BuildError('ERR_KILN_ARGUMENT', `--build-context "${spec}": expected NAME=VALUE (a folder, or docker-image://REF)`);
+    if (out[name]) throw new BuildError('ERR_KILN_ARGUMENT', `--build-context: "${name}" is given twice`);
+    if (value.startsWith('docker-image://')) {
+      const ref = value.slice('docker-image://'.length);
+      validateImageName(ref, `--build-context ${name}`);
+      out[name] = { type: 'image', ref };
+      continue;
+    }
+    const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(value) ?? (/^target:/.exec(value) ? ['target:', 'target'] : null) ?? (/^git@/.exec(value) ? ['git@', 'git'] : null);
+    if (scheme) {
+      throw new BuildError('ERR_KILN_NOT_SUPPORTED', `--build-context ${name}=${value}: ${scheme[1]} contexts are not supported (kiln takes a local folder or docker-image://REF)`, {
+        hint: scheme[1] === 'oci-layout' ? `kiln load the layout, then use docker-image://NAME` : 'check the source out or download it into a folder and pass that folder',
+      });
+    }
+    if (!existsSync(value) || !statSync(value).isDirectory()) throw new BuildError('ERR_KILN_ARGUMENT', `--build-context ${name}=${value}: no such folder`);
+    out[name] = { type: 'local', dir: path.resolve(value) };
+  }
+  return out;
 }
 
 /** `--add-host HOST:IP` (or HOST=IP, as buildx); IPv6 addresses keep their colons */

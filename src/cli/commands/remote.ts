@@ -22,7 +22,7 @@ function info(sink: ProgressSink, message: string): void {
 }
 
 /** `kiln build` flags a remote build or a local hand-off cannot carry (each named in the refusal). */
-const LOCAL_ONLY = ['output', 'verify', 'push', 'cacheTo', 'cacheFrom', 'cacheRegistry', 'langCache', 'langCacheWarm', 'langCacheTools', 'registryAuth', 'insecureRegistry'] as const;
+const LOCAL_ONLY = ['output', 'verify', 'push', 'pull', 'buildContext', 'cacheTo', 'cacheFrom', 'cacheRegistry', 'langCache', 'langCacheWarm', 'langCacheTools', 'registryAuth', 'insecureRegistry'] as const;
 
 function usedLocalOnly(o: Record<string, unknown>): string[] {
   return LOCAL_ONLY.filter((k) => {

@@ -5,6 +5,7 @@ import type { Command, Stage } from '../instructions/index.js';
 import type { ShellLexer } from '../shell/index.js';
 import type { ConvertOptions } from './types.js';
 import { stageIndex } from './stages.js';
+import { namedContext } from './named-context.js';
 import { expand, historyText, type EnvIndex } from './words.js';
 
 /** A converted stage: where its chain ends and the image config it has built up. */
@@ -31,6 +32,8 @@ export interface BuildContext {
   byName: Map<string, number>;
   /** ARG names declared in the global scope and the stages built: a build arg outside them is not consumed */
   declared: Set<string>;
+  /** `--build-context` names a FROM, COPY --from or RUN --mount from= used */
+  usedContexts: Set<string>;
   newId(): string;
 }
 
@@ -115,12 +118,25 @@ export async function imageSourceVertex(build: BuildContext, ref: string): Promi
   return id;
 }
 
-/** The last vertex of an earlier stage, or of the image `ref` names. */
+/**
+ * The last vertex of an earlier stage, or of the image `ref` names; a named image context (`--build-context
+ * NAME=docker-image://REF`) stands in for either. Named local contexts are read in place (see {@link localContextRef}).
+ */
 export async function fromVertex(st: Step, ref: string, what: string): Promise<string> {
   const { build, index } = st.s;
   const idx = stageIndex(ref, build.byName, index);
-  if (idx === undefined) return imageSourceVertex(build, ref);
+  if (idx === undefined) {
+    // a stage a context replaced is already that context's image (converted as the stage)
+    const named = namedContext(build, ref);
+    return imageSourceVertex(build, named?.context.type === 'image' ? named.context.ref : ref);
+  }
   const stage = build.stages[idx];
   if (!stage) throw new DockerfileError(`${what}=${ref}: stage is not built`, loc(st));
   return stage.vertex;
+}
+
+/** The name of the named local context (`--build-context NAME=DIR`) `ref` stands for, read in place by COPY and binds. */
+export function localContextRef(st: Step, ref: string): string | undefined {
+  const named = namedContext(st.s.build, ref);
+  return named?.context.type === 'local' ? named.name : undefined;
 }

@@ -7,7 +7,8 @@ import { createShellLexer } from '../shell/index.js';
 import { stageLabel, type BuildContext, type StageContext, type StageState, type Step } from './context.js';
 import { dispatch } from './dispatch.js';
 import { checkInstructionLimit, neededStages, onbuildTriggers, resolveTarget, stageNames } from './stages.js';
-import type { ConvertOptions } from './types.js';
+import type { ConvertOptions, NamedContext } from './types.js';
+import { hasNamedContext, localContextBase, namedContext, unusedContextsWarning } from './named-context.js';
 import { declareArgs, displayText, EnvIndex, expand, unconsumedArgsWarning } from './words.js';
 
 /**
@@ -33,15 +34,18 @@ export async function convertDockerfile(opts: ConvertOptions): Promise<BuildGrap
     opts, file, lex, platform, globalArgs,
     vertices: new Map(), order: [], stages: [], byName: stageNames(df.stages, file),
     declared: new Set(df.metaArgs.flatMap((a) => a.args.map((x) => x.key))),
+    usedContexts: new Set(),
     newId: () => `v${++counter}`,
   };
   const targetIndex = resolveTarget(df.stages, opts.target, file);
-  const needed = neededStages(df.stages, targetIndex, build.byName, globalArgs, lex);
+  // a stage a named context replaces (`--build-context NAME=...` for `AS NAME`) is not built, nor what it needs
+  const replaced = (st: Stage): boolean => st.name !== '' && hasNamedContext(opts.namedContexts, st.name);
+  const needed = neededStages(df.stages, targetIndex, build.byName, globalArgs, lex, replaced);
   for (let si = 0; si <= targetIndex; si++) {
     build.stages.push(needed.has(si) ? await convertStage(build, df.stages[si]!, si, df.stages.length) : undefined);
   }
   const target = build.stages[targetIndex]!;
-  const warnings = unconsumedArgsWarning(opts.buildArgs, build.declared, Object.keys(autoArgs));
+  const warnings = [...unconsumedArgsWarning(opts.buildArgs, build.declared, Object.keys(autoArgs)), ...unusedContextsWarning(build)];
   return { vertices: build.vertices, order: build.order, target: { vertex: target.vertex, config: target.config }, history: target.history, ...(warnings.length ? { warnings } : {}) };
 }
 
@@ -58,11 +62,12 @@ function automaticArgs(platform: { os: string; architecture: string; variant?: s
 async function convertStage(build: BuildContext, stage: Stage, si: number, total: number): Promise<StageState> {
   const { opts } = build;
   const prefix = total > 1 || stage.name ? `${stage.name || `stage-${si}`} ` : '';
-  const state = await dispatchFrom(build, stage, si);
+  const replaced = stage.name ? namedContext(build, stage.name) : undefined;
+  const state = await dispatchFrom(build, stage, si, replaced);
   const c = state.config.config;
   const env = new EnvIndex(c);
   const stageArgs = new Map<string, string | undefined>();
-  const commands = [...onbuildTriggers(state.config, build.file, stage.from.location.startLine), ...stage.commands];
+  const commands = replaced ? [] : [...onbuildTriggers(state.config, build.file, stage.from.location.startLine), ...stage.commands];
   if (c.OnBuild) c.OnBuild = null;
   const s: StageContext = {
     build, index: si, stage, state, c, env, stageArgs, commands,
@@ -82,13 +87,19 @@ async function convertStage(build: BuildContext, stage: Stage, si: number, total
   return state;
 }
 
-/** FROM: an earlier stage (its chain and config continue), `scratch`, or an image the resolver finds. */
-async function dispatchFrom(build: BuildContext, stage: Stage, si: number): Promise<StageState> {
+/**
+ * FROM: a named context (`--build-context`: one replacing the whole stage, or one the base names), an earlier stage
+ * (its chain and config continue), `scratch`, or an image the resolver finds.
+ */
+async function dispatchFrom(build: BuildContext, stage: Stage, si: number, replaced?: { name: string; context: NamedContext }): Promise<StageState> {
   const { file, platform } = build;
   const line = stage.from.location.startLine;
   const label = stage.name || String(si);
-  const baseRef = expand(build.lex, stage.from.image, (name) => build.globalArgs.get(name), file, line);
-  const parentStageIdx = build.byName.get(baseRef.toLowerCase()) ?? (/^\d+$/.test(baseRef) && Number(baseRef) < si ? Number(baseRef) : undefined);
+  const written = expand(build.lex, stage.from.image, (name) => build.globalArgs.get(name), file, line);
+  const named = replaced ?? namedContext(build, written);
+  if (named?.context.type === 'local') return localContextBase(build, stage, label, named.name);
+  const baseRef = named?.context.type === 'image' ? named.context.ref : written;
+  const parentStageIdx = named ? undefined : build.byName.get(baseRef.toLowerCase()) ?? (/^\d+$/.test(baseRef) && Number(baseRef) < si ? Number(baseRef) : undefined);
   if (parentStageIdx !== undefined && parentStageIdx < si) {
     const ps = build.stages[parentStageIdx]!;
     return { stage, vertex: ps.vertex, config: structuredClone(ps.config), history: [...ps.history] };
@@ -99,7 +110,7 @@ async function dispatchFrom(build: BuildContext, stage: Stage, si: number): Prom
     build.order.push(id);
     return id;
   };
-  if (baseRef.toLowerCase() === 'scratch') {
+  if (!named && baseRef.toLowerCase() === 'scratch') {
     const vertex = source(`FROM ${baseRef}`, 'scratch');
     const config = { architecture: platform.architecture, os: platform.os, config: { Env: [`PATH=${DEFAULT_PATH}`] }, rootfs: { type: 'layers' as const, diff_ids: [] } };
     return { stage, vertex, config, history: [] };

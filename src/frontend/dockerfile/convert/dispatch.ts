@@ -9,7 +9,7 @@ import type {
   ArgCommand, CmdCommand, Command, CopyCommand, EntrypointCommand, EnvCommand, ExposeCommand, HealthcheckCommand, LabelCommand,
   MaintainerCommand, OnbuildCommand, RunCommand, ShellCommand, StopSignalCommand, UserCommand, VolumeCommand, WorkdirCommand,
 } from '../instructions/index.js';
-import { addLayerStep, addMeta, ex, fromVertex, loc, type Step } from './context.js';
+import { addLayerStep, addMeta, ex, fromVertex, loc, localContextRef, type Step } from './context.js';
 import { parseMount } from './mounts.js';
 import { commandLine, declareArgs, expandPorts, resolvePath, runArgs, stageHasCmdBefore } from './words.js';
 
@@ -171,7 +171,11 @@ async function dispatchRun(st: Step<RunCommand>): Promise<void> {
   const deps: string[] = [];
   for (const m of cmd.mounts) {
     const md = parseMount(ex(st, m), loc(st));
-    if (md.fromStage !== undefined) {
+    const local = md.fromStage !== undefined ? localContextRef(st, md.fromStage) : undefined;
+    if (local !== undefined) {
+      if (md.def.type !== 'bind') throw new DockerfileError(`RUN --mount=type=${md.def.type},from=${md.fromStage}: a named local context can only be bind-mounted`, loc(st), { code: 'ERR_KILN_NOT_SUPPORTED' });
+      md.def.context = local;
+    } else if (md.fromStage !== undefined) {
       md.def.fromVertex = await fromVertex(st, md.fromStage, 'RUN --mount from');
       deps.push(md.def.fromVertex);
     }
@@ -205,7 +209,8 @@ async function dispatchCopy(st: Step<CopyCommand>): Promise<void> {
   const x = (w: string): string => ex(st, w);
   let from: CopyOp['from'] = 'context';
   const deps: string[] = [];
-  if (cmd.from) {
+  const local = cmd.from ? localContextRef(st, x(cmd.from)) : undefined;
+  if (cmd.from && local === undefined) {
     from = { vertex: await fromVertex(st, x(cmd.from), 'COPY --from') };
     deps.push(from.vertex);
   }
@@ -213,6 +218,7 @@ async function dispatchCopy(st: Step<CopyCommand>): Promise<void> {
   const op: CopyOp = {
     type: 'copy',
     from,
+    ...(local !== undefined ? { context: local } : {}),
     sources: cmd.sources.map(x),
     inline: cmd.sourceContents.map((s) => ({ path: s.path, data: s.expand ? x(s.data) : s.data })),
     dest: x(cmd.dest),

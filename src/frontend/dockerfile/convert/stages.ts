@@ -45,12 +45,13 @@ export function stageIndex(ref: string, byName: Map<string, number>, current: nu
 }
 
 /** Stages the target needs (FROM, COPY --from, RUN --mount from), found by name. */
-export function neededStages(stages: Stage[], target: number, byName: Map<string, number>, globalArgs: Map<string, string | undefined>, lex: ShellLexer): Set<number> {
+export function neededStages(stages: Stage[], target: number, byName: Map<string, number>, globalArgs: Map<string, string | undefined>, lex: ShellLexer, replaced: (s: Stage) => boolean = () => false): Set<number> {
   const need = new Set<number>();
   const visit = (i: number): void => {
     if (need.has(i)) return;
     need.add(i);
     const s = stages[i]!;
+    if (replaced(s)) return; // a named context stands in for it: what it would read is not needed
     let base = s.from.image;
     try {
       base = lex.processWord(s.from.image, (n) => globalArgs.get(n));

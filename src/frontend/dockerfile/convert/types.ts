@@ -5,6 +5,13 @@ export interface ImageResolver {
   resolve(ref: string, opts: { signal?: AbortSignal }): Promise<{ manifest: Digest; config: ImageConfig; ref: string }>;
 }
 
+/**
+ * A `--build-context NAME=VALUE` as the front end sees it: a local folder (read by the runner under its name) or an
+ * image reference. `FROM NAME`, `COPY --from=NAME` and `RUN --mount from=NAME` use it instead of a stage or image
+ * called NAME, as BuildKit's named contexts.
+ */
+export type NamedContext = { type: 'local' } | { type: 'image'; ref: string };
+
 export interface ConvertOptions {
   /** Dockerfile text */
   text: string;
@@ -21,5 +28,7 @@ export interface ConvertOptions {
   /** accept `RUN --security=insecure` (a server's `allowInsecure`); refused otherwise */
   allowInsecure?: boolean;
   platform?: { os: string; architecture: string; variant?: string };
+  /** `--build-context NAME=VALUE`, by name */
+  namedContexts?: Record<string, NamedContext>;
   signal?: AbortSignal;
 }

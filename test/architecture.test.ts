@@ -88,12 +88,12 @@ const PARTS: Record<string, Part> = {
   'frontend/dockerfile/instructions': { tier: 'frontend', uses: ['errors', 'frontend/dockerfile/parser'] },
   'frontend/dockerfile/convert': {
     tier: 'frontend',
-    uses: ['errors', 'oci', 'graph', 'frontend/dockerfile/parser', 'frontend/dockerfile/instructions', 'frontend/dockerfile/shell'],
+    uses: ['errors', 'oci', 'graph', 'langcache', 'frontend/dockerfile/parser', 'frontend/dockerfile/instructions', 'frontend/dockerfile/shell'],
   },
   langcache: { tier: 'frontend', uses: ['errors', 'oci', 'graph'] },
   check: { tier: 'frontend', uses: ['errors', 'oci', 'metadata', 'context', 'frontend/dockerfile/parser', 'frontend/dockerfile/instructions', 'frontend/dockerfile/shell'] },
   // registry: the host of a private base image, for the credentials its pull uses
-  sdk: { tier: 'frontend', uses: ['errors', 'oci', 'graph', 'langcache', 'progress', 'engine', 'ops', 'client', 'registry'] },
+  sdk: { tier: 'frontend', uses: ['errors', 'oci', 'graph', 'langcache', 'frontend/dockerfile/convert', 'progress', 'engine', 'ops', 'client', 'registry'] },
   // the planner renders its plan with the SDK's step renderer
   planner: { tier: 'frontend', uses: ['errors', 'oci', 'langcache', 'context', 'sdk'] },
   // composition

@@ -3,7 +3,7 @@ import { existsSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { BuildError, formatUserError, isBuildError, isNoSpace, isNotFound } from '../errors/index.js';
 import type { Descriptor, Digest, ImageConfig } from '../oci/index.js';
-import { convertDockerfile } from '../frontend/dockerfile/convert/index.js';
+import { convertDockerfile, type ProgramStep } from '../frontend/dockerfile/convert/index.js';
 import { closure, solve, type SolveEvent, type VertexResult } from '../solver/index.js';
 import { createOpRunner, type BuildLimits, type LocalContext, type LocalImage, type SecretSource } from '../ops/index.js';
 import { createPatternMatcher, MAX_DOCKERFILE_BYTES, readBoundedText, readIgnorePatterns, walkContext } from '../context/index.js';
@@ -21,7 +21,7 @@ import { openSharedCache, type SharedCache, type SharedCacheReport } from './sha
 import { failureOf, recordFailure, stallGuard, watchStall, type BuildRecordDraft } from './build-failure.js';
 import { createCacheWriteBatch, leasedCacheIndex, type CacheWriteBatch } from './cache-writes.js';
 import { buildHistory, cacheKeys, imageCreated, stepTimes } from './image-history.js';
-import { applyLangCache, type ApplyLangCacheOptions } from '../langcache/index.js';
+import type { ApplyLangCacheOptions } from '../langcache/index.js';
 import { abandonBuild, acquireLease, finishBuild, historyPolicy, pinBlobs, type BuildLease } from '../gc/index.js';
 import { explainSolve, openBuildLog, type BuildLog } from '../explain/index.js';
 import { formatFinding, secretWarnings } from '../check/index.js';
@@ -68,7 +68,6 @@ export interface BuildRequest {
   target?: string;
   noCache?: boolean;
   noCacheFilter?: string[];
-  /** vertices (by 1-based step index among all steps) that always run: the SDK's skipCache */
   secrets?: SecretSource[];
   outputs?: BuildOutput[];
   progress: ProgressSink;
@@ -87,8 +86,11 @@ export interface BuildRequest {
   allowInsecure?: boolean;
   /** resource limits of every RUN step, and the build's own time limit (`buildTimeoutMs`) */
   limits?: BuildLimits;
-  /** mark these steps (by their line in the Dockerfile) as never cached */
-  noCacheLines?: number[];
+  /**
+   * steps after the Dockerfile's last instruction, each with its source location and `noCache` (an SDK template's
+   * steps; the Dockerfile text is then its base)
+   */
+  steps?: ProgramStep[];
   /** `--cache-from`: imported (verified) into the local cache before solving */
   cacheFrom?: CacheImportSpec[];
   /** `--cache-to`: exported after the image is written (inline: into its config; `mounts`: cache mounts too) */
@@ -305,7 +307,7 @@ async function buildAndDeliver(b: BuildRun, input: BuildInput): Promise<BuildRes
   };
 }
 
-/** The Dockerfile as a graph, with the build-wide options that change steps (language caches, skipped lines, network). */
+/** The Dockerfile (and an SDK template's steps) as a graph, the build-wide options (network, language caches) applied. */
 async function buildGraph(b: BuildRun, input: BuildInput): Promise<BuildGraph> {
   const { req, s, shared, lease } = b;
   warnSecretsInArgs(req, { text: input.text, file: input.displayName });
@@ -319,6 +321,7 @@ async function buildGraph(b: BuildRun, input: BuildInput): Promise<BuildGraph> {
     text: input.text,
     file: input.displayName,
     buildArgs: req.buildArgs,
+    ...(req.steps?.length ? { steps: req.steps } : {}),
     ...(req.allowInsecure ? { allowInsecure: true } : {}),
     ...(req.namedContexts ? { namedContexts: Object.fromEntries(Object.entries(req.namedContexts).map(([n, c]) => [n, c.type === 'image' ? c : { type: 'local' as const }])) } : {}),
     images: {
@@ -338,26 +341,13 @@ async function buildGraph(b: BuildRun, input: BuildInput): Promise<BuildGraph> {
     ...(req.platform ? { platform: req.platform } : {}),
     ...(req.noCache ? { noCache: true } : {}),
     ...(req.noCacheFilter ? { noCacheFilter: req.noCacheFilter } : {}),
+    // `kiln build --network` is part of every RUN's definition, so it is part of its cache key
+    ...(req.network ? { network: req.network } : {}),
+    ...(req.allowHostNetwork ? { allowHostNetwork: true } : {}),
+    ...(req.langCache ? { langCache: req.langCache } : {}),
     ...(req.signal ? { signal: req.signal } : {}),
   });
   for (const w of graph.warnings ?? []) info(req, w);
-  if (req.langCache) applyLangCache(graph, req.langCache);
-  if (req.noCacheLines?.length) {
-    for (const v of graph.vertices.values()) if (v.location && req.noCacheLines.includes(v.location.line)) v.noCache = true;
-  }
-  if (req.network === 'isolated' && !req.allowHostNetwork) {
-    for (const v of graph.vertices.values()) {
-      if (v.op.type === 'exec' && v.op.network === 'host') {
-        throw new BuildError('ERR_KILN_NOT_SUPPORTED', `${v.location ? `${v.location.file}:${v.location.line}: ` : ''}RUN --network=host is not allowed: this build runs with the isolated network`, {
-          hint: 'drop --network=host, or allow it in the server\'s config (allowHostNetwork)',
-        });
-      }
-    }
-  }
-  if (req.network) {
-    // `kiln build --network` is part of every RUN's definition, so it is part of its cache key
-    for (const v of graph.vertices.values()) if (v.op.type === 'exec' && v.op.network === 'default') v.op.network = req.network;
-  }
   return graph;
 }
 

@@ -14,3 +14,5 @@ export type {
 export { recipeOf, isNumericOwner } from './recipes.js';
 export type { OpRecipe, BoundRecipe } from './recipes.js';
 export { definitionDigests } from './definition.js';
+export { createGraphBuilder } from './builder.js';
+export type { GraphBuilder, GraphBuildOptions } from './builder.js';

@@ -2,7 +2,7 @@ import { DEFAULT_PATH } from '../oci/index.js';
 import type { BuildGraph, ExecOp, MountDef, Vertex } from '../graph/index.js';
 import { isWithin, langCachePlan, withLangCacheEnv, type LangCacheOptions, type LangCachePlan } from './plan.js';
 
-/** Options of {@link applyLangCache}. */
+/** Options of {@link withLangCache}. */
 export interface ApplyLangCacheOptions extends LangCacheOptions {
   /**
    * Cache warming: after the last step, copy the caches' contents into the image (a final layer under /cache), for
@@ -15,41 +15,43 @@ export interface ApplyLangCacheOptions extends LangCacheOptions {
 const WARM_SOURCE = '/.kiln-lang-cache';
 
 /**
- * Turn the language caches on for a whole build graph: every RUN gets the cache mounts (unless it mounts something at
- * or above the same path itself) and the env vars (unless it sets them itself); the target image's config gets the
- * env vars too, so a container later started with a volume on /cache keeps using it. Mutates the graph.
+ * The build graph with the language caches turned on, as a new graph (the given one is left as it was): every RUN gets
+ * the cache mounts (unless it mounts something at or above the same path itself) and the env vars (unless it sets them
+ * itself); the target image's config gets the env vars too, so a container later started with a volume on /cache
+ * keeps using it. The Dockerfile conversion applies it before any key is computed (its `langCache` option).
  *
  * @example
- * const graph = await convertDockerfile({...});
- * applyLangCache(graph, { tools: ['pip'], warm: false });
+ * const cached = withLangCache(graph, { tools: ['pip'], warm: false });
  */
-export function applyLangCache(graph: BuildGraph, opts: ApplyLangCacheOptions = {}): LangCachePlan {
+export function withLangCache(graph: BuildGraph, opts: ApplyLangCacheOptions = {}): BuildGraph {
   const plan = langCachePlan(opts);
-  for (const v of graph.vertices.values()) {
-    if (v.op.type !== 'exec') continue;
-    const op = v.op;
-    const own = op.mounts;
+  const vertices = new Map<string, Vertex>();
+  for (const [id, v] of graph.vertices) {
+    if (v.op.type !== 'exec') {
+      vertices.set(id, v);
+      continue;
+    }
+    const own = v.op.mounts;
     const extra = plan.mounts.filter((m) => !own.some((o) => isWithin(m.target, o.target) || isWithin(o.target, m.target)));
-    op.mounts = [...own, ...extra];
-    op.env = withLangCacheEnv(op.env, plan, DEFAULT_PATH);
+    vertices.set(id, { ...v, op: { ...v.op, mounts: [...own, ...extra], env: withLangCacheEnv(v.op.env, plan, DEFAULT_PATH) } });
   }
-  const cfg = graph.target.config;
-  cfg.config = cfg.config ?? {};
-  cfg.config.Env = withLangCacheEnv(cfg.config.Env ?? [], plan, DEFAULT_PATH);
-  if (opts.warm) addWarmStep(graph, plan);
-  return plan;
+  const config = structuredClone(graph.target.config);
+  config.config = config.config ?? {};
+  config.config.Env = withLangCacheEnv(config.config.Env ?? [], plan, DEFAULT_PATH);
+  const out: BuildGraph = { ...graph, vertices, order: [...graph.order], history: [...graph.history], target: { vertex: graph.target.vertex, config } };
+  return opts.warm ? withWarmStep(out, plan) : out;
 }
 
-/** A final step copying every cache into /cache of the image, with the layout's owner and mode. */
-function addWarmStep(graph: BuildGraph, plan: LangCachePlan): void {
-  const target = graph.vertices.get(graph.target.vertex)!;
+/** A final step copying every cache into /cache of the image, with the layout's owner and mode (`out` is new). */
+function withWarmStep(out: BuildGraph, plan: LangCachePlan): BuildGraph {
+  const target = out.vertices.get(out.target.vertex)!;
   const mounts: MountDef[] = plan.mounts.map((m) => ({ ...m, target: `${WARM_SOURCE}/${m.id}`, readonly: true }));
   const lines = ['set -e'];
   for (const d of plan.dirs) {
     lines.push(`mkdir -p '${d.path}' && chown ${d.uid}:${d.gid} '${d.path}' && chmod ${d.mode.toString(8)} '${d.path}'`);
   }
   for (const m of plan.mounts) lines.push(`cp -a '${WARM_SOURCE}/${m.id}/.' '${m.target}/'`);
-  const env = graph.target.config.config?.Env ?? [`PATH=${DEFAULT_PATH}`];
+  const env = out.target.config.config?.Env ?? [`PATH=${DEFAULT_PATH}`];
   const op: ExecOp = { type: 'exec', args: ['/bin/sh', '-c', lines.join('\n')], env, cwd: '/', user: '0:0', network: 'none', mounts };
   const id = `${target.id}~lang-cache-warm`;
   const v: Vertex = {
@@ -61,8 +63,9 @@ function addWarmStep(graph: BuildGraph, plan: LangCachePlan): void {
     deps: [],
     noCache: true,
   };
-  graph.vertices.set(id, v);
-  graph.order.push(id);
-  graph.history.push({ createdBy: 'kiln --lang-cache-warm: copy language caches into /cache', vertex: id, emptyLayer: false });
-  graph.target.vertex = id;
+  out.vertices.set(id, v);
+  out.order.push(id);
+  out.history.push({ createdBy: 'kiln --lang-cache-warm: copy language caches into /cache', vertex: id, emptyLayer: false });
+  out.target.vertex = id;
+  return out;
 }

@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { BuildGraph, ExecOp, Vertex } from '../graph/index.js';
-import { applyLangCache, LANG_CACHE_LAYOUT, langCachePlan, withLangCacheEnv } from './index.js';
+import { withLangCache, LANG_CACHE_LAYOUT, langCachePlan, withLangCacheEnv } from './index.js';
 
 describe('language cache layout', () => {
   test('every directory of the seed layout is there, with its variables', () => {
@@ -46,7 +46,7 @@ describe('language cache layout', () => {
     assert.ok(withLangCacheEnv([], plan, '/usr/bin').includes('PATH=/usr/bin:/cache/npm-global/bin'));
   });
 
-  test('applyLangCache: every RUN gets mounts and env unless it mounts there itself; config env; warm step', () => {
+  test('withLangCache: every RUN gets mounts and env unless it mounts there itself; config env; warm step', () => {
     const run = (id: string, mounts: ExecOp['mounts']): Vertex => ({
       id,
       name: id,
@@ -63,14 +63,16 @@ describe('language cache layout', () => {
       order: ['a', 'b'],
       history: [],
     };
-    applyLangCache(graph, { tools: ['pip', 'npm'], warm: true });
-    const a = graph.vertices.get('a')!.op as ExecOp;
-    const b = graph.vertices.get('b')!.op as ExecOp;
+    const before = structuredClone(graph);
+    const out = withLangCache(graph, { tools: ['pip', 'npm'], warm: true });
+    assert.deepEqual(graph, before, 'the given graph is left as it was');
+    const a = out.vertices.get('a')!.op as ExecOp;
+    const b = out.vertices.get('b')!.op as ExecOp;
     assert.deepEqual(a.mounts.map((m) => m.id), ['lang-pip', 'lang-npm']);
     assert.deepEqual(b.mounts.map((m) => m.id), ['mine', 'lang-npm']);
     assert.ok(a.env.includes('PIP_CACHE_DIR=/cache/pip'));
-    assert.ok(graph.target.config.config.Env!.includes('NPM_CONFIG_CACHE=/cache/npm'));
-    const warm = graph.vertices.get(graph.target.vertex)!;
+    assert.ok(out.target.config.config.Env!.includes('NPM_CONFIG_CACHE=/cache/npm'));
+    const warm = out.vertices.get(out.target.vertex)!;
     assert.equal(warm.parent, 'b');
     assert.equal(warm.noCache, true);
     assert.ok((warm.op as ExecOp).mounts.every((m) => m.readonly && m.target.startsWith('/.kiln-lang-cache/')));

@@ -62,11 +62,11 @@ export async function buildTemplateData(data: TemplateData, given: BuildOptions 
     const r = await runBuild({
       state,
       contextDir,
-      dockerfileText: prepared.dockerfileText,
+      dockerfileText: prepared.baseText,
+      steps: prepared.steps,
       tags,
       buildArgs: {},
       noCache: opts.skipCache === true,
-      noCacheLines: prepared.noCacheLines,
       secrets: prepared.secrets,
       ...(prepared.startCheck ? { startCheck: prepared.startCheck } : {}),
       progress: callbackProgress(opts),

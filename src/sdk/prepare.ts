@@ -3,16 +3,23 @@ import os from 'node:os';
 import path from 'node:path';
 import { BuildError } from '../errors/index.js';
 import type { SecretSource } from '../ops/index.js';
-import { buildEnvSecretId, CA_BUNDLE_ENV, CA_BUNDLE_SECRET, CA_BUNDLE_TARGET, renderTemplate } from './render.js';
+import type { ProgramStep } from '../frontend/dockerfile/convert/index.js';
+import { buildEnvSecretId, CA_BUNDLE_ENV, CA_BUNDLE_SECRET, CA_BUNDLE_TARGET, renderTemplate, type RenderedTemplate } from './render.js';
 import type { StartCheck } from '../engine/index.js';
 import { readyLabel } from './ready.js';
 import type { ReadyCheck, TemplateData } from './types.js';
 
-/** What the engine needs to build a template: the Dockerfile text, the always-run lines, the build-env secrets. */
+/**
+ * What the engine needs to build a template: its base as Dockerfile text and its steps, each with the caller's file
+ * and line and whether it always runs (`skipCache()`), which the conversion turns into vertices; the build-env secrets.
+ */
 export interface PreparedTemplateBuild {
+  /** the whole template rendered as a Dockerfile (what `toDockerfile()` shows; not what the engine parses) */
   dockerfileText: string;
-  /** Dockerfile lines of the steps marked with `skipCache()` */
-  noCacheLines: number[];
+  /** the base alone (a FROM line or the given Dockerfile): the engine's Dockerfile text */
+  baseText: string;
+  /** the steps after the base, as the conversion takes them */
+  steps: ProgramStep[];
   /** secrets carrying build-env values and the CA bundle */
   secrets: SecretSource[];
   /** the template's start command and ready check, proven at the end of the build */
@@ -70,7 +77,7 @@ export function templateStartCheck(data: TemplateData, opts: PrepareOptions = {}
  *
  * @example
  * const p = await prepareTemplateBuild(data, { env: { PIP_INDEX_URL: 'http://127.0.0.1:8080/simple/' } });
- * try { await runBuild({ ...req, dockerfileText: p.dockerfileText, noCacheLines: p.noCacheLines, secrets: p.secrets }); }
+ * try { await runBuild({ ...req, dockerfileText: p.baseText, steps: p.steps, secrets: p.secrets }); }
  * finally { await p.cleanup(); }
  */
 export async function prepareTemplateBuild(data: TemplateData, opts: PrepareOptions = {}): Promise<PreparedTemplateBuild> {
@@ -87,7 +94,7 @@ export async function prepareTemplateBuild(data: TemplateData, opts: PrepareOpti
   }
   const names = Object.keys(env).sort();
   const rendered = renderTemplate(data, { buildEnv: names, caBundle: !!opts.caBundle });
-  const noCacheLines = data.steps.flatMap((s, i) => (s.skipCache ? rendered.steps[i]!.lines : []));
+  const steps = templateSteps(data, rendered);
   const secrets: SecretSource[] = [];
   let dir: string | undefined;
   if (names.length > 0) {
@@ -102,7 +109,8 @@ export async function prepareTemplateBuild(data: TemplateData, opts: PrepareOpti
   const startCheck = templateStartCheck(data, opts);
   return {
     dockerfileText: rendered.text,
-    noCacheLines,
+    baseText: rendered.base,
+    steps,
     secrets,
     ...(startCheck ? { startCheck } : {}),
     cleanup: async () => {
@@ -111,3 +119,12 @@ export async function prepareTemplateBuild(data: TemplateData, opts: PrepareOpti
   };
 }
 
+
+/** Each template step as the conversion takes it: its instructions, the caller's file and line, `skipCache()`. */
+export function templateSteps(data: TemplateData, rendered: RenderedTemplate): ProgramStep[] {
+  return data.steps.map((s, i) => ({
+    instructions: rendered.steps[i]!.instructions.join('\n'),
+    ...(s.source ? { location: { ...s.source } } : {}),
+    ...(s.skipCache ? { noCache: true } : {}),
+  }));
+}

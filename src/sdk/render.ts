@@ -28,6 +28,8 @@ export interface RenderOptions {
 /** A template as Dockerfile text, with the lines each step became. */
 export interface RenderedTemplate {
   text: string;
+  /** the base alone: the FROM line, or the given Dockerfile */
+  base: string;
   /** per step: the 1-based Dockerfile line of each instruction it renders to, and the instructions */
   steps: Array<{ lines: number[]; instructions: string[] }>;
 }
@@ -287,6 +289,7 @@ function uniqueDelimiter(script: string): string {
 export function renderTemplate(data: TemplateData, opts: RenderOptions = {}): RenderedTemplate {
   const r = new Renderer(opts);
   r.base(data);
+  const base = r.text();
   for (const s of data.steps) r.step(s);
-  return { text: r.text(), steps: r.steps };
+  return { text: r.text(), base, steps: r.steps };
 }

@@ -101,10 +101,11 @@ describe('Template builder', () => {
     assert.equal(df.stages[0]!.commands[0]!.name, 'run');
   });
 
-  test('skipCache marks the previous step; the build marks exactly its Dockerfile lines', async () => {
+  test('skipCache marks the previous step; the build gets it as that step\'s own property', async () => {
     const t = Template().fromDebianImage().runCmd('a').runCmd('git clone x /app').skipCache().setStartCmd('x').skipCache();
     const p = await prepareTemplateBuild(t.toJSON() && (t as unknown as Record<symbol, never>)[Symbol.for('kiln.template.data')]);
-    assert.deepEqual(p.noCacheLines, [3, 4, 5]);
+    assert.deepEqual(p.steps.map((s) => s.noCache === true), [false, true, true]);
+    assert.deepEqual(p.steps.map((s) => s.instructions.split('\n').length), [1, 1, 2], 'setStartCmd is CMD + LABEL');
     assert.equal(t.toJSON().steps[1]!.skipCache, true);
     assert.equal(t.toJSON().steps[0]!.skipCache, undefined);
     assert.throws(() => Template().fromDebianImage().skipCache(), (e: unknown) => isBuildError(e) && e.code === 'ERR_KILN_TEMPLATE_INVALID');

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { BuildError } from '../errors/index.js';
 import { selectLangCaches } from '../langcache/index.js';
 import { renderTemplate, type RenderOptions } from './render.js';
@@ -472,7 +473,8 @@ class TemplateImpl {
 
   private add(step: TemplateStep): TemplateImpl {
     const d = this[TEMPLATE_DATA];
-    return new TemplateImpl({ ...d, steps: [...d.steps, step] });
+    const source = callerSite();
+    return new TemplateImpl({ ...d, steps: [...d.steps, source ? { ...step, source } : step] });
   }
 
   skipCache(): this {
@@ -720,7 +722,23 @@ class EmptyTemplateImpl implements EmptyTemplate {
   }
 }
 
-/** The template as data (credentials left out). */
+/** This module's own file: frames in it are the SDK's, not the caller's. */
+const SDK_FILE = fileURLToPath(import.meta.url);
+
+/** The file and line that called into the SDK (the template file), from the stack; undefined when none is found. */
+export function callerSite(): { file: string; line: number } | undefined {
+  const lines = (new Error().stack ?? '').split('\n').slice(1);
+  for (const l of lines) {
+    const m = /\(?((?:file:\/\/)?\/[^():]+):(\d+):\d+\)?$/.exec(l.trim());
+    if (!m) continue;
+    const file = m[1]!.startsWith('file://') ? fileURLToPath(m[1]!) : m[1]!;
+    if (file === SDK_FILE || file.includes(`${path.sep}node_modules${path.sep}`)) continue;
+    return { file, line: Number(m[2]) };
+  }
+  return undefined;
+}
+
+/** The template as data (credentials and call sites left out). */
 export function templateJSON(data: TemplateData): TemplateJSON {
   const rendered = renderTemplate(data);
   const base: TemplateJSON['base'] =
@@ -728,7 +746,7 @@ export function templateJSON(data: TemplateData): TemplateJSON {
   return {
     version: 1,
     base,
-    steps: data.steps.map((s, i) => ({ ...structuredClone(s), instructions: rendered.steps[i]!.instructions })),
+    steps: data.steps.map(({ source: _source, ...s }, i) => ({ ...structuredClone(s), instructions: rendered.steps[i]!.instructions })),
   };
 }
 

@@ -134,6 +134,8 @@ export interface ReadyCheck {
 export interface StepCommon {
   /** the step always runs (`skipCache()`); later steps stay cached when its output is identical */
   skipCache?: boolean;
+  /** where the step was added: the caller's file and line (its vertices' location, so errors point there) */
+  source?: { file: string; line: number };
 }
 
 /** One step of a template, as data. */

@@ -18,7 +18,8 @@ export interface ServerBuildRequest {
   target?: string;
   noCache: boolean;
   noCacheFilter: string[];
-  noCacheLines: number[];
+  /** a template's steps after the Dockerfile text (its base) */
+  steps?: BuildRequest['steps'];
   secrets: SecretSource[];
   ignorePatterns: string[];
   /** `network: 'none'` asked for by the client; the server's policy may only make it stricter */
@@ -51,7 +52,7 @@ export function serverBuildOptions(config: ServerConfig, r: ServerBuildRequest):
     ...(r.target ? { target: r.target } : {}),
     noCache: r.noCache,
     noCacheFilter: r.noCacheFilter,
-    noCacheLines: r.noCacheLines,
+    ...(r.steps?.length ? { steps: r.steps } : {}),
     secrets: r.secrets,
     ignorePatterns: r.ignorePatterns,
     ...(network ? { network } : {}),

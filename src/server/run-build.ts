@@ -131,14 +131,14 @@ export async function executeServiceBuild(o: {
   try {
     await materializeContext({ dir: contextDir, entries: spec.context, uploads: space.uploads, signal: o.signal });
     let dockerfileText = spec.dockerfile ?? '';
-    let noCacheLines: number[] = [];
+    let steps: Awaited<ReturnType<typeof prepareTemplateBuild>>['steps'] = [];
     let secrets: Awaited<ReturnType<typeof prepareTemplateBuild>>['secrets'] = [];
     if (spec.template) {
       const prepared = await prepareTemplateBuild(spec.template as unknown as TemplateData, config.caBundle ? { caBundle: config.caBundle } : {});
       const prev = cleanup;
       cleanup = async () => { await prepared.cleanup(); await prev(); };
-      dockerfileText = prepared.dockerfileText;
-      noCacheLines = prepared.noCacheLines;
+      dockerfileText = prepared.baseText;
+      steps = prepared.steps;
       secrets = prepared.secrets;
     }
     const cacheRef = teamCacheRef(config, team);
@@ -148,7 +148,7 @@ export async function executeServiceBuild(o: {
       ...serverBuildOptions(config, {
         team, state: space.state, contextDir, dockerfileText, dockerfileName: path.join(contextDir, 'Dockerfile'),
         tags: named ? [`${named.name}:${named.tag}`] : [], buildArgs: spec.buildArgs ?? {}, ...(spec.target ? { target: spec.target } : {}),
-        noCache: spec.noCache === true, noCacheFilter: spec.noCacheFilter ?? [], noCacheLines, secrets, ignorePatterns: spec.ignorePatterns ?? [],
+        noCache: spec.noCache === true, noCacheFilter: spec.noCacheFilter ?? [], steps, secrets, ignorePatterns: spec.ignorePatterns ?? [],
         ...(spec.network === 'none' ? { network: 'none' as const } : {}), maxContextBytes: space.limits.uploadBytesPerBuild,
         progress: o.events.sink(), signal: o.signal,
       }),

@@ -7,7 +7,7 @@ import { parseAssignments } from '../../flags/index.js';
 import { isTemplate, prepareTemplateBuild, renderTemplate, templateJSON, type TemplateData } from '../../sdk/index.js';
 import { planAppDir } from '../../planner/index.js';
 import type { SecretSource } from '../../ops/index.js';
-import type { StartCheck } from '../../engine/index.js';
+import type { BuildRequest, StartCheck } from '../../engine/index.js';
 import type { CliContext } from '../shared.js';
 import { registerTemplateResources } from './remote.js';
 
@@ -117,7 +117,8 @@ export interface BuildInput {
   contextDir: string;
   dockerfile?: string;
   dockerfileText?: string;
-  noCacheLines?: number[];
+  /** a template's steps after the Dockerfile text (its base), each with the caller's file and line */
+  steps?: BuildRequest['steps'];
   /** secrets the input adds (build env, CA bundle) */
   secrets: SecretSource[];
   /** a template's start command, proven at the end of the build */
@@ -153,7 +154,7 @@ export async function resolveBuildInput(o: ResolveBuildInputOptions): Promise<Bu
     const data = await loadTemplateFile(o.context);
     const p = await prepareTemplateBuild(data, prep);
     return {
-      contextDir: data.defaultContext!, dockerfile: `${path.basename(o.context)}.Dockerfile`, dockerfileText: p.dockerfileText, noCacheLines: p.noCacheLines, secrets: p.secrets,
+      contextDir: data.defaultContext!, dockerfile: `${path.basename(o.context)}.Dockerfile`, dockerfileText: p.baseText, steps: p.steps, secrets: p.secrets,
       ...(p.startCheck ? { startCheck: p.startCheck } : {}), cleanup: p.cleanup,
     };
   }
@@ -161,7 +162,7 @@ export async function resolveBuildInput(o: ResolveBuildInputOptions): Promise<Bu
   if (!hasDockerfile && existsSync(o.context) && statSync(o.context).isDirectory()) {
     const plan = planAppDir(o.context, o.base ? { base: o.base } : {});
     const p = await prepareTemplateBuild(plan.template, prep);
-    return { contextDir: o.context, dockerfileText: p.dockerfileText, noCacheLines: p.noCacheLines, secrets: p.secrets, cleanup: p.cleanup };
+    return { contextDir: o.context, dockerfileText: p.baseText, steps: p.steps, secrets: p.secrets, cleanup: p.cleanup };
   }
   return { contextDir: o.context, ...(o.file ? { dockerfile: o.file } : {}), secrets: [], cleanup: none };
 }

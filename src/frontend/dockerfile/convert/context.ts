@@ -1,6 +1,6 @@
 import { DockerfileError } from '../../../errors/index.js';
 import type { ContainerConfig, ImageConfig } from '../../../oci/index.js';
-import type { BuildGraph, Op, Vertex } from '../../../graph/index.js';
+import type { BuildGraph, GraphBuilder, Op, SourceRef, Vertex } from '../../../graph/index.js';
 import type { Command, Stage } from '../instructions/index.js';
 import type { ShellLexer } from '../shell/index.js';
 import type { ConvertOptions } from './types.js';
@@ -25,8 +25,8 @@ export interface BuildContext {
   lex: ShellLexer;
   platform: { os: string; architecture: string; variant?: string };
   globalArgs: Map<string, string | undefined>;
-  vertices: Map<string, Vertex>;
-  order: string[];
+  /** the graph being built (the build-wide options applied to every vertex it adds) */
+  graph: GraphBuilder;
   /** converted stages by index; undefined for a stage the target does not need */
   stages: Array<StageState | undefined>;
   byName: Map<string, number>;
@@ -34,7 +34,6 @@ export interface BuildContext {
   declared: Set<string>;
   /** `--build-context` names a FROM, COPY --from or RUN --mount from= used */
   usedContexts: Set<string>;
-  newId(): string;
 }
 
 /** One stage being converted. */
@@ -59,7 +58,10 @@ export interface Step<C extends Command = Command> {
   s: StageContext;
   cmd: C;
   name: string;
-  line: number;
+  /** where the step comes from: its Dockerfile line, or the SDK caller's file and line */
+  location: SourceRef;
+  /** this step always runs (the SDK's `skipCache()`) */
+  noCache?: boolean;
 }
 
 /** The stage's name as vertices carry it (its index when unnamed). */
@@ -69,30 +71,27 @@ export function stageLabel(s: StageContext): string {
 
 /** A word of the instruction with the stage's variables expanded. */
 export function ex(st: Step, word: string): string {
-  return expand(st.s.build.lex, word, st.s.lookup, st.s.build.file, st.line);
+  return expand(st.s.build.lex, word, st.s.lookup, st.location.file, st.location.line);
 }
 
 /** The instruction's location for errors. */
-export function loc(st: Step): { file: string; line: number } {
-  return { file: st.s.build.file, line: st.line };
+export function loc(st: Step): SourceRef {
+  return st.location;
 }
 
 /** Append a vertex for the step to the stage's chain. */
 export function addVertex(st: Step, op: Op, extra: Partial<Vertex> = {}): string {
   const { build, state } = st.s;
-  const id = build.newId();
-  build.vertices.set(id, {
-    id,
+  const id = build.graph.add({
     name: st.name,
     stage: stageLabel(st.s),
     op,
     parent: state.vertex,
     deps: [],
     location: loc(st),
-    ...(st.s.noCache ? { noCache: true } : {}),
+    ...(st.s.noCache || st.noCache ? { noCache: true } : {}),
     ...extra,
   });
-  build.order.push(id);
   state.vertex = id;
   return id;
 }
@@ -112,10 +111,7 @@ export function addLayerStep(st: Step, op: Op, extra: Partial<Vertex> = {}): voi
 /** A hidden source vertex for an image named by `COPY --from` or `RUN --mount from=`. */
 export async function imageSourceVertex(build: BuildContext, ref: string): Promise<string> {
   const resolved = await build.opts.images.resolve(ref, { signal: build.opts.signal });
-  const id = build.newId();
-  build.vertices.set(id, { id, name: `[internal] load ${resolved.ref}`, stage: '', op: { type: 'source', ref: resolved.ref }, deps: [], hidden: true });
-  build.order.push(id);
-  return id;
+  return build.graph.add({ name: `[internal] load ${resolved.ref}`, stage: '', op: { type: 'source', ref: resolved.ref }, deps: [], hidden: true });
 }
 
 /**

@@ -1,13 +1,14 @@
 import { DockerfileError } from '../../../errors/index.js';
 import { DEFAULT_PATH } from '../../../oci/index.js';
-import type { BuildGraph } from '../../../graph/index.js';
+import { createGraphBuilder, type BuildGraph } from '../../../graph/index.js';
+import { withLangCache } from '../../../langcache/index.js';
 import { parse } from '../parser/index.js';
-import { parseDockerfileFromResult, type Stage } from '../instructions/index.js';
+import { parseDockerfileFromResult, parseInstruction, type Command, type Stage } from '../instructions/index.js';
 import { createShellLexer } from '../shell/index.js';
 import { stageLabel, type BuildContext, type StageContext, type StageState, type Step } from './context.js';
 import { dispatch } from './dispatch.js';
 import { checkInstructionLimit, neededStages, onbuildTriggers, resolveTarget, stageNames } from './stages.js';
-import type { ConvertOptions, NamedContext } from './types.js';
+import type { ConvertOptions, NamedContext, ProgramStep } from './types.js';
 import { hasNamedContext, localContextBase, namedContext, unusedContextsWarning } from './named-context.js';
 import { declareArgs, displayText, EnvIndex, expand, unconsumedArgsWarning } from './words.js';
 
@@ -21,6 +22,7 @@ export async function convertDockerfile(opts: ConvertOptions): Promise<BuildGrap
   const df = parseDockerfileFromResult(pr, { file });
   const lex = createShellLexer({ escapeToken: pr.escapeToken });
   if (df.stages.length === 0) throw new DockerfileError('no FROM instruction: a Dockerfile must start with FROM', { file, line: 1 });
+  if (opts.steps?.length) df.stages.at(-1)!.commands.push(...opts.steps.flatMap((st) => stepCommands(st, file)));
   checkInstructionLimit(df.stages, file);
 
   const platform = opts.platform ?? { os: 'linux', architecture: nodeArchToOci(process.arch) };
@@ -29,13 +31,12 @@ export async function convertDockerfile(opts: ConvertOptions): Promise<BuildGrap
   const globalArgs = new Map<string, string | undefined>(Object.entries(autoArgs));
   for (const a of df.metaArgs) declareArgs(a, globalArgs, globalArgs, opts.buildArgs, lex);
 
-  let counter = 0;
   const build: BuildContext = {
     opts, file, lex, platform, globalArgs,
-    vertices: new Map(), order: [], stages: [], byName: stageNames(df.stages, file),
+    graph: createGraphBuilder({ ...(opts.network ? { network: opts.network } : {}), ...(opts.allowHostNetwork ? { allowHostNetwork: true } : {}) }),
+    stages: [], byName: stageNames(df.stages, file),
     declared: new Set(df.metaArgs.flatMap((a) => a.args.map((x) => x.key))),
     usedContexts: new Set(),
-    newId: () => `v${++counter}`,
   };
   const targetIndex = resolveTarget(df.stages, opts.target, file);
   // a stage a named context replaces (`--build-context NAME=...` for `AS NAME`) is not built, nor what it needs
@@ -46,7 +47,28 @@ export async function convertDockerfile(opts: ConvertOptions): Promise<BuildGrap
   }
   const target = build.stages[targetIndex]!;
   const warnings = [...unconsumedArgsWarning(opts.buildArgs, build.declared, Object.keys(autoArgs)), ...unusedContextsWarning(build)];
-  return { vertices: build.vertices, order: build.order, target: { vertex: target.vertex, config: target.config }, history: target.history, ...(warnings.length ? { warnings } : {}) };
+  const graph: BuildGraph = { vertices: build.graph.vertices, order: build.graph.order, target: { vertex: target.vertex, config: target.config }, history: target.history, ...(warnings.length ? { warnings } : {}) };
+  return opts.langCache ? withLangCache(graph, opts.langCache) : graph;
+}
+
+/** Where a program step's commands come from, and whether they always run. */
+const STEP_OF = new WeakMap<Command, ProgramStep>();
+
+/** A program step's instructions as commands (parsed on their own, without the text around them). */
+function stepCommands(step: ProgramStep, file: string): Command[] {
+  const where = step.location ?? { file, line: 0 };
+  let nodes;
+  try {
+    nodes = parse(step.instructions, { file: where.file }).ast.children;
+  } catch (err) {
+    throw new DockerfileError(`step does not parse: ${(err as Error).message}`, where, { cause: err });
+  }
+  return nodes.map((node) => {
+    const ins = parseInstruction(node, { file: where.file });
+    if (ins.name === 'from') throw new DockerfileError('a step cannot start a stage (FROM)', where);
+    STEP_OF.set(ins, step);
+    return ins;
+  });
 }
 
 /** TARGETPLATFORM, BUILDARCH and the rest, as BuildKit defines them. */
@@ -76,12 +98,17 @@ async function convertStage(build: BuildContext, stage: Stage, si: number, total
     noCache: opts.noCache === true || (opts.noCacheFilter ?? []).some((f) => f === stage.name || f === String(si)),
   };
   const stepsTotal = commands.filter((x) => x.name !== 'arg').length + 1;
-  const from = build.vertices.get(state.vertex)!;
-  if (from.op.type === 'source' && from.stage === stageLabel(s)) from.name = `[${prefix}1/${stepsTotal}] ${from.name}`;
+  const base = build.graph.vertices.get(state.vertex)!;
+  if (base.op.type === 'source' && base.stage === stageLabel(s)) base.name = `[${prefix}1/${stepsTotal}] ${base.name}`;
   let step = 1;
   for (const cmd of commands) {
     if (cmd.name !== 'arg') step++;
-    const st: Step = { s, cmd, name: `[${prefix}${step}/${stepsTotal}] ${displayText(cmd)}`, line: cmd.location.startLine };
+    const from = STEP_OF.get(cmd);
+    const st: Step = {
+      s, cmd, name: `[${prefix}${step}/${stepsTotal}] ${displayText(cmd)}`,
+      location: from?.location ?? { file: build.file, line: cmd.location.startLine },
+      ...(from?.noCache ? { noCache: true } : {}),
+    };
     await dispatch(st);
   }
   return state;
@@ -104,12 +131,7 @@ async function dispatchFrom(build: BuildContext, stage: Stage, si: number, repla
     const ps = build.stages[parentStageIdx]!;
     return { stage, vertex: ps.vertex, config: structuredClone(ps.config), history: [...ps.history] };
   }
-  const source = (name: string, ref: string): string => {
-    const id = build.newId();
-    build.vertices.set(id, { id, name, stage: label, op: { type: 'source', ref }, deps: [], location: { file, line } });
-    build.order.push(id);
-    return id;
-  };
+  const source = (name: string, ref: string): string => build.graph.add({ name, stage: label, op: { type: 'source', ref }, deps: [], location: { file, line } });
   if (!named && baseRef.toLowerCase() === 'scratch') {
     const vertex = source(`FROM ${baseRef}`, 'scratch');
     const config = { architecture: platform.architecture, os: platform.os, config: { Env: [`PATH=${DEFAULT_PATH}`] }, rootfs: { type: 'layers' as const, diff_ids: [] } };

@@ -95,7 +95,7 @@ function dispatchUser(st: Step<UserCommand>): void {
 function dispatchExpose(st: Step<ExposeCommand>): void {
   const { c, build, lookup } = st.s;
   const ports: string[] = [];
-  for (const p of st.cmd.ports) for (const w of build.lex.processWords(p, lookup)) ports.push(...expandPorts(w, build.file, st.line));
+  for (const p of st.cmd.ports) for (const w of build.lex.processWords(p, lookup)) ports.push(...expandPorts(w, st.location.file, st.location.line));
   c.ExposedPorts = { ...(c.ExposedPorts ?? {}) };
   for (const p of ports) c.ExposedPorts[p] = {};
   addMeta(st, { expose: ports });

@@ -43,12 +43,8 @@ export function unusedContextsWarning(build: BuildContext): string[] {
 export function localContextBase(build: BuildContext, stage: Stage, label: string, name: string): StageState {
   const { file, platform } = build;
   const line = stage.from.location.startLine;
-  const scratch = build.newId();
-  build.vertices.set(scratch, { id: scratch, name: 'FROM scratch', stage: label, op: { type: 'source', ref: 'scratch' }, deps: [], hidden: true });
-  build.order.push(scratch);
-  const vertex = build.newId();
-  build.vertices.set(vertex, {
-    id: vertex,
+  const scratch = build.graph.add({ name: 'FROM scratch', stage: label, op: { type: 'source', ref: 'scratch' }, deps: [], hidden: true });
+  const vertex = build.graph.add({
     name: `[context ${name}] load ${name}`,
     stage: label,
     op: { type: 'copy', from: 'context', context: name, sources: ['.'], inline: [], dest: '/', workdir: '/', chown: '', chmod: '', excludes: [], parents: false, link: false, add: false, checksum: '' },
@@ -56,7 +52,6 @@ export function localContextBase(build: BuildContext, stage: Stage, label: strin
     deps: [],
     location: { file, line },
   });
-  build.order.push(vertex);
   const config = { architecture: platform.architecture, os: platform.os, config: { Env: [`PATH=${DEFAULT_PATH}`] }, rootfs: { type: 'layers' as const, diff_ids: [] } };
   return { stage, vertex, config, history: [{ createdBy: `context ${name}`, vertex, emptyLayer: false }] };
 }

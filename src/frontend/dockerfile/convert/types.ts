@@ -1,4 +1,6 @@
 import type { Digest, ImageConfig } from '../../../oci/index.js';
+import type { GraphBuildOptions, SourceRef } from '../../../graph/index.js';
+import type { ApplyLangCacheOptions } from '../../../langcache/index.js';
 
 /** How the front end learns a base image's config; the builder implements it (local store, later a registry). */
 export interface ImageResolver {
@@ -12,9 +14,29 @@ export interface ImageResolver {
  */
 export type NamedContext = { type: 'local' } | { type: 'image'; ref: string };
 
-export interface ConvertOptions {
-  /** Dockerfile text */
+/**
+ * A step given by another front end (the SDK): its instructions, parsed on their own, appended to the last stage.
+ * Its vertices carry the step's own source location (the SDK caller's file and line) and `noCache`.
+ */
+export interface ProgramStep {
+  /** the step's instructions (one or a few lines; a RUN may carry a heredoc) */
+  instructions: string;
+  location?: SourceRef;
+  /** the step always runs (`skipCache()`) */
+  noCache?: boolean;
+}
+
+/**
+ * What a conversion is given: the program, and the build-wide options that shape its vertices (network, language
+ * caches, the skip-cache set). They are applied while the graph is built, never to a finished graph.
+ */
+export interface ConvertOptions extends GraphBuildOptions {
+  /** Dockerfile text (for the SDK: its base) */
   text: string;
+  /** steps after the text's last instruction, each with its own source location (the SDK's template steps) */
+  steps?: ProgramStep[];
+  /** language caches (/cache layout) on every RUN, env in the image config; `warm` copies them into the image */
+  langCache?: ApplyLangCacheOptions;
   /** file name for messages (as the user passed it) */
   file: string;
   buildArgs: Record<string, string>;

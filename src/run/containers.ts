@@ -43,6 +43,8 @@ export interface ContainerRecord {
   autoRemove: boolean;
   /** the kiln process that created the record, runs the container and writes its end */
   supervisor: ProcessOwner;
+  /** what it runs (ENTRYPOINT + CMD), once it runs */
+  command?: string[];
   /** the container's process on the host, once it runs */
   process?: ProcessOwner;
   state: 'created' | 'running' | 'exited';

@@ -76,9 +76,10 @@ export async function runRecorded(opts: RunRecordedOptions): Promise<number> {
       ...(opts.stdin ? { stdin: opts.stdin } : {}),
       ...(c.network === 'isolated' && c.portForwards.length ? { portForwards: c.portForwards } : {}),
       ...(keep ? { keepUpperIn: path.join(containerDir(root, rec.id), 'upper') } : {}),
-      onStart: ({ pid }) => {
+      onStart: ({ pid, args }) => {
         if (ended) return;
-        started = save({ state: 'running', started: new Date().toISOString(), process: { pid, startTime: processStartTime(pid) ?? '' } }).then(() => opts.onStarted?.());
+        const patch = { state: 'running' as const, command: args, started: new Date().toISOString(), process: { pid, startTime: processStartTime(pid) ?? '' } };
+        started = save(patch).then(() => opts.onStarted?.());
       },
       onStdout: opts.onStdout,
       onStderr: opts.onStderr,
@@ -90,7 +91,9 @@ export async function runRecorded(opts: RunRecordedOptions): Promise<number> {
     return code;
   } catch (err) {
     ended = true;
-    await finish({ root, rec, keep, patch: { exitCode: exitStatusOf(err), error: (err as Error).message } }).catch(() => undefined);
+    const status = exitStatusOf(err);
+    // like docker: a command that cannot start leaves its container (126, 127); kiln's own failures leave none
+    await finish({ root, rec, keep: keep && status !== EXIT_KILN_ERROR, patch: { exitCode: status, error: (err as Error).message } }).catch(() => undefined);
     throw err;
   }
 }

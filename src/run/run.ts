@@ -34,8 +34,8 @@ export interface RunContainerOptions {
   stdin?: 'inherit' | 'open';
   /** `-p` with the isolated network */
   portForwards?: PortForward[];
-  /** called once the container's process runs, with its host pid */
-  onStart?: (info: { pid: number }) => void;
+  /** called once the container's process runs, with its host pid and the command it runs (ENTRYPOINT + CMD) */
+  onStart?: (info: { pid: number; args: string[] }) => void;
   /** keep the container's writes: its upper directory is moved to this (absent) path when it exits */
   keepUpperIn?: string;
   onStdout?: (chunk: Buffer) => void;
@@ -97,7 +97,7 @@ export async function runContainer(opts: RunContainerOptions): Promise<number> {
       ...(opts.tty ? { tty: true } : {}),
       ...(opts.stdin ? { stdin: opts.stdin } : {}),
       ...(opts.portForwards?.length ? { portForwards: opts.portForwards } : {}),
-      ...(opts.onStart ? { onStart: opts.onStart } : {}),
+      ...(opts.onStart ? { onStart: ({ pid }: { pid: number }) => opts.onStart?.({ pid, args }) } : {}),
       ...(opts.onStdout ? { onStdout: opts.onStdout } : {}),
       ...(opts.onStderr ? { onStderr: opts.onStderr } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),

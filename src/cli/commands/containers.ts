@@ -97,7 +97,7 @@ async function eachRef(refs: string[], fn: (ref: string) => Promise<void>): Prom
 }
 
 function quoteCommand(c: ContainerRecord, trunc: boolean): string {
-  const words = [...(c.config.entrypoint ?? []), ...c.config.cmd].join(' ');
+  const words = (c.command ?? [...(c.config.entrypoint ?? []), ...c.config.cmd]).join(' ');
   const text = trunc && words.length > 20 ? `${words.slice(0, 19)}…` : words;
   return `"${text}"`;
 }

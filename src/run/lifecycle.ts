@@ -15,6 +15,7 @@ import { runContainer } from './run.js';
 export const EXIT_KILN_ERROR = 125;
 export const EXIT_NOT_EXECUTABLE = 126;
 export const EXIT_NOT_FOUND = 127;
+const EXIT_KILLED = 137;
 
 const POLL_MS = 100;
 
@@ -91,7 +92,8 @@ export async function runRecorded(opts: RunRecordedOptions): Promise<number> {
     return code;
   } catch (err) {
     ended = true;
-    const status = exitStatusOf(err);
+    // stopped by its supervisor's signal: the container was killed (128 + SIGKILL), as docker reports it
+    const status = opts.signal?.aborted ? EXIT_KILLED : exitStatusOf(err);
     // like docker: a command that cannot start leaves its container (126, 127); kiln's own failures leave none
     await finish({ root, rec, keep: keep && status !== EXIT_KILN_ERROR, patch: { exitCode: status, error: (err as Error).message } }).catch(() => undefined);
     throw err;

@@ -15,7 +15,11 @@ describe('kiln run', { concurrency: false }, () => {
     root = await newRoot();
   });
   after(async () => {
-    if (root) await cleanup(root);
+    if (!root) return;
+    // containers a failed test left running
+    const left = kilnSync(['ps', '--root', root, '-a', '-q']).stdout.split('\n').filter((l) => l !== '');
+    if (left.length) kilnSync(['rm', '--root', root, '-f', ...left]);
+    await cleanup(root);
   });
   const run = (...args: string[]): ReturnType<typeof kilnSync> => kilnSync(['run', '--root', root, ...args]);
 
@@ -112,6 +116,23 @@ describe('kiln run', { concurrency: false }, () => {
     assert.equal(run('busybox', '/etc').code, 126);
     assert.equal(run('no-such-image:1', 'true').code, 125);
     assert.equal(run('-v', 'bad', 'busybox', 'true').code, 125);
+  });
+
+  test('a foreground container is listed while it runs and can be stopped from elsewhere; Ctrl-C ends it with 130', async (t) => {
+    if (!requireIntegration(t)) return;
+    const fg = spawnKiln(['run', '--root', root, '--name', 'fore', 'busybox', 'sh', '-c', 'echo up; exec sleep 1000']);
+    const exited = new Promise<number>((resolve) => fg.on('close', (code) => resolve(code ?? -1)));
+    await waitForOutput(fg, 'up');
+    assert.match(ps().find((l) => l.endsWith(' fore'))!, /busybox +"sh -c echo up; exec…" .+ Up /);
+    assert.equal(kilnSync(['stop', '--root', root, '-t', '1', 'fore']).code, 0);
+    assert.equal(await exited, 137);
+    assert.deepEqual(ps('-a', '-q'), [], 'a foreground container leaves no record');
+    const again = spawnKiln(['run', '--root', root, 'busybox', 'sh', '-c', 'echo up; exec sleep 1000']);
+    const closed = new Promise<number>((resolve) => again.on('close', (code) => resolve(code ?? -1)));
+    await waitForOutput(again, 'up');
+    again.kill('SIGINT');
+    assert.equal(await closed, 130);
+    assert.deepEqual(ps('-a', '-q'), []);
   });
 
   test('-d, ps, logs, stop, rm: a detached container runs on, logs, stops on SIGTERM and keeps its writes until rm', async (t) => {

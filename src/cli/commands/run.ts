@@ -1,3 +1,4 @@
+import { constants as osConstants } from 'node:os';
 import { Option, type Command } from 'commander';
 import { BuildError, formatUserError } from '../../errors/index.js';
 import { openState } from '../../engine/index.js';
@@ -107,7 +108,11 @@ async function runCommand(opts: { cli: CliContext; image: string; cmd: string[];
   }
   const record = await createContainerRecord({ root: s.root, ...(name !== undefined ? { name } : {}), config, detached: false, autoRemove: true });
   const ac = new AbortController();
-  const onSig = (): void => ac.abort(new BuildError('ERR_KILN_ARGUMENT', 'interrupted'));
+  let stoppedBy: NodeJS.Signals | undefined;
+  const onSig = (sig: NodeJS.Signals): void => {
+    stoppedBy = sig;
+    ac.abort(new BuildError('ERR_KILN_ARGUMENT', 'interrupted'));
+  };
   process.once('SIGINT', onSig);
   process.once('SIGTERM', onSig);
   try {
@@ -119,6 +124,10 @@ async function runCommand(opts: { cli: CliContext; image: string; cmd: string[];
       onStderr: (c) => process.stderr.write(c),
       signal: ac.signal,
     });
+  } catch (err) {
+    // Ctrl-C or a kill of kiln: the container is gone, the status says which signal ended it (130, 143)
+    if (stoppedBy) return 128 + (osConstants.signals[stoppedBy] ?? 0);
+    throw err;
   } finally {
     process.off('SIGINT', onSig);
     process.off('SIGTERM', onSig);

@@ -146,6 +146,8 @@ describe('kiln run', { concurrency: false }, () => {
     assert.match(listed[0]!, /^CONTAINER ID +IMAGE +COMMAND +CREATED +STATUS +PORTS +NAMES$/);
     assert.match(listed[1]!, new RegExp(`^${id.slice(0, 12)} +busybox +"sh -c echo started;…" +.+ +Up .+ web$`));
     assert.deepEqual(ps('-q'), [id.slice(0, 12)]);
+    const [json] = ps('--format', 'json').map((l) => JSON.parse(l) as { ID: string; Names: string; State: string });
+    assert.deepEqual([json!.ID, json!.Names, json!.State], [id.slice(0, 12), 'web', 'running']);
     // another kiln command's crash cleanup must leave a live detached container alone
     assert.equal(run('busybox', 'true').code, 0);
     const deadline = Date.now() + 20_000;

@@ -47,6 +47,10 @@ export async function startIsolatedNetwork(opts: { dir: string; id: string; port
     });
     const forwards = opts.portForwards ?? [];
     if (forwards.length > 0 && !opts.apiSocket) throw new Error('startIsolatedNetwork: port forwards need apiSocket');
+    // sun_path holds 107 bytes
+    if (forwards.length > 0 && Buffer.byteLength(opts.apiSocket!) > 107) {
+      throw new BuildError('ERR_KILN_EXEC_START', `cannot publish ports: the socket path ${opts.apiSocket} is longer than a unix socket path may be`, { hint: 'use a state root with a shorter path (--root)' });
+    }
     const api = forwards.length > 0 ? [`--api-socket=${opts.apiSocket}`] : [];
     slirp = spawn(bin, ['--configure', '--mtu=65520', '--disable-host-loopback', '--netns-type=path', '--ready-fd=3', '--exit-fd=4', ...api, netnsPath, 'tap0'], {
       stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'],

@@ -21,7 +21,7 @@ fi
 # debootstrap: Debian base images in tests; docker-registry: a real registry for cache sharing tests;
 # postgresql: PostgreSQL 15 for the service metadata and build-queue tests (each test starts its own server);
 # attr: getfattr for reading overlay xattrs; tar/gzip/bzip2/xz-utils: ADD archive tests.
-PKGS=(runc busybox-static skopeo debootstrap docker-registry postgresql attr tar gzip bzip2 xz-utils zstd ca-certificates time slirp4netns util-linux chromium)
+PKGS=(runc busybox-static skopeo debootstrap docker-registry postgresql attr tar gzip bzip2 xz-utils zstd ca-certificates time slirp4netns util-linux bsdutils chromium)
 missing=()
 for p in "${PKGS[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

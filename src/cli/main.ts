@@ -12,6 +12,7 @@ import { registerTemplate } from './commands/template.js';
 import { registerImages } from './commands/images.js';
 import { registerRegistry } from './commands/registry.js';
 import { registerRun } from './commands/run.js';
+import { registerContainers } from './commands/containers.js';
 import { registerVolume } from './commands/volume.js';
 import { registerCache } from './commands/cache.js';
 import { registerDu } from './commands/du.js';
@@ -121,6 +122,7 @@ export async function main(rawArgv: string[]): Promise<number> {
   registerImages(program, cli);
   registerRegistry(program, cli);
   registerRun(program, cli);
+  registerContainers(program, cli);
   registerVolume(program, cli);
   registerCache(program, cli);
   registerDu(program, cli);

@@ -1,4 +1,4 @@
-export type { ExecLimits, ExecMount, ExecNetwork, ExecRequest, ExecResult, Executor, Ulimit } from './types.js';
+export type { ExecLimits, ExecMount, ExecNetwork, ExecRequest, ExecResult, Executor, PortForward, Ulimit } from './types.js';
 export type { OciSpec, OciUser, OciMount } from './oci-spec/types.js';
 export type { CreateSpecOptions } from './oci-spec/create-spec.js';
 export type { ResolveUserOptions } from './oci-spec/user.js';

@@ -53,9 +53,33 @@ export interface ExecRequest {
   ulimits?: Ulimit[];
   /** `--shm-size`: the size of /dev/shm in bytes (default 64 MiB, as Docker) */
   shmSizeBytes?: number;
+  /**
+   * A pseudo-terminal for the process (`kiln run -t`): stdin, stdout and stderr are the terminal, and what it prints
+   * arrives through `onStdout` (with `\r\n` line ends, as from any terminal). runc relays it, which needs a terminal
+   * of its own: it runs under util-linux's `script`.
+   */
+  tty?: boolean;
+  /**
+   * The process's stdin: `inherit` is kiln's own stdin (`kiln run -i`), `open` a pipe that stays open and is never
+   * written (a shell waits instead of reading end-of-file; the default with `tty`), unset /dev/null.
+   */
+  stdin?: 'inherit' | 'open';
+  /** Called once the process runs, with its pid on the host. */
+  onStart?: (info: { pid: number }) => void;
+  /** Host ports forwarded into an `isolated` network (slirp4netns `add_hostfwd`); only with `network: 'isolated'`. */
+  portForwards?: PortForward[];
   onStdout?: (chunk: Buffer) => void;
   onStderr?: (chunk: Buffer) => void;
   signal?: AbortSignal;
+}
+
+/** A host port forwarded to a port of the container (`-p [IP:]HOST:CONTAINER[/PROTO]`). */
+export interface PortForward {
+  /** host address to listen on (default 0.0.0.0, as Docker) */
+  hostIp?: string;
+  hostPort: number;
+  containerPort: number;
+  protocol: 'tcp' | 'udp';
 }
 
 /** One rlimit: `nofile`, `nproc`, `core`, ... (RLIMIT_ + upper case) with its soft and hard values. */

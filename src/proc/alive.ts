@@ -38,9 +38,18 @@ export interface ProcessOwner {
   startTime: string;
 }
 
-/** True while the owner still runs: the same pid with the same start time. */
+/** True while the owner still runs: the same pid with the same start time (a zombie, dead and not yet reaped, does not run). */
 export function ownerAlive(owner: ProcessOwner): boolean {
   if (!Number.isInteger(owner.pid) || owner.pid <= 0) return false;
   const now = processStartTime(owner.pid);
-  return now !== undefined && (owner.startTime === '' || owner.startTime === '0' || owner.startTime === now);
+  return now !== undefined && (owner.startTime === '' || owner.startTime === '0' || owner.startTime === now) && !isZombie(owner.pid);
+}
+
+function isZombie(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z';
+  } catch {
+    return false;
+  }
 }

@@ -3,7 +3,24 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, promises as fsp } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createVolume, inspectVolume, listVolumes, mergeEnv, parseVolumeSpec, removeVolumes, useVolume, volumesDiskUsage } from './index.js';
+import { BuildError } from '../errors/index.js';
+import {
+  createContainerRecord,
+  createVolume,
+  exitStatusOf,
+  findContainer,
+  inspectVolume,
+  listContainers,
+  listVolumes,
+  mergeEnv,
+  parsePublish,
+  parseVolumeSpec,
+  removeVolumes,
+  useVolume,
+  volumesDiskUsage,
+  type ContainerConfig,
+} from './index.js';
+import { currentState, removeContainerFiles, writeContainerRecord } from './containers.js';
 
 describe('kiln run helpers', () => {
   test('-v specs', () => {
@@ -37,5 +54,53 @@ describe('kiln run helpers', () => {
     await done();
     assert.deepEqual(await removeVolumes({ stateDir: s, names: ['pkgs'] }), ['pkgs']);
     await assert.rejects(inspectVolume({ stateDir: s, name: 'pkgs' }), (e: { code?: string }) => e.code === 'ERR_KILN_VOLUME_NOT_FOUND');
+  });
+
+  test('-p specs, as docker run takes them', () => {
+    assert.deepEqual(parsePublish('8080:80'), { hostPort: 8080, containerPort: 80, protocol: 'tcp' });
+    assert.deepEqual(parsePublish('127.0.0.1:53:5353/udp'), { hostIp: '127.0.0.1', hostPort: 53, containerPort: 5353, protocol: 'udp' });
+    assert.deepEqual(parsePublish('[::1]:8080:80/tcp'), { hostIp: '::1', hostPort: 8080, containerPort: 80, protocol: 'tcp' });
+    assert.throws(() => parsePublish('80'), /a host port is needed/);
+    assert.throws(() => parsePublish('8080:80/sctp'), /not a protocol/);
+    assert.throws(() => parsePublish('70000:80'), /host port is not a port/);
+    assert.throws(() => parsePublish('8080:x'), /container port is not a port/);
+    assert.throws(() => parsePublish('nohost:8080:80'), /not an IP address/);
+  });
+
+  test('exit statuses of failures, as docker run gives them', () => {
+    assert.equal(exitStatusOf(new BuildError('ERR_KILN_EXEC_START', 'could not start "x": exec: "x": executable file not found in $PATH')), 127);
+    assert.equal(exitStatusOf(new BuildError('ERR_KILN_EXEC_START', 'could not start "/etc": exec: "/etc": permission denied')), 126);
+    assert.equal(exitStatusOf(new BuildError('ERR_KILN_IMAGE_NOT_FOUND', 'image "x" is not in the local store')), 125);
+    assert.equal(exitStatusOf(new Error('anything')), 125);
+  });
+
+  test('container records: names are unique, found by name, id or prefix; a dead supervisor means exited (255)', async () => {
+    const root = mkdtempSync(path.join(tmpdir(), 'kiln-ctr-'));
+    const config: ContainerConfig = { image: 'busybox', cmd: ['true'], env: [], network: 'host', volumes: [], tty: false, interactive: false, portForwards: [] };
+    const a = await createContainerRecord({ root, name: 'web', config, detached: true, autoRemove: false });
+    await assert.rejects(createContainerRecord({ root, name: 'web', config, detached: true, autoRemove: false }), (e: { code?: string }) => e.code === 'ERR_KILN_CONTAINER_NAME_IN_USE');
+    await assert.rejects(createContainerRecord({ root, name: '../x', config, detached: true, autoRemove: false }), /a name is letters/);
+    const b = await createContainerRecord({ root, config, detached: false, autoRemove: true });
+    assert.match(b.name, /^[a-z]+_[a-z]+$/);
+    assert.equal((await findContainer(root, 'web')).id, a.id);
+    assert.equal((await findContainer(root, a.id.slice(0, 10))).name, 'web');
+    assert.equal((await findContainer(root, b.name)).id, b.id);
+    await assert.rejects(findContainer(root, 'nope'), (e: { code?: string }) => e.code === 'ERR_KILN_CONTAINER_NOT_FOUND');
+    assert.equal((await listContainers(root)).length, 2);
+    // this process supervises both; a record whose supervisor is gone counts as exited
+    assert.equal(currentState(a).state, 'created');
+    const lost = currentState({ ...a, state: 'running', supervisor: { pid: 2 ** 22 + 1, startTime: '1' } });
+    assert.equal(lost.state, 'exited');
+    assert.equal(lost.exitCode, 255);
+    await writeContainerRecord(root, { ...a, state: 'exited', exitCode: 0 });
+    assert.equal((await findContainer(root, 'web')).exitCode, 0);
+    await removeContainerFiles(root, a);
+    await assert.rejects(findContainer(root, 'web'), /no such container/);
+    // the name is free again
+    assert.equal((await createContainerRecord({ root, name: 'web', config, detached: true, autoRemove: false })).name, 'web');
+    // a name whose record vanished (a crash between rm's two steps) is free too
+    await fsp.rm(path.join(root, 'containers', (await findContainer(root, 'web')).id), { recursive: true });
+    assert.equal((await createContainerRecord({ root, name: 'web', config, detached: true, autoRemove: false })).name, 'web');
+    await fsp.rm(root, { recursive: true, force: true });
   });
 });

@@ -1,7 +1,7 @@
 import { promises as fsp } from 'node:fs';
 import { resolveInside } from '../context/index.js';
 import { BuildError } from '../errors/index.js';
-import type { ExecMount, ExecNetwork } from '../executor/index.js';
+import type { ExecMount, ExecNetwork, PortForward } from '../executor/index.js';
 import { imageSnapshots, loadLocalImage, registerLayers, type State } from '../engine/index.js';
 import { createVolume, useVolume } from './volumes.js';
 
@@ -28,6 +28,16 @@ export interface RunContainerOptions {
   network?: ExecNetwork;
   volumes?: VolumeSpec[];
   hostname?: string;
+  /** `-t`: a pseudo-terminal (stdout and stderr arrive together through `onStdout`) */
+  tty?: boolean;
+  /** `-i`: `inherit` passes kiln's stdin; `open` keeps a pipe open that is never written (detached `-i`) */
+  stdin?: 'inherit' | 'open';
+  /** `-p` with the isolated network */
+  portForwards?: PortForward[];
+  /** called once the container's process runs, with its host pid and the command it runs (ENTRYPOINT + CMD) */
+  onStart?: (info: { pid: number; args: string[] }) => void;
+  /** keep the container's writes: its upper directory is moved to this (absent) path when it exits */
+  keepUpperIn?: string;
   onStdout?: (chunk: Buffer) => void;
   onStderr?: (chunk: Buffer) => void;
   signal?: AbortSignal;
@@ -52,7 +62,8 @@ export function parseVolumeSpec(spec: string): VolumeSpec {
 
 /**
  * Run an image in a container with no daemon: an overlay over the image's layers, the OCI runtime, named volumes. The
- * container's own writes are discarded when it exits; volumes keep theirs. Returns the process's exit code.
+ * container's own writes are discarded when it exits (unless `keepUpperIn`); volumes keep theirs. Returns the
+ * process's exit code.
  *
  * @example
  * const code = await runContainer({ state, image: 'busybox', cmd: ['ls', '/cache'], volumes: [{ source: 'pkgs', target: '/cache' }] });
@@ -83,6 +94,10 @@ export async function runContainer(opts: RunContainerOptions): Promise<number> {
       mounts,
       network: opts.network ?? 'host',
       ...(opts.hostname ? { hostname: opts.hostname } : {}),
+      ...(opts.tty ? { tty: true } : {}),
+      ...(opts.stdin ? { stdin: opts.stdin } : {}),
+      ...(opts.portForwards?.length ? { portForwards: opts.portForwards } : {}),
+      ...(opts.onStart ? { onStart: ({ pid }: { pid: number }) => opts.onStart?.({ pid, args }) } : {}),
       ...(opts.onStdout ? { onStdout: opts.onStdout } : {}),
       ...(opts.onStderr ? { onStderr: opts.onStderr } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),
@@ -90,7 +105,11 @@ export async function runContainer(opts: RunContainerOptions): Promise<number> {
     return res.exitCode;
   } finally {
     for (const f of cleanups.reverse()) await f().catch(() => undefined);
-    // the container's upper dir is always discarded
+    if (opts.keepUpperIn) {
+      await snap.unmount().catch(() => undefined);
+      await fsp.rename(snap.upperDir, opts.keepUpperIn).catch(() => undefined);
+    }
+    // what is left of the snapshot (all of it without keepUpperIn) is discarded
     await snap.release();
   }
 }

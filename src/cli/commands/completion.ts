@@ -3,7 +3,8 @@ import { BuildError } from '../../errors/index.js';
 
 /** Every command path with its flags, from the command tree itself (so completion never lags behind the CLI). */
 function table(cmd: Command, prefix: string[] = []): Array<{ path: string; words: string[] }> {
-  const subs = cmd.commands.filter((c) => c.name() !== 'help');
+  // visible ones only: not the internal container-supervise
+  const subs = cmd.createHelp().visibleCommands(cmd).filter((c) => c.name() !== 'help');
   const flags = cmd.options.flatMap((o) => [o.short, o.long].filter((x): x is string => typeof x === 'string'));
   const rows = [{ path: prefix.join(' '), words: [...subs.map((c) => c.name()), ...flags, '--help'] }];
   for (const c of subs) rows.push(...table(c, [...prefix, c.name()]));

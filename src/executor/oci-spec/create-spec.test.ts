@@ -21,6 +21,11 @@ test('process: no tty, args/env/cwd as given, default PATH appended, NOFILE 1048
   assert.equal(s.ociVersion, '1.0.2');
 });
 
+test('terminal: a pty only when asked for (kiln run -t)', () => {
+  assert.equal(createSpec(base({ terminal: true })).process.terminal, true);
+  assert.equal(createSpec(base({ terminal: false })).process.terminal, false);
+});
+
 test('an explicit PATH is kept and nothing is added; env order is preserved', () => {
   const s = createSpec(base({ env: ['Z=1', 'PATH=/opt/bin', 'A=2'] }));
   assert.deepEqual(s.process.env, ['Z=1', 'PATH=/opt/bin', 'A=2']);

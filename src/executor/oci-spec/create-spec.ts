@@ -45,6 +45,8 @@ export interface CreateSpecOptions {
   ulimits?: Array<{ name: string; soft: number; hard: number }>;
   /** size of /dev/shm in bytes (default 64 MiB) */
   shmSizeBytes?: number;
+  /** give the process a pseudo-terminal (runc creates it in the container's /dev/pts) */
+  terminal?: boolean;
 }
 
 /**
@@ -82,7 +84,7 @@ export function createSpec(opts: CreateSpecOptions): OciSpec {
   return {
     ociVersion: '1.0.2',
     process: {
-      terminal: false,
+      terminal: opts.terminal === true,
       user: { uid: opts.user.uid, gid: opts.user.gid, additionalGids: [...opts.user.additionalGids] },
       args: [...opts.args],
       env: withDefaultPath(opts.env),

@@ -35,6 +35,7 @@ interface BundleRecord {
 const KILL_RETRY_MS = 100;
 const KILL_GIVE_UP_MS = 5000;
 const DISK_POLL_MS = 250;
+const PID_POLL_MS = 25;
 
 /**
  * Create an executor that runs each request as a fresh runc container (`runc run`, no tty, stdin /dev/null).
@@ -83,7 +84,10 @@ export class RuncExecutor implements Executor {
     let net: IsolatedNetwork | undefined;
     try {
       guard = await prepareCgroups({ id, ...(req.limits ? { limits: req.limits } : {}) });
-      if (req.network === 'isolated') net = await startIsolatedNetwork({ dir: this.#netnsDir, id });
+      if (req.portForwards?.length && req.network !== 'isolated') throw new Error('executor: port forwards need the isolated network');
+      if (req.network === 'isolated') {
+        net = await startIsolatedNetwork({ dir: this.#netnsDir, id, ...(req.portForwards?.length ? { portForwards: req.portForwards, apiSocket: path.join(bundle, 'slirp.sock') } : {}) });
+      }
       record = await this.#prepareBundle({ req, id, bundle, guard, ...(net ? { netnsPath: net.netnsPath } : {}) });
       const res = await this.#runContainer({ req, runtime, id, bundle });
       if (!res.stoppedBy && res.exitCode !== 0 && (await guard.oomKilled(res.exitCode))) return { ...res, stoppedBy: 'memory' };
@@ -163,6 +167,7 @@ export class RuncExecutor implements Executor {
       nofileLimit: await (this.#nofileLimit ??= allowedNofileLimit()),
       ...(req.ulimits ? { ulimits: req.ulimits } : {}),
       ...(req.shmSizeBytes !== undefined ? { shmSizeBytes: req.shmSizeBytes } : {}),
+      ...(req.tty ? { terminal: true } : {}),
     });
     const stubs = await planMountStubs({ rootfs: req.rootfs, destinations: mountDestinations(spec) });
     const record: BundleRecord = { rootfs: req.rootfs, stubs, parentTimes: await parentTimes({ rootfs: req.rootfs, stubs }) };
@@ -176,15 +181,17 @@ export class RuncExecutor implements Executor {
     const logFile = path.join(bundle, 'runc.log');
     req.signal?.throwIfAborted();
     const started = Date.now();
-    const child = spawn(
-      runtime,
-      ['--root', this.#runcRoot, '--log', logFile, '--log-format', 'json', 'run', '--bundle', bundle, id],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    const pidFile = path.join(bundle, 'pid');
+    const runcArgs = ['--root', this.#runcRoot, '--log', logFile, '--log-format', 'json', 'run', '--bundle', bundle, ...(req.onStart ? ['--pid-file', pidFile] : []), id];
+    const child = await spawnRuntime({ runtime, args: runcArgs, tty: req.tty === true, stdin: req.stdin ?? (req.tty ? 'open' : undefined) });
     const sink = new OutputSink(req);
-    child.stdout.on('data', (c: Buffer) => sink.stdout(c));
-    child.stderr.on('data', (c: Buffer) => sink.stderr(c));
+    child.stdout!.on('data', (c: Buffer) => sink.stdout(c));
+    child.stderr!.on('data', (c: Buffer) => sink.stderr(c));
+    // an `open` stdin is never written; it ends with the run
+    child.stdin?.on('error', () => undefined);
     const exited = waitForExit(child);
+    void exited.then(() => child.stdin?.destroy());
+    if (req.onStart) void reportStart({ pidFile, exited, onStart: req.onStart });
     let aborted = false;
     let stoppedBy: ExecResult['stoppedBy'];
     let killing = false;
@@ -296,6 +303,41 @@ class OutputSink {
       this.#failed = true;
       this.#error = err;
     }
+  }
+}
+
+/**
+ * Start `runc run`. With a terminal, runc needs one of its own to relay the container's (it refuses otherwise, and
+ * Node cannot open a pty): util-linux's `script` runs it on a new pty and copies between that and its own stdio.
+ */
+async function spawnRuntime(opts: { runtime: string; args: string[]; tty: boolean; stdin: ExecRequest['stdin'] }): Promise<ReturnType<typeof spawn>> {
+  const stdin = opts.stdin === 'inherit' ? 'inherit' : opts.stdin === 'open' ? 'pipe' : 'ignore';
+  if (!opts.tty) return spawn(opts.runtime, opts.args, { stdio: [stdin, 'pipe', 'pipe'] });
+  const script = await locateRuntime('script').catch((err: unknown) => {
+    throw new BuildError('ERR_KILN_EXEC_RUNTIME', 'a terminal (-t) needs script from util-linux, which is not installed', { cause: err, hint: 'apt-get install bsdutils' });
+  });
+  const line = [opts.runtime, ...opts.args].map(shellQuote).join(' ');
+  return spawn(script, ['--quiet', '--return', '--command', line, '/dev/null'], { stdio: [stdin, 'pipe', 'pipe'], env: { ...process.env, SHELL: '/bin/sh' } });
+}
+
+function shellQuote(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/** Wait for runc's pid file (written once the process runs) and pass on the pid; nothing when runc exits without one. */
+async function reportStart(opts: { pidFile: string; exited: Promise<unknown>; onStart: (info: { pid: number }) => void }): Promise<void> {
+  let done = false;
+  void opts.exited.then(() => (done = true));
+  for (;;) {
+    // read once more after the exit: a short-lived process may end before a poll sees it start
+    const last = done;
+    const pid = Number((await readFile(opts.pidFile, 'utf8').catch(() => '')).trim());
+    if (pid > 0) {
+      opts.onStart({ pid });
+      return;
+    }
+    if (last) return;
+    await Promise.race([opts.exited, delay(PID_POLL_MS)]);
   }
 }
 

@@ -8,9 +8,11 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { BuildError } from '../../errors/index.js';
 import { locateRuntime } from './runtime.js';
+import type { PortForward } from '../types.js';
 
 const READY_TIMEOUT_MS = 10_000;
 
@@ -20,8 +22,11 @@ export interface IsolatedNetwork {
   release(): Promise<void>;
 }
 
-/** Create the namespace `<dir>/<id>` and start slirp4netns on it; resolves once slirp4netns says it is ready. */
-export async function startIsolatedNetwork(opts: { dir: string; id: string }): Promise<IsolatedNetwork> {
+/**
+ * Create the namespace `<dir>/<id>` and start slirp4netns on it; resolves once slirp4netns says it is ready and every
+ * port in `portForwards` is forwarded (through slirp4netns's API socket at `apiSocket`, which they need).
+ */
+export async function startIsolatedNetwork(opts: { dir: string; id: string; portForwards?: PortForward[]; apiSocket?: string }): Promise<IsolatedNetwork> {
   await fsp.mkdir(opts.dir, { recursive: true, mode: 0o700 });
   const netnsPath = path.join(opts.dir, opts.id);
   await fsp.writeFile(netnsPath, '', { mode: 0o600 });
@@ -40,14 +45,46 @@ export async function startIsolatedNetwork(opts: { dir: string; id: string }): P
     const bin = await locateRuntime('slirp4netns').catch((err: unknown) => {
       throw new BuildError('ERR_KILN_EXEC_RUNTIME', 'the isolated network needs slirp4netns, which is not installed', { cause: err, hint: 'apt-get install slirp4netns (scripts/setup.sh installs it)' });
     });
-    slirp = spawn(bin, ['--configure', '--mtu=65520', '--disable-host-loopback', '--netns-type=path', '--ready-fd=3', '--exit-fd=4', netnsPath, 'tap0'], {
+    const forwards = opts.portForwards ?? [];
+    if (forwards.length > 0 && !opts.apiSocket) throw new Error('startIsolatedNetwork: port forwards need apiSocket');
+    // sun_path holds 107 bytes
+    if (forwards.length > 0 && Buffer.byteLength(opts.apiSocket!) > 107) {
+      throw new BuildError('ERR_KILN_EXEC_START', `cannot publish ports: the socket path ${opts.apiSocket} is longer than a unix socket path may be`, { hint: 'use a state root with a shorter path (--root)' });
+    }
+    const api = forwards.length > 0 ? [`--api-socket=${opts.apiSocket}`] : [];
+    slirp = spawn(bin, ['--configure', '--mtu=65520', '--disable-host-loopback', '--netns-type=path', '--ready-fd=3', '--exit-fd=4', ...api, netnsPath, 'tap0'], {
       stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'],
     });
     await waitReady(slirp);
+    for (const f of forwards) await addHostForward({ socket: opts.apiSocket!, forward: f });
     return { netnsPath, release };
   } catch (err) {
     await release();
     throw err;
+  }
+}
+
+/** Ask slirp4netns (its API socket: one JSON request per connection) to forward a host port into the namespace. */
+async function addHostForward(opts: { socket: string; forward: PortForward }): Promise<void> {
+  const f = opts.forward;
+  const request = { execute: 'add_hostfwd', arguments: { proto: f.protocol, host_addr: f.hostIp ?? '0.0.0.0', host_port: f.hostPort, guest_port: f.containerPort } };
+  const answer = await new Promise<string>((resolve, reject) => {
+    const sock = net.connect(opts.socket);
+    let text = '';
+    sock.setEncoding('utf8');
+    sock.on('connect', () => sock.end(JSON.stringify(request)));
+    sock.on('data', (c: string) => (text += c));
+    sock.on('end', () => resolve(text));
+    sock.on('error', reject);
+  });
+  let parsed: { error?: { desc?: string } } = {};
+  try {
+    parsed = JSON.parse(answer) as typeof parsed;
+  } catch {
+    parsed = { error: { desc: answer.trim() || 'no answer' } };
+  }
+  if (parsed.error) {
+    throw new BuildError('ERR_KILN_EXEC_START', `cannot publish port ${f.hostIp ? `${f.hostIp}:` : ''}${f.hostPort} -> ${f.containerPort}/${f.protocol}: ${parsed.error.desc ?? JSON.stringify(parsed.error)}`);
   }
 }
 

@@ -568,12 +568,16 @@ function redactArgs(args: Record<string, string>): Record<string, string> {
   return out;
 }
 
-export async function writeMetadataFile(file: string, r: BuildResult): Promise<void> {
-  const data = {
+/** What `--metadata-file` holds for a build (also sent to a local hand-off's client, which writes it). */
+export function metadataFileData(r: BuildResult): Record<string, unknown> {
+  return {
     'containerimage.digest': r.imageDigest,
     'containerimage.config.digest': r.configDigest,
     'kiln.build.id': r.buildId,
     'kiln.steps': r.steps.map((st) => ({ name: st.name, cached: st.cached, durationMs: st.durationMs, ...(st.missReason ? { missReason: st.missReason } : {}), ...(st.remote ? { remote: true } : {}) })),
   };
-  await fsp.writeFile(file, `${JSON.stringify(data, null, 2)}\n`);
+}
+
+export async function writeMetadataFile(file: string, r: BuildResult): Promise<void> {
+  await fsp.writeFile(file, `${JSON.stringify(metadataFileData(r), null, 2)}\n`);
 }

@@ -340,11 +340,23 @@ async function buildGraph(b: BuildRun, input: BuildInput): Promise<BuildGraph> {
   return graph;
 }
 
+/**
+ * The stat cache of a state root, read from the database once per process: a `kiln serve` keeps it across builds
+ * (bigcontext's 20,000 rows cost ~50 ms to read). Entries other processes add meanwhile are only missed (the file is
+ * hashed again); an entry never turns wrong, since its key holds the inode, size, mtime and ctime.
+ */
+const statMaps = new WeakMap<object, Map<string, string>>();
+function statCacheOf(s: State): Map<string, string> {
+  let m = statMaps.get(s.db);
+  if (!m) statMaps.set(s.db, (m = s.db.statCacheLoad()));
+  return m;
+}
+
 /** Solve the graph with this build's runner and cache records, reporting progress; stat-cache entries are saved. */
 async function solveGraph(b: BuildRun, graph: BuildGraph, needed: string[], input: BuildInput, ignorePatterns: string[]): Promise<Map<string, VertexResult>> {
   const { req, s } = b;
   const matcher = createPatternMatcher(ignorePatterns);
-  const statMap = s.db.statCacheLoad();
+  const statMap = statCacheOf(s);
   const statDirty = new Map<string, string>();
   const runner = createOpRunner({
     store: s.store,

@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
 # Side-by-side cache benchmark: kiln vs BuildKit (dockerd 20.10 from Debian's docker.io) on the ../shared/lab scenarios.
-#   bench/lab.sh [-n REPS] [-s "layers bigcontext multistage cachemount npm"] [-b "docker-buildkit kiln"]
-# Defaults: 3 repetitions, all five scenarios, both builders. Copies the lab to $LAB_DIR (default /tmp/lab; it writes
+#   bench/lab.sh [-n REPS] [-s "layers bigcontext multistage cachemount npm"] [-b "docker-buildkit kiln-inproc kiln-serve"]
+# Defaults: 3 repetitions, all five scenarios, three builders: BuildKit, kiln in-process (`--no-daemon`) and kiln
+# handing each build to a `kiln serve` on the same root (ROOT/kiln.sock; bench/lab-builders/kiln-lab.sh). Copies the lab to $LAB_DIR (default /tmp/lab; it writes
 # beside itself), builds its bases and scenarios once, starts dockerd when docker-buildkit is asked for (apt-get
 # install docker.io first), runs the lab, copies the medians to bench/results/ and prints the ratio table
 # (bench/lab-ratios.py) that the README's performance table is made from.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO="$(pwd)"
-REPS=3; SCEN="layers bigcontext multistage cachemount npm"; BUILDERS="docker-buildkit kiln"
+REPS=3; SCEN="layers bigcontext multistage cachemount npm"; BUILDERS="docker-buildkit kiln-inproc kiln-serve"
 while getopts "n:s:b:" o; do case "$o" in n) REPS="$OPTARG";; s) SCEN="$OPTARG";; b) BUILDERS="$OPTARG";; *) exit 2;; esac; done
 LAB="${LAB_DIR:-/tmp/lab}"
 [ -d "$LAB" ] || { cp -a "$REPO/../shared/lab" "$LAB"; chmod -R u+w "$LAB"; }
+for b in kiln-inproc kiln-serve; do cp "$REPO/bench/lab-builders/kiln-lab.sh" "$LAB/builders.d/$b"; done
+trap '"$LAB/builders.d/kiln-serve" stop 2>/dev/null || true' EXIT
 case " $BUILDERS " in *" docker-buildkit "*)
   command -v dockerd >/dev/null || { echo "docker.io is not installed (apt-get install docker.io)" >&2; exit 1; }
   "$LAB/start-dockerd.sh" ;;
@@ -24,4 +27,4 @@ echo "load after the run: $(cut -d' ' -f1-3 /proc/loadavg)"
 mkdir -p "$REPO/bench/results"
 summary="$(ls -t "$LAB"/results/*.summary.txt | head -1)"
 cp "$summary" "$REPO/bench/results/"
-python3 "$REPO/bench/lab-ratios.py" "$summary" | tee "$REPO/bench/results/$(basename "$summary" .summary.txt).ratios.md"
+python3 "$REPO/bench/lab-ratios.py" "$summary" docker-buildkit $(printf '%s\n' $BUILDERS | grep -v '^docker-buildkit$' | xargs) | tee "$REPO/bench/results/$(basename "$summary" .summary.txt).ratios.md"

@@ -60,6 +60,8 @@ const PARTS: Record<string, Part> = {
   fsroot: { tier: 'leaf', uses: ['errors'] },
   // files with holes: their data extents and sparse copies (below layer, context and ops)
   sparse: { tier: 'leaf', uses: ['errors'] },
+  // the default state root (KILN_ROOT, /var/lib/kiln, XDG): found by the lean CLI entry without the engine
+  stateroot: { tier: 'leaf', uses: [] },
   // PostgreSQL: connections, migrations and the service schema
   pg: { tier: 'storage', uses: ['errors'] },
   // the build queue on PostgreSQL (pg-boss)
@@ -99,7 +101,7 @@ const PARTS: Record<string, Part> = {
   // composition
   engine: {
     tier: 'composition',
-    uses: ['errors', 'oci', 'progress', 'proc', 'store', 'metadata', 'snapshot', 'executor', 'graph', 'context', 'layer', 'registry', 'exporter',
+    uses: ['errors', 'oci', 'progress', 'proc', 'stateroot', 'store', 'metadata', 'snapshot', 'executor', 'graph', 'context', 'layer', 'registry', 'exporter',
       'cache-io', 'gc', 'solver', 'explain', 'ops', 'frontend/dockerfile/convert', 'langcache', 'check'],
   },
   run: { tier: 'composition', uses: ['errors', 'oci', 'proc', 'context', 'executor', 'ops', 'engine'] },

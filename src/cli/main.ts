@@ -1,11 +1,10 @@
 import { Command } from 'commander';
-import { existsSync, readFileSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { BuildError, formatUserError } from '../errors/index.js';
 import { defaultRoot, openState, type State } from '../engine/index.js';
 import { spawnSync } from 'node:child_process';
 import type { CliContext } from './shared.js';
+import { version } from './version.js';
+import { extractHost, extractRoot, ignoreBrokenPipes, reportFailure } from './argv.js';
 import { registerBuild } from './commands/build.js';
 import { registerPlan } from './commands/plan.js';
 import { registerTemplate } from './commands/template.js';
@@ -23,53 +22,6 @@ import { registerAdmin, registerServe } from './commands/serve.js';
 import { registerLogin } from './commands/login.js';
 import { registerCompletion } from './commands/completion.js';
 
-function version(): string {
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  // dist/cli/main.js or the bundle dist/kiln.mjs: the nearest package.json named kiln
-  for (const p of [path.join(here, '..', 'package.json'), path.join(here, '..', '..', 'package.json')]) {
-    if (!existsSync(p)) continue;
-    const pkg = JSON.parse(readFileSync(p, 'utf8')) as { name?: string; version: string };
-    if (pkg.name === 'kiln') return pkg.version;
-  }
-  return 'unknown';
-}
-
-/** `--root DIR` is accepted anywhere on the command line (before or after the command name). */
-function extractRoot(argv: string[]): { argv: string[]; root?: string } {
-  const out: string[] = [];
-  let root: string | undefined;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '--') {
-      out.push(...argv.slice(i));
-      break;
-    }
-    if (a === '--root') {
-      root = argv[++i];
-      if (root === undefined) throw new BuildError('ERR_KILN_ARGUMENT', '--root needs a directory');
-    } else if (a.startsWith('--root=')) root = a.slice('--root='.length);
-    else out.push(a);
-  }
-  return root !== undefined ? { argv: out, root } : { argv: out };
-}
-
-/** `--host URL` before the command name (a build service); later words belong to the command. */
-function extractHost(argv: string[]): { argv: string[]; host?: string } {
-  const out: string[] = [];
-  let host: string | undefined;
-  let i = 0;
-  for (; i < argv.length && argv[i]!.startsWith('-'); i++) {
-    const a = argv[i]!;
-    if (a === '--host') {
-      host = argv[++i];
-      if (host === undefined) throw new BuildError('ERR_KILN_ARGUMENT', '--host needs a URL (http://HOST:PORT or unix:/path)');
-    } else if (a.startsWith('--host=')) host = a.slice('--host='.length);
-    else out.push(a);
-  }
-  out.push(...argv.slice(i));
-  return host !== undefined ? { argv: out, host } : { argv: out };
-}
-
 /** The subcommand names at the start of argv (`build`, `history ls`), for the pointer to their help. */
 function commandPath(program: Command, argv: string[]): string[] {
   const names: string[] = [];
@@ -85,12 +37,7 @@ function commandPath(program: Command, argv: string[]): string[] {
 }
 
 export async function main(rawArgv: string[]): Promise<number> {
-  // output piped into a reader that went away (`kiln history ls | head -1`): drop it, never crash with a stack
-  for (const out of [process.stdout, process.stderr]) {
-    out.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code !== 'EPIPE') throw err;
-    });
-  }
+  ignoreBrokenPipes();
   const rooted = extractRoot(rawArgv);
   const root = rooted.root;
   let argv: string[];
@@ -166,9 +113,7 @@ export async function main(rawArgv: string[]): Promise<number> {
       }
       return e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help' ? 0 : (e.exitCode ?? 2);
     }
-    process.stderr.write(`${formatUserError(err)}\n`);
-    if (process.env.KILN_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
-    return 1;
+    return reportFailure(err);
   } finally {
     state?.close();
   }

@@ -379,11 +379,23 @@ async function localContexts(req: BuildRequest): Promise<Map<string, LocalContex
   return out;
 }
 
+/**
+ * The stat cache of a state root, read from the database once per process: a `kiln serve` keeps it across builds
+ * (bigcontext's 20,000 rows cost ~50 ms to read). Entries other processes add meanwhile are only missed (the file is
+ * hashed again); an entry never turns wrong, since its key holds the inode, size, mtime and ctime.
+ */
+const statMaps = new WeakMap<object, Map<string, string>>();
+function statCacheOf(s: State): Map<string, string> {
+  let m = statMaps.get(s.db);
+  if (!m) statMaps.set(s.db, (m = s.db.statCache.statCacheLoad()));
+  return m;
+}
+
 /** Solve the graph with this build's runner and cache records, reporting progress; stat-cache entries are saved. */
 async function solveGraph(b: BuildRun, graph: BuildGraph, needed: string[], input: BuildInput, ignorePatterns: string[]): Promise<Map<string, VertexResult>> {
   const { req, s } = b;
   const matcher = createPatternMatcher(ignorePatterns);
-  const statMap = s.db.statCache.statCacheLoad();
+  const statMap = statCacheOf(s);
   const statDirty = new Map<string, string>();
   const runner = createOpRunner({
     store: s.store,
@@ -608,12 +620,16 @@ function redactArgs(args: Record<string, string>): Record<string, string> {
   return out;
 }
 
-export async function writeMetadataFile(file: string, r: BuildResult): Promise<void> {
-  const data = {
+/** What `--metadata-file` holds for a build (also sent to a local hand-off's client, which writes it). */
+export function metadataFileData(r: BuildResult): Record<string, unknown> {
+  return {
     'containerimage.digest': r.imageDigest,
     'containerimage.config.digest': r.configDigest,
     'kiln.build.id': r.buildId,
     'kiln.steps': r.steps.map((st) => ({ name: st.name, cached: st.cached, durationMs: st.durationMs, ...(st.missReason ? { missReason: st.missReason } : {}), ...(st.remote ? { remote: true } : {}) })),
   };
-  await fsp.writeFile(file, `${JSON.stringify(data, null, 2)}\n`);
+}
+
+export async function writeMetadataFile(file: string, r: BuildResult): Promise<void> {
+  await fsp.writeFile(file, `${JSON.stringify(metadataFileData(r), null, 2)}\n`);
 }

@@ -1,6 +1,6 @@
 export { openState, defaultRoot } from './state.js';
 export type { Blobs, Records, State } from './state.js';
-export { runBuild, writeMetadataFile } from './build.js';
+export { runBuild, writeMetadataFile, metadataFileData } from './build.js';
 export type { BuildRequest, BuildResult, BuildOutput, NamedContextSpec, StepReport } from './build.js';
 export { loadLocalImage, importRootfs, normalizeRef, registerLayers, unpackImage, writeImage, pullToState, resolveImage } from './images.js';
 export type { PullOptions } from './images.js';

@@ -1,5 +1,4 @@
 import { accessSync, constants as fsConstants, mkdirSync, promises as fsp, readFileSync, rmSync, statSync, statfsSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { cleanIngest, createLocalStore, type ContentStore } from '../store/index.js';
 import { openMetadata, type BuildRepo, type Metadata } from '../metadata/index.js';
@@ -8,6 +7,7 @@ import { createOverlaySnapshotter, type Snapshotter } from '../snapshot/index.js
 import { createRuncExecutor, type Executor } from '../executor/index.js';
 import { ownerAlive, processStartTime } from '../proc/index.js';
 import { cleanSecretMounts } from '../ops/index.js';
+import { defaultRoot } from '../stateroot/index.js';
 
 /** Everything kiln keeps, under one state directory. */
 export interface State {
@@ -87,13 +87,8 @@ async function ensureReserve(root: string): Promise<void> {
   }
 }
 
-/** `--root`, then `KILN_ROOT`, then /var/lib/kiln for root, else `$XDG_DATA_HOME/kiln`. */
-export function defaultRoot(): string {
-  if (process.env.KILN_ROOT) return process.env.KILN_ROOT;
-  if (process.getuid?.() === 0) return '/var/lib/kiln';
-  const xdg = process.env.XDG_DATA_HOME || path.join(os.homedir(), '.local', 'share');
-  return path.join(xdg, 'kiln');
-}
+/** `--root`, then `KILN_ROOT`, then /var/lib/kiln for root, else `$XDG_DATA_HOME/kiln` (src/stateroot). */
+export { defaultRoot };
 
 /**
  * Open (creating if needed) the state directory. Leftovers of a killed build — temp blobs, uncommitted snapshots,

@@ -3,7 +3,7 @@ import type { HttpBindings } from '@hono/node-server';
 import { stream } from 'hono/streaming';
 import { z } from 'zod';
 import { formatUserError, isBuildError } from '../errors/index.js';
-import { runBuild, type BuildResult, type State } from '../engine/index.js';
+import { metadataFileData, runBuild, type BuildResult, type State } from '../engine/index.js';
 import type { ProgressEvent } from '../progress/index.js';
 import type { BuildQueue } from '../service/index.js';
 import type { ServerConfig } from './config.js';
@@ -71,7 +71,7 @@ export function createLocalApp(deps: { config: ServerConfig; state: State; queue
                 progress: { setTotal: (n) => write({ type: 'total', steps: n }), event: (e: ProgressEvent) => write(e), finish: () => undefined },
                 signal: ac.signal,
               }));
-              write({ type: 'result', result });
+              write({ type: 'result', result, metadataFile: metadataFileData(result) });
             } catch (err) {
               write({ type: 'error', message: isBuildError(err) ? err.message : formatUserError(err), code: isBuildError(err) ? err.code : 'ERR_KILN_INTERNAL' });
             } finally {

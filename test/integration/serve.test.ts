@@ -387,6 +387,25 @@ describe('kiln serve', () => {
     assert.equal(inproc.code, 0, inproc.stderr);
     assert.doesNotMatch(inproc.stderr, /handing/);
     assert.equal((inproc.stderr.match(/CACHED/g) ?? []).length, 3, 'the same cache: the server built in ROOT');
+    // the lean entry (a hand-off without the full CLI) writes what an in-process build writes
+    const metaHanded = path.join(ctx, '..', `${path.basename(ctx)}-handed.json`);
+    const metaInproc = path.join(ctx, '..', `${path.basename(ctx)}-inproc.json`);
+    const q = await kiln(['--root', root, 'build', '-q', '--metadata-file', metaHanded, '-t', 'handed:1', ctx]);
+    assert.equal(q.code, 0, q.stderr);
+    const inprocQ = await kiln(['--root', root, 'build', '--no-daemon', '-q', '--metadata-file', metaInproc, '-t', 'handed:1', ctx]);
+    assert.equal(q.stdout, inprocQ.stdout, 'the same digest on stdout');
+    assert.match(q.stdout, /^sha256:[0-9a-f]{64}\n$/);
+    const handedMeta = JSON.parse(await fsp.readFile(metaHanded, 'utf8')) as Record<string, unknown>;
+    const inprocMeta = JSON.parse(await fsp.readFile(metaInproc, 'utf8')) as Record<string, unknown>;
+    await fsp.rm(metaHanded);
+    await fsp.rm(metaInproc);
+    assert.deepEqual(Object.keys(handedMeta), Object.keys(inprocMeta));
+    assert.equal(handedMeta['containerimage.digest'], inprocMeta['containerimage.digest']);
+    assert.deepEqual((handedMeta['kiln.steps'] as Array<{ cached: boolean }>).map((x) => x.cached), [true, true, true]);
+    // a spelling the lean entry does not take (-tNAME): the full CLI parses it and hands it off as before
+    const full = await kiln(['--root', root, 'build', '--progress=plain', '-thanded:1', ctx]);
+    assert.equal(full.code, 0, full.stderr);
+    assert.match(full.stderr, /handing the build to kiln serve/);
     const fail = await kiln(['--root', root, 'build', '--progress=plain', await newContext({ Dockerfile: 'FROM busybox:latest\nRUN exit 4\n' })]);
     assert.equal(fail.code, 1);
     assert.match(fail.stderr, /exit code 4/);

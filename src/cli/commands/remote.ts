@@ -1,25 +1,16 @@
 import type { Command } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { BuildError, ERROR_CODES, type ErrorCode } from '../../errors/index.js';
-import { defaultRoot, writeMetadataFile, type BuildResult } from '../../engine/index.js';
-import { digestCacheFileFor, KilnClient, parseEndpoint, readAll, request, responseError, runRemoteBuild, type RemoteBuildSpec, type RemoteEvent } from '../../client/index.js';
-import { createProgress, type ProgressEvent, type ProgressMode, type ProgressSink } from '../../progress/index.js';
+import { BuildError } from '../../errors/index.js';
+import { defaultRoot } from '../../engine/index.js';
+import { digestCacheFileFor, KilnClient, runRemoteBuild, type RemoteBuildSpec } from '../../client/index.js';
+import { createProgress, type ProgressMode } from '../../progress/index.js';
+import { buildArgsOf, fileSecrets, info, localServerAnswers, replay, sendLocalBuild } from '../handoff.js';
 import { planAppDir } from '../../planner/index.js';
 import { templateReads, type TemplateData } from '../../sdk/index.js';
 import type { CliContext } from '../shared.js';
 import { formatBytes } from '../../gc/index.js';
 import { isTemplateFile, loadTemplateFile, resolveBuildInput } from './template.js';
-
-/** Feed a `--progress=json` line (from the service or the local socket) to a progress display. */
-function replay(sink: ProgressSink, e: RemoteEvent): void {
-  if (e.type === 'total') sink.setTotal(Number(e.steps));
-  else if (e.type !== 'finish') sink.event(e as unknown as ProgressEvent);
-}
-
-function info(sink: ProgressSink, message: string): void {
-  sink.event({ type: 'info', message, at: Date.now() });
-}
 
 /** `kiln build` flags a remote build or a local hand-off cannot carry (each named in the refusal). */
 const LOCAL_ONLY = ['output', 'verify', 'push', 'pull', 'buildContext', 'cacheTo', 'cacheFrom', 'cacheRegistry', 'langCache', 'langCacheWarm', 'langCacheTools', 'registryAuth', 'insecureRegistry'] as const;
@@ -33,17 +24,6 @@ function usedLocalOnly(o: Record<string, unknown>): string[] {
 
 function flagName(k: string): string {
   return `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
-}
-
-function buildArgsOf(list: string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const a of list) {
-    const eq = a.indexOf('=');
-    if (eq < 0) {
-      if (process.env[a] !== undefined) out[a] = process.env[a]!;
-    } else out[a.slice(0, eq)] = a.slice(eq + 1);
-  }
-  return out;
 }
 
 /** `kiln --host URL build ...` (or KILN_HOST): upload what the build reads, build on the service, show its progress. */
@@ -123,81 +103,22 @@ export function localSocketOf(root: string | undefined): string {
 /**
  * Plain `kiln build` with a `kiln serve` on ROOT/kiln.sock: the server builds it in its warm state (no process
  * start-up of the engine, no re-read of the stat cache). Returns false when there is no server to hand it to (or
- * the build uses flags only an in-process build has), and the caller builds in-process.
+ * the build uses flags only an in-process build has), and the caller builds in-process. (The lean entry, lean.ts,
+ * takes the common case before this module is loaded.)
  */
 export async function localHandoff(context: string, o: Record<string, unknown>, root: string | undefined): Promise<boolean> {
   const socket = localSocketOf(root);
   if (!existsSync(socket) || usedLocalOnly(o).length > 0) return false;
-  const secretSpecs = o.secret as string[];
-  const secrets: Array<{ id: string; file: string }> = [];
-  for (const spec of secretSpecs) {
-    const kv = Object.fromEntries(spec.split(',').map((p) => [p.slice(0, p.indexOf('=')), p.slice(p.indexOf('=') + 1)]));
-    if (!kv.id || !(kv.src ?? kv.source)) return false; // env secrets: their values are in this process only
-    secrets.push({ id: kv.id, file: path.resolve((kv.src ?? kv.source)!) });
-  }
-  const ep = parseEndpoint(`unix:${socket}`);
-  try {
-    const res = await request(ep, { method: 'GET', path: '/health' });
-    await readAll(res);
-    if (res.status !== 200) return false;
-  } catch {
-    return false; // a socket left by a killed server
-  }
+  const secrets = fileSecrets(o.secret as string[]);
+  if (!secrets) return false; // env secrets: their values are in this process only
+  const ep = await localServerAnswers(socket);
+  if (!ep) return false;
   const input = await resolveBuildInput({ context, ...(o.file ? { file: o.file as string } : {}), buildEnv: o.buildEnv as string[], ...(o.caBundle ? { caBundle: o.caBundle as string } : {}), ...(o.base ? { base: o.base as string } : {}) });
-  const progress = createProgress(o.quiet ? 'quiet' : (o.progress as ProgressMode));
-  const ac = new AbortController();
-  const onSig = (): void => ac.abort();
-  process.once('SIGINT', onSig);
-  process.once('SIGTERM', onSig);
-  let result: BuildResult | undefined;
-  let failure: BuildError | undefined;
   try {
-    info(progress, `handing the build to kiln serve (${socket}); --no-daemon builds in this process`);
-    const body = {
-      contextDir: path.resolve(input.contextDir),
-      ...(input.dockerfile ? { dockerfile: path.resolve(input.dockerfile) } : {}),
-      ...(input.dockerfileText !== undefined ? { dockerfileText: input.dockerfileText } : {}),
-      ...(input.steps?.length ? { steps: input.steps } : {}),
-      tags: o.tag as string[],
-      buildArgs: buildArgsOf(o.buildArg as string[]),
-      ...(o.target ? { target: o.target as string } : {}),
-      ...(o.cache === false ? { noCache: true } : {}),
-      noCacheFilter: (o.cacheFilter ?? o.noCacheFilter ?? []) as string[],
-      ...(o.network === 'none' ? { network: 'none' } : {}),
-      secrets: [...secrets, ...input.secrets.flatMap((s) => (s.file ? [{ id: s.id, file: s.file }] : []))],
-    };
-    const res = await request(ep, { method: 'POST', path: '/local/v1/builds', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: ac.signal });
-    if (res.status !== 200) throw await responseError(res);
-    let buf = '';
-    for await (const chunk of res.body as AsyncIterable<Buffer>) {
-      buf += chunk.toString('utf8');
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const e = JSON.parse(buf.slice(0, nl)) as RemoteEvent;
-        buf = buf.slice(nl + 1);
-        if (e.type === 'result') result = e.result as BuildResult;
-        else if (e.type === 'error') failure = new BuildError(typeof e.code === 'string' && e.code in ERROR_CODES ? (e.code as ErrorCode) : 'ERR_KILN_INTERNAL', String(e.message));
-        else replay(progress, e);
-      }
-    }
-  } catch (err) {
-    if (ac.signal.aborted) failure = new BuildError('ERR_KILN_INTERRUPTED', 'build interrupted (the server cancels it)');
-    else throw err;
+    await sendLocalBuild(ep, socket, input, o, secrets);
   } finally {
-    process.off('SIGINT', onSig);
-    process.off('SIGTERM', onSig);
     await input.cleanup();
   }
-  if (!result) {
-    progress.finish(false);
-    throw failure ?? new BuildError('ERR_KILN_SERVICE_UNAVAILABLE', 'kiln serve stopped before the build finished');
-  }
-  progress.finish(true);
-  if (o.metadataFile) await writeMetadataFile(path.resolve(o.metadataFile as string), result);
-  if (o.explain) for (const st of result.steps) if (!st.cached && st.missReason) process.stderr.write(`explain: ${st.name}: ${st.missReason}\n`);
-  const tags = o.tag as string[];
-  if (o.quiet) process.stdout.write(`${result.imageDigest}\n`);
-  else process.stderr.write(`image ${result.imageDigest}${tags.length ? ` tagged ${tags.join(', ')}` : ''}\n`);
   return true;
 }
 

@@ -1,0 +1,148 @@
+import path from 'node:path';
+import { BuildError, ERROR_CODES, type ErrorCode } from '../errors/index.js';
+import type { BuildResult } from '../engine/index.js';
+import { writeFile } from 'node:fs/promises';
+import { parseEndpoint, readAll, request, responseError, type Endpoint, type RemoteEvent } from '../client/index.js';
+import { createProgress, type ProgressEvent, type ProgressMode, type ProgressSink } from '../progress/index.js';
+
+/*
+ * The client side of a local hand-off (plain `kiln build` with a `kiln serve` on ROOT/kiln.sock), shared by the full
+ * CLI (commands/remote.ts) and the lean entry (lean.ts). It imports only what sending the request and rendering its
+ * progress needs: the lean bundle (dist/kiln-lean.mjs) is made from it, so nothing here may import the engine but
+ * its types (scripts/bundle.mjs fails when the lean bundle grows heavy). The server sends the metadata file's
+ * content with the result.
+ */
+
+/** What the hand-off sends besides the parsed flags: the resolved build input. */
+export interface HandoffInput {
+  contextDir: string;
+  dockerfile?: string;
+  dockerfileText?: string;
+  /** a template's steps after its base text, each with the caller's file and line (the server's schema checks them) */
+  steps?: Array<{ instructions: string; location?: { file: string; line: number }; noCache?: boolean }>;
+  secrets: Array<{ id: string; file?: string }>;
+}
+
+/** Feed a `--progress=json` line (from the service or the local socket) to a progress display. */
+export function replay(sink: ProgressSink, e: RemoteEvent): void {
+  if (e.type === 'total') sink.setTotal(Number(e.steps));
+  else if (e.type !== 'finish') sink.event(e as unknown as ProgressEvent);
+}
+
+export function info(sink: ProgressSink, message: string): void {
+  sink.event({ type: 'info', message, at: Date.now() });
+}
+
+/** `--build-arg` values: NAME=VALUE, or NAME taken from this process's environment. */
+export function buildArgsOf(list: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const a of list) {
+    const eq = a.indexOf('=');
+    if (eq < 0) {
+      if (process.env[a] !== undefined) out[a] = process.env[a]!;
+    } else out[a.slice(0, eq)] = a.slice(eq + 1);
+  }
+  return out;
+}
+
+/** `--secret id=ID,src=FILE` as files the server reads; undefined for an env secret (its value is in this process only). */
+export function fileSecrets(specs: string[]): Array<{ id: string; file: string }> | undefined {
+  const secrets: Array<{ id: string; file: string }> = [];
+  for (const spec of specs) {
+    const kv = Object.fromEntries(spec.split(',').map((p) => [p.slice(0, p.indexOf('=')), p.slice(p.indexOf('=') + 1)]));
+    if (!kv.id || !(kv.src ?? kv.source)) return undefined;
+    secrets.push({ id: kv.id, file: path.resolve((kv.src ?? kv.source)!) });
+  }
+  return secrets;
+}
+
+/** The server behind ROOT/kiln.sock answers (a socket left by a killed server does not). */
+export async function localServerAnswers(socket: string): Promise<Endpoint | undefined> {
+  const ep = parseEndpoint(`unix:${socket}`);
+  try {
+    const res = await request(ep, { method: 'GET', path: '/health' });
+    await readAll(res);
+    return res.status === 200 ? ep : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+interface Streamed {
+  result?: BuildResult;
+  /** what --metadata-file holds (made by the server's engine) */
+  metadataFile?: unknown;
+  failure?: BuildError;
+}
+
+/** Read the server's JSON lines: progress to the display, the one `result` or `error` line kept. */
+async function streamBuild(res: AsyncIterable<Buffer>, progress: ProgressSink): Promise<Streamed> {
+  let result: BuildResult | undefined;
+  let metadataFile: unknown;
+  let failure: BuildError | undefined;
+  let buf = '';
+  for await (const chunk of res) {
+    buf += chunk.toString('utf8');
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const e = JSON.parse(buf.slice(0, nl)) as RemoteEvent;
+      buf = buf.slice(nl + 1);
+      if (e.type === 'result') {
+        result = e.result as BuildResult;
+        metadataFile = e.metadataFile;
+      }
+      else if (e.type === 'error') failure = new BuildError(typeof e.code === 'string' && e.code in ERROR_CODES ? (e.code as ErrorCode) : 'ERR_KILN_INTERNAL', String(e.message));
+      else replay(progress, e);
+    }
+  }
+  return { ...(result ? { result, metadataFile } : {}), ...(failure ? { failure } : {}) };
+}
+
+/**
+ * Send the build to the server at `ep` (ROOT/kiln.sock), show its progress, write what `kiln build` writes at the
+ * end (metadata file, explain lines, the image line). `o` holds the build command's parsed flags (commander's names).
+ */
+export async function sendLocalBuild(ep: Endpoint, socket: string, input: HandoffInput, o: Record<string, unknown>, secrets: Array<{ id: string; file: string }>): Promise<void> {
+  const progress = createProgress(o.quiet ? 'quiet' : (o.progress as ProgressMode));
+  const ac = new AbortController();
+  const onSig = (): void => ac.abort();
+  process.once('SIGINT', onSig);
+  process.once('SIGTERM', onSig);
+  let out: Streamed = {};
+  try {
+    info(progress, `handing the build to kiln serve (${socket}); --no-daemon builds in this process`);
+    const body = {
+      contextDir: path.resolve(input.contextDir),
+      ...(input.dockerfile ? { dockerfile: path.resolve(input.dockerfile) } : {}),
+      ...(input.dockerfileText !== undefined ? { dockerfileText: input.dockerfileText } : {}),
+      ...(input.steps?.length ? { steps: input.steps } : {}),
+      tags: o.tag as string[],
+      buildArgs: buildArgsOf(o.buildArg as string[]),
+      ...(o.target ? { target: o.target as string } : {}),
+      ...(o.cache === false ? { noCache: true } : {}),
+      noCacheFilter: (o.cacheFilter ?? o.noCacheFilter ?? []) as string[],
+      ...(o.network === 'none' ? { network: 'none' } : {}),
+      secrets: [...secrets, ...input.secrets.flatMap((s) => (s.file ? [{ id: s.id, file: s.file }] : []))],
+    };
+    const res = await request(ep, { method: 'POST', path: '/local/v1/builds', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: ac.signal });
+    if (res.status !== 200) throw await responseError(res);
+    out = await streamBuild(res.body as AsyncIterable<Buffer>, progress);
+  } catch (err) {
+    if (ac.signal.aborted) out = { failure: new BuildError('ERR_KILN_INTERRUPTED', 'build interrupted (the server cancels it)') };
+    else throw err;
+  } finally {
+    process.off('SIGINT', onSig);
+    process.off('SIGTERM', onSig);
+  }
+  const result = out.result;
+  if (!result) {
+    progress.finish(false);
+    throw out.failure ?? new BuildError('ERR_KILN_SERVICE_UNAVAILABLE', 'kiln serve stopped before the build finished');
+  }
+  progress.finish(true);
+  if (o.metadataFile) await writeFile(path.resolve(o.metadataFile as string), `${JSON.stringify(out.metadataFile, null, 2)}\n`);
+  if (o.explain) for (const st of result.steps) if (!st.cached && st.missReason) process.stderr.write(`explain: ${st.name}: ${st.missReason}\n`);
+  const tags = o.tag as string[];
+  if (o.quiet) process.stdout.write(`${result.imageDigest}\n`);
+  else process.stderr.write(`image ${result.imageDigest}${tags.length ? ` tagged ${tags.join(', ')}` : ''}\n`);
+}

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import type { MetadataDb } from '../metadata/index.js';
+import type { LeaseRecords } from './types.js';
 import { pidAlive } from '../proc/index.js';
 
 /**
- * A running build's lease. Everything created or used since `created` is protected from prune and GC while the owning
+ * A running build's lease (the cache part's only lease mechanism: one row in `leases` plus the refs it names). Everything created or used since `created` is protected from prune and GC (src/gc) while the owning
  * process lives, and so is everything named by the lease's refs (layers by diffId, blobs by digest) — the older data a
  * build reuses. Rows of dead processes are ignored (and removed by prune).
  */
@@ -36,7 +36,7 @@ export interface Protection {
  * const lease = acquireLease(db);
  * try { ... lease.addLayers(diffIds) ... } finally { lease.release(); }
  */
-export function acquireLease(db: MetadataDb): BuildLease {
+export function acquireLease(db: LeaseRecords): BuildLease {
   const id = `${Date.now().toString(36)}-${process.pid}-${randomBytes(4).toString('hex')}`;
   const created = Date.now();
   db.putLease({ id, pid: process.pid, created });
@@ -59,7 +59,7 @@ export function acquireLease(db: MetadataDb): BuildLease {
 }
 
 /** The protection live leases give; `selfLeaseId` counts for protection but not as another running build. */
-export function readProtection(db: MetadataDb, opts: { selfLeaseId?: string } = {}): Protection {
+export function readProtection(db: LeaseRecords, opts: { selfLeaseId?: string } = {}): Protection {
   const live = db.listLeases().filter((l) => pidAlive(l.pid));
   const refs = db.listLeaseRefs(live.map((l) => l.id));
   return {
@@ -71,7 +71,7 @@ export function readProtection(db: MetadataDb, opts: { selfLeaseId?: string } = 
 }
 
 /** Remove the leases of processes that are gone; returns how many. */
-export function removeDeadLeases(db: MetadataDb): number {
+export function removeDeadLeases(db: LeaseRecords): number {
   let n = 0;
   for (const l of db.listLeases()) {
     if (pidAlive(l.pid)) continue;

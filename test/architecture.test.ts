@@ -77,13 +77,15 @@ const PARTS: Record<string, Part> = {
   registry: { tier: 'storage', uses: ['errors', 'oci', 'store'] },
   exporter: { tier: 'storage', uses: ['errors', 'oci', 'store'] },
   // cache
+  // refs over layers, blobs and snapshots (acquire, mount, commit, usable) and the leases GC honours
+  cache: { tier: 'cache', uses: ['errors', 'oci', 'progress', 'proc', 'store', 'metadata', 'snapshot', 'layer'] },
   'cache-io': { tier: 'cache', uses: ['errors', 'oci', 'flags', 'store', 'metadata', 'registry', 'exporter', 'layer'] },
-  gc: { tier: 'cache', uses: ['errors', 'oci', 'store', 'metadata', 'snapshot', 'proc', 'ops'] },
+  gc: { tier: 'cache', uses: ['errors', 'oci', 'store', 'metadata', 'snapshot', 'proc', 'cache', 'ops'] },
   // solver
   solver: { tier: 'solver', uses: ['errors', 'oci', 'graph'] },
   explain: { tier: 'solver', uses: ['errors', 'oci', 'metadata', 'graph', 'solver'] },
   // ops
-  ops: { tier: 'ops', uses: ['errors', 'oci', 'graph', 'solver', 'store', 'metadata', 'snapshot', 'executor', 'layer', 'context', 'proc', 'sparse', 'fsroot'] },
+  ops: { tier: 'ops', uses: ['errors', 'oci', 'progress', 'graph', 'solver', 'cache', 'executor', 'context', 'proc', 'sparse', 'fsroot'] },
   // front ends
   'frontend/dockerfile/parser': { tier: 'frontend', uses: ['errors'] },
   'frontend/dockerfile/shell': { tier: 'frontend', uses: ['errors'] },
@@ -102,7 +104,7 @@ const PARTS: Record<string, Part> = {
   engine: {
     tier: 'composition',
     uses: ['errors', 'oci', 'progress', 'proc', 'stateroot', 'store', 'metadata', 'snapshot', 'executor', 'graph', 'context', 'layer', 'registry', 'exporter',
-      'cache-io', 'gc', 'solver', 'explain', 'ops', 'frontend/dockerfile/convert', 'langcache', 'check'],
+      'cache', 'cache-io', 'gc', 'solver', 'explain', 'ops', 'frontend/dockerfile/convert', 'langcache', 'check'],
   },
   run: { tier: 'composition', uses: ['errors', 'oci', 'proc', 'context', 'executor', 'ops', 'engine'] },
   // the oracle rebuilds through the engine in a scratch root and reads layers back

@@ -12,7 +12,7 @@ import type { ProgressSink } from '../progress/index.js';
 import { processOwner, type State } from './state.js';
 import { validateImageName } from './image-name.js';
 import { proveStartCommand, type StartCheck } from './start-check.js';
-import { exportRootfs } from './rootfs.js';
+import { exportRootfs, layerCache } from './rootfs.js';
 import { loadLocalImage, normalizeRef, pullToState, registerLayers, resolveImage, writeImage, type PullOptions } from './images.js';
 import type { BuildGraph } from '../graph/index.js';
 import { parseRegistryRef, pushImage, RegistryClient, type RegistryOptions } from '../registry/index.js';
@@ -22,7 +22,8 @@ import { failureOf, recordFailure, stallGuard, watchStall, type BuildRecordDraft
 import { createCacheWriteBatch, leasedCacheIndex, type CacheWriteBatch } from './cache-writes.js';
 import { buildHistory, cacheKeys, imageCreated, stepTimes } from './image-history.js';
 import type { ApplyLangCacheOptions } from '../langcache/index.js';
-import { abandonBuild, acquireLease, finishBuild, historyPolicy, pinBlobs, type BuildLease } from '../gc/index.js';
+import { abandonBuild, finishBuild, historyPolicy, pinBlobs } from '../gc/index.js';
+import { acquireLease, type BuildLease } from '../cache/index.js';
 import { explainSolve, openBuildLog, type BuildLog } from '../explain/index.js';
 import { formatFinding, secretWarnings } from '../check/index.js';
 
@@ -215,7 +216,7 @@ async function runBuildWithin(req: BuildRequest): Promise<BuildResult> {
   const registry = (): RegistryClient => (client ??= new RegistryClient(req.registry));
   const b: BuildRun = {
     req, s, buildId, started, record, registry,
-    lease: acquireLease(s.db.leases), // prune/GC leave what this build uses alone (src/gc)
+    lease: acquireLease(s.db.leases), // prune/GC leave what this build uses alone (src/cache leases, honoured by src/gc)
     buildLog: openBuildLog({ root: s.root, buildId, maxBytes: historyPolicy(s.root).maxLogBytes }),
     shared: openShared(req, s, registry),
   };
@@ -398,9 +399,7 @@ async function solveGraph(b: BuildRun, graph: BuildGraph, needed: string[], inpu
   const statMap = statCacheOf(s);
   const statDirty = new Map<string, string>();
   const runner = createOpRunner({
-    store: s.store,
-    db: s.db,
-    snapshots: s.snapshots,
+    cache: layerCache(s, b.lease),
     executor: s.executor,
     stateDir: s.root,
     contextDir: input.contextDir,

@@ -1,7 +1,7 @@
 /** The cache records of one build: batched writes, and lookups that put a hit's layer under the build's lease. */
 import type { Digest } from '../oci/index.js';
 import type { CacheIndex } from '../solver/index.js';
-import type { BuildLease } from '../gc/index.js';
+import type { BuildLease } from '../cache/index.js';
 import type { CacheRecordRepo } from '../metadata/index.js';
 import type { Records } from './state.js';
 

@@ -1,13 +1,9 @@
-import { createReadStream, createWriteStream, promises as fsp, statSync } from 'node:fs';
-import { createHash } from 'node:crypto';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { Transform } from 'node:stream';
-import { createGzip } from 'node:zlib';
 import { BuildError } from '../errors/index.js';
 import { DEFAULT_PATH, MediaType, canonicalJson, isDigest, localImageName, type Descriptor, type Digest, type ImageConfig, type Index, type Manifest } from '../oci/index.js';
-import { writeLayer } from '../layer/index.js';
-import { unpackLayers, type LocalImage } from '../ops/index.js';
+import type { LocalImage } from '../ops/index.js';
+import { trace } from '../progress/index.js';
+import { layerCache } from './rootfs.js';
 import type { Blobs, Records, State } from './state.js';
 import { isNotFound } from '../errors/index.js';
 import { parseRegistryRef, pullImage, RegistryClient, type RegistryOptions } from '../registry/index.js';
@@ -100,19 +96,8 @@ export async function resolveImage(s: State, ref: string, opts: PullOptions = {}
 }
 
 /** Make the image's layers known to the metadata store (diffId ↔ blob), so snapshots can be unpacked from them. */
-export function registerLayers(s: Records<'layers' | 'transaction'>, manifest: Manifest, config: ImageConfig): void {
-  const diffIds = config.rootfs?.diff_ids ?? [];
-  if (diffIds.length !== manifest.layers.length) {
-    throw new BuildError('ERR_KILN_IMAGE_INVALID', `image has ${manifest.layers.length} layers but ${diffIds.length} diff_ids`);
-  }
-  s.db.transaction(() => {
-    manifest.layers.forEach((l, i) => {
-      const diffId = diffIds[i]!;
-      const existing = s.db.layers.getLayer(diffId);
-      if (existing && existing.blob === l.digest) return;
-      s.db.layers.putLayer({ diffId, blob: l.digest, blobSize: l.size, mediaType: l.mediaType, contentId: existing?.contentId ?? diffId, snapshotId: existing?.snapshotId ?? null });
-    });
-  });
+export function registerLayers(s: State, manifest: Manifest, config: ImageConfig): void {
+  layerCache(s).register(manifest.layers, config.rootfs?.diff_ids ?? []);
 }
 
 /**
@@ -122,8 +107,8 @@ export function registerLayers(s: Records<'layers' | 'transaction'>, manifest: M
 export async function unpackImage(s: State, config: ImageConfig, signal?: AbortSignal): Promise<void> {
   const t = Date.now();
   const diffIds = config.rootfs?.diff_ids ?? [];
-  await unpackLayers(s, diffIds, signal);
-  if (process.env.KILN_TRACE) process.stderr.write(`[trace] unpacked ${diffIds.length} layers: ${Date.now() - t} ms\n`);
+  await layerCache(s).acquireAll(diffIds, signal);
+  trace(`unpacked ${diffIds.length} layers: ${Date.now() - t} ms`);
 }
 
 /** Write config + manifest blobs; returns the manifest descriptor. */
@@ -144,41 +129,7 @@ export async function writeImage(s: Blobs, config: ImageConfig, layers: Descript
 
 /** `kiln import ROOTFS.tar|DIR NAME:TAG`: one-layer image, reproducible (same input → same digest). */
 export async function importRootfs(s: State, opts: { source: string; name: string }): Promise<Digest> {
-  const st = statSync(opts.source, { throwIfNoEntry: false });
-  if (!st) throw new BuildError('ERR_KILN_ARGUMENT', `${opts.source}: no such file or directory`);
-  let layer: Descriptor;
-  let diffId: Digest;
-  if (st.isDirectory()) {
-    const info = await writeLayer({ dir: opts.source, ingester: s.store, compression: 'gzip', overlay: false });
-    layer = { mediaType: info.mediaType, digest: info.digest, size: info.size };
-    diffId = info.diffId;
-  } else {
-    const w = await s.store.writer();
-    const hash = createHash('sha256');
-    const tap = new Transform({
-      transform(chunk: Buffer, _e, cb) {
-        hash.update(chunk);
-        cb(null, chunk);
-      },
-    });
-    const input = createReadStream(opts.source);
-    const head = await readHead(opts.source);
-    try {
-      if (head[0] === 0x1f && head[1] === 0x8b) {
-        // already gzip: store as is, hash the uncompressed stream for the diffId
-        const { createGunzip } = await import('node:zlib');
-        await Promise.all([pipeline(createReadStream(opts.source), w.stream), pipeline(input, createGunzip(), tap, devNull())]);
-      } else {
-        await pipeline(input, tap, createGzip({ level: 6 }), w.stream);
-      }
-    } catch (err) {
-      await w.abort();
-      throw err;
-    }
-    const info = await w.commit();
-    layer = { mediaType: MediaType.OciLayerGzip, digest: info.digest, size: info.size };
-    diffId = `sha256:${hash.digest('hex')}`;
-  }
+  const { diffId, descriptor } = await layerCache(s).importLayer(opts.source);
   const config: ImageConfig = {
     created: '1970-01-01T00:00:00Z',
     architecture: nodeArch(),
@@ -187,26 +138,10 @@ export async function importRootfs(s: State, opts: { source: string; name: strin
     rootfs: { type: 'layers', diff_ids: [diffId] },
     history: [{ created: '1970-01-01T00:00:00Z', created_by: `kiln import ${path.basename(opts.source)}` }],
   };
-  const { manifest } = await writeImage(s, config, [layer]);
-  s.db.layers.putLayer({ diffId, blob: layer.digest, blobSize: layer.size, mediaType: layer.mediaType, contentId: diffId, snapshotId: s.db.layers.getLayer(diffId)?.snapshotId ?? null });
+  const { manifest } = await writeImage(s, config, [descriptor]);
   s.db.images.putImage({ name: normalizeRef(opts.name), manifest: manifest.digest, created: Date.now() });
   await unpackImage(s, config);
   return manifest.digest;
-}
-
-async function readHead(file: string): Promise<Buffer> {
-  const fh = await fsp.open(file, 'r');
-  try {
-    const b = Buffer.alloc(4);
-    await fh.read(b, 0, 4, 0);
-    return b;
-  } finally {
-    await fh.close();
-  }
-}
-
-function devNull(): import('node:stream').Writable {
-  return createWriteStream('/dev/null');
 }
 
 export function canonical(o: unknown): string {

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { BuildError } from '../errors/index.js';
 import type { Digest } from '../oci/index.js';
-import { createOpRunner, type OpsOptions } from '../ops/index.js';
+import { createLayerCache, type BuildLease, type LayerCache, type LayerRecords } from '../cache/index.js';
 import type { Blobs, State } from './state.js';
 
 /**
@@ -10,10 +10,8 @@ import type { Blobs, State } from './state.js';
  * mountpoint, then release it: what a start check and a `type=local` / `type=tar` output read.
  */
 export async function withImageRootfs<T>(s: State, diffIds: Digest[], fn: (mountpoint: string) => Promise<T>): Promise<T> {
-  const lowers = await imageSnapshots(s, diffIds);
-  const snap = await s.snapshots.prepare({ lowers });
+  const snap = await layerCache(s).mount(diffIds);
   try {
-    await snap.mount();
     return await fn(snap.mountpoint);
   } finally {
     await snap.release();
@@ -53,25 +51,27 @@ export async function exportRootfs(s: State, diffIds: Digest[], out: { type: 'lo
   });
 }
 
+/** The state's layer cache (src/cache); with the build's lease, what it hands out and writes is kept from GC. */
+export function layerCache(s: State, lease?: BuildLease): LayerCache {
+  const { layers } = s.db;
+  const records: LayerRecords = {
+    getLayer: (d) => layers.getLayer(d),
+    putLayer: (r) => layers.putLayer(r),
+    setLayerSnapshot: (d, id) => layers.setLayerSnapshot(d, id),
+    touchLayer: (d) => layers.touchLayer(d),
+    getSnapshot: (id) => layers.getSnapshot(id),
+    commitSnapshot: (id, d) => layers.commitSnapshot(id, d),
+    tx: (fn) => s.db.transaction(fn),
+  };
+  return createLayerCache({ records, store: s.store, snapshots: s.snapshots, ...(lease ? { lease } : {}) });
+}
+
 /**
  * The committed snapshots (their ids) of an image's layers, unpacked now where they are not yet: the lowers a
- * container of the image mounts. No build context and no other image are involved.
+ * container of the image mounts.
  */
-export async function imageSnapshots(s: State, diffIds: Digest[], loadImage?: OpsOptions['loadImage']): Promise<number[]> {
-  const ops = createOpRunner({
-    store: s.store,
-    db: s.db,
-    snapshots: s.snapshots,
-    executor: s.executor,
-    stateDir: s.root,
-    contextDir: s.root,
-    isIgnored: () => false,
-    ignorePatterns: [],
-    statCache: { get: () => undefined, set: () => undefined },
-    secrets: new Map(),
-    loadImage: loadImage ?? (() => Promise.reject(new BuildError('ERR_KILN_INTERNAL', 'no other image is loaded here'))),
-  });
-  return ops.ensureSnapshots(diffIds);
+export async function imageSnapshots(s: State, diffIds: Digest[]): Promise<number[]> {
+  return (await layerCache(s).acquireAll(diffIds)).map((r) => r.snapshotId);
 }
 
 /** The manifest, config and layer digests of an image (an index: of each of its manifests) that the store holds. */

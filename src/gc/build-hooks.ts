@@ -3,7 +3,7 @@ import { BuildError } from '../errors/index.js';
 import { runAutoGc } from './auto.js';
 import { readConfigFile, resolveHistoryPolicy, type HistoryPolicy } from './config.js';
 import type { GcState } from './inventory.js';
-import type { BuildLease } from './leases.js';
+import type { BuildLease } from '../cache/index.js';
 
 /** History settings of a state directory (`history` in `<root>/config.json`, with defaults). */
 export function historyPolicy(root: string): HistoryPolicy {

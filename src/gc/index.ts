@@ -1,8 +1,6 @@
 /**
- * Operating the cache: usage accounting (`kiln du`), prune, the automatic GC policy, build leases, history retention.
+ * Operating the cache: usage accounting (`kiln du`), prune, the automatic GC policy, history retention; the leases it honours live in src/cache.
  */
-export { acquireLease, readProtection, removeDeadLeases } from './leases.js';
-export type { BuildLease, Protection } from './leases.js';
 export { collectInventory, treeBytes, imageClosure } from './inventory.js';
 export type { GcState, Inventory, LayerInfo, SnapshotInfo, BlobFile, ImageRefs } from './inventory.js';
 export { planPrune, parseItemType, ITEM_TYPES } from './plan.js';

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { CacheRecord, Metadata } from '../metadata/index.js';
 import type { ContentStore } from '../store/index.js';
 import { listCacheMounts, type CacheMountInfo } from '../ops/index.js';
-import { readProtection, type Protection } from './leases.js';
+import { readProtection, type Protection } from '../cache/index.js';
 import { diskStats } from './config.js';
 
 /** What GC needs of an opened state directory. */

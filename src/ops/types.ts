@@ -1,6 +1,4 @@
-import type { ContentStore } from '../store/index.js';
-import type { Metadata } from '../metadata/index.js';
-import type { Snapshotter } from '../snapshot/index.js';
+import type { LayerCache } from '../cache/index.js';
 import type { Executor, Ulimit } from '../executor/index.js';
 import type { CacheMountOpened } from './cache-mount.js';
 import type { Descriptor, Digest, ImageConfig, Manifest } from '../oci/index.js';
@@ -44,10 +42,8 @@ export interface LocalContext {
 }
 
 export interface OpsOptions {
-  store: ContentStore;
-  /** layer and snapshot records (the runner commits layers; unpack records snapshots) */
-  db: Pick<Metadata, 'layers' | 'transaction'>;
-  snapshots: Snapshotter;
+  /** layers, blobs and snapshots: mounts, commits, cache-hit checks (src/cache) */
+  cache: LayerCache;
   executor: Executor;
   /** state directory (cache mounts live under it) */
   stateDir: string;

@@ -78,7 +78,7 @@ export async function runContainer(opts: RunContainerOptions): Promise<number> {
   const args = [...entrypoint, ...cmd];
   if (args.length === 0) throw new BuildError('ERR_KILN_ARGUMENT', `image "${opts.image}" has no CMD or ENTRYPOINT: give a command to run`);
 
-  const lowers = await imageSnapshots(s, img.config.rootfs.diff_ids, (ref) => loadLocalImage(s, ref));
+  const lowers = await imageSnapshots(s, img.config.rootfs.diff_ids);
   const snap = await s.snapshots.prepare({ lowers });
   const cleanups: Array<() => Promise<void>> = [];
   try {

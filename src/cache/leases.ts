@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import type { LeaseRepo } from '../metadata/index.js';
+import type { LeaseRecords } from './types.js';
 import { pidAlive } from '../proc/index.js';
 
 /**
- * A running build's lease. Everything created or used since `created` is protected from prune and GC while the owning
+ * A running build's lease (the cache part's only lease mechanism: one row in `leases` plus the refs it names). Everything created or used since `created` is protected from prune and GC (src/gc) while the owning
  * process lives, and so is everything named by the lease's refs (layers by diffId, blobs by digest) — the older data a
  * build reuses. Rows of dead processes are ignored (and removed by prune).
  */
@@ -33,35 +33,35 @@ export interface Protection {
  * (and its post-build GC) ends.
  *
  * @example
- * const lease = acquireLease(state.db.leases);
+ * const lease = acquireLease(db);
  * try { ... lease.addLayers(diffIds) ... } finally { lease.release(); }
  */
-export function acquireLease(leases: LeaseRepo): BuildLease {
+export function acquireLease(db: LeaseRecords): BuildLease {
   const id = `${Date.now().toString(36)}-${process.pid}-${randomBytes(4).toString('hex')}`;
   const created = Date.now();
-  leases.putLease({ id, pid: process.pid, created });
+  db.putLease({ id, pid: process.pid, created });
   let released = false;
   return {
     id,
     created,
     addLayers(diffIds) {
-      if (!released) leases.addLeaseRefs(id, 'layer', diffIds);
+      if (!released) db.addLeaseRefs(id, 'layer', diffIds);
     },
     addBlobs(digests) {
-      if (!released) leases.addLeaseRefs(id, 'blob', digests);
+      if (!released) db.addLeaseRefs(id, 'blob', digests);
     },
     release() {
       if (released) return;
       released = true;
-      leases.deleteLease(id);
+      db.deleteLease(id);
     },
   };
 }
 
 /** The protection live leases give; `selfLeaseId` counts for protection but not as another running build. */
-export function readProtection(leases: LeaseRepo, opts: { selfLeaseId?: string } = {}): Protection {
-  const live = leases.listLeases().filter((l) => pidAlive(l.pid));
-  const refs = leases.listLeaseRefs(live.map((l) => l.id));
+export function readProtection(db: LeaseRecords, opts: { selfLeaseId?: string } = {}): Protection {
+  const live = db.listLeases().filter((l) => pidAlive(l.pid));
+  const refs = db.listLeaseRefs(live.map((l) => l.id));
   return {
     threshold: live.length ? Math.min(...live.map((l) => l.created)) : Number.POSITIVE_INFINITY,
     diffIds: new Set(refs.filter((r) => r.kind === 'layer').map((r) => r.ref)),
@@ -71,11 +71,11 @@ export function readProtection(leases: LeaseRepo, opts: { selfLeaseId?: string }
 }
 
 /** Remove the leases of processes that are gone; returns how many. */
-export function removeDeadLeases(leases: LeaseRepo): number {
+export function removeDeadLeases(db: LeaseRecords): number {
   let n = 0;
-  for (const l of leases.listLeases()) {
+  for (const l of db.listLeases()) {
     if (pidAlive(l.pid)) continue;
-    leases.deleteLease(l.id);
+    db.deleteLease(l.id);
     n++;
   }
   return n;

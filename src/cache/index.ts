@@ -1,0 +1,10 @@
+/**
+ * The cache part: layers, their blobs and their snapshots (refs), and the leases that keep what a running build holds
+ * out of GC's reach. The runner, `kiln run`, image import/load/pull and GC go through it.
+ */
+export { createLayerCache } from './manager.js';
+export type { LayerCache, LayerCacheDeps, LayerRef, LayerRecords, LeaseRecords, CommittedLayer, CommitOptions } from './types.js';
+export { acquireLease, readProtection, removeDeadLeases } from './leases.js';
+export type { BuildLease, Protection } from './leases.js';
+/** a mounted writable overlay over a chain of refs, as `mount` hands it out (the snapshotter's type) */
+export type { ActiveSnapshot } from '../snapshot/index.js';

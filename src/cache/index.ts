@@ -3,6 +3,7 @@
  * out of GC's reach. The runner, `kiln run`, image import/load/pull and GC go through it.
  */
 export { createLayerCache } from './manager.js';
+export { layerRecordsOf } from './records.js';
 export type { LayerCache, LayerCacheDeps, LayerRef, LayerRecords, LeaseRecords, CommittedLayer, CommitOptions } from './types.js';
 export { acquireLease, readProtection, removeDeadLeases } from './leases.js';
 export type { BuildLease, Protection } from './leases.js';

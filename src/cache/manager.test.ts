@@ -8,36 +8,36 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, unlinkSync, 
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { openMetadataDb, type MetadataDb } from '../metadata/index.js';
+import { openMetadata, type Metadata } from '../metadata/index.js';
 import { createLocalStore } from '../store/index.js';
 import { createOverlaySnapshotter } from '../snapshot/index.js';
 import { writeLayer } from '../layer/index.js';
 import { prune } from '../gc/index.js';
 import { requireIntegration } from '../../test/helpers/kiln.js';
-import { acquireLease, createLayerCache, type LayerCacheDeps } from './index.js';
+import { acquireLease, createLayerCache, layerRecordsOf, type LayerCacheDeps } from './index.js';
 
 interface Fixture extends LayerCacheDeps {
   root: string;
-  db: MetadataDb;
+  db: Metadata;
   /** a directory with a few files, and a layer written from it (recorded, not unpacked) */
   diffId: `sha256:${string}`;
 }
 
 async function fixture(t: TestContext): Promise<Fixture> {
   const root = mkdtempSync(path.join(tmpdir(), 'kiln-cache-'));
-  const db = openMetadataDb(path.join(root, 'metadata.db'));
+  const db = openMetadata(path.join(root, 'metadata.db'));
   t.after(() => {
     db.close();
     rmSync(root, { recursive: true, force: true });
   });
   mkdirSync(path.join(root, 'tmp'));
   const store = await createLocalStore({ root: path.join(root, 'content') });
-  const snapshots = await createOverlaySnapshotter({ root: path.join(root, 'snapshots'), index: db });
+  const snapshots = await createOverlaySnapshotter({ root: path.join(root, 'snapshots'), index: db.layers });
   const src = path.join(root, 'tmp', 'src');
   mkdirSync(path.join(src, 'etc'), { recursive: true });
   writeFileSync(path.join(src, 'etc', 'hello'), 'hello\n');
-  const { diffId } = await createLayerCache({ records: db, store, snapshots }).importLayer(src);
-  return { root, db, store, snapshots, records: db, diffId };
+  const { diffId } = await createLayerCache({ records: layerRecordsOf(db), store, snapshots }).importLayer(src);
+  return { root, db, store, snapshots, records: layerRecordsOf(db), diffId };
 }
 
 const sha256 = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -47,11 +47,11 @@ test('two concurrent acquires of a layer unpack it once', async (t) => {
   const cache = createLayerCache(f);
   const [a, b] = await Promise.all([cache.acquire(f.diffId), cache.acquire(f.diffId)]);
   assert.equal(a.snapshotId, b.snapshotId);
-  assert.equal(f.db.listSnapshots().length, 1, 'one snapshot unpacked');
+  assert.equal(f.db.layers.listSnapshots().length, 1, 'one snapshot unpacked');
   assert.equal(readFileSync(path.join(a.dir, 'etc', 'hello'), 'utf8'), 'hello\n');
   // another cache over the same state finds it unpacked
   assert.equal((await createLayerCache(f).acquire(f.diffId)).snapshotId, a.snapshotId);
-  assert.equal(f.db.listSnapshots().length, 1);
+  assert.equal(f.db.layers.listSnapshots().length, 1);
 });
 
 test('commit writes the digests a plain tar of the upper directory has', async (t) => {
@@ -72,7 +72,7 @@ test('commit writes the digests a plain tar of the upper directory has', async (
   assert.equal(list.status, 0, list.stderr);
   assert.deepEqual(list.stdout.split('\n').filter(Boolean).sort(), ['etc/', 'etc/.wh.hello', 'etc/added']);
   // the same upper archived again without compression: the same diffId and contentId
-  const rec = f.db.getLayer(layer.diffId)!;
+  const rec = f.db.layers.getLayer(layer.diffId)!;
   assert.equal(rec.blob, layer.descriptor.digest);
   assert.equal(rec.contentId, layer.contentId);
   const again = await writeLayer({ dir: f.snapshots.dir(rec.snapshotId!), ingester: f.store, compression: 'none', overlay: true });
@@ -88,17 +88,17 @@ test('a leased ref survives GC; after the lease is released GC removes it', asyn
   const f = await fixture(t);
   await createLayerCache(f).acquire(f.diffId); // unpacked before the lease: only the lease's ref protects it
   await new Promise((r) => setTimeout(r, 20));
-  const lease = acquireLease(f.db);
+  const lease = acquireLease(f.db.leases);
   const ref = await createLayerCache({ ...f, lease }).acquire(f.diffId);
   const gcState = { root: f.root, db: f.db, store: f.store };
   await prune(gcState, { all: true });
-  assert.ok(f.db.getLayer(f.diffId), 'the layer record is kept');
+  assert.ok(f.db.layers.getLayer(f.diffId), 'the layer record is kept');
   assert.ok(ref.usable(), 'and its snapshot');
   ref.release();
   assert.equal(ref.usable(), false, 'a released ref is not usable');
   lease.release();
   await prune(gcState, { all: true });
-  assert.equal(f.db.getLayer(f.diffId), undefined, 'unleased, the layer is removed');
+  assert.equal(f.db.layers.getLayer(f.diffId), undefined, 'unleased, the layer is removed');
   assert.equal(readdirSync(path.join(f.root, 'snapshots')).filter((n) => /^\d+$/.test(n)).length, 0, 'and its snapshot');
 });
 
@@ -115,6 +115,6 @@ test('a ref whose snapshot dir is removed is not usable; acquiring again unpacks
   assert.equal(readFileSync(path.join(again.dir, 'etc', 'hello'), 'utf8'), 'hello\n');
   // the layer itself stays usable for a cache hit while its blob is there
   assert.ok(cache.usable(f.diffId));
-  unlinkSync(f.store.path(f.db.getLayer(f.diffId)!.blob));
+  unlinkSync(f.store.path(f.db.layers.getLayer(f.diffId)!.blob));
   assert.equal(cache.usable(f.diffId), undefined, 'no blob: a hit cannot use it');
 });

@@ -16,7 +16,7 @@ const PARALLEL = 2;
  * per layer at a time); with a lease, every layer it hands out or writes is protected from GC until the lease ends.
  *
  * @example
- * const cache = createLayerCache({ records: db, store, snapshots, lease });
+ * const cache = createLayerCache({ records: layerRecordsOf(db), store, snapshots, lease });
  * const snap = await cache.mount(parentLayers);
  * ... write into snap.mountpoint ...
  * const layer = await cache.commit(snap); // null when nothing changed

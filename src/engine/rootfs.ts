@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { BuildError } from '../errors/index.js';
 import type { Digest } from '../oci/index.js';
-import { createLayerCache, type BuildLease, type LayerCache, type LayerRecords } from '../cache/index.js';
+import { createLayerCache, layerRecordsOf, type BuildLease, type LayerCache } from '../cache/index.js';
 import type { Blobs, State } from './state.js';
 
 /**
@@ -53,16 +53,7 @@ export async function exportRootfs(s: State, diffIds: Digest[], out: { type: 'lo
 
 /** The state's layer cache (src/cache); with the build's lease, what it hands out and writes is kept from GC. */
 export function layerCache(s: State, lease?: BuildLease): LayerCache {
-  const { layers } = s.db;
-  const records: LayerRecords = {
-    getLayer: (d) => layers.getLayer(d),
-    putLayer: (r) => layers.putLayer(r),
-    setLayerSnapshot: (d, id) => layers.setLayerSnapshot(d, id),
-    touchLayer: (d) => layers.touchLayer(d),
-    getSnapshot: (id) => layers.getSnapshot(id),
-    commitSnapshot: (id, d) => layers.commitSnapshot(id, d),
-    tx: (fn) => s.db.transaction(fn),
-  };
+  const records = layerRecordsOf(s.db);
   return createLayerCache({ records, store: s.store, snapshots: s.snapshots, ...(lease ? { lease } : {}) });
 }
 

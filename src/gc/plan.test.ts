@@ -11,7 +11,7 @@ function layer(id: string, o: Partial<LayerInfo> = {}): LayerInfo {
   return { diffId: `sha256:${id}`, blob: `sha256:b${id}`, blobBytes: 100, blobExists: true, snapshotId: null, snapshotBytes: 0, created: 10, lastUsed: 10, ...o };
 }
 function record(key: string, diffId: string | null, lastUsed: number): CacheRecord {
-  return { key, outputId: `o${key}`, diffId, name: `step ${key}`, inputs: {}, created: lastUsed, lastUsed, useCount: 1 };
+  return { key, outputId: `o${key}`, diffId: diffId as CacheRecord['diffId'], name: `step ${key}`, inputs: {}, created: lastUsed, lastUsed, useCount: 1 };
 }
 
 /** Three records: r1 (old) and r2 share layer A; r3 (newest) has layer B; layer C belongs to a tagged image. */

@@ -45,8 +45,8 @@ async function emittedGraph(data: TemplateData, opts: Parameters<typeof prepareT
 
 const TEMPLATES: Array<[string, () => TemplateFinal]> = [
   ['every step type', () => Template().fromDebianImage()
-    .aptInstall(['curl', 'git']).pipInstall(['numpy']).npmInstall('left-pad', { g: true }).bunInstall('zod').goInstall('example.com/x').cargoInstall('ripgrep')
-    .runCmd('echo one').runCmd(['echo a', 'echo b'], { user: 'nobody' }).copy('app/', '/app/').copy(['a.txt', 'b.txt'], '/data', { user: '1000', mode: 0o644 })
+    .aptInstall(['curl', 'git']).pipInstall(['numpy']).npmInstall('left-pad', { global: true }).bunInstall('zod').goInstall('example.com/x').cargoInstall('ripgrep')
+    .runCmd('echo one').runCmd(['echo a', 'echo b'], { user: 'nobody' }).copy('app/', '/app/').copy(['a.txt', 'b.txt'], '/data', { owner: '1000', mode: 0o644 })
     .remove('/tmp/x', { recursive: true, force: true }).rename('/a', '/b').makeDir('/srv/data', { mode: 0o755 }).makeSymlink('/srv/data', '/data2')
     .setEnvs({ A: '1', B: 'two words $A' }).setWorkdir('/srv').setUser('1000').gitClone('https://example.com/r.git', '/src', { depth: 1 }).skipCache()
     .setStartCmd('python3 -m http.server 8000', 'curl -fs localhost:8000')],

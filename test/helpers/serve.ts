@@ -81,7 +81,7 @@ export async function api(url: string, key: string | undefined, method: string, 
 }
 
 /** Poll a build until it is no longer queued or running. */
-export async function waitBuild(url: string, key: string, id: string, timeoutMs = 120_000): Promise<{ status: string; result: { steps: Array<{ name: string; cached: boolean }>; digest: string } | null; error: string | null }> {
+export async function waitBuild(url: string, key: string, id: string, timeoutMs = 120_000): Promise<{ status: string; result: { steps: Array<{ name: string; cached: boolean; durationMs: number }>; digest: string } | null; error: string | null }> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     const r = await api(url, key, 'GET', `/v1/builds/${id}`);

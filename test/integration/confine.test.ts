@@ -59,7 +59,7 @@ describe('RUN confinement', { concurrency: false }, () => {
         'mkdir -p /tmp/m && mount -t tmpfs t /tmp/m 2>/dev/null; echo got-mount=$?; echo got-done\n',
     );
     assert.equal(r.code, 0, r.stderr);
-    const got = (r.stdout + r.stderr).match(/got-[^\s]+/g) ?? [];
+    const got: string[] = (r.stdout + r.stderr).match(/got-[^\s]+/g) ?? [];
     assert.ok(got.includes('got-Seccomp:2'), got.join(' '));
     assert.ok(got.includes('got-NoNewPrivs:1'), got.join(' '));
     assert.ok(got.includes('got-unshare-U=1'), got.join(' '));

@@ -68,7 +68,7 @@ describe('RUN network modes', { concurrency: false }, () => {
       ['--network=isolated'],
     );
     assert.equal(r.code, 0, r.stderr);
-    const got = (r.stdout + r.stderr).match(/got-[^\s]+/g) ?? [];
+    const got: string[] = (r.stdout + r.stderr).match(/got-[^\s]+/g) ?? [];
     for (const want of ['got-lo-refused', 'got-gw-refused', 'got-self-refused', 'got-tap0-route', 'got-no-raw', 'got-nameserver_10.0.2.3']) assert.ok(got.includes(want), `${want}: ${got.join(' ')}`);
     assert.deepEqual(slirpProcesses(), [], 'slirp4netns left running');
     assert.deepEqual(readFileSync('/proc/self/mounts', 'utf8').split('\n').filter((l) => l.includes(`${root}/`) && l.startsWith('nsfs')), [], 'a network namespace is still mounted');

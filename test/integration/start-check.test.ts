@@ -32,7 +32,8 @@ describe('start command proven at build time', { concurrency: false }, () => {
   test('a server that comes up passes; the same image and start command are not checked again', async (t) => {
     if (!requireIntegration(t)) return;
     // a second of start-up before it listens: the first build waits for it
-    const tpl = Template().fromImage('busybox:latest').copy('index.html', '/www/index.html').setStartCmd('sleep 1; exec httpd -f -p 8000 -h /www', waitForPort(8000));
+    const base = Template().fromImage('busybox:latest').copy('index.html', '/www/index.html');
+    const tpl = base.setStartCmd('sleep 1; exec httpd -f -p 8000 -h /www', waitForPort(8000));
     const first = await Template.build(tpl, { root, contextPath: ctx, name: 'served:1' });
     const s1 = startStep(first);
     assert.ok(s1, JSON.stringify(first.steps));
@@ -42,7 +43,7 @@ describe('start command proven at build time', { concurrency: false }, () => {
     const again = await Template.build(tpl, { root, contextPath: ctx, name: 'served:1' });
     assert.deepEqual(startStep(again), { name: 'START CHECK waitForPort(8000)', cached: true, durationMs: 0 });
     // another start command on the same image is checked
-    const other = await Template.build(tpl.setReadyCmd(waitForURL('http://127.0.0.1:8000/index.html')), { root, contextPath: ctx });
+    const other = await Template.build(base.setStartCmd('sleep 1; exec httpd -f -p 8000 -h /www', waitForURL('http://127.0.0.1:8000/index.html')), { root, contextPath: ctx });
     assert.equal(startStep(other)?.name, 'START CHECK waitForURL(http://127.0.0.1:8000/index.html)');
     assert.equal(startStep(other)?.cached, false);
   });

@@ -95,7 +95,7 @@ describe('kiln serve web view', () => {
     const page = await ctx.newPage();
     // keyboard only: the key field has focus on load, Enter submits
     await page.goto(`${server!.url}/ui/`);
-    await page.waitForFunction(() => document.activeElement?.id === 'api-key');
+    await page.waitForFunction("document.activeElement?.id === 'api-key'");
     await page.keyboard.type('kiln_k00000000_not-a-real-key');
     await page.keyboard.press('Enter');
     const alert = page.getByRole('alert');
@@ -103,7 +103,7 @@ describe('kiln serve web view', () => {
     assert.match(await alert.innerText(), /not accepted.*not valid/s);
     assert.equal(await page.locator('table').count(), 0, 'no table of data');
     assert.doesNotMatch(await page.content(), /secret-of-web/);
-    assert.equal(await page.evaluate(() => sessionStorage.getItem('kiln.apiKey')), null, 'a wrong key is not kept');
+    assert.equal(await page.evaluate<string | null>("sessionStorage.getItem('kiln.apiKey')"), null, 'a wrong key is not kept');
     // the JSON views refuse it too
     assert.equal((await api(server!.url, 'kiln_k00000000_nope', 'GET', '/ui/api/builds')).status, 401);
     assert.equal((await api(server!.url, undefined, 'GET', '/ui/api/cache')).status, 401);
@@ -125,7 +125,7 @@ describe('kiln serve web view', () => {
     await signIn(page, key);
     await page.getByTestId('team').waitFor();
     assert.equal(await page.getByTestId('team').innerText(), 'web');
-    assert.equal(await page.evaluate(() => sessionStorage.getItem('kiln.apiKey')), key, 'the key is kept in the session');
+    assert.equal(await page.evaluate<string | null>("sessionStorage.getItem('kiln.apiKey')"), key, 'the key is kept in the session');
     const keyId = /^kiln_(k[0-9a-f]+)_/.exec(key)![1]!;
     const row1 = page.locator(`tr[data-build="${(b1.body as { id: string }).id}"]`);
     await row1.waitFor();
@@ -164,7 +164,7 @@ describe('kiln serve web view', () => {
     assert.equal(await reason.innerText(), expected);
     assert.equal(await cachedStep.getByText('Why it ran').count(), 0, 'a cached step has no miss reason');
     // the step chart shows what the cached RUN saved: what it took in the first build
-    const took = (done1.result!.steps as Array<{ name: string; durationMs: number }>).find((s) => s.name.includes('echo base'))!.durationMs;
+    const took = done1.result!.steps.find((s) => s.name.includes('echo base'))!.durationMs;
     const stepChart = page.locator('figure.chart', { hasText: 'Step durations' });
     await stepChart.locator('rect.bar-saved').first().waitFor();
     assert.equal(await stepChart.locator('rect.bar-saved').count(), 1, 'one cached RUN that ran before (FROM never ran)');
@@ -202,7 +202,7 @@ describe('kiln serve web view', () => {
     await page.setViewportSize({ width: 375, height: 800 });
     await page.getByRole('link', { name: 'Builds' }).click();
     await page.locator(`tr[data-build="${id2}"]`).waitFor();
-    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    const overflow = await page.evaluate<number>('document.documentElement.scrollWidth - document.documentElement.clientWidth');
     assert.ok(overflow <= 0, `no horizontal scrolling at phone width (${overflow}px over)`);
     await page.screenshot({ path: path.join(artifacts, 'builds-phone.png'), fullPage: true });
 

@@ -78,9 +78,9 @@ const PARTS: Record<string, Part> = {
   exporter: { tier: 'storage', uses: ['errors', 'oci', 'store'] },
   // cache
   // refs over layers, blobs and snapshots (acquire, mount, commit, usable) and the leases GC honours
-  cache: { tier: 'cache', uses: ['errors', 'oci', 'progress', 'proc', 'store', 'metadata', 'snapshot', 'layer'] },
+  cache: { tier: 'cache', uses: ['errors', 'oci', 'progress', 'proc', 'store', 'metadata', 'snapshot', 'layer', 'graph'] },
   'cache-io': { tier: 'cache', uses: ['errors', 'oci', 'flags', 'store', 'metadata', 'registry', 'exporter', 'layer'] },
-  gc: { tier: 'cache', uses: ['errors', 'oci', 'store', 'metadata', 'snapshot', 'proc', 'cache', 'ops'] },
+  gc: { tier: 'cache', uses: ['errors', 'oci', 'store', 'metadata', 'snapshot', 'proc', 'cache'] },
   // solver
   solver: { tier: 'solver', uses: ['errors', 'oci', 'graph'] },
   explain: { tier: 'solver', uses: ['errors', 'oci', 'metadata', 'graph', 'solver'] },
@@ -128,7 +128,6 @@ const DEBTS: Record<string, string> = {
   'sdk -> engine': 'issue 16 item 3: the SDK emits the graph and the composition root builds it',
   'sdk -> ops': 'SecretSource is a build input type; it belongs in graph (issue 16 item 3)',
   'sdk -> client': 'remote builds go through the HTTP client; the composition root should hand the SDK a builder (issue 16 item 3)',
-  'gc -> ops': 'cache mounts live in ops; they belong in the cache part (issue 16 item 1)',
 };
 
 /** npm packages, and the parts that may use them (node: builtins are free). */

@@ -1,7 +1,8 @@
 import path from 'node:path';
 import { isNotFound } from '../errors/index.js';
 import type { Digest } from '../oci/index.js';
-import type { CacheMountOpened, LocalImage } from '../ops/index.js';
+import type { CacheMountOpened } from '../cache/index.js';
+import type { LocalImage } from '../ops/index.js';
 import { parseRegistryRef, pullImage, type RegistryClient, type RegistryRef } from '../registry/index.js';
 import type { RemoteCache } from '../solver/index.js';
 import {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { lstatSync, mkdirSync, promises as fsp, renameSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
-import { removeCacheMounts } from '../ops/index.js';
+import { removeCacheMounts } from '../cache/index.js';
 import { readProtection, removeDeadLeases, type Protection } from '../cache/index.js';
 import { treeBytes, type GcState, type Inventory } from './inventory.js';
 import type { PruneAction } from './plan.js';

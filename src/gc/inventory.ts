@@ -2,7 +2,7 @@ import { lstatSync, readdirSync, readFileSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import type { CacheRecord, Metadata } from '../metadata/index.js';
 import type { ContentStore } from '../store/index.js';
-import { listCacheMounts, type CacheMountInfo } from '../ops/index.js';
+import { listCacheMounts, type CacheMountInfo } from '../cache/index.js';
 import { readProtection, type Protection } from '../cache/index.js';
 import { diskStats } from './config.js';
 

@@ -7,7 +7,7 @@ import type { ExecOp, MountDef, Vertex } from '../graph/index.js';
 import type { ExecMount } from '../executor/index.js';
 import type { RunContext } from '../solver/index.js';
 import { resolveInside, resolveSources, walkContext, type ContextEntry } from '../context/index.js';
-import { lockCacheMount } from './cache-mount.js';
+import { lockCacheMount } from '../cache/index.js';
 import { writeSecretFile } from './secret-mounts.js';
 import { withLocalContext, type OpsOptions } from './types.js';
 

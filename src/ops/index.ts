@@ -1,6 +1,6 @@
 export { createOpRunner } from './runner.js';
 export { resolveChown } from './users.js';
-export { lockCacheMount, cacheMountDir, cacheMountKey, listCacheMounts, removeCacheMounts, diskUsage } from './cache-mount.js';
-export type { CacheMountHandle, CacheMountInfo, LockCacheMountOptions, CacheMountOpened } from './cache-mount.js';
+/** the size of a directory tree (defined with the cache mounts); re-exported for src/run, which reaches ops, not cache */
+export { diskUsage } from '../cache/index.js';
 export type { BuildLimits, LocalContext, OpsOptions, LocalImage, SecretSource } from './types.js';
 export { cleanSecretMounts } from './secret-mounts.js';

@@ -1,6 +1,5 @@
-import type { LayerCache } from '../cache/index.js';
+import type { CacheMountOpened, LayerCache } from '../cache/index.js';
 import type { Executor, Ulimit } from '../executor/index.js';
-import type { CacheMountOpened } from './cache-mount.js';
 import type { Descriptor, Digest, ImageConfig, Manifest } from '../oci/index.js';
 
 /** A local image, read from the image store. */

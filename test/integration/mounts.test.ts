@@ -11,7 +11,7 @@ import { existsSync, promises as fsp, readdirSync, readFileSync, utimesSync, wri
 import { gunzipSync } from 'node:zlib';
 import path from 'node:path';
 import { build, cleanup, imageFiles, integrationBlocker, kiln, kilnSync, newContext, newRoot, readImage, repoRoot, requireIntegration } from '../helpers/kiln.js';
-import { cacheMountDir, cacheMountKey } from '../../src/ops/index.js';
+import { cacheMountDir, cacheMountKey } from '../../src/cache/index.js';
 import { listLayer } from '../../src/layer/index.js';
 
 const stepFlags = (meta: { 'kiln.steps': Array<{ name: string; cached: boolean }> }): boolean[] => meta['kiln.steps'].map((s) => s.cached);

@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { listCacheMounts, removeCacheMounts } from '../../ops/index.js';
+import { listCacheMounts, removeCacheMounts } from '../../cache/index.js';
 import type { CliContext } from '../shared.js';
 import { formatBytes } from '../../gc/index.js';
 

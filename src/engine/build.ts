@@ -5,7 +5,7 @@ import { BuildError, formatUserError, isBuildError, isNoSpace, isNotFound } from
 import type { Descriptor, Digest, ImageConfig } from '../oci/index.js';
 import { convertDockerfile, type ProgramStep } from '../frontend/dockerfile/convert/index.js';
 import { closure, solve, type SolveEvent, type VertexResult } from '../solver/index.js';
-import { createOpRunner, type BuildLimits, type LocalContext, type LocalImage, type SecretSource } from '../ops/index.js';
+import { createOpRunner, type BuildLimits, type LocalContext, type LocalImage } from '../ops/index.js';
 import { createPatternMatcher, MAX_DOCKERFILE_BYTES, readBoundedText, readIgnorePatterns, walkContext } from '../context/index.js';
 import { writeDockerArchive, writeOciLayout } from '../exporter/index.js';
 import type { ProgressSink } from '../progress/index.js';
@@ -14,7 +14,7 @@ import { validateImageName } from './image-name.js';
 import { proveStartCommand, type StartCheck } from './start-check.js';
 import { exportRootfs, layerCache } from './rootfs.js';
 import { loadLocalImage, normalizeRef, pullToState, registerLayers, resolveImage, writeImage, type PullOptions } from './images.js';
-import type { BuildGraph } from '../graph/index.js';
+import type { BuildGraph, SecretSource } from '../graph/index.js';
 import { parseRegistryRef, pushImage, RegistryClient, type RegistryOptions } from '../registry/index.js';
 import { exportCache, importCache, inlineCache, INLINE_CACHE_FIELD, type CacheExportReport, type CacheExportSpec, type CacheImportReport, type CacheImportSpec, type CacheRegistrySpec } from '../cache-io/index.js';
 import { openSharedCache, type SharedCache, type SharedCacheReport } from './shared-cache.js';

@@ -1,6 +1,7 @@
 export type {
   SourceRef,
   MountDef,
+  SecretSource,
   SourceOp,
   ExecOp,
   CopyOp,

@@ -29,6 +29,16 @@ export interface MountDef {
   env?: string;
 }
 
+/**
+ * Where the value of a build secret (`--secret id=…,src=…|env=…`) comes from: a build input beside the graph, named
+ * by a secret mount's `id`. The value never enters the graph or a cache key.
+ */
+export interface SecretSource {
+  id: string;
+  file?: string;
+  env?: string;
+}
+
 export interface SourceOp {
   type: 'source';
   /** image reference as written after expansion, or 'scratch' */

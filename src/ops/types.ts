@@ -1,6 +1,7 @@
 import type { CacheMountOpened, LayerCache } from '../cache/index.js';
 import type { Executor, Ulimit } from '../executor/index.js';
 import type { Descriptor, Digest, ImageConfig, Manifest } from '../oci/index.js';
+import type { SecretSource } from '../graph/index.js';
 
 /** A local image, read from the image store. */
 export interface LocalImage {
@@ -9,12 +10,6 @@ export interface LocalImage {
   manifest: Manifest;
   config: ImageConfig;
   configDescriptor: Descriptor;
-}
-
-export interface SecretSource {
-  id: string;
-  file?: string;
-  env?: string;
 }
 
 /** Resource limits of a build's RUN steps. */

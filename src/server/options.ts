@@ -1,5 +1,5 @@
 import type { BuildRequest, State } from '../engine/index.js';
-import type { SecretSource } from '../ops/index.js';
+import type { SecretSource } from '../graph/index.js';
 import type { ProgressSink } from '../progress/index.js';
 import type { Team } from '../service/index.js';
 import type { ServerConfig } from './config.js';

@@ -6,7 +6,7 @@ import { BuildError } from '../../errors/index.js';
 import { parseAssignments } from '../../flags/index.js';
 import { isTemplate, prepareTemplateBuild, renderTemplate, templateJSON, type TemplateData } from '../../sdk/index.js';
 import { planAppDir } from '../../planner/index.js';
-import type { SecretSource } from '../../ops/index.js';
+import type { SecretSource } from '../../graph/index.js';
 import type { BuildRequest, StartCheck } from '../../engine/index.js';
 import type { CliContext } from '../shared.js';
 import { registerTemplateResources } from './remote.js';

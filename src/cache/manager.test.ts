@@ -12,7 +12,7 @@ import { openMetadata, type Metadata } from '../metadata/index.js';
 import { createLocalStore } from '../store/index.js';
 import { createOverlaySnapshotter } from '../snapshot/index.js';
 import { writeLayer } from '../layer/index.js';
-import { prune } from '../gc/index.js';
+import { prune, treeBytes } from '../gc/index.js';
 import { requireIntegration } from '../../test/helpers/kiln.js';
 import { acquireLease, createLayerCache, layerRecordsOf, type LayerCacheDeps } from './index.js';
 
@@ -49,6 +49,9 @@ test('two concurrent acquires of a layer unpack it once', async (t) => {
   assert.equal(a.snapshotId, b.snapshotId);
   assert.equal(f.db.layers.listSnapshots().length, 1, 'one snapshot unpacked');
   assert.equal(readFileSync(path.join(a.dir, 'etc', 'hello'), 'utf8'), 'hello\n');
+  // its bytes on disk are stored when it is unpacked, equal to what GC's walk and du count
+  assert.equal(f.db.layers.snapshotSizes().get(a.snapshotId), treeBytes(a.dir));
+  assert.equal(f.db.layers.snapshotSizes().get(a.snapshotId), Number(spawnSync('du', ['-s', '-B1', a.dir], { encoding: 'utf8' }).stdout.split('\t')[0]));
   // another cache over the same state finds it unpacked
   assert.equal((await createLayerCache(f).acquire(f.diffId)).snapshotId, a.snapshotId);
   assert.equal(f.db.layers.listSnapshots().length, 1);
@@ -79,6 +82,11 @@ test('commit writes the digests a plain tar of the upper directory has', async (
   assert.equal(again.diffId, layer.diffId);
   assert.equal(again.contentId, layer.contentId);
   assert.deepEqual(cache.usable(layer.diffId), { contentId: layer.contentId });
+  // its bytes on disk are stored at commit, equal to what GC's walk and du count
+  const dir = f.snapshots.dir(rec.snapshotId!);
+  const stored = f.db.layers.snapshotSizes().get(rec.snapshotId!);
+  assert.equal(stored, treeBytes(dir));
+  assert.equal(stored, Number(spawnSync('du', ['-s', '-B1', dir], { encoding: 'utf8' }).stdout.split('\t')[0]));
   // nothing changed: no layer, and the upper is released
   const empty = await cache.mount([f.diffId, layer.diffId]);
   assert.equal(await cache.commit(empty), null);

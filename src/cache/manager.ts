@@ -173,6 +173,8 @@ async function commitUpper(o: LayerCacheDeps, snap: ActiveSnapshot, opts: Commit
   const id = await snap.commit();
   o.records.tx(() => {
     o.records.commitSnapshot(id, info.diffId);
+    // the writer's walk already stat'ed every file: GC after the build reads this instead of walking the snapshot
+    o.records.putSnapshotSize(id, info.diskBytes);
     record(o, descriptor, info.diffId, info.contentId, id);
   });
   return done();

@@ -11,6 +11,7 @@ export function layerRecordsOf(db: { layers: LayerRepo; transaction<T>(fn: () =>
     touchLayer: (d) => layers.touchLayer(d),
     getSnapshot: (id) => layers.getSnapshot(id),
     commitSnapshot: (id, d) => layers.commitSnapshot(id, d),
+    putSnapshotSize: (id, bytes) => layers.putSnapshotSize(id, bytes),
     tx: (fn) => db.transaction(fn),
   };
 }

@@ -15,6 +15,8 @@ export interface LayerRecords {
   touchLayer(diffId: string): void;
   getSnapshot(id: number): { state: string } | undefined;
   commitSnapshot(id: number, diffId: string): void;
+  /** bytes on disk of a committed (immutable) snapshot, measured when it was written; GC reads it instead of walking */
+  putSnapshotSize(id: number, bytes: number): void;
   /** run `fn` in one write transaction */
   tx<T>(fn: () => T): T;
 }

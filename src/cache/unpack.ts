@@ -4,7 +4,7 @@
  */
 import { existsSync } from 'node:fs';
 import { BuildError, whileWriting } from '../errors/index.js';
-import { applyLayer } from '../layer/index.js';
+import { applyLayer, diskUsage } from '../layer/index.js';
 import type { Digest } from '../oci/index.js';
 import type { LayerCacheDeps } from './types.js';
 
@@ -29,9 +29,12 @@ export async function unpackLayer(o: LayerCacheDeps, diffId: Digest, signal?: Ab
     await snap.abort();
     throw whileWriting(err, { what: `layer ${diffId.slice(7, 19)} being unpacked`, where: snap.dir });
   }
+  // measured once here (the snapshot never changes), so GC after each build reads it instead of walking
+  const bytes = diskUsage(snap.dir);
   const id = await snap.commit();
   o.records.tx(() => {
     o.records.commitSnapshot(id, diffId);
+    o.records.putSnapshotSize(id, bytes);
     o.records.setLayerSnapshot(diffId, id);
   });
   return id;

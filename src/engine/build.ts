@@ -9,6 +9,7 @@ import { createOpRunner, type BuildLimits, type LocalContext, type LocalImage } 
 import { createPatternMatcher, MAX_DOCKERFILE_BYTES, readBoundedText, readIgnorePatterns, walkContext } from '../context/index.js';
 import { writeDockerArchive, writeOciLayout } from '../exporter/index.js';
 import type { ProgressSink } from '../progress/index.js';
+import { trace } from '../progress/index.js';
 import { processOwner, type State } from './state.js';
 import { validateImageName } from './image-name.js';
 import { proveStartCommand, type StartCheck } from './start-check.js';
@@ -300,7 +301,10 @@ async function buildAndDeliver(b: BuildRun, input: BuildInput): Promise<BuildRes
   steps.forEach((st, i) => why[i] && (st.missReason = why[i]));
   Object.assign(b.record, { status: 'success', finished: Date.now(), imageDigest: img.manifest.digest, steps: steps as unknown as Array<Record<string, unknown>> });
   s.db.builds.putBuild(b.record);
+  const gcStart = { at: Date.now(), cpu: process.cpuUsage() };
   await finishBuild({ state: s, lease: b.lease, log: b.buildLog, progress: req.progress });
+  const gcCpu = process.cpuUsage(gcStart.cpu);
+  trace(`post-build gc: ${Date.now() - gcStart.at} ms wall, ${Math.round((gcCpu.user + gcCpu.system) / 1000)} ms cpu`);
   req.progress.finish(true);
   return {
     buildId: b.buildId, imageDigest: img.manifest.digest, configDigest: img.config.digest, config, steps, durationMs: Date.now() - b.started,

@@ -22,6 +22,11 @@ export interface LayerInfo {
    * writes the same bytes at a later time has the same contentId (the solver's early cutoff relies on this).
    */
   contentId: string;
+  /**
+   * Bytes on disk of the archived folder, its root included, as `du` counts them: st_blocks × 512, each inode once
+   * (hard links), from the stats the walk made anyway. Stored with the snapshot at commit so GC need not measure it.
+   */
+  diskBytes: number;
 }
 
 /** Options of {@link writeLayer}. */

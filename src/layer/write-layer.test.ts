@@ -147,6 +147,23 @@ describe('writeLayer', () => {
     assert.ok(older.every((x) => x.mtime === T0), 'earlier mtimes are kept');
   });
 
+  test('diskBytes is what a du walk of the folder counts: blocks, root included, hard links once, holes free', async (t) => {
+    const dir = tmp(t, 'wl-du');
+    const root = path.join(dir, 'tree');
+    fs.mkdirSync(root);
+    makeTree(root);
+    // a file with a 64 MiB hole: its blocks, not its length, count
+    const fd = fs.openSync(path.join(root, 'holey'), 'w');
+    fs.writeSync(fd, 'x', 64 * 1024 * 1024);
+    fs.closeSync(fd);
+    for (let i = 0; i < 40; i++) fs.writeFileSync(path.join(root, 'etc', `f${i}`), 'y'.repeat(i * 300));
+    const store = await createLocalStore({ root: path.join(dir, 'store') });
+    const info = await writeLayer({ dir: root, ingester: store });
+    const du = Number(execFileSync('du', ['-s', '-B1', root], { encoding: 'utf8' }).split('\t')[0]);
+    assert.equal(info.diskBytes, du);
+    assert.ok(info.diskBytes < 64 * 1024 * 1024 && info.diskBytes > 3 * 1024 * 1024, String(info.diskBytes));
+  });
+
   test('an empty folder gives an empty layer; sockets are skipped', async (t) => {
     const dir = tmp(t, 'wl-empty');
     const root = path.join(dir, 'tree');

@@ -362,6 +362,26 @@ function emitEntry(ctx: EmitContext, e: WalkEntry): Promise<void> | undefined {
   return undefined;
 }
 
+/** `du`-style bytes on disk of a walked tree and its root: st_blocks × 512, each (dev, inode) once. */
+function diskBytesOf(rootSt: fs.Stats, tree: WalkEntry[]): number {
+  const seen = new Set<string>();
+  let total = rootSt.blocks * 512;
+  for (const { st } of tree) {
+    if (st.nlink > 1 && !st.isDirectory()) {
+      const key = `${st.dev}:${st.ino}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+    }
+    total += st.blocks * 512;
+  }
+  return total;
+}
+
+/** Bytes on disk under `dir`, its root included, as `du` counts them (st_blocks × 512, hard links once). */
+export function diskUsage(dir: string, signal?: AbortSignal): number {
+  return diskBytesOf(fs.lstatSync(dir), walkTree(dir, signal ? { signal } : {}));
+}
+
 /**
  * Tar a folder (an overlay upperdir, or any folder) as an OCI layer, gzip it, and write it into the blob store.
  *
@@ -422,6 +442,7 @@ export async function writeLayer(opts: WriteLayerOptions): Promise<LayerInfo> {
       mediaType: compression === 'gzip' ? MediaType.OciLayerGzip : MediaType.OciLayer,
       entries: ctx.entries,
       contentId: `sha256:${ctx.content.digest('hex')}`,
+      diskBytes: diskBytesOf(st, tree),
     };
   } catch (err) {
     out.destroy(err as Error);

@@ -9,12 +9,18 @@
  * npm packages are allowed only in the parts listed in PACKAGES.
  *
  * A new part: add it to PARTS in its tier (the server/service/client/fsroot entries below show the shape).
+ *
+ * Functions stay short where the build's work is done (FUNCTION_LENGTH_PARTS): a function (declaration, method,
+ * arrow or function expression, nested ones counted inside their parent too) may not span more than
+ * MAX_FUNCTION_LINES lines, read with the TypeScript compiler's parser. LONG_FUNCTIONS lists the ones allowed to be
+ * longer until they are split; like DEBTS it can only shrink (a listed function that got short fails the test).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import ts from 'typescript';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SRC = path.join(repoRoot, 'src');
@@ -147,6 +153,48 @@ const PACKAGES: Record<string, string[]> = {
   'tar-stream': ['layer', 'exporter', 'ops', 'cache-io'],
   tsx: ['cli'],
 };
+
+/** The folders (under src/) whose functions are held to MAX_FUNCTION_LINES. */
+const FUNCTION_LENGTH_PARTS = ['solver', 'engine', 'ops', 'cache', 'frontend/dockerfile/convert'];
+const MAX_FUNCTION_LINES = 120;
+/**
+ * Functions allowed to be longer than MAX_FUNCTION_LINES until they are split, keyed `src/<file>:<name>` with why.
+ * Empty: nothing in FUNCTION_LENGTH_PARTS is longer (the longest is createLayerCache, 105 lines). Do not add to it.
+ */
+const LONG_FUNCTIONS: Record<string, string> = {};
+
+interface LongFunction {
+  /** `src/<file>:<name>`, the key LONG_FUNCTIONS uses */
+  key: string;
+  line: number;
+  lines: number;
+}
+
+/** The functions of one file longer than `max` lines, outermost first; `rel` is the path shown (src/…). */
+function longFunctions(rel: string, text: string, max = MAX_FUNCTION_LINES): LongFunction[] {
+  const sf = ts.createSourceFile(rel, text, ts.ScriptTarget.Latest, true);
+  const lineOf = (pos: number): number => sf.getLineAndCharacterOfPosition(pos).line + 1;
+  const found: LongFunction[] = [];
+  const visit = (node: ts.Node): void => {
+    if (ts.isFunctionLike(node) && 'body' in node && node.body) {
+      const line = lineOf(node.getStart(sf));
+      const lines = lineOf(node.end) - line + 1;
+      if (lines > max) found.push({ key: `${rel}:${functionName(node, sf)}`, line, lines });
+    }
+    ts.forEachChild(node, visit);
+  };
+  visit(sf);
+  return found;
+}
+
+/** A function's name: its own, or the variable, property or class member it is assigned to. */
+function functionName(node: ts.SignatureDeclaration, sf: ts.SourceFile): string {
+  if (ts.isConstructorDeclaration(node)) return 'constructor';
+  if (node.name) return node.name.getText(sf);
+  const p = node.parent;
+  if ((ts.isVariableDeclaration(p) || ts.isPropertyAssignment(p) || ts.isPropertyDeclaration(p)) && p.name) return p.name.getText(sf);
+  return `<anonymous@${sf.getLineAndCharacterOfPosition(node.getStart(sf)).line + 1}>`;
+}
 
 interface ImportSite {
   specifier: string;
@@ -296,6 +344,35 @@ test('every src/ file is in a part, imports only through index.ts, in the allowe
   }
   for (const edge of Object.keys(DEBTS)) if (!usedDebts.has(edge)) problems.push(`debt ${edge} is paid: remove it from DEBTS (and the edge from uses if it is gone)`);
   assert.deepEqual(problems, []);
+});
+
+test(`no function in ${FUNCTION_LENGTH_PARTS.join(', ')} is longer than ${MAX_FUNCTION_LINES} lines (but those in LONG_FUNCTIONS)`, () => {
+  const problems: string[] = [];
+  const seen = new Set<string>();
+  for (const part of FUNCTION_LENGTH_PARTS) {
+    for (const file of tsFiles(path.join(SRC, part))) {
+      const rel = path.relative(repoRoot, file).split(path.sep).join('/');
+      for (const f of longFunctions(rel, readFileSync(file, 'utf8'))) {
+        seen.add(f.key);
+        if (!LONG_FUNCTIONS[f.key]) problems.push(`${rel}:${f.line}: ${f.key.slice(rel.length + 1)} is ${f.lines} lines (at most ${MAX_FUNCTION_LINES}; split it)`);
+      }
+    }
+  }
+  for (const key of Object.keys(LONG_FUNCTIONS)) if (!seen.has(key)) problems.push(`${key} is no longer over ${MAX_FUNCTION_LINES} lines: remove it from LONG_FUNCTIONS`);
+  assert.deepEqual(problems, []);
+});
+
+test('the function-length check sees every kind of function, with its name, first line and length', () => {
+  const body = (n: number): string => Array.from({ length: n }, (_, i) => `  const v${i} = ${i};`).join('\n');
+  const text = [
+    `export function long() {\n${body(119)}\n}`, // 121 lines
+    `export const arrow = (): void => {\n${body(130)}\n};`,
+    `export function ok() {\n${body(118)}\n}`, // 120 lines: allowed
+    `class C {\n  method(): void {\n${body(125)}\n  }\n}`,
+    `export function outer() {\n  return { inner: function () {\n${body(121)}\n  } };\n}`,
+  ].join('\n');
+  const got = longFunctions('src/x.ts', text).map((f) => `${f.key}:${f.line}:${f.lines}`);
+  assert.deepEqual(got, ['src/x.ts:long:1:121', 'src/x.ts:arrow:122:132', 'src/x.ts:method:375:127', 'src/x.ts:outer:503:125', 'src/x.ts:inner:504:123']);
 });
 
 test('the checker catches each kind of wrong import', () => {

@@ -11,6 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { skipWithoutDockerd, startDockerd } from '../helpers/dockerd.js';
 import { cleanup, imageFiles, integrationBlocker, kiln, kilnBin, newContext, newRoot, readImage, repoRoot, requireIntegration } from '../helpers/kiln.js';
 
 /** `bash -c SCRIPT` → stdout, stderr, and the exit status of the pipeline's first command. */
@@ -82,7 +83,7 @@ describe('kiln: every output and every mistake', { concurrency: false }, () => {
     assert.match(key.stderr, /unknown key "nmae"/);
   });
 
-  test('`--output type=docker,name=x:1` names the image in the archive (read by skopeo; docker load cannot run here)', async (t) => {
+  test('`--output type=docker,name=x:1` names the image in the archive (read by skopeo)', async (t) => {
     if (!requireIntegration(t)) return;
     const dest = path.join(tmp, 'named.tar');
     const r = await kiln(['build', '--root', root, '-t', 'other:2', '-o', `type=docker,dest=${dest},name=x:1`, ctx]);
@@ -93,6 +94,30 @@ describe('kiln: every output and every mistake', { concurrency: false }, () => {
     const sk = spawnSync('skopeo', ['inspect', `docker-archive:${dest}:x:1`], { encoding: 'utf8' });
     assert.equal(sk.status, 0, sk.stderr);
     assert.equal((JSON.parse(sk.stdout) as { Architecture: string }).Architecture, 'amd64');
+  });
+
+  test('`docker load` of `--output type=docker,name=x:1` gives x:1 with the Dockerfile\'s Env and Cmd (private dockerd)', async (t) => {
+    if (!requireIntegration(t) || skipWithoutDockerd(t)) return;
+    const dctx = await newContext({ Dockerfile: 'FROM busybox:latest\nENV KILN_HABIT=docker-load\nRUN echo hi > /hi\nCMD ["cat", "/hi"]\n' });
+    const dest = path.join(tmp, 'for-docker.tar');
+    const daemon = await startDockerd();
+    try {
+      const r = await kiln(['build', '--root', root, '-o', `type=docker,dest=${dest},name=x:1`, dctx]);
+      assert.equal(r.code, 0, r.stderr);
+      const load = daemon.docker(['load', '-i', dest]);
+      assert.equal(load.status, 0, load.stderr);
+      assert.match(load.stdout, /Loaded image: x:1/);
+      const ins = daemon.docker(['image', 'inspect', 'x:1']);
+      assert.equal(ins.status, 0, ins.stderr);
+      const cfg = (JSON.parse(ins.stdout) as Array<{ RepoTags: string[]; Architecture: string; Config: { Env: string[]; Cmd: string[] } }>)[0]!;
+      assert.deepEqual(cfg.RepoTags, ['x:1']);
+      assert.equal(cfg.Architecture, 'amd64');
+      assert.ok(cfg.Config.Env.includes('KILN_HABIT=docker-load'), JSON.stringify(cfg.Config.Env));
+      assert.deepEqual(cfg.Config.Cmd, ['cat', '/hi']);
+    } finally {
+      await daemon.stop();
+      await cleanup(dctx);
+    }
   });
 
   test('`kiln load -t` on an archive that names its image adds the name instead of dropping it', async (t) => {

@@ -12,6 +12,7 @@ import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, writeFileSy
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { skipWithoutDockerd, startDockerd } from '../helpers/dockerd.js';
+import { startServe } from '../helpers/serve.js';
 import { cleanup, imageFiles, integrationBlocker, kiln, kilnBin, newContext, newRoot, readImage, repoRoot, requireIntegration } from '../helpers/kiln.js';
 
 /** `bash -c SCRIPT` → stdout, stderr, and the exit status of the pipeline's first command. */
@@ -117,6 +118,31 @@ describe('kiln: every output and every mistake', { concurrency: false }, () => {
     } finally {
       await daemon.stop();
       await cleanup(dctx);
+    }
+  });
+
+  test('a build handed to a local kiln serve prints the same `image … tagged NAME` line as an in-process build', async (t) => {
+    if (!requireIntegration(t)) return;
+    const sroot = await newRoot();
+    const server = await startServe(sroot);
+    try {
+      const tagLine = (stderr: string): string => (/^image sha256:[0-9a-f]{64}( tagged .*)?$/m.exec(stderr) ?? [''])[0];
+      const args = ['--root', sroot, 'build', '--progress=plain', '-t', 'plain', '-t', 'docker.io/library/other:2', ctx];
+      const handed = await kiln(args);
+      assert.equal(handed.code, 0, handed.stderr);
+      assert.match(handed.stderr, /handing the build to kiln serve/);
+      assert.match(handed.stderr, /^image sha256:[0-9a-f]{64} tagged plain:latest, other:2$/m);
+      const inproc = await kiln([...args.slice(0, 3), '--no-daemon', ...args.slice(3)]);
+      assert.equal(inproc.code, 0, inproc.stderr);
+      assert.doesNotMatch(inproc.stderr, /handing/);
+      assert.equal(tagLine(handed.stderr), tagLine(inproc.stderr));
+      // the lean entry (the spelling it takes: -t NAME, --progress=plain) and the full CLI (-tNAME) agree too
+      const full = await kiln(['--root', sroot, 'build', '--progress=plain', '-tplain', ctx]);
+      assert.match(full.stderr, /handing the build to kiln serve/);
+      assert.match(full.stderr, /^image sha256:[0-9a-f]{64} tagged plain:latest$/m);
+    } finally {
+      await server.stop();
+      await cleanup(sroot);
     }
   });
 

@@ -206,6 +206,33 @@ describe('kiln run', { concurrency: false }, () => {
     assert.equal(existsSync(path.join(root, 'containers', autoId)), false, '--rm removed the exited container');
   });
 
+  test('rmi refuses an image a container uses (running or stopped) with ERR_KILN_IMAGE_IN_USE unless -f', (t) => {
+    if (!requireIntegration(t)) return;
+    const k = (...args: string[]): ReturnType<typeof kilnSync> => kilnSync([args[0]!, '--root', root, ...args.slice(1)]);
+    assert.equal(k('tag', 'busybox', 'inuse:1').code, 0);
+    assert.equal(k('tag', 'busybox', 'spare:1').code, 0);
+    const c = run('-d', '--name', 'user-of-inuse', 'inuse:1', 'sleep', '1000');
+    assert.equal(c.code, 0, c.stderr);
+    const running = k('rmi', 'inuse:1');
+    assert.equal(running.code, 1);
+    assert.match(running.stderr, /ERR_KILN_IMAGE_IN_USE/);
+    assert.match(running.stderr, /image "inuse:1" is used by container user-of-inuse \([0-9a-f]{12}, running\)/);
+    assert.match(running.stderr, /kiln rm/);
+    assert.doesNotMatch(running.stderr, /\n\s+at /);
+    // the same image under a name no container uses goes as before
+    assert.equal(k('rmi', 'spare:1').code, 0);
+    assert.equal(k('stop', '-t', '1', 'user-of-inuse').code, 0);
+    const stopped = k('rmi', 'inuse:1');
+    assert.equal(stopped.code, 1);
+    assert.match(stopped.stderr, /used by container user-of-inuse \([0-9a-f]{12}, exited\)/);
+    assert.ok(k('images', '-q').stdout.length > 0);
+    assert.match(k('images').stdout, /inuse:1/);
+    const forced = k('rmi', '-f', 'inuse:1');
+    assert.equal(forced.code, 0, forced.stderr);
+    assert.equal(forced.stdout, 'Untagged: inuse:1\n');
+    assert.equal(k('rm', 'user-of-inuse').code, 0);
+  });
+
   test('a detached container whose supervisor was killed shows as Exited (255), and the next kiln command removes its process', async (t) => {
     if (!requireIntegration(t)) return;
     const d = run('-d', '--name', 'orphan', 'busybox', 'sleep', '1000');

@@ -142,6 +142,7 @@ export async function sendLocalBuild(ep: Endpoint, socket: string, input: Handof
   }
   progress.finish(true);
   if (o.metadataFile) await writeFile(path.resolve(o.metadataFile as string), `${JSON.stringify(out.metadataFile, null, 2)}\n`);
+  if (o.iidfile) await writeFile(path.resolve(o.iidfile as string), result.configDigest);
   if (o.explain) for (const st of result.steps) if (!st.cached && st.missReason) process.stderr.write(`explain: ${st.name}: ${st.missReason}\n`);
   // the names as an in-process build prints them (`-t x` → `tagged x:latest`)
   const tags = (o.tag as string[]).map(localImageName);

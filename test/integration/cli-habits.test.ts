@@ -140,6 +140,16 @@ describe('kiln: every output and every mistake', { concurrency: false }, () => {
       const full = await kiln(['--root', sroot, 'build', '--progress=plain', '-tplain', ctx]);
       assert.match(full.stderr, /handing the build to kiln serve/);
       assert.match(full.stderr, /^image sha256:[0-9a-f]{64} tagged plain:latest$/m);
+      // --iidfile is applied after the hand-off; a flag the server cannot carry (--label) builds in this process
+      const iid = path.join(tmp, 'handed.iid');
+      const withIid = await kiln(['--root', sroot, 'build', '--progress=plain', '--iidfile', iid, ctx]);
+      assert.match(withIid.stderr, /handing the build to kiln serve/);
+      assert.match(readFileSync(iid, 'utf8'), /^sha256:[0-9a-f]{64}$/);
+      const labelled = await kiln(['--root', sroot, 'build', '--progress=plain', '--label', 'habit=kept', '-t', 'labelled', ctx]);
+      assert.equal(labelled.code, 0, labelled.stderr);
+      assert.doesNotMatch(labelled.stderr, /handing/);
+      const ins = await kiln(['--root', sroot, 'inspect', '-f', '{{json .Config.Labels}}', 'labelled']);
+      assert.match(ins.stdout, /"habit":"kept"/);
     } finally {
       await server.stop();
       await cleanup(sroot);

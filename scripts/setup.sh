@@ -20,8 +20,9 @@ fi
 # runc: the OCI runtime; busybox-static: the built-in base image; skopeo: an independent OCI client for tests;
 # debootstrap: Debian base images in tests; docker-registry: a real registry for cache sharing tests;
 # postgresql: PostgreSQL 15 for the service metadata and build-queue tests (each test starts its own server);
-# attr: getfattr for reading overlay xattrs; tar/gzip/bzip2/xz-utils: ADD archive tests.
-PKGS=(runc busybox-static skopeo debootstrap docker-registry postgresql attr tar gzip bzip2 xz-utils zstd ca-certificates time slirp4netns util-linux bsdutils chromium)
+# attr: getfattr for reading overlay xattrs; tar/gzip/bzip2/xz-utils: ADD archive tests;
+# docker.io: a private dockerd (test/helpers/dockerd.ts) proves `docker load` of kiln's docker-archive output.
+PKGS=(runc busybox-static skopeo debootstrap docker-registry postgresql attr tar gzip bzip2 xz-utils zstd ca-certificates time slirp4netns util-linux bsdutils chromium docker.io)
 missing=()
 for p in "${PKGS[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -33,6 +34,8 @@ fi
 systemctl disable --now docker-registry >/dev/null 2>&1 || true
 # likewise the postgresql package's own cluster on :5432: tests run servers of their own under temp dirs
 systemctl disable --now postgresql >/dev/null 2>&1 || true
+# and docker.io's daemon: tests start a private dockerd (own data root and socket under a temp dir), nothing on the host
+systemctl disable --now docker.service docker.socket containerd.service >/dev/null 2>&1 || true
 
 # ---- npm packages and build
 echo "==> npm ci"

@@ -36,8 +36,8 @@ export interface Protection {
  * const lease = acquireLease(db);
  * try { ... lease.addLayers(diffIds) ... } finally { lease.release(); }
  */
-export function acquireLease(db: LeaseRecords): BuildLease {
-  const id = `${Date.now().toString(36)}-${process.pid}-${randomBytes(4).toString('hex')}`;
+export function acquireLease(db: LeaseRecords, opts: { refsOnly?: boolean } = {}): BuildLease {
+  const id = `${opts.refsOnly ? REFS_ONLY : ''}${Date.now().toString(36)}-${process.pid}-${randomBytes(4).toString('hex')}`;
   const created = Date.now();
   db.putLease({ id, pid: process.pid, created });
   let released = false;
@@ -58,15 +58,22 @@ export function acquireLease(db: LeaseRecords): BuildLease {
   };
 }
 
+/**
+ * The id prefix of a refs-only lease (`acquireLease(db, { refsOnly: true })`, held by a running container): it
+ * protects only the refs it names, sets no time threshold and is not "another build running".
+ */
+const REFS_ONLY = 'refs-';
+
 /** The protection live leases give; `selfLeaseId` counts for protection but not as another running build. */
 export function readProtection(db: LeaseRecords, opts: { selfLeaseId?: string } = {}): Protection {
   const live = db.listLeases().filter((l) => pidAlive(l.pid));
   const refs = db.listLeaseRefs(live.map((l) => l.id));
+  const builds = live.filter((l) => !l.id.startsWith(REFS_ONLY));
   return {
-    threshold: live.length ? Math.min(...live.map((l) => l.created)) : Number.POSITIVE_INFINITY,
+    threshold: builds.length ? Math.min(...builds.map((l) => l.created)) : Number.POSITIVE_INFINITY,
     diffIds: new Set(refs.filter((r) => r.kind === 'layer').map((r) => r.ref)),
     blobs: new Set(refs.filter((r) => r.kind === 'blob').map((r) => r.ref)),
-    otherBuildRunning: live.some((l) => l.id !== opts.selfLeaseId),
+    otherBuildRunning: builds.some((l) => l.id !== opts.selfLeaseId),
   };
 }
 

@@ -3,6 +3,7 @@ import { BuildError, ERROR_CODES, type ErrorCode } from '../errors/index.js';
 import type { BuildResult } from '../engine/index.js';
 import { writeFile } from 'node:fs/promises';
 import { parseEndpoint, readAll, request, responseError, type Endpoint, type RemoteEvent } from '../client/index.js';
+import { localImageName } from '../oci/index.js';
 import { createProgress, type ProgressEvent, type ProgressMode, type ProgressSink } from '../progress/index.js';
 
 /*
@@ -141,8 +142,10 @@ export async function sendLocalBuild(ep: Endpoint, socket: string, input: Handof
   }
   progress.finish(true);
   if (o.metadataFile) await writeFile(path.resolve(o.metadataFile as string), `${JSON.stringify(out.metadataFile, null, 2)}\n`);
+  if (o.iidfile) await writeFile(path.resolve(o.iidfile as string), result.configDigest);
   if (o.explain) for (const st of result.steps) if (!st.cached && st.missReason) process.stderr.write(`explain: ${st.name}: ${st.missReason}\n`);
-  const tags = o.tag as string[];
+  // the names as an in-process build prints them (`-t x` → `tagged x:latest`)
+  const tags = (o.tag as string[]).map(localImageName);
   if (o.quiet) process.stdout.write(`${result.imageDigest}\n`);
   else process.stderr.write(`image ${result.imageDigest}${tags.length ? ` tagged ${tags.join(', ')}` : ''}\n`);
 }

@@ -5,7 +5,7 @@ export type { BuildRequest, BuildResult, BuildOutput, NamedContextSpec, StepRepo
 export { loadLocalImage, importRootfs, normalizeRef, registerLayers, unpackImage, writeImage, pullToState, resolveImage } from './images.js';
 export type { PullOptions } from './images.js';
 export { validateImageName } from './image-name.js';
-export { imageBlobs, imageSnapshots } from './rootfs.js';
+export { holdImage, imageBlobs, imageSnapshots } from './rootfs.js';
 export type { SharedCacheReport } from './shared-cache.js';
 export { proveStartCommand, startCheckKey } from './start-check.js';
 export type { StartCheck, StartCheckResult, ProveStartOptions } from './start-check.js';

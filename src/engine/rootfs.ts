@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { BuildError } from '../errors/index.js';
 import type { Digest } from '../oci/index.js';
-import { createLayerCache, layerRecordsOf, type BuildLease, type LayerCache } from '../cache/index.js';
+import { acquireLease, createLayerCache, layerRecordsOf, type BuildLease, type LayerCache } from '../cache/index.js';
 import type { Blobs, State } from './state.js';
 
 /**
@@ -63,6 +63,18 @@ export function layerCache(s: State, lease?: BuildLease): LayerCache {
  */
 export async function imageSnapshots(s: State, diffIds: Digest[]): Promise<number[]> {
   return (await layerCache(s).acquireAll(diffIds)).map((r) => r.snapshotId);
+}
+
+/**
+ * Keep an image's layers (records, unpacked snapshots) and blobs from prune and GC while it is in use (a running
+ * container): a refs-only lease of this process, which sets no GC threshold and does not count as a running build.
+ * A crashed holder's lease is removed like any dead process's.
+ */
+export async function holdImage(s: State, manifest: Digest, diffIds: Digest[]): Promise<{ release(): void }> {
+  const lease = acquireLease(s.db.leases, { refsOnly: true });
+  lease.addLayers(diffIds);
+  lease.addBlobs(await imageBlobs(s, manifest));
+  return { release: () => lease.release() };
 }
 
 /** The manifest, config and layer digests of an image (an index: of each of its manifests) that the store holds. */

@@ -52,6 +52,7 @@ export const ERROR_CODES = {
   ERR_KILN_VOLUME_IN_USE: { kind: 'failed-precondition', hint: 'stop the container using it, or pass --force' },
   ERR_KILN_CONTAINER_NOT_FOUND: { kind: 'not-found', hint: 'kiln ps -a lists the containers' },
   ERR_KILN_CONTAINER_NAME_IN_USE: { kind: 'already-exists', hint: 'remove (kiln rm) that container to reuse the name, or pick another --name' },
+  ERR_KILN_IMAGE_IN_USE: { kind: 'failed-precondition', hint: 'remove the container first (kiln rm NAME; kiln ps -a lists them), or force it: kiln rmi -f' },
   ERR_KILN_CONTAINER_RUNNING: { kind: 'failed-precondition', hint: 'stop the container before removing it (kiln stop), or force it: kiln rm -f' },
   ERR_KILN_TEMPLATE_INVALID: { kind: 'invalid-argument', hint: 'check the template method and its arguments (each has TSDoc with an example)' },
   ERR_KILN_TEMPLATE_LOAD: { kind: 'invalid-argument', hint: 'a template file must `export default` a Template with a base image (Template().fromPythonImage()...)' },

@@ -2,7 +2,7 @@ import { promises as fsp } from 'node:fs';
 import { resolveInside } from '../context/index.js';
 import { BuildError } from '../errors/index.js';
 import type { ExecMount, ExecNetwork, PortForward } from '../executor/index.js';
-import { imageSnapshots, loadLocalImage, registerLayers, type State } from '../engine/index.js';
+import { holdImage, imageSnapshots, loadLocalImage, registerLayers, type State } from '../engine/index.js';
 import { createVolume, useVolume } from './volumes.js';
 
 /** A `-v` of `kiln run`: a named volume or a host directory, at a path in the container. */
@@ -78,8 +78,14 @@ export async function runContainer(opts: RunContainerOptions): Promise<number> {
   const args = [...entrypoint, ...cmd];
   if (args.length === 0) throw new BuildError('ERR_KILN_ARGUMENT', `image "${opts.image}" has no CMD or ENTRYPOINT: give a command to run`);
 
-  const lowers = await imageSnapshots(s, img.config.rootfs.diff_ids);
-  const snap = await s.snapshots.prepare({ lowers });
+  // a refs-only lease: prune/GC keep the image's layers, snapshots and blobs while the container runs
+  const hold = await holdImage(s, img.manifestDigest, img.config.rootfs.diff_ids);
+  const snap = await imageSnapshots(s, img.config.rootfs.diff_ids)
+    .then((lowers) => s.snapshots.prepare({ lowers }))
+    .catch((err: unknown) => {
+      hold.release();
+      throw err;
+    });
   const cleanups: Array<() => Promise<void>> = [];
   try {
     await snap.mount();
@@ -111,6 +117,7 @@ export async function runContainer(opts: RunContainerOptions): Promise<number> {
     }
     // what is left of the snapshot (all of it without keepUpperIn) is discarded
     await snap.release();
+    hold.release();
   }
 }
 

@@ -11,6 +11,8 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { skipWithoutDockerd, startDockerd } from '../helpers/dockerd.js';
+import { startServe } from '../helpers/serve.js';
 import { cleanup, imageFiles, integrationBlocker, kiln, kilnBin, newContext, newRoot, readImage, repoRoot, requireIntegration } from '../helpers/kiln.js';
 
 /** `bash -c SCRIPT` → stdout, stderr, and the exit status of the pipeline's first command. */
@@ -82,7 +84,7 @@ describe('kiln: every output and every mistake', { concurrency: false }, () => {
     assert.match(key.stderr, /unknown key "nmae"/);
   });
 
-  test('`--output type=docker,name=x:1` names the image in the archive (read by skopeo; docker load cannot run here)', async (t) => {
+  test('`--output type=docker,name=x:1` names the image in the archive (read by skopeo)', async (t) => {
     if (!requireIntegration(t)) return;
     const dest = path.join(tmp, 'named.tar');
     const r = await kiln(['build', '--root', root, '-t', 'other:2', '-o', `type=docker,dest=${dest},name=x:1`, ctx]);
@@ -93,6 +95,65 @@ describe('kiln: every output and every mistake', { concurrency: false }, () => {
     const sk = spawnSync('skopeo', ['inspect', `docker-archive:${dest}:x:1`], { encoding: 'utf8' });
     assert.equal(sk.status, 0, sk.stderr);
     assert.equal((JSON.parse(sk.stdout) as { Architecture: string }).Architecture, 'amd64');
+  });
+
+  test('`docker load` of `--output type=docker,name=x:1` gives x:1 with the Dockerfile\'s Env and Cmd (private dockerd)', async (t) => {
+    if (!requireIntegration(t) || skipWithoutDockerd(t)) return;
+    const dctx = await newContext({ Dockerfile: 'FROM busybox:latest\nENV KILN_HABIT=docker-load\nRUN echo hi > /hi\nCMD ["cat", "/hi"]\n' });
+    const dest = path.join(tmp, 'for-docker.tar');
+    const daemon = await startDockerd();
+    try {
+      const r = await kiln(['build', '--root', root, '-o', `type=docker,dest=${dest},name=x:1`, dctx]);
+      assert.equal(r.code, 0, r.stderr);
+      const load = daemon.docker(['load', '-i', dest]);
+      assert.equal(load.status, 0, load.stderr);
+      assert.match(load.stdout, /Loaded image: x:1/);
+      const ins = daemon.docker(['image', 'inspect', 'x:1']);
+      assert.equal(ins.status, 0, ins.stderr);
+      const cfg = (JSON.parse(ins.stdout) as Array<{ RepoTags: string[]; Architecture: string; Config: { Env: string[]; Cmd: string[] } }>)[0]!;
+      assert.deepEqual(cfg.RepoTags, ['x:1']);
+      assert.equal(cfg.Architecture, 'amd64');
+      assert.ok(cfg.Config.Env.includes('KILN_HABIT=docker-load'), JSON.stringify(cfg.Config.Env));
+      assert.deepEqual(cfg.Config.Cmd, ['cat', '/hi']);
+    } finally {
+      await daemon.stop();
+      await cleanup(dctx);
+    }
+  });
+
+  test('a build handed to a local kiln serve prints the same `image … tagged NAME` line as an in-process build', async (t) => {
+    if (!requireIntegration(t)) return;
+    const sroot = await newRoot();
+    const server = await startServe(sroot);
+    try {
+      const tagLine = (stderr: string): string => (/^image sha256:[0-9a-f]{64}( tagged .*)?$/m.exec(stderr) ?? [''])[0];
+      const args = ['--root', sroot, 'build', '--progress=plain', '-t', 'plain', '-t', 'docker.io/library/other:2', ctx];
+      const handed = await kiln(args);
+      assert.equal(handed.code, 0, handed.stderr);
+      assert.match(handed.stderr, /handing the build to kiln serve/);
+      assert.match(handed.stderr, /^image sha256:[0-9a-f]{64} tagged plain:latest, other:2$/m);
+      const inproc = await kiln([...args.slice(0, 3), '--no-daemon', ...args.slice(3)]);
+      assert.equal(inproc.code, 0, inproc.stderr);
+      assert.doesNotMatch(inproc.stderr, /handing/);
+      assert.equal(tagLine(handed.stderr), tagLine(inproc.stderr));
+      // the lean entry (the spelling it takes: -t NAME, --progress=plain) and the full CLI (-tNAME) agree too
+      const full = await kiln(['--root', sroot, 'build', '--progress=plain', '-tplain', ctx]);
+      assert.match(full.stderr, /handing the build to kiln serve/);
+      assert.match(full.stderr, /^image sha256:[0-9a-f]{64} tagged plain:latest$/m);
+      // --iidfile is applied after the hand-off; a flag the server cannot carry (--label) builds in this process
+      const iid = path.join(tmp, 'handed.iid');
+      const withIid = await kiln(['--root', sroot, 'build', '--progress=plain', '--iidfile', iid, ctx]);
+      assert.match(withIid.stderr, /handing the build to kiln serve/);
+      assert.match(readFileSync(iid, 'utf8'), /^sha256:[0-9a-f]{64}$/);
+      const labelled = await kiln(['--root', sroot, 'build', '--progress=plain', '--label', 'habit=kept', '-t', 'labelled', ctx]);
+      assert.equal(labelled.code, 0, labelled.stderr);
+      assert.doesNotMatch(labelled.stderr, /handing/);
+      const ins = await kiln(['--root', sroot, 'inspect', '-f', '{{json .Config.Labels}}', 'labelled']);
+      assert.match(ins.stdout, /"habit":"kept"/);
+    } finally {
+      await server.stop();
+      await cleanup(sroot);
+    }
   });
 
   test('`kiln load -t` on an archive that names its image adds the name instead of dropping it', async (t) => {

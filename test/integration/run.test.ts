@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { request } from 'node:http';
 import path from 'node:path';
-import { cleanup, integrationBlocker, kilnBin, kilnSync, newRoot, requireIntegration, spawnKiln, waitForOutput } from '../helpers/kiln.js';
+import { cleanup, integrationBlocker, kilnBin, kilnSync, newContext, newRoot, requireIntegration, spawnKiln, waitForOutput } from '../helpers/kiln.js';
 import { freePort } from '../helpers/registry.js';
 
 describe('kiln run', { concurrency: false }, () => {
@@ -204,6 +204,60 @@ describe('kiln run', { concurrency: false }, () => {
     const deadline = Date.now() + 20_000;
     while (existsSync(path.join(root, 'containers', autoId)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     assert.equal(existsSync(path.join(root, 'containers', autoId)), false, '--rm removed the exited container');
+  });
+
+  test('rmi refuses an image a container uses (running or stopped) with ERR_KILN_IMAGE_IN_USE unless -f', (t) => {
+    if (!requireIntegration(t)) return;
+    const k = (...args: string[]): ReturnType<typeof kilnSync> => kilnSync([args[0]!, '--root', root, ...args.slice(1)]);
+    assert.equal(k('tag', 'busybox', 'inuse:1').code, 0);
+    assert.equal(k('tag', 'busybox', 'spare:1').code, 0);
+    const c = run('-d', '--name', 'user-of-inuse', 'inuse:1', 'sleep', '1000');
+    assert.equal(c.code, 0, c.stderr);
+    const running = k('rmi', 'inuse:1');
+    assert.equal(running.code, 1);
+    assert.match(running.stderr, /ERR_KILN_IMAGE_IN_USE/);
+    assert.match(running.stderr, /image "inuse:1" is used by container user-of-inuse \([0-9a-f]{12}, running\)/);
+    assert.match(running.stderr, /kiln rm/);
+    assert.doesNotMatch(running.stderr, /\n\s+at /);
+    // the same image under a name no container uses goes as before
+    assert.equal(k('rmi', 'spare:1').code, 0);
+    assert.equal(k('stop', '-t', '1', 'user-of-inuse').code, 0);
+    const stopped = k('rmi', 'inuse:1');
+    assert.equal(stopped.code, 1);
+    assert.match(stopped.stderr, /used by container user-of-inuse \([0-9a-f]{12}, exited\)/);
+    assert.ok(k('images', '-q').stdout.length > 0);
+    assert.match(k('images').stdout, /inuse:1/);
+    const forced = k('rmi', '-f', 'inuse:1');
+    assert.equal(forced.code, 0, forced.stderr);
+    assert.equal(forced.stdout, 'Untagged: inuse:1\n');
+    assert.equal(k('rm', 'user-of-inuse').code, 0);
+  });
+
+  test('a running container keeps its image\'s layers: prune -a during its life frees nothing it needs; after rm it does', async (t) => {
+    if (!requireIntegration(t)) return;
+    const k = (...args: string[]): ReturnType<typeof kilnSync> => kilnSync([args[0]!, '--root', root, ...args.slice(1)]);
+    const ctx = await newContext({ Dockerfile: 'FROM busybox:latest\nRUN echo leased > /leased\n' });
+    try {
+      assert.equal(k('build', '-q', '--no-daemon', '-t', 'leased:1', ctx).code, 0);
+      const snaps = (): string[] => readdirSync(path.join(root, 'snapshots')).filter((n) => n !== 'empty').sort();
+      const before = snaps();
+      const c = run('-d', '--name', 'holder', 'leased:1', 'sh', '-c', 'while cat /leased > /dev/null; do sleep 0.1; done; echo lost; exit 3');
+      assert.equal(c.code, 0, c.stderr);
+      assert.equal(k('rmi', '-f', 'leased:1').code, 0);
+      const pruned = k('prune', '-a', '-f');
+      assert.equal(pruned.code, 0, pruned.stderr);
+      // a container's lease is not a running build: prune does not hold back what no one uses
+      assert.doesNotMatch(pruned.stdout, /running builds/);
+      await new Promise((r) => setTimeout(r, 500));
+      assert.match(ps('-a').find((l) => l.endsWith(' holder'))!, / Up /);
+      const during = snaps();
+      for (const s of before) assert.ok(during.includes(s), `snapshot ${s} deleted while the container ran`);
+      assert.equal(k('rm', '-f', 'holder').code, 0);
+      assert.equal(k('prune', '-a', '-f').code, 0);
+      assert.ok(snaps().length < before.length, `prune after rm freed the image's snapshots (${before.length} → ${snaps().length})`);
+    } finally {
+      await cleanup(ctx);
+    }
   });
 
   test('a detached container whose supervisor was killed shows as Exited (255), and the next kiln command removes its process', async (t) => {

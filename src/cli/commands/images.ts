@@ -6,6 +6,7 @@ import { loadArchive, writeDockerArchive, writeOciLayout } from '../../exporter/
 import type { Digest, ImageConfig, Manifest } from '../../oci/index.js';
 import type { CliContext } from '../shared.js';
 import { formatBytes } from '../../gc/index.js';
+import { listContainers } from '../../run/index.js';
 
 /** A value of `{{.A.B}}` / `{{json .A}}` in a `--format` template (the part of Go templates people type for inspect). */
 function formatTemplate(tpl: string, value: unknown): string {
@@ -90,11 +91,19 @@ export function registerImages(program: Command, cli: CliContext): void {
     .command('rmi')
     .description('Remove image names (the blobs stay until prune)')
     .argument('<names...>')
-    .action(async (names: string[]) => {
+    .option('-f, --force', 'remove the name even when a container (running or stopped) uses the image')
+    .action(async (names: string[], o: { force?: boolean }) => {
       const s = await cli.getState();
+      const containers = o.force ? [] : await listContainers(s.root);
       for (const n of names) {
-        if (!s.db.images.deleteImage(normalizeRef(n))) throw new BuildError('ERR_KILN_IMAGE_NOT_FOUND', `image "${n}" is not in the local store`);
-        process.stdout.write(`Untagged: ${normalizeRef(n)}\n`);
+        const name = normalizeRef(n);
+        const users = containers.filter((c) => normalizeRef(c.config.image) === name);
+        if (users.length) {
+          const list = users.map((c) => `${c.name} (${c.id.slice(0, 12)}, ${c.state})`).join(', ');
+          throw new BuildError('ERR_KILN_IMAGE_IN_USE', `image "${n}" is used by container${users.length > 1 ? 's' : ''} ${list}`);
+        }
+        if (!s.db.images.deleteImage(name)) throw new BuildError('ERR_KILN_IMAGE_NOT_FOUND', `image "${n}" is not in the local store`);
+        process.stdout.write(`Untagged: ${name}\n`);
       }
     });
 

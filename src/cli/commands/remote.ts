@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { BuildError } from '../../errors/index.js';
 import { defaultRoot } from '../../engine/index.js';
@@ -12,14 +12,81 @@ import type { CliContext } from '../shared.js';
 import { formatBytes } from '../../gc/index.js';
 import { isTemplateFile, loadTemplateFile, resolveBuildInput } from './template.js';
 
-/** `kiln build` flags a remote build or a local hand-off cannot carry (each named in the refusal). */
-const LOCAL_ONLY = ['output', 'verify', 'push', 'pull', 'buildContext', 'cacheTo', 'cacheFrom', 'cacheRegistry', 'langCache', 'langCacheWarm', 'langCacheTools', 'registryAuth', 'insecureRegistry'] as const;
+/**
+ * How each `kiln build` option (commander's attribute name) is handled away from this process. `remote` is a build
+ * on the service (`--host` / KILN_HOST): `carried` to the service, `local` (applied here after the hand-off: output
+ * files, display), or `refused` with an error naming it. `handoff` is a local `kiln serve` on ROOT/kiln.sock:
+ * `carried`, `local`, or `in-process` (the build is not handed off but built in this process, where every flag
+ * works). remote.test.ts fails when a build option is missing here, so no new flag can be dropped silently.
+ */
+export const BUILD_FLAG_HANDLING: Record<string, { remote: 'carried' | 'local' | 'refused'; handoff: 'carried' | 'local' | 'in-process' }> = {
+  tag: { remote: 'carried', handoff: 'carried' },
+  buildArg: { remote: 'carried', handoff: 'carried' },
+  target: { remote: 'carried', handoff: 'carried' },
+  cache: { remote: 'carried', handoff: 'carried' },
+  cacheFilter: { remote: 'carried', handoff: 'carried' }, // --no-cache-filter
+  network: { remote: 'carried', handoff: 'carried' }, // only default and none are carried; see networkRefused
+  file: { remote: 'carried', handoff: 'carried' },
+  base: { remote: 'carried', handoff: 'carried' },
+  secret: { remote: 'refused', handoff: 'carried' }, // file secrets: the local server reads the file
+  buildEnv: { remote: 'refused', handoff: 'carried' },
+  caBundle: { remote: 'refused', handoff: 'carried' },
+  progress: { remote: 'local', handoff: 'local' },
+  quiet: { remote: 'local', handoff: 'local' },
+  metadataFile: { remote: 'local', handoff: 'local' },
+  iidfile: { remote: 'local', handoff: 'local' },
+  explain: { remote: 'local', handoff: 'local' },
+  daemon: { remote: 'local', handoff: 'local' },
+  output: { remote: 'refused', handoff: 'in-process' },
+  verify: { remote: 'refused', handoff: 'in-process' },
+  push: { remote: 'refused', handoff: 'in-process' },
+  pull: { remote: 'refused', handoff: 'in-process' },
+  buildContext: { remote: 'refused', handoff: 'in-process' },
+  cacheTo: { remote: 'refused', handoff: 'in-process' },
+  cacheFrom: { remote: 'refused', handoff: 'in-process' },
+  cacheRegistry: { remote: 'refused', handoff: 'in-process' },
+  langCache: { remote: 'refused', handoff: 'in-process' },
+  langCacheWarm: { remote: 'refused', handoff: 'in-process' },
+  langCacheTools: { remote: 'refused', handoff: 'in-process' },
+  langCacheOwner: { remote: 'refused', handoff: 'in-process' },
+  registryAuth: { remote: 'refused', handoff: 'in-process' },
+  insecureRegistry: { remote: 'refused', handoff: 'in-process' },
+  addHost: { remote: 'refused', handoff: 'in-process' },
+  ulimit: { remote: 'refused', handoff: 'in-process' },
+  shmSize: { remote: 'refused', handoff: 'in-process' },
+  label: { remote: 'refused', handoff: 'in-process' },
+  allowHostNetwork: { remote: 'refused', handoff: 'in-process' },
+  memory: { remote: 'refused', handoff: 'in-process' },
+  pidsLimit: { remote: 'refused', handoff: 'in-process' },
+  cpuShares: { remote: 'refused', handoff: 'in-process' },
+  stepTimeout: { remote: 'refused', handoff: 'in-process' },
+  buildTimeout: { remote: 'refused', handoff: 'in-process' },
+  diskLimit: { remote: 'refused', handoff: 'in-process' },
+  platform: { remote: 'refused', handoff: 'in-process' },
+  readyTimeout: { remote: 'refused', handoff: 'in-process' },
+};
 
-function usedLocalOnly(o: Record<string, unknown>): string[] {
-  return LOCAL_ONLY.filter((k) => {
+/** Options whose value is not "unset" even when the user gave none (commander defaults and negatable flags). */
+const DEFAULTS: Record<string, unknown> = { progress: 'auto', network: 'default', langCacheOwner: '1000:1000', cache: true, daemon: true };
+
+/** The options the user set, by attribute name. */
+export function usedBuildFlags(o: Record<string, unknown>): string[] {
+  return Object.keys(o).filter((k) => {
     const v = o[k];
+    if (k in DEFAULTS) return v !== DEFAULTS[k];
     return Array.isArray(v) ? v.length > 0 : v !== undefined && v !== false;
   });
+}
+
+function handledAs(k: string, where: 'remote' | 'handoff'): string {
+  return BUILD_FLAG_HANDLING[k]?.[where] ?? (where === 'remote' ? 'refused' : 'in-process');
+}
+
+/** Set flags a hand-off to a local kiln serve cannot carry (the build then runs in this process). */
+function inProcessOnly(o: Record<string, unknown>): string[] {
+  const out = usedBuildFlags(o).filter((k) => handledAs(k, 'handoff') === 'in-process');
+  if (o.network !== 'default' && o.network !== 'none') out.push('network');
+  return out;
 }
 
 function flagName(k: string): string {
@@ -28,9 +95,8 @@ function flagName(k: string): string {
 
 /** `kiln --host URL build ...` (or KILN_HOST): upload what the build reads, build on the service, show its progress. */
 export async function remoteCliBuild(context: string, o: Record<string, unknown>, host: string, root?: string): Promise<void> {
-  const refused = usedLocalOnly(o);
-  if ((o.secret as string[]).length) refused.push('secret');
-  if ((o.buildEnv as string[]).length || o.caBundle) refused.push('buildEnv');
+  const refused = usedBuildFlags(o).filter((k) => handledAs(k, 'remote') === 'refused');
+  if (o.network !== 'default' && o.network !== 'none') refused.push('network');
   if (refused.length) throw new BuildError('ERR_KILN_NOT_SUPPORTED', `--host: ${refused.map(flagName).join(', ')} cannot be used with a remote build`, { hint: 'build without --host / KILN_HOST for these' });
   const tags = o.tag as string[];
   if (tags.length > 1) throw new BuildError('ERR_KILN_NOT_SUPPORTED', '--host: a remote build takes one -t NAME[:TAG] (the template name)');
@@ -84,6 +150,7 @@ export async function remoteCliBuild(context: string, o: Record<string, unknown>
       const { writeFile } = await import('node:fs/promises');
       await writeFile(path.resolve(o.metadataFile as string), `${JSON.stringify(meta, null, 2)}\n`);
     }
+    if (o.iidfile) writeFileSync(path.resolve(o.iidfile as string), r.configDigest);
     if (o.explain) for (const st of r.steps) if (!st.cached && st.missReason) process.stderr.write(`explain: ${st.name}: ${st.missReason}\n`);
     if (o.quiet) process.stdout.write(`${r.digest}\n`);
     else process.stderr.write(`image ${r.digest}${r.name ? ` tagged ${r.name}:${r.tag ?? 'latest'}` : ''} on ${host}\n`);
@@ -108,7 +175,7 @@ export function localSocketOf(root: string | undefined): string {
  */
 export async function localHandoff(context: string, o: Record<string, unknown>, root: string | undefined): Promise<boolean> {
   const socket = localSocketOf(root);
-  if (!existsSync(socket) || usedLocalOnly(o).length > 0) return false;
+  if (!existsSync(socket) || inProcessOnly(o).length > 0) return false;
   const secrets = fileSecrets(o.secret as string[]);
   if (!secrets) return false; // env secrets: their values are in this process only
   const ep = await localServerAnswers(socket);

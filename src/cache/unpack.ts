@@ -4,7 +4,8 @@
  */
 import { existsSync } from 'node:fs';
 import { BuildError, whileWriting } from '../errors/index.js';
-import { applyLayer, diskUsage } from '../layer/index.js';
+import { applyLayer } from '../layer/index.js';
+import { diskUsage } from './cache-mount.js';
 import type { Digest } from '../oci/index.js';
 import type { LayerCacheDeps } from './types.js';
 
@@ -30,7 +31,7 @@ export async function unpackLayer(o: LayerCacheDeps, diffId: Digest, signal?: Ab
     throw whileWriting(err, { what: `layer ${diffId.slice(7, 19)} being unpacked`, where: snap.dir });
   }
   // measured once here (the snapshot never changes), so GC after each build reads it instead of walking
-  const bytes = diskUsage(snap.dir);
+  const bytes = await diskUsage(snap.dir);
   const id = await snap.commit();
   o.records.tx(() => {
     o.records.commitSnapshot(id, diffId);

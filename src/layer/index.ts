@@ -1,4 +1,4 @@
 export type { LayerInfo, WriteLayerOptions, ApplyLayerOptions, TarEntryInfo, ListLayerOptions } from './types.js';
-export { writeLayer, diskUsage, DEFAULT_GZIP_LEVEL } from './write-layer.js';
+export { writeLayer, DEFAULT_GZIP_LEVEL } from './write-layer.js';
 export { applyLayer } from './apply-layer.js';
 export { listLayer } from './list-layer.js';

@@ -377,11 +377,6 @@ function diskBytesOf(rootSt: fs.Stats, tree: WalkEntry[]): number {
   return total;
 }
 
-/** Bytes on disk under `dir`, its root included, as `du` counts them (st_blocks × 512, hard links once). */
-export function diskUsage(dir: string, signal?: AbortSignal): number {
-  return diskBytesOf(fs.lstatSync(dir), walkTree(dir, signal ? { signal } : {}));
-}
-
 /**
  * Tar a folder (an overlay upperdir, or any folder) as an OCI layer, gzip it, and write it into the blob store.
  *

@@ -7,6 +7,7 @@ import { spawn, spawnSync, type ChildProcess, type SpawnSyncReturns } from 'node
 import { existsSync, mkdirSync, mkdtempSync, openSync, promises as fsp, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
+import { stopIfMissing } from './missing.js';
 
 export const DOCKERD_BIN = '/usr/sbin/dockerd';
 
@@ -89,8 +90,5 @@ export function dockerdInstalled(): boolean {
 
 /** True when the test must stop because docker.io is missing: a skip on a laptop, a failure under CI. */
 export function skipWithoutDockerd(t: TestContext): boolean {
-  if (dockerdInstalled()) return false;
-  if (process.env.CI === 'true') throw new Error('docker.io (dockerd) is not installed: run scripts/setup.sh');
-  t.skip('docker.io (dockerd) is not installed');
-  return true;
+  return stopIfMissing(t, dockerdInstalled() ? undefined : 'docker.io (dockerd) is not installed: run scripts/setup.sh');
 }

@@ -6,6 +6,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
+import { stopIfMissing } from './missing.js';
 
 export const REGISTRY_BIN = '/usr/bin/docker-registry';
 
@@ -97,10 +98,7 @@ export function registryInstalled(): boolean {
  * under CI (where nothing may skip).
  */
 export function skipWithoutRegistry(t: TestContext): boolean {
-  if (registryInstalled()) return false;
-  if (process.env.CI === 'true') throw new Error('docker-registry is not installed');
-  t.skip('docker-registry is not installed');
-  return true;
+  return stopIfMissing(t, registryInstalled() ? undefined : 'docker-registry is not installed');
 }
 
 /** The credentials {@link startAuthProxy} accepts. */

@@ -101,14 +101,14 @@ export class RuncExecutor implements Executor {
   }
 
   async cleanup(): Promise<void> {
-    if (await exists(this.#runcRoot)) {
+    // runc keeps one directory per container under its root (named by the id); reading it is what `runc list` does,
+    // without starting runc on every build: runc is run only for a dead owner's container
+    for (const id of await readdirIfAny(this.#runcRoot)) {
+      const owner = parseContainerId(id);
+      if (owner === undefined || isOwnerAlive(owner)) continue;
       const runtime = await this.#locate();
-      for (const id of await this.#listContainers(runtime)) {
-        const owner = parseContainerId(id);
-        if (owner === undefined || isOwnerAlive(owner)) continue;
-        await this.#exec(runtime, ['kill', id, 'KILL']).catch(() => undefined);
-        await this.#exec(runtime, ['delete', '-f', id]);
-      }
+      await this.#exec(runtime, ['kill', id, 'KILL']).catch(() => undefined);
+      await this.#exec(runtime, ['delete', '-f', id]);
     }
     for (const name of await readdirIfAny(this.#bundlesDir)) {
       const owner = parseContainerId(name);
@@ -249,12 +249,6 @@ export class RuncExecutor implements Executor {
       await this.#exec(opts.runtime, ['kill', opts.id, 'KILL']).catch(() => undefined);
       await Promise.race([opts.exited, delay(KILL_RETRY_MS)]);
     }
-  }
-
-  async #listContainers(runtime: string): Promise<string[]> {
-    const out = await this.#exec(runtime, ['list', '--format', 'json']);
-    const parsed = JSON.parse(out.trim() || 'null') as { id: string }[] | null;
-    return (parsed ?? []).map((c) => c.id);
   }
 
   async #undoBundle(bundle: string): Promise<void> {

@@ -122,7 +122,7 @@ export async function sendLocalBuild(ep: Endpoint, socket: string, input: Handof
       ...(o.target ? { target: o.target as string } : {}),
       ...(o.cache === false ? { noCache: true } : {}),
       noCacheFilter: (o.cacheFilter ?? o.noCacheFilter ?? []) as string[],
-      ...(o.network === 'none' ? { network: 'none' } : {}),
+      ...(o.network === 'none' || o.network === 'isolated' ? { network: o.network } : {}),
       secrets: [...secrets, ...input.secrets.flatMap((s) => (s.file ? [{ id: s.id, file: s.file }] : []))],
     };
     const res = await request(ep, { method: 'POST', path: '/local/v1/builds', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: ac.signal });

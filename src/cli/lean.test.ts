@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Command } from 'commander';
 import { registerBuild } from './commands/build.js';
-import { leanCarriesNetwork, parseLeanBuild } from './lean.js';
+import { handoffCarriesNetwork, parseLeanBuild } from './lean.js';
 
 /** What commander gives the real `build` command for these words (the action is stopped before it runs). */
 function commanderParse(args: string[]): { context: string; o: Record<string, unknown> } {
@@ -51,10 +51,10 @@ test('the lean entry leaves every other build command line to the full CLI', () 
   }
 });
 
-test('the lean entry hands off only the networks a hand-off carries (host and isolated go to the full CLI)', () => {
-  for (const [net, carried] of [[undefined, true], ['none', true], ['default', true], ['host', false], ['isolated', false]] as const) {
+test('the lean entry hands off every network mode (the local server builds as in-process: host is the default)', () => {
+  for (const [net, carried] of [[undefined, true], ['none', true], ['default', true], ['host', true], ['isolated', true]] as const) {
     const parsed = parseLeanBuild([...(net ? [`--network=${net}`] : []), 'ctx']);
     assert.ok(parsed, String(net));
-    assert.equal(leanCarriesNetwork(parsed.o), carried, String(net));
+    assert.equal(handoffCarriesNetwork(parsed.o), carried, String(net));
   }
 });

@@ -47,16 +47,20 @@ export function parseLeanBuild(args: string[]): { context: string; o: Record<str
   return context === undefined ? undefined : { context, o };
 }
 
-/** Whether the hand-off carries the network asked for (only default and none; host and isolated build in this process). */
-export function leanCarriesNetwork(o: Record<string, unknown>): boolean {
-  return o.network === 'default' || o.network === 'none';
+/**
+ * Whether a local hand-off carries the network asked for: all four modes. The server on ROOT/kiln.sock builds as
+ * this machine's root does in-process, so `host` is `default` (the host's network) and `none` and `isolated` are
+ * passed on. (A remote build carries only default and none: the service's policy decides the rest.)
+ */
+export function handoffCarriesNetwork(o: Record<string, unknown>): boolean {
+  return o.network === 'default' || o.network === 'host' || o.network === 'none' || o.network === 'isolated';
 }
 
 /** The hand-off of a Dockerfile build (templates and planned app folders go through the full CLI). */
 async function leanHandoff(argv: string[], root: string | undefined): Promise<number | undefined> {
   if (argv[0] !== 'build' || process.env.KILN_HOST) return undefined;
   const parsed = parseLeanBuild(argv.slice(1));
-  if (!parsed || !leanCarriesNetwork(parsed.o)) return undefined;
+  if (!parsed || !handoffCarriesNetwork(parsed.o)) return undefined;
   const { context, o } = parsed;
   const file = o.file as string | undefined;
   if (file === '-' || !existsSync(context) || !statSync(context).isDirectory() || (file === undefined && !existsSync(path.join(context, 'Dockerfile')))) return undefined;

@@ -24,7 +24,7 @@ export const LocalBuildSchema = z.object({
   target: z.string().optional(),
   noCache: z.boolean().optional(),
   noCacheFilter: z.array(z.string()).optional(),
-  network: z.enum(['none']).optional(),
+  network: z.enum(['none', 'isolated']).optional(),
   secrets: z.array(z.object({ id: z.string(), file: z.string() })).optional(),
   ignorePatterns: z.array(z.string()).optional(),
 });

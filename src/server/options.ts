@@ -22,8 +22,11 @@ export interface ServerBuildRequest {
   steps?: BuildRequest['steps'];
   secrets: SecretSource[];
   ignorePatterns: string[];
-  /** `network: 'none'` asked for by the client; the server's policy may only make it stricter */
-  network?: 'none';
+  /**
+   * the client's network: from a remote client only `none` is taken (the server's policy may only be made
+   * stricter); a local hand-off's `none` or `isolated` is used as the in-process build would
+   */
+  network?: 'none' | 'isolated';
   /** none: no limit (a local hand-off, whose context is on this machine) */
   maxContextBytes?: number;
   /** a local hand-off (ROOT/kiln.sock, root only): the caller's own network choice, as in-process */
@@ -40,7 +43,7 @@ export interface ServerBuildRequest {
  * stricter network (`none`). A local hand-off (root on this machine, ROOT/kiln.sock) keeps the CLI's defaults.
  */
 export function serverBuildOptions(config: ServerConfig, r: ServerBuildRequest): BuildRequest {
-  const network: 'host' | 'none' | 'isolated' | undefined = r.network === 'none' ? 'none' : r.local === true ? undefined : config.network;
+  const network: 'host' | 'none' | 'isolated' | undefined = r.network === 'none' ? 'none' : r.local === true ? r.network : config.network;
   const limits = r.local === true ? undefined : config.limits;
   return {
     state: r.state,

@@ -406,6 +406,23 @@ describe('kiln serve', () => {
     const full = await kiln(['--root', root, 'build', '--progress=plain', '-thanded:1', ctx]);
     assert.equal(full.code, 0, full.stderr);
     assert.match(full.stderr, /handing the build to kiln serve/);
+    // every --network mode is handed off and gives the RUN the network an in-process build gives it
+    const netCtx = await newContext({ Dockerfile: 'FROM busybox:latest\nRUN echo "NETS=$(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d \' \' | sort | tr \'\\n\' ,)"\n' });
+    dirs.push(netCtx);
+    const netsOf = (out: string): string => out.match(/NETS=((?:[\w.@-]+,)+)/)?.[1] ?? `no NETS line in: ${out}`;
+    const seen: Record<string, string> = {};
+    for (const mode of ['host', 'isolated', 'none']) {
+      const handed = await kiln(['--root', root, 'build', '--no-cache', '--progress=plain', `--network=${mode}`, netCtx]);
+      assert.equal(handed.code, 0, handed.stderr);
+      assert.match(handed.stderr, /handing the build to kiln serve/, mode);
+      const here = await kiln(['--root', root, 'build', '--no-daemon', '--no-cache', '--progress=plain', `--network=${mode}`, netCtx]);
+      assert.equal(here.code, 0, here.stderr);
+      assert.equal(netsOf(handed.stderr), netsOf(here.stderr), `--network=${mode}: the server's RUN sees the interfaces an in-process RUN sees`);
+      seen[mode] = netsOf(handed.stderr);
+    }
+    assert.equal(seen.none, 'lo,');
+    assert.notEqual(seen.isolated, seen.host, 'isolated is its own namespace, not the host\'s');
+    assert.notEqual(seen.isolated, seen.none);
     const fail = await kiln(['--root', root, 'build', '--progress=plain', await newContext({ Dockerfile: 'FROM busybox:latest\nRUN exit 4\n' })]);
     assert.equal(fail.code, 1);
     assert.match(fail.stderr, /exit code 4/);

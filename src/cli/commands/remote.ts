@@ -11,7 +11,7 @@ import { templateReads, type TemplateData } from '../../sdk/index.js';
 import type { CliContext } from '../shared.js';
 import { formatBytes } from '../../gc/index.js';
 import { isTemplateFile, loadTemplateFile, resolveBuildInput } from './template.js';
-import { leanCarriesNetwork } from '../lean.js';
+import { handoffCarriesNetwork } from '../lean.js';
 
 /**
  * How each `kiln build` option (commander's attribute name) is handled away from this process. `remote` is a build
@@ -26,7 +26,7 @@ export const BUILD_FLAG_HANDLING: Record<string, { remote: 'carried' | 'local' |
   target: { remote: 'carried', handoff: 'carried' },
   cache: { remote: 'carried', handoff: 'carried' },
   cacheFilter: { remote: 'carried', handoff: 'carried' }, // --no-cache-filter
-  network: { remote: 'carried', handoff: 'carried' }, // only default and none are carried (leanCarriesNetwork)
+  network: { remote: 'carried', handoff: 'carried' }, // remote: only default and none (remoteCarriesNetwork); hand-off: all four
   file: { remote: 'carried', handoff: 'carried' },
   base: { remote: 'carried', handoff: 'carried' },
   secret: { remote: 'refused', handoff: 'carried' }, // file secrets: the local server reads the file
@@ -86,8 +86,13 @@ function handledAs(k: string, where: 'remote' | 'handoff'): string {
 /** Set flags a hand-off to a local kiln serve cannot carry (the build then runs in this process). */
 function inProcessOnly(o: Record<string, unknown>): string[] {
   const out = usedBuildFlags(o).filter((k) => handledAs(k, 'handoff') === 'in-process');
-  if (!leanCarriesNetwork(o)) out.push('network');
+  if (!handoffCarriesNetwork(o)) out.push('network');
   return out;
+}
+
+/** A remote build carries only the default network and none (the service's policy decides host and isolated). */
+function remoteCarriesNetwork(o: Record<string, unknown>): boolean {
+  return o.network === 'default' || o.network === 'none';
 }
 
 function flagName(k: string): string {
@@ -97,7 +102,7 @@ function flagName(k: string): string {
 /** `kiln --host URL build ...` (or KILN_HOST): upload what the build reads, build on the service, show its progress. */
 export async function remoteCliBuild(context: string, o: Record<string, unknown>, host: string, root?: string): Promise<void> {
   const refused = usedBuildFlags(o).filter((k) => handledAs(k, 'remote') === 'refused');
-  if (!leanCarriesNetwork(o)) refused.push('network');
+  if (!remoteCarriesNetwork(o)) refused.push('network');
   if (refused.length) throw new BuildError('ERR_KILN_NOT_SUPPORTED', `--host: ${refused.map(flagName).join(', ')} cannot be used with a remote build`, { hint: 'build without --host / KILN_HOST for these' });
   const tags = o.tag as string[];
   if (tags.length > 1) throw new BuildError('ERR_KILN_NOT_SUPPORTED', '--host: a remote build takes one -t NAME[:TAG] (the template name)');

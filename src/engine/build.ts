@@ -302,7 +302,7 @@ async function buildAndDeliver(b: BuildRun, input: BuildInput): Promise<BuildRes
   Object.assign(b.record, { status: 'success', finished: Date.now(), imageDigest: img.manifest.digest, steps: steps as unknown as Array<Record<string, unknown>> });
   s.db.builds.putBuild(b.record);
   const gcStart = { at: Date.now(), cpu: process.cpuUsage() };
-  await finishBuild({ state: s, lease: b.lease, log: b.buildLog, progress: req.progress });
+  await finishBuild({ state: s, lease: b.lease, log: b.buildLog, progress: req.progress, ranNothing: steps.every((st) => st.cached) });
   const gcCpu = process.cpuUsage(gcStart.cpu);
   trace(`post-build gc: ${Date.now() - gcStart.at} ms wall, ${Math.round((gcCpu.user + gcCpu.system) / 1000)} ms cpu`);
   req.progress.finish(true);

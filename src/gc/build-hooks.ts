@@ -32,10 +32,12 @@ export async function finishBuild(opts: {
   log?: { note(line: string): void; close(): Promise<void> };
   progress?: { event(e: { type: 'info'; message: string; at: number }): void };
   signal?: AbortSignal;
+  /** every step of the build was cached (the GC may skip its inventory; see runAutoGc) */
+  ranNothing?: boolean;
 }): Promise<string | undefined> {
   let line: string | undefined;
   try {
-    const r = await runAutoGc(opts.state, { selfLeaseId: opts.lease.id, ...(opts.signal ? { signal: opts.signal } : {}) });
+    const r = await runAutoGc(opts.state, { selfLeaseId: opts.lease.id, ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.ranNothing ? { ranNothing: true } : {}) });
     line = r.line;
   } catch (err) {
     line = `gc: skipped: ${err instanceof BuildError || err instanceof Error ? err.message : String(err)}`;

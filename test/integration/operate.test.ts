@@ -238,6 +238,32 @@ describe('automatic GC and history retention', { concurrency: false }, () => {
     const ls = kilnSync(['history', 'ls', '--root', root, '--format', 'json']);
     assert.equal((JSON.parse(ls.stdout) as unknown[]).length, 10, 'history keeps history.maxBuilds builds');
   });
+
+  test('a fully cached build skips the GC inventory while nothing changed; a new budget or new content runs it', async (t) => {
+    if (!requireIntegration(t)) return;
+    const markAt = (): number => (JSON.parse(readFileSync(path.join(root, 'gc-mark.json'), 'utf8')) as { at: number }).at;
+    writeFileSync(path.join(ctx, 'f'), 'y'.repeat(2_000_000));
+    const fresh = await build(root, ctx);
+    assert.equal(fresh.code, 0, fresh.stderr);
+    const first = markAt();
+    const cached = await build(root, ctx);
+    assert.equal(cached.code, 0, cached.stderr);
+    assert.ok(cached.meta['kiln.steps'].every((s) => s.cached));
+    assert.equal(markAt(), first, 'a cached build with nothing new took no inventory');
+    // a smaller budget: the next cached build runs the GC, which removes the older layers to meet it
+    const budget = diskBytes(root) - 300_000;
+    setConfig(root, { gc: { maxUsedSpace: budget, minFreeSpace: 0 }, history: { maxBuilds: 10 } });
+    const shrunk = await build(root, ctx);
+    assert.equal(shrunk.code, 0, shrunk.stderr);
+    assert.ok(markAt() > first, 'a changed policy runs the GC');
+    assert.match(shrunk.stderr, /^gc: removed /m);
+    assert.ok(diskBytes(root) <= budget, `${diskBytes(root)} bytes on disk, budget ${budget}`);
+    const again = markAt();
+    writeFileSync(path.join(ctx, 'f'), 'z');
+    const changed = await build(root, ctx);
+    assert.equal(changed.code, 0, changed.stderr);
+    assert.ok(markAt() > again, 'a build that ran a step runs the GC');
+  });
 });
 
 describe('why a step missed, and build history', { concurrency: false }, () => {

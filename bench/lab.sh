@@ -14,9 +14,20 @@ while getopts "n:s:b:" o; do case "$o" in n) REPS="$OPTARG";; s) SCEN="$OPTARG";
 LAB="${LAB_DIR:-/tmp/lab}"
 [ -d "$LAB" ] || { cp -a "$REPO/../shared/lab" "$LAB"; chmod -R u+w "$LAB"; }
 for b in kiln-inproc kiln-serve; do cp "$REPO/bench/lab-builders/kiln-lab.sh" "$LAB/builders.d/$b"; done
-trap '"$LAB/builders.d/kiln-serve" stop 2>/dev/null || true' EXIT
+STARTED_DOCKERD=""
+stop_all() {
+  "$LAB/builders.d/kiln-serve" stop 2>/dev/null || true
+  # a dockerd this run started is stopped again (one that was running before is left alone)
+  if [ -n "$STARTED_DOCKERD" ] && [ -f "$LAB/dockerd.pid" ]; then
+    local pid; pid="$(cat "$LAB/dockerd.pid")"
+    kill -TERM "$pid" 2>/dev/null && for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    rm -f "$LAB/dockerd.pid"
+  fi
+}
+trap stop_all EXIT
 case " $BUILDERS " in *" docker-buildkit "*)
   command -v dockerd >/dev/null || { echo "docker.io is not installed (apt-get install docker.io)" >&2; exit 1; }
+  [ -f "$LAB/dockerd.pid" ] && [ "$(cat "/proc/$(cat "$LAB/dockerd.pid")/comm" 2>/dev/null)" = dockerd ] || STARTED_DOCKERD=1
   "$LAB/start-dockerd.sh" ;;
 esac
 [ -f "$LAB/bases/busybox-rootfs.tar" ] || "$LAB/make-bases.sh" all

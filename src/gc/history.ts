@@ -12,7 +12,7 @@ export function historyDir(root: string): string {
  * log files of builds no longer recorded go too. Returns the ids removed.
  */
 export async function trimHistory(opts: { root: string; db: Pick<Metadata, 'builds' | 'transaction'>; maxBuilds: number }): Promise<string[]> {
-  const builds = opts.db.builds.listBuilds(); // newest first
+  const builds = opts.db.builds.listBuildStatuses(); // newest first
   const finished = builds.filter((b) => b.status !== 'running');
   const drop = finished.slice(opts.maxBuilds).map((b) => b.id);
   if (drop.length) opts.db.transaction(() => drop.forEach((id) => opts.db.builds.deleteBuild(id)));

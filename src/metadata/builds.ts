@@ -27,6 +27,8 @@ export interface BuildRepo {
   finishBuildRecord(b: { id: string; status: BuildRecord['status']; finished: number; error: string | null }): void;
   /** newest first */
   listBuilds(): BuildRecord[];
+  /** newest first, id and status only (what history trimming needs, without reading every build's steps) */
+  listBuildStatuses(): Array<Pick<BuildRecord, 'id' | 'status'>>;
   /** by id or id prefix (the newest match) */
   getBuild(id: string): BuildRecord | undefined;
   deleteBuild(id: string): void;

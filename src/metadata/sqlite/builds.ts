@@ -23,6 +23,9 @@ export class SqliteBuilds implements BuildRepo {
   listBuilds(): BuildRecord[] {
     return (this.c.stmt('SELECT * FROM builds ORDER BY started DESC').all() as Record<string, unknown>[]).map(rowToBuild);
   }
+  listBuildStatuses(): Array<Pick<BuildRecord, 'id' | 'status'>> {
+    return this.c.stmt('SELECT id, status FROM builds ORDER BY started DESC').all() as Array<Pick<BuildRecord, 'id' | 'status'>>;
+  }
   getBuild(id: string): BuildRecord | undefined {
     const r = this.c.stmt('SELECT * FROM builds WHERE id = ? OR id LIKE ? ORDER BY started DESC').get(id, `${id}%`) as Record<string, unknown> | undefined;
     return r ? rowToBuild(r) : undefined;

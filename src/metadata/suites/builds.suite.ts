@@ -34,6 +34,7 @@ export function buildRepoSuite(impl: string, factory: RepoFactory<BuildRepo>): v
       assert.equal(b?.error, 'killed');
       assert.equal(b?.owner, null);
       assert.deepEqual(builds.listBuilds().map((x) => x.id), ['bbbb2222', 'aaaa1111']);
+      assert.deepEqual(builds.listBuildStatuses(), [{ id: 'bbbb2222', status: 'interrupted' }, { id: 'aaaa1111', status: 'success' }]);
       assert.equal(builds.getBuild('cccc'), undefined);
       builds.deleteBuild('aaaa1111');
       assert.equal(builds.getBuild('aaaa1111'), undefined);

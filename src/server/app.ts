@@ -3,13 +3,14 @@ import type { HttpBindings } from '@hono/node-server';
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { streamSSE } from 'hono/streaming';
-import { ERROR_CODES, isBuildError, type BuildError } from '../errors/index.js';
+import { BuildError, ERROR_CODES, isBuildError } from '../errors/index.js';
 import type { ServiceBuild, ServiceStore, Team } from '../service/index.js';
 import type { BuildService, BuildSpec } from './builds.js';
 import { imageSummary, type BuildOutcome } from './run-build.js';
 import type { ServerMetrics } from './metrics.js';
-import { BuildRequestSchema, BuildSchema, DigestParam, ErrorBody, IdParam, MissingRequest, MissingResponse, NameParam, TemplateDetailSchema, TemplateSummarySchema, UploadResponse } from './schemas.js';
+import { BuildRequestSchema, BuildSchema, DigestParam, ErrorBody, IdParam, MissingRequest, MissingResponse, NameParam, TemplateDetailSchema, TemplateSummarySchema, UploadResponse, UsageQuery, UsageSchema } from './schemas.js';
 import type { TeamSpaces } from './teams.js';
+import { recordUpload, usageSummary } from './usage.js';
 import { mountRegistry } from './v2.js';
 import { mountWebUi } from './webui.js';
 
@@ -150,6 +151,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       }
       const size = await space.uploads.put(digest, c.env.incoming, space.limits.uploadBytesPerBuild);
       deps.metrics.uploadBytes.inc(size);
+      await recordUpload(deps.store, c.get('team'), size);
       return c.json({ digest, size, stored: true }, 201);
     },
   );
@@ -278,8 +280,27 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     },
   );
 
+  app.openapi(
+    createRoute({
+      method: 'get', path: '/v1/usage', ...bearer, summary: "The team's metered usage: build seconds, shared-cache bytes pushed and pulled, upload bytes",
+      request: { query: UsageQuery }, responses: { 200: json(UsageSchema, 'usage since the time asked for'), 400: err('since is not a time'), 401: err('no valid key') },
+    }),
+    async (c) => {
+      const since = parseSince(c.req.valid('query').since);
+      return c.json(await usageSummary(deps.store, c.get('team').id, since), 200);
+    },
+  );
+
   mountRegistry(app, deps);
   return app;
+}
+
+/** `?since=`: milliseconds since the epoch or an ISO 8601 date/time; absent: 0 (all time). */
+function parseSince(v: string | undefined): number {
+  if (v === undefined || v === '') return 0;
+  const ms = /^\d+$/.test(v) ? Number(v) : Date.parse(v);
+  if (!Number.isFinite(ms)) throw new BuildError('ERR_KILN_SERVICE_REQUEST', `query.since: "${v}" is neither milliseconds since the epoch nor an ISO 8601 date/time`);
+  return ms;
 }
 
 function splitName(n: string): { name: string; tag?: string } {

@@ -1,6 +1,6 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { normalizeRef, runBuild, validateImageName, type BuildResult } from '../engine/index.js';
+import { normalizeRef, runBuild, validateImageName, type BuildRequest, type BuildResult } from '../engine/index.js';
 import type { ImageConfig, Manifest } from '../oci/index.js';
 import type { ProgressEvent, ProgressSink } from '../progress/index.js';
 import { prepareTemplateBuild, type TemplateData } from '../sdk/index.js';
@@ -8,6 +8,7 @@ import type { ManifestEntry, ServiceStore, Team } from '../service/index.js';
 import type { ServerConfig } from './config.js';
 import { contextDirFor, materializeContext } from './context.js';
 import { serverBuildOptions } from './options.js';
+import { BuildMeter } from './usage.js';
 import type { TeamSpace, TeamSpaces } from './teams.js';
 
 /** A build as `POST /v1/builds` asks for it (validated by the route's schema). */
@@ -122,6 +123,8 @@ export function teamCacheRef(config: ServerConfig, team: Team): string | undefin
  */
 export async function executeServiceBuild(o: {
   config: ServerConfig; store: ServiceStore; team: Team; space: TeamSpace; id: string; spec: BuildSpec; events: BuildEvents; signal: AbortSignal;
+  /** told of the shared cache's registry traffic (usage metering) */
+  onCacheTransfer?: BuildRequest['onCacheTransfer'];
 }): Promise<BuildOutcome> {
   const { config, team, space, id, spec } = o;
   const named = spec.name !== undefined ? splitTemplateName(spec.name) : undefined;
@@ -153,6 +156,7 @@ export async function executeServiceBuild(o: {
         progress: o.events.sink(), signal: o.signal,
       }),
       ...(cacheRef ? { cacheRegistry: { ref: cacheRef } } : {}),
+      ...(o.onCacheTransfer ? { onCacheTransfer: o.onCacheTransfer } : {}),
       ...(config.insecureRegistries.length ? { registry: { insecureHosts: config.insecureRegistries } } : {}),
       ...(sde !== undefined && /^\d+$/.test(sde) ? { sourceDateEpoch: Number(sde) } : {}),
     });
@@ -170,12 +174,21 @@ export function contextDirOf(space: TeamSpace, id: string, spec: BuildSpec): str
   return contextDirFor(space.root, named ? `template:${named.name}` : `build:${id}`);
 }
 
-/** A service build in the team's space of this process: its base images seeded, one build per context folder at once. */
+/**
+ * A service build in the team's space of this process: its base images seeded, one build per context folder at once.
+ * What it used here (seconds, shared-cache bytes) is recorded as the team's usage, whatever the outcome.
+ */
 export async function buildInTeamSpace(o: {
   config: ServerConfig; store: ServiceStore; spaces: TeamSpaces; team: Team; id: string; spec: BuildSpec; events: BuildEvents; signal: AbortSignal;
 }): Promise<BuildOutcome> {
-  const space = await o.spaces.get(o.team);
-  await o.spaces.seedBaseImages(space);
-  const { spaces: _spaces, ...rest } = o;
-  return o.spaces.withContextLock(contextDirOf(space, o.id, o.spec), () => executeServiceBuild({ ...rest, space }));
+  const meter = new BuildMeter(o.store, o.team, o.id);
+  try {
+    const spec = o.spec;
+    const space = await o.spaces.get(o.team);
+    await o.spaces.seedBaseImages(space);
+    const { spaces: _spaces, ...rest } = o;
+    return await o.spaces.withContextLock(contextDirOf(space, o.id, spec), () => executeServiceBuild({ ...rest, spec, space, onCacheTransfer: meter.onTransfer }));
+  } finally {
+    await meter.record();
+  }
 }

@@ -194,4 +194,9 @@ export class SqliteServiceStore implements ServiceStore {
     const r = this.db.prepare('SELECT COALESCE(SUM(quantity), 0) AS s FROM usage WHERE team_id = ? AND kind = ? AND at >= ?').get(teamId, kind, sinceMs) as { s: number };
     return r.s;
   }
+
+  async usageByKind(teamId: string, sinceMs = 0): Promise<Record<string, number>> {
+    const rows = this.db.prepare('SELECT kind, SUM(quantity) AS s FROM usage WHERE team_id = ? AND at >= ? GROUP BY kind ORDER BY kind').all(teamId, sinceMs) as Array<{ kind: string; s: number }>;
+    return Object.fromEntries(rows.map((r) => [r.kind, r.s]));
+  }
 }

@@ -180,4 +180,11 @@ export class PgServiceStore implements ServiceStore {
       'SELECT coalesce(sum(quantity), 0)::float8 AS s FROM usage WHERE team_id = $1 AND kind = $2 AND at >= to_timestamp($3 / 1000.0)', [teamId, kind, sinceMs]);
     return rows[0]!.s;
   }
+
+  /** Sums of a team's usage per kind since `sinceMs` (default: all time). */
+  async usageByKind(teamId: string, sinceMs = 0): Promise<Record<string, number>> {
+    const rows = await this.db.query<{ kind: string; s: number }>(
+      'SELECT kind, sum(quantity)::float8 AS s FROM usage WHERE team_id = $1 AND at >= to_timestamp($2 / 1000.0) GROUP BY kind ORDER BY kind', [teamId, sinceMs]);
+    return Object.fromEntries(rows.map((r) => [r.kind, r.s]));
+  }
 }

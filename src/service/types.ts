@@ -110,5 +110,7 @@ export interface ServiceStore {
   addUsage(u: UsageRecord): Promise<void>;
   /** sum of a team's usage of one kind since `sinceMs` (default: all time) */
   usageOf(teamId: string, kind: string, sinceMs?: number): Promise<number>;
+  /** sums of a team's usage per kind since `sinceMs` (default: all time); a kind never recorded is absent */
+  usageByKind(teamId: string, sinceMs?: number): Promise<Record<string, number>>;
   close(): Promise<void>;
 }

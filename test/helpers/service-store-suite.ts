@@ -100,4 +100,9 @@ export async function serviceStoreSuite(store: ServiceStore): Promise<void> {
   assert.equal(await store.usageOf(a.id, 'build_seconds', Date.now() + 60_000), 0);
   assert.equal(await store.usageOf(a.id, 'bytes_pushed'), 0);
   assert.equal(await store.usageOf(b.id, 'build_seconds'), 0);
+  await store.addUsage({ teamId: a.id, kind: 'upload_bytes', quantity: 300 });
+  await store.addUsage({ teamId: a.id, kind: 'upload_bytes', quantity: 45 });
+  assert.deepEqual(await store.usageByKind(a.id), { build_seconds: 14.5, upload_bytes: 345 });
+  assert.deepEqual(await store.usageByKind(a.id, Date.now() + 60_000), {});
+  assert.deepEqual(await store.usageByKind(b.id), {});
 }

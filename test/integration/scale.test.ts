@@ -176,6 +176,19 @@ describe('kiln serve on PostgreSQL with queue workers and the registry as the sh
     const { build: first, uploaded } = await remote();
     assert.ok(uploaded > 0, 'the context went up once');
     assert.deepEqual([hits.count('/ran/one'), hits.count('/ran/two')], [1, 1]);
+    // usage: the API node metered the upload, worker A the build and what it pushed to the shared cache
+    type Usage = { buildSeconds: number; cacheBytesPushed: number; cacheBytesPulled: number; uploadBytes: number };
+    const usage = async (k: string): Promise<Usage> => {
+      const r = await api(apiNode.url, k, 'GET', '/v1/usage');
+      assert.equal(r.status, 200, r.text);
+      return r.body as Usage;
+    };
+    const idle = team('tpl-idle', 1);
+    const u1 = await usage(key);
+    assert.ok(u1.buildSeconds > 0, `build seconds (${u1.buildSeconds})`);
+    assert.ok(u1.cacheBytesPushed > 0, `bytes pushed to the registry (${u1.cacheBytesPushed})`);
+    assert.equal(u1.uploadBytes, uploaded, 'the bytes the client uploaded');
+    assert.deepEqual(await usage(idle), { since: 0, buildSeconds: 0, cacheBytesPushed: 0, cacheBytesPulled: 0, uploadBytes: 0 }, 'the other team used nothing');
     assert.equal(await a.stop(), 0, 'worker A stops cleanly on SIGTERM');
     const b = await startWorker(emptyRoot());
     t.after(() => b.stop());
@@ -184,6 +197,10 @@ describe('kiln serve on PostgreSQL with queue workers and the registry as the sh
     assert.deepEqual(ranSteps(second), [], 'every step came from the shared cache');
     assert.deepEqual([hits.count('/ran/one'), hits.count('/ran/two')], [1, 1], 'no RUN executed on B');
     assert.equal(second.result!.digest, first.result!.digest, 'the same image');
+    const u2 = await usage(key);
+    assert.ok(u2.cacheBytesPulled > u1.cacheBytesPulled, `worker B pulled the steps from the registry (${u1.cacheBytesPulled} -> ${u2.cacheBytesPulled} bytes)`);
+    assert.ok(u2.buildSeconds > u1.buildSeconds, 'the second build counted too');
+    assert.equal(u2.uploadBytes, uploaded, 'nothing more uploaded');
     const rows = await db.query<{ id: string; worker: string }>('SELECT id, worker FROM builds WHERE template = $1 ORDER BY created_at', ['app']);
     assert.equal(rows.length, 2);
     assert.notEqual(rows[0]!.worker, rows[1]!.worker, 'the two builds ran on different workers');

@@ -5,6 +5,7 @@ import { BuildQueue, type ServiceBuild, type ServiceBuildStatus, type ServiceSto
 import type { ServerConfig } from './config.js';
 import type { ServerMetrics } from './metrics.js';
 import { BuildEvents, buildInTeamSpace, splitTemplateName, type BuildOutcome, type BuildSpec } from './run-build.js';
+import { baseCredentials, requestToStore } from './credentials.js';
 import type { TeamSpaces } from './teams.js';
 
 export { splitTemplateName } from './run-build.js';
@@ -103,11 +104,14 @@ export class BuildService {
     if (missing.length > 0) throw new BuildError('ERR_KILN_SERVICE_REQUEST', `context: ${missing.length} file(s) not uploaded yet (first: ${missing[0]})`, { details: { missing } });
     const id = `b${Date.now().toString(36)}${randomBytes(6).toString('hex')}`;
     const template = spec.name !== undefined ? splitTemplateName(spec.name).name : null;
-    // registry credentials of a template's base are used for this run only, never stored (a build queued again
-    // after a restart, or run by a worker, pulls without them)
-    const stored = spec.template?.base && 'credentials' in spec.template.base
-      ? { ...spec, template: { ...spec.template, base: { ...spec.template.base, credentials: undefined } } }
-      : spec;
+    // registry credentials of a template's base are stored only sealed with the deployment's key (a worker, or this
+    // server after a restart, opens them); without a key a one-machine server hands them to its run in memory only,
+    // and a shared deployment cannot pass them on at all
+    const key = this.deps.config.credentialsKey;
+    if (baseCredentials(spec) && !key && this.deps.shared) {
+      throw new BuildError('ERR_KILN_SERVICE_CREDENTIALS', 'the base image has registry credentials, and this server has no --credentials-key-file: builds run on workers, which could not get them', { details: { field: 'template.base.credentials' } });
+    }
+    const stored = requestToStore(spec, { ...(key ? { key } : {}), teamId: team.id, buildId: id });
     await space.uploads.retain(id, blobs);
     await this.deps.store.createBuild({ id, teamId: team.id, request: stored, template });
     if (this.deps.shared) {

@@ -2,12 +2,14 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { normalizeRef, runBuild, validateImageName, type BuildRequest, type BuildResult } from '../engine/index.js';
 import type { ImageConfig, Manifest } from '../oci/index.js';
+import { parseRegistryRef } from '../registry/index.js';
 import type { ProgressEvent, ProgressSink } from '../progress/index.js';
 import { prepareTemplateBuild, type TemplateData } from '../sdk/index.js';
 import type { ManifestEntry, ServiceStore, Team } from '../service/index.js';
 import type { ServerConfig } from './config.js';
 import { contextDirFor, materializeContext } from './context.js';
 import { serverBuildOptions } from './options.js';
+import { baseCredentials, requestToRun } from './credentials.js';
 import { BuildMeter } from './usage.js';
 import type { TeamSpace, TeamSpaces } from './teams.js';
 
@@ -157,7 +159,7 @@ export async function executeServiceBuild(o: {
       }),
       ...(cacheRef ? { cacheRegistry: { ref: cacheRef } } : {}),
       ...(o.onCacheTransfer ? { onCacheTransfer: o.onCacheTransfer } : {}),
-      ...(config.insecureRegistries.length ? { registry: { insecureHosts: config.insecureRegistries } } : {}),
+      ...registryOptions(config, spec),
       ...(sde !== undefined && /^\d+$/.test(sde) ? { sourceDateEpoch: Number(sde) } : {}),
     });
     const outcome: BuildOutcome = { ...outcomeOf(result, named?.name ?? '', named?.tag ?? null), image: await imageSummary(space, result.imageDigest) };
@@ -166,6 +168,15 @@ export async function executeServiceBuild(o: {
   } finally {
     await cleanup().catch(() => undefined);
   }
+}
+
+/** The engine's registry options of a service build: plain-HTTP hosts, and a template base's credentials for its host. */
+function registryOptions(config: ServerConfig, spec: BuildSpec): Pick<BuildRequest, 'registry'> {
+  const creds = baseCredentials(spec);
+  const ref = spec.template?.base.ref;
+  const credentials = creds && typeof ref === 'string' ? { [parseRegistryRef(ref).host]: { username: creds.username, password: creds.password } } : undefined;
+  if (!credentials && config.insecureRegistries.length === 0) return {};
+  return { registry: { ...(config.insecureRegistries.length ? { insecureHosts: config.insecureRegistries } : {}), ...(credentials ? { credentials } : {}) } };
 }
 
 /** The folder a build's context is materialized in: a template's is kept between its builds (stat cache). */
@@ -183,7 +194,8 @@ export async function buildInTeamSpace(o: {
 }): Promise<BuildOutcome> {
   const meter = new BuildMeter(o.store, o.team, o.id);
   try {
-    const spec = o.spec;
+    // a stored request's sealed base credentials are opened here, for this run only
+    const spec = requestToRun(o.spec, { ...(o.config.credentialsKey ? { key: o.config.credentialsKey } : {}), teamId: o.team.id, buildId: o.id });
     const space = await o.spaces.get(o.team);
     await o.spaces.seedBaseImages(space);
     const { spaces: _spaces, ...rest } = o;

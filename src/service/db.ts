@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import { createHash, randomBytes } from 'node:crypto';
 import { BuildError } from '../errors/index.js';
-import type { Team, TeamLimits, ApiKeyRecord, TemplateRecord, ServiceBuild, ServiceBuildStatus, ServiceStore, UsageRecord } from './types.js';
+import { SEALED_CREDENTIALS_PATH, type Team, type TeamLimits, type ApiKeyRecord, type TemplateRecord, type ServiceBuild, type ServiceBuildStatus, type ServiceStore, type UsageRecord } from './types.js';
 
 /** sha256 hex of an API key: the only form in which a key is stored. */
 export function hashKey(key: string): string {
@@ -144,7 +144,8 @@ export class SqliteServiceStore implements ServiceStore {
   }
 
   async finishBuild(id: string, status: ServiceBuildStatus, result: unknown, error: string | null): Promise<void> {
-    this.db.prepare('UPDATE builds SET status = ?, result = ?, error = ?, finished = ? WHERE id = ?').run(status, result === null || result === undefined ? null : JSON.stringify(result), error, Date.now(), id);
+    this.db.prepare(`UPDATE builds SET status = ?, result = ?, error = ?, finished = ?, request = json_remove(request, '$.${SEALED_CREDENTIALS_PATH.join('.')}') WHERE id = ?`)
+      .run(status, result === null || result === undefined ? null : JSON.stringify(result), error, Date.now(), id);
   }
 
   private build(r: { id: string; team_id: string; status: string; request: string; result: string | null; error: string | null; template: string | null; created: number; started: number | null; finished: number | null } | undefined): ServiceBuild | undefined {

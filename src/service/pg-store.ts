@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { BuildError } from '../errors/index.js';
 import type { PgDatabase } from '../pg/index.js';
 import { checkTeamName, hashKey, newApiKey, newTeamId } from './db.js';
-import type { ApiKeyRecord, ServiceBuild, ServiceBuildStatus, ServiceStore, Team, TeamLimits, TemplateRecord, UsageRecord } from './types.js';
+import { SEALED_CREDENTIALS_PATH, type ApiKeyRecord, type ServiceBuild, type ServiceBuildStatus, type ServiceStore, type Team, type TeamLimits, type TemplateRecord, type UsageRecord } from './types.js';
 
 const ms = (col: string): string => `floor(extract(epoch FROM ${col}) * 1000)::float8`;
 
@@ -134,8 +134,8 @@ export class PgServiceStore implements ServiceStore {
   }
 
   async finishBuild(id: string, status: ServiceBuildStatus, result: unknown, error: string | null): Promise<void> {
-    await this.db.query('UPDATE builds SET status = $2, result = $3, error = $4, finished_at = now() WHERE id = $1',
-      [id, status, result === null || result === undefined ? null : JSON.stringify(result), error]);
+    await this.db.query('UPDATE builds SET status = $2, result = $3, error = $4, finished_at = now(), request = request #- $5::text[] WHERE id = $1',
+      [id, status, result === null || result === undefined ? null : JSON.stringify(result), error, [...SEALED_CREDENTIALS_PATH]]);
   }
 
   /** A build of this team (another team's id is not found). */

@@ -64,6 +64,12 @@ export interface ManifestEntry {
   linkOf?: string;
 }
 
+/**
+ * Where a stored build request keeps its base image's sealed registry credentials (src/server/credentials.ts): both
+ * stores drop this field when the build finishes, so the ciphertext lives only while the build may still run.
+ */
+export const SEALED_CREDENTIALS_PATH = ['template', 'base', 'sealedCredentials'] as const;
+
 /** One metered quantity (build seconds, bytes, ...). */
 export interface UsageRecord {
   teamId: string;
@@ -97,6 +103,7 @@ export interface ServiceStore {
   createBuild(b: { id: string; teamId: string; request: unknown; template: string | null }): Promise<void>;
   /** mark a build running (on `worker`, when given) */
   setBuildRunning(id: string, worker?: string): Promise<void>;
+  /** record a build's end; its request's sealed credentials ({@link SEALED_CREDENTIALS_PATH}) are dropped */
   finishBuild(id: string, status: ServiceBuildStatus, result: unknown, error: string | null): Promise<void>;
   getBuild(teamId: string, id: string): Promise<ServiceBuild | undefined>;
   /** builds in these states, oldest first */

@@ -63,6 +63,15 @@ export async function serviceStoreSuite(store: ServiceStore): Promise<void> {
   assert.equal(await store.lastBuildOf(b.id, 'py'), undefined);
   assert.deepEqual((await store.listBuilds(['success', 'failed'])).map((x) => x.id), ['b1', 'b2']);
   assert.deepEqual((await store.listBuilds(['queued'])).map((x) => [x.id, x.teamId]), [['b3', b.id]]);
+  // a build's sealed base credentials are kept while it may run and dropped when it finishes
+  const sealed = { alg: 'A256GCM', iv: 'aXY=', tag: 'dGFn', data: 'ZGF0YQ==' };
+  const withCreds = { template: { base: { type: 'image', ref: 'reg/private:1', sealedCredentials: sealed }, steps: [] }, context: [] };
+  await store.createBuild({ id: 'b4', teamId: a.id, request: withCreds, template: null });
+  assert.deepEqual((await store.getBuild(a.id, 'b4'))?.request, withCreds);
+  await store.setBuildRunning('b4');
+  assert.deepEqual((await store.getBuild(a.id, 'b4'))?.request, withCreds, 'kept while running (a retry on another worker needs them)');
+  await store.finishBuild('b4', 'failed', null, 'x');
+  assert.deepEqual((await store.getBuild(a.id, 'b4'))?.request, { template: { base: { type: 'image', ref: 'reg/private:1' }, steps: [] }, context: [] }, 'dropped at the end, the rest kept');
 
   // templates: name:tag rows, re-tagging moves the tag
   await store.putTemplate({ teamId: a.id, name: 'py', tag: 'latest', digest: 'sha256:aa', buildId: 'b1' });

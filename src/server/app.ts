@@ -16,7 +16,8 @@ import { mountWebUi } from './webui.js';
 
 export interface AppEnv {
   Bindings: HttpBindings;
-  Variables: { team: Team };
+  /** the team of the request's key, and the key's id (the only part of a key that may be shown) */
+  Variables: { team: Team; keyId: string | undefined };
 }
 
 export interface AppDeps {
@@ -47,7 +48,7 @@ const err = (description: string) => ({ content: { 'application/json': { schema:
 const json = <T extends z.ZodTypeAny>(schema: T, description: string) => ({ content: { 'application/json': { schema } }, description });
 
 function buildView(b: ServiceBuild): z.infer<typeof BuildSchema> {
-  return { id: b.id, status: b.status, template: b.template, created: b.created, started: b.started, finished: b.finished, error: b.error, result: b.result as z.infer<typeof BuildSchema>['result'] };
+  return { id: b.id, status: b.status, template: b.template, startedBy: b.startedBy, created: b.created, started: b.started, finished: b.finished, error: b.error, result: b.result as z.infer<typeof BuildSchema>['result'] };
 }
 
 /** The API key of a request: `Authorization: Bearer KEY`, or for registry clients Basic with the key as password. */
@@ -59,6 +60,14 @@ export function requestKey(header: string | undefined): string | undefined {
   const decoded = Buffer.from(m[2]!, 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
   return colon >= 0 ? decoded.slice(colon + 1) : undefined;
+}
+
+/**
+ * The id part of a key `kiln_<id>_<secret>`. The id is made with the secret and the whole key is what the store
+ * checked, so for an authenticated key it is that key's id.
+ */
+export function keyIdOf(key: string | undefined): string | undefined {
+  return key ? /^kiln_(k[0-9a-f]+)_/.exec(key)?.[1] : undefined;
 }
 
 /** The HTTP API of `kiln serve` (its OpenAPI document is served at /openapi.json and kept in docs/openapi.json). */
@@ -112,6 +121,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       return c.json(errorBody('ERR_KILN_SERVICE_AUTH', message), 401);
     }
     c.set('team', team);
+    c.set('keyId', keyIdOf(key));
     return next();
   });
 
@@ -163,7 +173,8 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       responses: { 202: json(BuildSchema, 'queued'), 400: err('malformed body or context not uploaded'), 401: err('no valid key') },
     }),
     async (c) => {
-      const b = await deps.builds.submit(c.get('team'), c.req.valid('json') as BuildSpec);
+      const keyId = c.get('keyId');
+      const b = await deps.builds.submit(c.get('team'), c.req.valid('json') as BuildSpec, keyId ? { startedBy: keyId } : {});
       return c.json(buildView(b), 202);
     },
   );

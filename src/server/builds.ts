@@ -92,7 +92,7 @@ export class BuildService {
   }
 
   /** Check and queue a build; returns its record. Refusals are BuildErrors (400 with the field). */
-  async submit(team: Team, spec: BuildSpec): Promise<ServiceBuild> {
+  async submit(team: Team, spec: BuildSpec, o: { startedBy?: string } = {}): Promise<ServiceBuild> {
     if (!this.accepting) throw new BuildError('ERR_KILN_SERVICE_UNAVAILABLE', 'the server is shutting down');
     if ((spec.template ? 1 : 0) + (spec.dockerfile !== undefined ? 1 : 0) !== 1) throw new BuildError('ERR_KILN_SERVICE_REQUEST', 'body: give exactly one of "template" and "dockerfile"');
     if (spec.name !== undefined) splitTemplateName(spec.name);
@@ -113,7 +113,7 @@ export class BuildService {
     }
     const stored = requestToStore(spec, { ...(key ? { key } : {}), teamId: team.id, buildId: id });
     await space.uploads.retain(id, blobs);
-    await this.deps.store.createBuild({ id, teamId: team.id, request: stored, template });
+    await this.deps.store.createBuild({ id, teamId: team.id, request: stored, template, ...(o.startedBy ? { createdByKey: o.startedBy } : {}) });
     if (this.deps.shared) {
       await this.deps.shared.setTeamLimit(team.id, space.limits.concurrentBuilds);
       await this.deps.shared.enqueue({ teamId: team.id, buildId: id, payload: null });

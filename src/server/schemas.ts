@@ -54,6 +54,7 @@ export const BuildSchema = z.object({
   id: z.string(),
   status: z.enum(['queued', 'running', 'success', 'failed', 'cancelled', 'interrupted']),
   template: z.string().nullable(),
+  startedBy: z.string().nullable().openapi({ description: 'the id of the API key that started the build (kiln admin key ls)', example: 'k1a2b3c4d' }),
   created: z.number(),
   started: z.number().nullable(),
   finished: z.number().nullable(),

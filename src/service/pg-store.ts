@@ -14,15 +14,15 @@ const ms = (col: string): string => `floor(extract(epoch FROM ${col}) * 1000)::f
 interface TeamRow { id: string; name: string; created: number; limits: TeamLimits }
 interface BuildRow {
   id: string; team_id: string; status: ServiceBuildStatus; request: unknown; result: unknown; error: string | null;
-  template: string | null; created: number; started: number | null; finished: number | null;
+  template: string | null; created_by_key: string | null; created: number; started: number | null; finished: number | null;
 }
 
 const TEAM_COLS = `id, name, ${ms('created_at')} AS created, limits`;
-const BUILD_COLS = `id, team_id, status, request, result, error, template, ${ms('created_at')} AS created, ${ms('started_at')} AS started, ${ms('finished_at')} AS finished`;
+const BUILD_COLS = `id, team_id, status, request, result, error, template, created_by_key, ${ms('created_at')} AS created, ${ms('started_at')} AS started, ${ms('finished_at')} AS finished`;
 
 function toBuild(r: BuildRow | undefined): ServiceBuild | undefined {
   if (!r) return undefined;
-  return { id: r.id, teamId: r.team_id, status: r.status, request: r.request, result: r.result ?? null, error: r.error, template: r.template, created: r.created, started: r.started, finished: r.finished };
+  return { id: r.id, teamId: r.team_id, status: r.status, request: r.request, result: r.result ?? null, error: r.error, template: r.template, startedBy: r.created_by_key, created: r.created, started: r.started, finished: r.finished };
 }
 
 /** The service's records on PostgreSQL, on a migrated database (`migratePg`); `close` closes the pool too. */

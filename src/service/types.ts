@@ -43,6 +43,8 @@ export interface ServiceBuild {
   result: unknown;
   error: string | null;
   template: string | null;
+  /** the id of the API key whose request created the build (null: made before it was recorded, or the key is gone) */
+  startedBy: string | null;
   created: number;
   started: number | null;
   finished: number | null;
@@ -100,7 +102,8 @@ export interface ServiceStore {
   listTemplates(teamId: string, name?: string): Promise<TemplateRecord[]>;
   /** delete one tag, or every tag of the template; returns the tags deleted */
   deleteTemplate(teamId: string, name: string, tag?: string): Promise<number>;
-  createBuild(b: { id: string; teamId: string; request: unknown; template: string | null }): Promise<void>;
+  /** a queued build; `createdByKey`: the id of the API key that asked for it */
+  createBuild(b: { id: string; teamId: string; request: unknown; template: string | null; createdByKey?: string }): Promise<void>;
   /** mark a build running (on `worker`, when given) */
   setBuildRunning(id: string, worker?: string): Promise<void>;
   /** record a build's end; its request's sealed credentials ({@link SEALED_CREDENTIALS_PATH}) are dropped */

@@ -66,7 +66,10 @@ export async function serviceStoreSuite(store: ServiceStore): Promise<void> {
   // a build's sealed base credentials are kept while it may run and dropped when it finishes
   const sealed = { alg: 'A256GCM', iv: 'aXY=', tag: 'dGFn', data: 'ZGF0YQ==' };
   const withCreds = { template: { base: { type: 'image', ref: 'reg/private:1', sealedCredentials: sealed }, steps: [] }, context: [] };
-  await store.createBuild({ id: 'b4', teamId: a.id, request: withCreds, template: null });
+  await store.createBuild({ id: 'b4', teamId: a.id, request: withCreds, template: null, createdByKey: k.id });
+  assert.equal((await store.getBuild(a.id, 'b4'))?.startedBy, k.id, 'who started it');
+  assert.equal((await store.getBuild(a.id, 'b1'))?.startedBy, null, 'none recorded');
+  assert.equal((await store.listBuilds(['queued'])).find((x) => x.id === 'b4')?.startedBy, k.id);
   assert.deepEqual((await store.getBuild(a.id, 'b4'))?.request, withCreds);
   await store.setBuildRunning('b4');
   assert.deepEqual((await store.getBuild(a.id, 'b4'))?.request, withCreds, 'kept while running (a retry on another worker needs them)');

@@ -197,7 +197,7 @@ describe('kiln serve', () => {
     assert.equal((await fetch(`${url}/v2/shared/blobs/${fDigest}`, { headers: { authorization: `Bearer ${keyA}` } })).status, 404, 'check 9');
   });
 
-  test('usage on the SQLite store: build seconds and upload bytes of the team since a time; another team has none', async (t) => {
+  test('usage on the SQLite store: build seconds and upload bytes of the team since a time; another team has none; startedBy is the key id', async (t) => {
     if (!ok) return t.skip('integration');
     const url = server!.url;
     const since = Date.now();
@@ -206,6 +206,9 @@ describe('kiln serve', () => {
     const a = await dockerfileBuild(url, keyA, ctx, 'metered');
     assert.equal(a.build.status, 'success', a.build.error ?? '');
     assert.ok(a.uploaded > 5000, `the context went up (${a.uploaded} bytes)`);
+    // who started it: the key's id, kept with the build
+    const view = await api(url, keyA, 'GET', `/v1/builds/${a.build.id}`);
+    assert.equal((view.body as { startedBy: string | null }).startedBy, /^kiln_(k[0-9a-f]+)_/.exec(keyA)![1], 'startedBy is the key id');
     const usage = await api(url, keyA, 'GET', `/v1/usage?since=${since}`);
     assert.equal(usage.status, 200, usage.text);
     const u = usage.body as { since: number; buildSeconds: number; cacheBytesPushed: number; cacheBytesPulled: number; uploadBytes: number };

@@ -27,6 +27,12 @@ export interface AppDeps {
   metrics: ServerMetrics;
   version: string;
   log: (line: Record<string, unknown>) => void;
+  /**
+   * where the team's cache lives: `local`, this node's team root (one machine); `registry`, the shared registry cache
+   * of a deployment with `--database` and `--cache-registry`, of which this node may hold nothing (the web view's
+   * cache figures then come from the store)
+   */
+  cacheSource?: 'local' | 'registry';
 }
 
 const STATUS_OF_KIND = { 'not-found': 404, 'already-exists': 409, 'invalid-argument': 400, 'failed-precondition': 409, unavailable: 503, internal: 500 } as const;

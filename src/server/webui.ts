@@ -6,6 +6,8 @@ import type { Context } from 'hono';
 import { collectInventory } from '../gc/index.js';
 import type { ServiceBuild, ServiceBuildStatus } from '../service/index.js';
 import { errorBody, keyIdOf, requestKey, type AppDeps, type AppEnv } from './app.js';
+import type { TeamSpace } from './teams.js';
+import { USAGE_KINDS } from './usage.js';
 
 /**
  * The web view at /ui: a static page (the bundle of src/webui, made by `npm run build` into dist/webui) and a few
@@ -41,6 +43,26 @@ const PAGE = (): string => `<!doctype html>
 </body>
 </html>
 `;
+
+/** Bytes added to the cache, each at its time (oldest first), and the cache's size now. */
+interface CacheItems { sizeBytes: number; items: Array<{ at: number; bytes: number }> }
+
+/** One machine: what the team's root holds now (blobs and snapshots), by when each was added; what GC removed is gone. */
+async function localCacheItems(space: TeamSpace): Promise<CacheItems> {
+  const inv = await collectInventory(space.state);
+  const items = [...[...inv.blobs.values()].map((b) => ({ at: b.mtimeMs, bytes: b.bytes })), ...[...inv.snapshots.values()].map((x) => ({ at: x.created, bytes: x.bytes }))];
+  return { sizeBytes: inv.totalBytes, items: items.sort((a, b) => a.at - b.at) };
+}
+
+/**
+ * A shared deployment: the bytes the workers pushed to the team's registry cache, as they metered them per build
+ * (the store's usage), so every API node shows the same figures whatever its own root holds. Registry GC is not
+ * seen: it is what was pushed, an upper bound of what the registry keeps.
+ */
+async function sharedCacheItems(deps: AppDeps, teamId: string): Promise<CacheItems> {
+  const pushed = await deps.store.usageTimeline(teamId, USAGE_KINDS.cacheBytesPushed);
+  return { sizeBytes: pushed.reduce((n, p) => n + p.quantity, 0), items: pushed.map((p) => ({ at: p.at, bytes: p.quantity })) };
+}
 
 /** Mount the web view. Called before the API's key check: /ui/api checks the key itself. */
 export function mountWebUi(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
@@ -99,7 +121,6 @@ export function mountWebUi(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
 
   app.get('/ui/api/cache', async (c) => {
     const team = c.get('team');
-    const space = await deps.spaces.get(team);
     const builds = (await deps.store.listBuilds(['success'])).filter((b) => b.teamId === team.id);
     // a cached step saves what the same step of the same template took when it last ran
     const lastRun = new Map<string, number>();
@@ -126,9 +147,7 @@ export function mountWebUi(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
       perTemplate.set(name, t);
       series.push({ id: b.id, template: b.template, created: b.created, ranMs, savedMs, cachedSteps: steps.filter((s) => s.cached).length, totalSteps: steps.length });
     }
-    // the cache's growth: bytes held now (blobs and snapshots), by when each was added, at each build's end
-    const inv = await collectInventory(space.state);
-    const items = [...[...inv.blobs.values()].map((b) => ({ at: b.mtimeMs, bytes: b.bytes })), ...[...inv.snapshots.values()].map((x) => ({ at: x.created, bytes: x.bytes }))].sort((a, b) => a.at - b.at);
+    const { sizeBytes, items } = deps.cacheSource === 'registry' ? await sharedCacheItems(deps, team.id) : await localCacheItems(await deps.spaces.get(team));
     const recent = series.slice(-50);
     const byId = new Map(builds.map((b) => [b.id, b]));
     let i = 0;
@@ -139,7 +158,8 @@ export function mountWebUi(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
       return { id: s.id, at, bytes: held };
     });
     return c.json({
-      sizeBytes: inv.totalBytes,
+      source: deps.cacheSource ?? 'local',
+      sizeBytes,
       growth,
       templates: [...perTemplate.values()].map((t) => ({ ...t, hitRate: t.steps ? t.hits / t.steps : 0 })),
       series: recent,

@@ -226,6 +226,12 @@ export class SqliteServiceStore implements ServiceStore {
     return r.s;
   }
 
+  async usageTimeline(teamId: string, kind: string): Promise<Array<{ buildId: string | null; quantity: number; at: number }>> {
+    const rows = this.db.prepare(`SELECT build_id, SUM(quantity) AS q, MAX(at) AS at FROM usage WHERE team_id = ? AND kind = ?
+      GROUP BY build_id ORDER BY MAX(at), build_id`).all(teamId, kind) as Array<{ build_id: string | null; q: number; at: number }>;
+    return rows.map((r) => ({ buildId: r.build_id, quantity: r.q, at: r.at }));
+  }
+
   async usageByKind(teamId: string, sinceMs = 0): Promise<Record<string, number>> {
     const rows = this.db.prepare('SELECT kind, SUM(quantity) AS s FROM usage WHERE team_id = ? AND at >= ? GROUP BY kind ORDER BY kind').all(teamId, sinceMs) as Array<{ kind: string; s: number }>;
     return Object.fromEntries(rows.map((r) => [r.kind, r.s]));

@@ -181,6 +181,14 @@ export class PgServiceStore implements ServiceStore {
     return rows[0]!.s;
   }
 
+  /** A team's usage of one kind per build, each with the time of its last row, oldest first. */
+  async usageTimeline(teamId: string, kind: string): Promise<Array<{ buildId: string | null; quantity: number; at: number }>> {
+    const rows = await this.db.query<{ build_id: string | null; q: number; at: number }>(
+      `SELECT build_id, sum(quantity)::float8 AS q, ${ms('max(at)')} AS at FROM usage WHERE team_id = $1 AND kind = $2
+        GROUP BY build_id ORDER BY max(at), build_id`, [teamId, kind]);
+    return rows.map((r) => ({ buildId: r.build_id, quantity: r.q, at: r.at }));
+  }
+
   /** Sums of a team's usage per kind since `sinceMs` (default: all time). */
   async usageByKind(teamId: string, sinceMs = 0): Promise<Record<string, number>> {
     const rows = await this.db.query<{ kind: string; s: number }>(

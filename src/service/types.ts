@@ -122,5 +122,7 @@ export interface ServiceStore {
   usageOf(teamId: string, kind: string, sinceMs?: number): Promise<number>;
   /** sums of a team's usage per kind since `sinceMs` (default: all time); a kind never recorded is absent */
   usageByKind(teamId: string, sinceMs?: number): Promise<Record<string, number>>;
+  /** a team's usage of one kind per build (null: not a build's), each with the time of its last row, oldest first */
+  usageTimeline(teamId: string, kind: string): Promise<Array<{ buildId: string | null; quantity: number; at: number }>>;
   close(): Promise<void>;
 }

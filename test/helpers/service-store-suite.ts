@@ -117,4 +117,11 @@ export async function serviceStoreSuite(store: ServiceStore): Promise<void> {
   assert.deepEqual(await store.usageByKind(a.id), { build_seconds: 14.5, upload_bytes: 345 });
   assert.deepEqual(await store.usageByKind(a.id, Date.now() + 60_000), {});
   assert.deepEqual(await store.usageByKind(b.id), {});
+  await store.addUsage({ teamId: a.id, kind: 'cache_bytes_pushed', quantity: 100, buildId: 'b1' });
+  await store.addUsage({ teamId: a.id, kind: 'cache_bytes_pushed', quantity: 20, buildId: 'b1' });
+  await store.addUsage({ teamId: a.id, kind: 'cache_bytes_pushed', quantity: 7, buildId: 'b2' });
+  const timeline = await store.usageTimeline(a.id, 'cache_bytes_pushed');
+  assert.deepEqual(timeline.map((x) => [x.buildId, x.quantity]), [['b1', 120], ['b2', 7]], 'per build, oldest first');
+  assert.ok(timeline[0]!.at <= timeline[1]!.at && timeline[0]!.at >= before);
+  assert.deepEqual(await store.usageTimeline(b.id, 'cache_bytes_pushed'), []);
 }

@@ -215,6 +215,18 @@ describe('kiln serve on PostgreSQL with queue workers and the registry as the sh
     assert.equal(view.status, 200, view.text);
     assert.equal((view.body as { digest: string }).digest, first.result!.digest);
     assert.ok((view.body as { size: number }).size > 0);
+    // the web view's cache figures come from the store: a second API node with an empty root shows the same
+    const other = await startServe(emptyRoot(), ['--database', database, '--workers', '0', '--cache-registry', cacheRef, '--no-local-socket', '--credentials-key-file', keyFile]);
+    procs.push(other);
+    t.after(() => other.stop());
+    type CacheView = { source: string; sizeBytes: number; growth: Array<{ id: string; bytes: number }>; templates: Array<{ name: string; hits: number; steps: number }> };
+    const cache = (await api(apiNode.url, key, 'GET', '/ui/api/cache')).body as CacheView;
+    assert.equal(cache.source, 'registry');
+    assert.equal(cache.sizeBytes, u2.cacheBytesPushed, 'the bytes pushed to the shared cache, as metered');
+    assert.deepEqual(cache.growth.map((g) => g.id), rows.map((r) => r.id), 'one point per build');
+    assert.equal(cache.growth.at(-1)!.bytes, cache.sizeBytes);
+    assert.ok(cache.templates.some((x) => x.name === 'app' && x.hits > 0), JSON.stringify(cache.templates));
+    assert.deepEqual((await api(other.url, key, 'GET', '/ui/api/cache')).body, cache, 'every API node shows the same figures');
   });
 
   test('a private base image: its registry credentials reach the worker sealed, never in plaintext in PostgreSQL, and are dropped at the end', async (t) => {

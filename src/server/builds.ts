@@ -219,19 +219,43 @@ export class BuildService {
     await this.pollStore(teamId, id, () => last, deliver, () => done, signal);
   }
 
+  /**
+   * Follow a build run elsewhere in the store: woken by the store's notifications (PostgreSQL LISTEN/NOTIFY) when it
+   * has them, with a read every second as the fallback (a lost listening connection); every 200 ms without them.
+   */
   private async pollStore(teamId: string, id: string, last: () => number, deliver: Listener, done: () => boolean, signal: AbortSignal): Promise<void> {
     const { store } = this.deps;
+    let changed = false;
+    let wake: (() => void) | undefined;
+    const unwatch = store.watchEvents ? await store.watchEvents(id, () => { changed = true; wake?.(); }) : undefined;
+    const pause = (ms: number): Promise<void> => new Promise<void>((resolve) => {
+      if (changed || signal.aborted) return resolve();
+      const end = (): void => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', end);
+        wake = undefined;
+        resolve();
+      };
+      const timer = setTimeout(end, ms);
+      signal.addEventListener('abort', end);
+      wake = end;
+    });
     let afterEnd = 0;
-    while (!done() && !signal.aborted) {
-      const got = await store.eventsAfter(id, last());
-      for (const e of got) deliver(e.seq, e.data);
-      if (done()) return;
-      if (got.length === 0) {
-        const b = await store.getBuild(teamId, id);
-        // the end is recorded just before its finish line: a few more reads for it, then no more will come
-        if (!b || FINISHED.includes(b.status)) if (++afterEnd > 5) return;
+    try {
+      while (!done() && !signal.aborted) {
+        changed = false; // a notification from here on means: read again
+        const got = await store.eventsAfter(id, last());
+        for (const e of got) deliver(e.seq, e.data);
+        if (done()) return;
+        if (got.length === 0) {
+          const b = await store.getBuild(teamId, id);
+          // the end is recorded just before its finish line: a few more reads for it, then no more will come
+          if (!b || FINISHED.includes(b.status)) if (++afterEnd > 5) return;
+        }
+        await pause(unwatch && afterEnd === 0 ? 1_000 : 200);
       }
-      await new Promise((r) => setTimeout(r, 200));
+    } finally {
+      unwatch?.();
     }
   }
 

@@ -5,9 +5,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { BuildError } from '../errors/index.js';
-import type { PgDatabase } from '../pg/index.js';
+import { listenPg, type PgDatabase, type PgListener } from '../pg/index.js';
 import { checkTeamName, hashKey, newApiKey, newTeamId } from './db.js';
 import { SEALED_CREDENTIALS_PATH, type ApiKeyRecord, type ServiceBuild, type ServiceBuildStatus, type ServiceStore, type Team, type TeamLimits, type TemplateRecord, type UsageRecord } from './types.js';
+
+/** The channel an appended build event is announced on (payload: the build id). */
+const EVENTS_CHANNEL = 'kiln_build_events';
 
 const ms = (col: string): string => `floor(extract(epoch FROM ${col}) * 1000)::float8`;
 
@@ -29,9 +32,15 @@ function toBuild(r: BuildRow | undefined): ServiceBuild | undefined {
 export class PgServiceStore implements ServiceStore {
   readonly kind = 'postgres' as const;
 
+  private listener: Promise<PgListener> | undefined;
+  private readonly watchers = new Map<string, Set<() => void>>();
+
   constructor(private readonly db: PgDatabase) {}
 
   async close(): Promise<void> {
+    const l = this.listener;
+    this.listener = undefined;
+    await (await l?.catch(() => undefined))?.close();
     await this.db.close();
   }
 
@@ -153,9 +162,34 @@ export class PgServiceStore implements ServiceStore {
       `SELECT ${BUILD_COLS} FROM builds WHERE team_id = $1 AND template = $2 ORDER BY created_at DESC, id DESC LIMIT 1`, [teamId, template]))[0]);
   }
 
-  /** Append one event (its JSON text is kept byte for byte). */
+  /** Append one event (its JSON text is kept byte for byte) and NOTIFY the nodes following the build. */
   async appendEvent(buildId: string, seq: number, data: string): Promise<void> {
-    await this.db.query('INSERT INTO build_events (build_id, seq, data) VALUES ($1, $2, $3::json)', [buildId, seq, data]);
+    await this.db.query(
+      `WITH e AS (INSERT INTO build_events (build_id, seq, data) VALUES ($1, $2, $3::json) RETURNING build_id)
+       SELECT pg_notify('${EVENTS_CHANNEL}', build_id) FROM e`, [buildId, seq, data]);
+  }
+
+  /**
+   * Be told when an event of the build was appended anywhere: one LISTEN connection per store, opened on first use.
+   * If it cannot be opened the returned function still works and nothing is told (the caller's polling goes on).
+   */
+  async watchEvents(buildId: string, onChange: () => void): Promise<() => void> {
+    const set = this.watchers.get(buildId) ?? new Set<() => void>();
+    set.add(onChange);
+    this.watchers.set(buildId, set);
+    const stop = (): void => {
+      set.delete(onChange);
+      if (set.size === 0 && this.watchers.get(buildId) === set) this.watchers.delete(buildId);
+    };
+    this.listener ??= listenPg(this.db, {
+      channel: EVENTS_CHANNEL,
+      onNotify: (id) => this.watchers.get(id)?.forEach((f) => f()),
+      onReconnect: () => this.watchers.forEach((s) => s.forEach((f) => f())),
+    });
+    await this.listener.catch(() => {
+      this.listener = undefined; // tried again by the next watcher
+    });
+    return stop;
   }
 
   /** Events of a build after `afterSeq` (SSE resumption). */

@@ -117,6 +117,12 @@ export interface ServiceStore {
   /** events of a build after `afterSeq`, in order (SSE resumption) */
   eventsAfter(buildId: string, afterSeq: number): Promise<Array<{ seq: number; data: string }>>;
   lastEventSeq(buildId: string): Promise<number>;
+  /**
+   * Be told (`onChange`) when an event of the build may have been appended by any process (PostgreSQL: LISTEN/NOTIFY,
+   * and after a lost listening connection came back). Resolves once listening, with the function that stops it.
+   * Absent (SQLite): one process, whose builds hand their lines over live.
+   */
+  watchEvents?(buildId: string, onChange: () => void): Promise<() => void>;
   addUsage(u: UsageRecord): Promise<void>;
   /** sum of a team's usage of one kind since `sinceMs` (default: all time) */
   usageOf(teamId: string, kind: string, sinceMs?: number): Promise<number>;

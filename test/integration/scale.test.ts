@@ -203,6 +203,9 @@ describe('kiln serve on PostgreSQL with queue workers and the registry as the sh
     assert.deepEqual(ranSteps(second), [], 'every step came from the shared cache');
     assert.deepEqual([hits.count('/ran/one'), hits.count('/ran/two')], [1, 1], 'no RUN executed on B');
     assert.equal(second.result!.digest, first.result!.digest, 'the same image');
+    // the client followed both builds' events through the API node, which is told of a worker's lines by NOTIFY
+    const listening = await db.query<{ query: string }>("SELECT query FROM pg_stat_activity WHERE application_name = 'kiln-listen'");
+    assert.deepEqual(listening.map((r) => r.query), ['LISTEN kiln_build_events'], 'the API node LISTENs for build events');
     const u2 = await usage(key);
     assert.ok(u2.cacheBytesPulled > u1.cacheBytesPulled, `worker B pulled the steps from the registry (${u1.cacheBytesPulled} -> ${u2.cacheBytesPulled} bytes)`);
     assert.ok(u2.buildSeconds > u1.buildSeconds, 'the second build counted too');

@@ -33,7 +33,7 @@ interface Manifest {
     selector?: { matchLabels?: Record<string, string> } & Record<string, string>;
     type?: string;
     ports?: Array<{ port: number; targetPort?: number }>;
-    template?: { metadata: { labels: Record<string, string> }; spec: { containers: Container[]; volumes?: Array<{ name: string; emptyDir?: object; configMap?: { name: string } }> } };
+    template?: { metadata: { labels: Record<string, string> }; spec: { containers: Container[]; volumes?: Array<{ name: string; emptyDir?: object; configMap?: { name: string }; secret?: { secretName: string } }> } };
   };
   data?: Record<string, string>;
 }
@@ -82,6 +82,29 @@ test('the Kubernetes manifests parse and refer to each other consistently', () =
   const pg = byKind('Service').find((s) => s.metadata.name === 'kiln-postgres');
   assert.equal(pg?.spec?.type, 'ExternalName', 'PostgreSQL is an external service');
   assert.ok(!deployments.some((d) => /postgres/.test(d.spec!.template!.spec.containers[0]!.image)), 'no PostgreSQL pod in the cluster');
+});
+
+test('every kiln pod reads the one credentials key from the documented Secret, mounted where --credentials-key-file points', () => {
+  const files = manifests();
+  const configText = readFileSync(path.join(K8S, 'config.yaml'), 'utf8');
+  for (const f of ['api.yaml', 'worker.yaml']) {
+    const pod = files.get(f)!.find((m) => m.kind === 'Deployment')!.spec!.template!.spec;
+    const c = pod.containers[0]!;
+    const file = c.args![c.args!.indexOf('--credentials-key-file') + 1];
+    assert.ok(c.args!.includes('--credentials-key-file') && file, `${f}: --credentials-key-file given`);
+    const mount = c.volumeMounts!.find((m) => file!.startsWith(`${m.mountPath}/`));
+    assert.ok(mount, `${f}: ${file} is inside a mounted volume`);
+    const secret = pod.volumes!.find((v) => v.name === mount.name)?.secret?.secretName;
+    assert.equal(secret, 'kiln-credentials-key', `${f}: the volume is the key's Secret`);
+    assert.match(configText, new RegExp(`create secret generic ${secret} --from-literal=${path.basename(file!)}=`), `${f}: the Secret and its key are documented`);
+  }
+  const compose = parse(readFileSync(path.join(repoRoot, 'deploy', 'compose.yaml'), 'utf8')) as { services: Record<string, { command?: string[]; secrets?: string[] }>; secrets: Record<string, { file: string }> };
+  for (const s of ['api', 'worker']) {
+    const cmd = compose.services[s]!.command!;
+    assert.equal(cmd[cmd.indexOf('--credentials-key-file') + 1], '/run/secrets/credentials_key', `compose ${s}: the key file`);
+    assert.deepEqual(compose.services[s]!.secrets, ['credentials_key']);
+  }
+  assert.ok(compose.secrets.credentials_key?.file, 'compose: the key is a file');
 });
 
 test('a worker pod can run runc and keeps its state root as a disposable cache', () => {

@@ -28,6 +28,45 @@ export function baseTag(name: string): string {
   return `base-${sha256(name).slice(7)}`;
 }
 
+/** Bytes moved to (`pushed`) or from (`pulled`) a registry: one blob or manifest body, after it went through whole. */
+export interface RegistryTransfer {
+  direction: 'pushed' | 'pulled';
+  bytes: number;
+}
+
+/**
+ * The same client, telling `onTransfer` of every blob and manifest body it actually moves: a blob uploaded (not one
+ * the repository had or mounted from another), a blob downloaded and verified, a manifest put or got. The sizes are
+ * the ones the client checked against the digests, so they are what crossed the wire, not an estimate. The service
+ * meters a team's shared-cache traffic with it.
+ */
+export function meterRegistryClient(client: RegistryClient, onTransfer: (t: RegistryTransfer) => void): RegistryClient {
+  const metered = Object.create(client) as RegistryClient;
+  const note = (direction: RegistryTransfer['direction'], bytes: number): void => {
+    if (bytes > 0) onTransfer({ direction, bytes });
+  };
+  metered.pushBlob = async (a) => {
+    const outcome = await client.pushBlob.call(metered, a);
+    if (outcome === 'uploaded') note('pushed', a.descriptor.size);
+    return outcome;
+  };
+  metered.fetchBlob = async (a) => {
+    await client.fetchBlob.call(metered, a);
+    note('pulled', a.descriptor.size); // the client checked that exactly this many bytes came, hashing to the digest
+  };
+  metered.putManifest = async (a) => {
+    const digest = await client.putManifest.call(metered, a);
+    note('pushed', a.data.length);
+    return digest;
+  };
+  metered.getManifest = async (ref, a) => {
+    const got = await client.getManifest.call(metered, ref, a);
+    note('pulled', got.data.length);
+    return got;
+  };
+  return metered;
+}
+
 /** What the shared cache did during one build. */
 export interface RemoteCacheReport {
   /** steps brought in from the registry (record + layer, verified) */
@@ -55,6 +94,8 @@ export interface RegistryStepCacheOptions {
   concurrency?: number;
   /** told of each warning as it happens (progress output) */
   onWarning?: (message: string) => void;
+  /** told of every byte the cache moves to or from the registry (the service's usage metering) */
+  onTransfer?: (t: RegistryTransfer) => void;
   signal?: AbortSignal;
 }
 
@@ -86,6 +127,7 @@ export interface RegistryStepCache {
 export function createRegistryStepCache(o: RegistryStepCacheOptions): RegistryStepCache {
   const parsed = parseRegistryRef(o.ref);
   const repo: RegistryRef = { host: parsed.host, repository: parsed.repository };
+  const client = o.onTransfer ? meterRegistryClient(o.client, o.onTransfer) : o.client;
   const report: RemoteCacheReport = { hits: 0, misses: 0, layersFetched: 0, bytesFetched: 0, pushed: 0, basesPushed: 0, warnings: [] };
   const warn = (m: string): void => {
     report.warnings.push(m);
@@ -118,18 +160,18 @@ export function createRegistryStepCache(o: RegistryStepCacheOptions): RegistrySt
   async function pushStep(key: string, cached: boolean): Promise<void> {
     const ref = tagRef(stepTag(key));
     // a local hit the registry may have already (a build before --cache-registry was on): push only what it lacks
-    if (cached && (await o.client.headManifest(ref, sig))) return;
+    if (cached && (await client.headManifest(ref, sig))) return;
     const cfg = collectCache(o.stores.db, [key]);
     if (cfg.records.length === 0) return;
     const m = await writeCacheManifest(o.stores, cfg);
-    await pushImage({ client: o.client, store: o.stores.store, manifest: m.descriptor.digest, ref, ...sig });
+    await pushImage({ client, store: o.stores.store, manifest: m.descriptor.digest, ref, ...sig });
     report.pushed++;
   }
 
   return {
     repo,
     async fetch(key, f) {
-      const opts: ImportCacheOptions = { stores: o.stores, sources: [], client: o.client, signal: f.signal };
+      const opts: ImportCacheOptions = { stores: o.stores, sources: [], client, signal: f.signal };
       let src;
       try {
         src = await openSource(opts, { type: 'registry', ref: formatRegistryRef(tagRef(stepTag(key))) });
@@ -181,8 +223,8 @@ export function createRegistryStepCache(o: RegistryStepCacheOptions): RegistrySt
       if (offered.has(ref.tag!)) return;
       offered.add(ref.tag!);
       background(`base image ${name}`, async () => {
-        if ((await o.client.headManifest(ref, sig))?.digest === manifest) return;
-        await pushImage({ client: o.client, store: o.stores.store, manifest, ref, ...sig });
+        if ((await client.headManifest(ref, sig))?.digest === manifest) return;
+        await pushImage({ client, store: o.stores.store, manifest, ref, ...sig });
         report.basesPushed++;
       });
     },

@@ -17,7 +17,7 @@ import { exportRootfs, layerCache } from './rootfs.js';
 import { loadLocalImage, normalizeRef, pullToState, registerLayers, resolveImage, writeImage, type PullOptions } from './images.js';
 import type { BuildGraph, SecretSource } from '../graph/index.js';
 import { parseRegistryRef, pushImage, RegistryClient, type RegistryOptions } from '../registry/index.js';
-import { exportCache, importCache, inlineCache, INLINE_CACHE_FIELD, type CacheExportReport, type CacheExportSpec, type CacheImportReport, type CacheImportSpec, type CacheRegistrySpec } from '../cache-io/index.js';
+import { exportCache, importCache, inlineCache, INLINE_CACHE_FIELD, type CacheExportReport, type CacheExportSpec, type CacheImportReport, type CacheImportSpec, type CacheRegistrySpec, type RegistryTransfer } from '../cache-io/index.js';
 import { openSharedCache, type SharedCache, type SharedCacheReport } from './shared-cache.js';
 import { failureOf, recordFailure, stallGuard, watchStall, type BuildRecordDraft } from './build-failure.js';
 import { createCacheWriteBatch, leasedCacheIndex, type CacheWriteBatch } from './cache-writes.js';
@@ -104,6 +104,12 @@ export interface BuildRequest {
    * A `kiln serve` worker passes `{ ref: 'HOST/TEAM/cache' }`, the repository being the team's namespace.
    */
   cacheRegistry?: CacheRegistrySpec;
+  /**
+   * told of every blob and manifest body the shared cache (`cacheRegistry`, and cache mounts of `cacheFrom`/`cacheTo`)
+   * moves to or from its registry, as it is moved; the pushes and pulls of `--push` and base images are not counted
+   * (a service meters a team's shared-cache traffic with it)
+   */
+  onCacheTransfer?: (t: RegistryTransfer) => void;
   /** image refs to push the result to (`--push`, `--output type=registry,name=REF`) */
   push?: string[];
   /** plain-HTTP hosts and credentials for pulls, pushes and registry caches */
@@ -271,6 +277,7 @@ function openShared(req: BuildRequest, s: State, registry: () => RegistryClient)
     ...(req.cacheRegistry ? { cacheRegistry: req.cacheRegistry } : {}),
     ...(req.cacheFrom ? { cacheFrom: req.cacheFrom } : {}),
     ...(req.cacheTo ? { cacheTo: req.cacheTo } : {}),
+    ...(req.onCacheTransfer ? { onTransfer: req.onCacheTransfer } : {}),
     ...(req.signal ? { signal: req.signal } : {}),
   });
 }

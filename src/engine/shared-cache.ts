@@ -6,8 +6,8 @@ import type { LocalImage } from '../ops/index.js';
 import { parseRegistryRef, pullImage, type RegistryClient, type RegistryRef } from '../registry/index.js';
 import type { RemoteCache } from '../solver/index.js';
 import {
-  createRegistryStepCache, exportMount, importMount,
-  type CacheExportSpec, type CacheImportSpec, type CacheRegistrySpec, type MountTransferReport, type RegistryStepCache, type RemoteCacheReport,
+  createRegistryStepCache, exportMount, importMount, meterRegistryClient,
+  type CacheExportSpec, type CacheImportSpec, type CacheRegistrySpec, type MountTransferReport, type RegistryStepCache, type RegistryTransfer, type RemoteCacheReport,
 } from '../cache-io/index.js';
 import { loadLocalImage, normalizeRef, registerLayers } from './images.js';
 import type { State } from './state.js';
@@ -31,6 +31,8 @@ export interface OpenSharedCacheOptions {
   /** `--cache-to type=registry,...,mounts=true` targets: cache mounts are exported to them */
   cacheTo?: CacheExportSpec[];
   info(message: string): void;
+  /** told of every byte moved to or from the registries of the shared cache (steps, base copies, cache mounts) */
+  onTransfer?: (t: RegistryTransfer) => void;
   signal?: AbortSignal;
 }
 
@@ -60,9 +62,13 @@ function repoOf(ref: string): RegistryRef {
 export function openSharedCache(o: OpenSharedCacheOptions): SharedCache {
   const s = o.state;
   const sig = o.signal ? { signal: o.signal } : {};
+  const onTransfer = o.onTransfer;
   const steps: RegistryStepCache | undefined = o.cacheRegistry
-    ? createRegistryStepCache({ stores: s, client: o.client(), ref: o.cacheRegistry.ref, onWarning: (m) => o.info(`warning: shared cache: ${m}`), ...sig })
+    ? createRegistryStepCache({ stores: s, client: o.client(), ref: o.cacheRegistry.ref, onWarning: (m) => o.info(`warning: shared cache: ${m}`), ...(onTransfer ? { onTransfer } : {}), ...sig })
     : undefined;
+  // base copies and cache mounts: the same client, metered the same way as the step cache's
+  let metered: RegistryClient | undefined;
+  const client = (): RegistryClient => (onTransfer ? (metered ??= meterRegistryClient(o.client(), onTransfer)) : o.client());
   const shareMounts = o.cacheRegistry && o.cacheRegistry.mounts !== false ? [repoOf(o.cacheRegistry.ref)] : [];
   const mountSources = [...shareMounts, ...(o.cacheFrom ?? []).flatMap((c) => (c.type === 'registry' && c.mounts ? [repoOf(c.ref)] : []))];
   const mountTargets = [...shareMounts, ...(o.cacheTo ?? []).flatMap((c) => (c.type === 'registry' && c.mounts ? [repoOf(c.ref)] : []))];
@@ -78,7 +84,7 @@ export function openSharedCache(o: OpenSharedCacheOptions): SharedCache {
       p = (async () => {
         for (const repo of mountSources) {
           try {
-            const r = await importMount({ client: o.client(), repo, key: m.key, dir: m.dataDir, tmpDir: m.tmpDir, stateFile: m.stateFile, ...sig });
+            const r = await importMount({ client: client(), repo, key: m.key, dir: m.dataDir, tmpDir: m.tmpDir, stateFile: m.stateFile, ...sig });
             if (r.files > 0) {
               report.mountImports.push(r);
               o.info(`cache mount ${m.id}: ${r.files} entries (${r.bytes} bytes) from ${where(repo)}`);
@@ -109,7 +115,7 @@ export function openSharedCache(o: OpenSharedCacheOptions): SharedCache {
       const from = steps.baseRef(normalizeRef(ref));
       let pulled;
       try {
-        pulled = await pullImage({ client: o.client(), ref: from, store: s.store, ...sig });
+        pulled = await pullImage({ client: client(), ref: from, store: s.store, ...sig });
       } catch (err) {
         if (o.signal?.aborted) throw err;
         return undefined; // the team has no copy under this name: the name's own registry is next
@@ -138,7 +144,7 @@ export function openSharedCache(o: OpenSharedCacheOptions): SharedCache {
     for (const m of used.values()) {
       for (const repo of mountTargets) {
         try {
-          const r = await exportMount({ client: o.client(), repo, key: m.key, id: m.id, dir: m.dataDir, tmpDir: path.join(s.root, 'tmp'), stateFile: m.stateFile, ...sig });
+          const r = await exportMount({ client: client(), repo, key: m.key, id: m.id, dir: m.dataDir, tmpDir: path.join(s.root, 'tmp'), stateFile: m.stateFile, ...sig });
           report.mountExports.push(r);
           o.info(`cache mount ${m.id}: ${r.files} entries shared with ${where(repo)} (${r.bytes} new bytes)`);
         } catch (err) {

@@ -75,6 +75,7 @@ export const ERROR_CODES = {
   ERR_KILN_SERVICE_AUTH: { kind: 'failed-precondition', hint: 'pass a valid API key (KILN_API_KEY, or apiKey in the SDK); kiln admin key create --team NAME makes one' },
   ERR_KILN_SERVICE_UNAVAILABLE: { kind: 'unavailable', hint: 'check that kiln serve is running at the address given (--host, KILN_HOST)' },
   ERR_KILN_SERVICE_REQUEST: { kind: 'invalid-argument', hint: 'the service refused the request; the message names the field' },
+  ERR_KILN_SERVICE_CREDENTIALS: { kind: 'failed-precondition', hint: 'give every node of the deployment the same key file: kiln serve --credentials-key-file PATH (32 random bytes, e.g. head -c 32 /dev/urandom > PATH), or serve.credentialsKeyFile in ROOT/config.json' },
   ERR_KILN_UPLOAD_DIGEST: { kind: 'invalid-argument', hint: 'the uploaded bytes do not match their digest; nothing was stored, upload the file again' },
   ERR_KILN_START_CHECK: { kind: 'failed-precondition', hint: 'the template\'s start command must come up in the built image: fix it or its ready check (run the image with kiln run to try it), or raise the timeout' },
   ERR_KILN_STATE_ROOT: { kind: 'failed-precondition', hint: 'run kiln as the owner of the state directory (builds need root), or pick a directory you can write with --root DIR or KILN_ROOT' },

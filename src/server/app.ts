@@ -3,19 +3,21 @@ import type { HttpBindings } from '@hono/node-server';
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { streamSSE } from 'hono/streaming';
-import { ERROR_CODES, isBuildError, type BuildError } from '../errors/index.js';
+import { BuildError, ERROR_CODES, isBuildError } from '../errors/index.js';
 import type { ServiceBuild, ServiceStore, Team } from '../service/index.js';
 import type { BuildService, BuildSpec } from './builds.js';
 import { imageSummary, type BuildOutcome } from './run-build.js';
 import type { ServerMetrics } from './metrics.js';
-import { BuildRequestSchema, BuildSchema, DigestParam, ErrorBody, IdParam, MissingRequest, MissingResponse, NameParam, TemplateDetailSchema, TemplateSummarySchema, UploadResponse } from './schemas.js';
+import { BuildRequestSchema, BuildSchema, DigestParam, ErrorBody, IdParam, MissingRequest, MissingResponse, NameParam, TemplateDetailSchema, TemplateSummarySchema, UploadResponse, UsageQuery, UsageSchema } from './schemas.js';
 import type { TeamSpaces } from './teams.js';
+import { recordUpload, usageSummary } from './usage.js';
 import { mountRegistry } from './v2.js';
 import { mountWebUi } from './webui.js';
 
 export interface AppEnv {
   Bindings: HttpBindings;
-  Variables: { team: Team };
+  /** the team of the request's key, and the key's id (the only part of a key that may be shown) */
+  Variables: { team: Team; keyId: string | undefined };
 }
 
 export interface AppDeps {
@@ -25,6 +27,12 @@ export interface AppDeps {
   metrics: ServerMetrics;
   version: string;
   log: (line: Record<string, unknown>) => void;
+  /**
+   * where the team's cache lives: `local`, this node's team root (one machine); `registry`, the shared registry cache
+   * of a deployment with `--database` and `--cache-registry`, of which this node may hold nothing (the web view's
+   * cache figures then come from the store)
+   */
+  cacheSource?: 'local' | 'registry';
 }
 
 const STATUS_OF_KIND = { 'not-found': 404, 'already-exists': 409, 'invalid-argument': 400, 'failed-precondition': 409, unavailable: 503, internal: 500 } as const;
@@ -46,7 +54,7 @@ const err = (description: string) => ({ content: { 'application/json': { schema:
 const json = <T extends z.ZodTypeAny>(schema: T, description: string) => ({ content: { 'application/json': { schema } }, description });
 
 function buildView(b: ServiceBuild): z.infer<typeof BuildSchema> {
-  return { id: b.id, status: b.status, template: b.template, created: b.created, started: b.started, finished: b.finished, error: b.error, result: b.result as z.infer<typeof BuildSchema>['result'] };
+  return { id: b.id, status: b.status, template: b.template, startedBy: b.startedBy, created: b.created, started: b.started, finished: b.finished, error: b.error, result: b.result as z.infer<typeof BuildSchema>['result'] };
 }
 
 /** The API key of a request: `Authorization: Bearer KEY`, or for registry clients Basic with the key as password. */
@@ -58,6 +66,14 @@ export function requestKey(header: string | undefined): string | undefined {
   const decoded = Buffer.from(m[2]!, 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
   return colon >= 0 ? decoded.slice(colon + 1) : undefined;
+}
+
+/**
+ * The id part of a key `kiln_<id>_<secret>`. The id is made with the secret and the whole key is what the store
+ * checked, so for an authenticated key it is that key's id.
+ */
+export function keyIdOf(key: string | undefined): string | undefined {
+  return key ? /^kiln_(k[0-9a-f]+)_/.exec(key)?.[1] : undefined;
 }
 
 /** The HTTP API of `kiln serve` (its OpenAPI document is served at /openapi.json and kept in docs/openapi.json). */
@@ -111,6 +127,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       return c.json(errorBody('ERR_KILN_SERVICE_AUTH', message), 401);
     }
     c.set('team', team);
+    c.set('keyId', keyIdOf(key));
     return next();
   });
 
@@ -150,6 +167,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       }
       const size = await space.uploads.put(digest, c.env.incoming, space.limits.uploadBytesPerBuild);
       deps.metrics.uploadBytes.inc(size);
+      await recordUpload(deps.store, c.get('team'), size);
       return c.json({ digest, size, stored: true }, 201);
     },
   );
@@ -161,7 +179,8 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       responses: { 202: json(BuildSchema, 'queued'), 400: err('malformed body or context not uploaded'), 401: err('no valid key') },
     }),
     async (c) => {
-      const b = await deps.builds.submit(c.get('team'), c.req.valid('json') as BuildSpec);
+      const keyId = c.get('keyId');
+      const b = await deps.builds.submit(c.get('team'), c.req.valid('json') as BuildSpec, keyId ? { startedBy: keyId } : {});
       return c.json(buildView(b), 202);
     },
   );
@@ -278,8 +297,27 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     },
   );
 
+  app.openapi(
+    createRoute({
+      method: 'get', path: '/v1/usage', ...bearer, summary: "The team's metered usage: build seconds, shared-cache bytes pushed and pulled, upload bytes",
+      request: { query: UsageQuery }, responses: { 200: json(UsageSchema, 'usage since the time asked for'), 400: err('since is not a time'), 401: err('no valid key') },
+    }),
+    async (c) => {
+      const since = parseSince(c.req.valid('query').since);
+      return c.json(await usageSummary(deps.store, c.get('team').id, since), 200);
+    },
+  );
+
   mountRegistry(app, deps);
   return app;
+}
+
+/** `?since=`: milliseconds since the epoch or an ISO 8601 date/time; absent: 0 (all time). */
+function parseSince(v: string | undefined): number {
+  if (v === undefined || v === '') return 0;
+  const ms = /^\d+$/.test(v) ? Number(v) : Date.parse(v);
+  if (!Number.isFinite(ms)) throw new BuildError('ERR_KILN_SERVICE_REQUEST', `query.since: "${v}" is neither milliseconds since the epoch nor an ISO 8601 date/time`);
+  return ms;
 }
 
 function splitName(n: string): { name: string; tag?: string } {

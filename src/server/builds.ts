@@ -5,6 +5,7 @@ import { BuildQueue, type ServiceBuild, type ServiceBuildStatus, type ServiceSto
 import type { ServerConfig } from './config.js';
 import type { ServerMetrics } from './metrics.js';
 import { BuildEvents, buildInTeamSpace, splitTemplateName, type BuildOutcome, type BuildSpec } from './run-build.js';
+import { baseCredentials, requestToStore } from './credentials.js';
 import type { TeamSpaces } from './teams.js';
 
 export { splitTemplateName } from './run-build.js';
@@ -91,7 +92,7 @@ export class BuildService {
   }
 
   /** Check and queue a build; returns its record. Refusals are BuildErrors (400 with the field). */
-  async submit(team: Team, spec: BuildSpec): Promise<ServiceBuild> {
+  async submit(team: Team, spec: BuildSpec, o: { startedBy?: string } = {}): Promise<ServiceBuild> {
     if (!this.accepting) throw new BuildError('ERR_KILN_SERVICE_UNAVAILABLE', 'the server is shutting down');
     if ((spec.template ? 1 : 0) + (spec.dockerfile !== undefined ? 1 : 0) !== 1) throw new BuildError('ERR_KILN_SERVICE_REQUEST', 'body: give exactly one of "template" and "dockerfile"');
     if (spec.name !== undefined) splitTemplateName(spec.name);
@@ -103,13 +104,16 @@ export class BuildService {
     if (missing.length > 0) throw new BuildError('ERR_KILN_SERVICE_REQUEST', `context: ${missing.length} file(s) not uploaded yet (first: ${missing[0]})`, { details: { missing } });
     const id = `b${Date.now().toString(36)}${randomBytes(6).toString('hex')}`;
     const template = spec.name !== undefined ? splitTemplateName(spec.name).name : null;
-    // registry credentials of a template's base are used for this run only, never stored (a build queued again
-    // after a restart, or run by a worker, pulls without them)
-    const stored = spec.template?.base && 'credentials' in spec.template.base
-      ? { ...spec, template: { ...spec.template, base: { ...spec.template.base, credentials: undefined } } }
-      : spec;
+    // registry credentials of a template's base are stored only sealed with the deployment's key (a worker, or this
+    // server after a restart, opens them); without a key a one-machine server hands them to its run in memory only,
+    // and a shared deployment cannot pass them on at all
+    const key = this.deps.config.credentialsKey;
+    if (baseCredentials(spec) && !key && this.deps.shared) {
+      throw new BuildError('ERR_KILN_SERVICE_CREDENTIALS', 'the base image has registry credentials, and this server has no --credentials-key-file: builds run on workers, which could not get them', { details: { field: 'template.base.credentials' } });
+    }
+    const stored = requestToStore(spec, { ...(key ? { key } : {}), teamId: team.id, buildId: id });
     await space.uploads.retain(id, blobs);
-    await this.deps.store.createBuild({ id, teamId: team.id, request: stored, template });
+    await this.deps.store.createBuild({ id, teamId: team.id, request: stored, template, ...(o.startedBy ? { createdByKey: o.startedBy } : {}) });
     if (this.deps.shared) {
       await this.deps.shared.setTeamLimit(team.id, space.limits.concurrentBuilds);
       await this.deps.shared.enqueue({ teamId: team.id, buildId: id, payload: null });
@@ -215,19 +219,43 @@ export class BuildService {
     await this.pollStore(teamId, id, () => last, deliver, () => done, signal);
   }
 
+  /**
+   * Follow a build run elsewhere in the store: woken by the store's notifications (PostgreSQL LISTEN/NOTIFY) when it
+   * has them, with a read every second as the fallback (a lost listening connection); every 200 ms without them.
+   */
   private async pollStore(teamId: string, id: string, last: () => number, deliver: Listener, done: () => boolean, signal: AbortSignal): Promise<void> {
     const { store } = this.deps;
+    let changed = false;
+    let wake: (() => void) | undefined;
+    const unwatch = store.watchEvents ? await store.watchEvents(id, () => { changed = true; wake?.(); }) : undefined;
+    const pause = (ms: number): Promise<void> => new Promise<void>((resolve) => {
+      if (changed || signal.aborted) return resolve();
+      const end = (): void => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', end);
+        wake = undefined;
+        resolve();
+      };
+      const timer = setTimeout(end, ms);
+      signal.addEventListener('abort', end);
+      wake = end;
+    });
     let afterEnd = 0;
-    while (!done() && !signal.aborted) {
-      const got = await store.eventsAfter(id, last());
-      for (const e of got) deliver(e.seq, e.data);
-      if (done()) return;
-      if (got.length === 0) {
-        const b = await store.getBuild(teamId, id);
-        // the end is recorded just before its finish line: a few more reads for it, then no more will come
-        if (!b || FINISHED.includes(b.status)) if (++afterEnd > 5) return;
+    try {
+      while (!done() && !signal.aborted) {
+        changed = false; // a notification from here on means: read again
+        const got = await store.eventsAfter(id, last());
+        for (const e of got) deliver(e.seq, e.data);
+        if (done()) return;
+        if (got.length === 0) {
+          const b = await store.getBuild(teamId, id);
+          // the end is recorded just before its finish line: a few more reads for it, then no more will come
+          if (!b || FINISHED.includes(b.status)) if (++afterEnd > 5) return;
+        }
+        await pause(unwatch && afterEnd === 0 ? 1_000 : 200);
       }
-      await new Promise((r) => setTimeout(r, 200));
+    } finally {
+      unwatch?.();
     }
   }
 

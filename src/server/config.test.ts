@@ -27,3 +27,15 @@ test('--database, KILN_DATABASE and serve.database; the roles and their flags', 
   ];
   for (const [f, message] of refused) assert.throws(() => loadServerConfig(root, f, {}), (e: Error & { code?: string }) => e.code === 'ERR_KILN_ARGUMENT' && message.test(e.message));
 });
+
+test('--credentials-key-file or serve.credentialsKeyFile (relative to the root) is read at start', (t) => {
+  const root = mkdtempSync(path.join(tmpdir(), 'kiln-serve-config-'));
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  assert.equal(loadServerConfig(root, {}, {}).credentialsKey, undefined);
+  writeFileSync(path.join(root, 'key'), Buffer.alloc(32, 7));
+  writeFileSync(path.join(root, 'config.json'), JSON.stringify({ serve: { credentialsKeyFile: 'key' } }));
+  assert.deepEqual(loadServerConfig(root, {}, {}).credentialsKey, Buffer.alloc(32, 7));
+  writeFileSync(path.join(root, 'other'), 'ab'.repeat(32));
+  assert.deepEqual(loadServerConfig(root, { credentialsKeyFile: path.join(root, 'other') }, {}).credentialsKey, Buffer.alloc(32, 0xab), 'the flag over the file');
+  assert.throws(() => loadServerConfig(root, { credentialsKeyFile: path.join(root, 'config.json') }, {}), (e: Error & { code?: string }) => e.code === 'ERR_KILN_SERVICE_CREDENTIALS');
+});

@@ -4,6 +4,7 @@ import { BuildError } from '../errors/index.js';
 import { parseSize } from '../gc/index.js';
 import { parseRegistryRef } from '../registry/index.js';
 import type { TeamLimits } from '../service/index.js';
+import { loadCredentialsKey } from './credentials.js';
 
 /** Resource limits of every service build's RUN containers and of the build itself: the engine's own limits type. */
 export type { BuildLimits } from '../ops/index.js';
@@ -45,6 +46,11 @@ export interface ServerConfig {
   cacheRegistry?: string;
   /** registries (`host[:port]`) reached over plain HTTP (`--insecure-registry`, `KILN_INSECURE_REGISTRY`); loopback always is */
   insecureRegistries: string[];
+  /**
+   * `--credentials-key-file PATH` (or `serve.credentialsKeyFile`), read at start: the deployment-wide AES-256 key a
+   * template base's registry credentials are sealed with while its build is stored (src/server/credentials.ts)
+   */
+  credentialsKey?: Buffer;
 }
 
 export const DEFAULT_LISTEN = '127.0.0.1:8080';
@@ -69,11 +75,12 @@ export interface ServeFlags {
   slots?: number;
   cacheRegistry?: string;
   insecureRegistry?: string[];
+  credentialsKeyFile?: string;
 }
 
 type RawServe = Partial<{
   listen: string; maxBuilds: number; shutdownTimeoutMs: number; caBundle: string; network: string; allowHostNetwork: boolean;
-  allowInsecure: boolean; limits: BuildLimits; localSocket: string | null; database: string; workers: number; cacheRegistry: string; insecureRegistries: string[];
+  allowInsecure: boolean; limits: BuildLimits; localSocket: string | null; database: string; workers: number; cacheRegistry: string; insecureRegistries: string[]; credentialsKeyFile: string;
   teamDefaults: { concurrentBuilds?: number; uploadBytesPerBuild?: number | string; storedBytes?: number | string };
 }>;
 
@@ -128,6 +135,8 @@ export function loadServerConfig(root: string, flags: ServeFlags = {}, env: Node
   const network = flags.network ?? raw.network ?? 'isolated';
   if (network !== 'isolated' && network !== 'host' && network !== 'none') throw new BuildError('ERR_KILN_ARGUMENT', `--network: "${network}" is not one of isolated, host, none`);
   const td = raw.teamDefaults ?? {};
+  // a flag's path is the caller's; config.json's is relative to the root
+  const keyFile = flags.credentialsKeyFile !== undefined ? path.resolve(flags.credentialsKeyFile) : raw.credentialsKeyFile !== undefined ? path.resolve(root, raw.credentialsKeyFile) : undefined;
   return {
     root,
     listen: flags.listen ?? raw.listen ?? DEFAULT_LISTEN,
@@ -145,6 +154,7 @@ export function loadServerConfig(root: string, flags: ServeFlags = {}, env: Node
     allowInsecure: flags.allowInsecure ?? raw.allowInsecure ?? false,
     limits: raw.limits ?? {},
     ...scaleConfig(raw, flags, env),
+    ...(keyFile ? { credentialsKey: loadCredentialsKey(keyFile) } : {}),
   };
 }
 

@@ -1,13 +1,16 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { normalizeRef, runBuild, validateImageName, type BuildResult } from '../engine/index.js';
+import { normalizeRef, runBuild, validateImageName, type BuildRequest, type BuildResult } from '../engine/index.js';
 import type { ImageConfig, Manifest } from '../oci/index.js';
+import { parseRegistryRef } from '../registry/index.js';
 import type { ProgressEvent, ProgressSink } from '../progress/index.js';
 import { prepareTemplateBuild, type TemplateData } from '../sdk/index.js';
 import type { ManifestEntry, ServiceStore, Team } from '../service/index.js';
 import type { ServerConfig } from './config.js';
 import { contextDirFor, materializeContext } from './context.js';
 import { serverBuildOptions } from './options.js';
+import { baseCredentials, requestToRun } from './credentials.js';
+import { BuildMeter } from './usage.js';
 import type { TeamSpace, TeamSpaces } from './teams.js';
 
 /** A build as `POST /v1/builds` asks for it (validated by the route's schema). */
@@ -122,6 +125,8 @@ export function teamCacheRef(config: ServerConfig, team: Team): string | undefin
  */
 export async function executeServiceBuild(o: {
   config: ServerConfig; store: ServiceStore; team: Team; space: TeamSpace; id: string; spec: BuildSpec; events: BuildEvents; signal: AbortSignal;
+  /** told of the shared cache's registry traffic (usage metering) */
+  onCacheTransfer?: BuildRequest['onCacheTransfer'];
 }): Promise<BuildOutcome> {
   const { config, team, space, id, spec } = o;
   const named = spec.name !== undefined ? splitTemplateName(spec.name) : undefined;
@@ -153,7 +158,8 @@ export async function executeServiceBuild(o: {
         progress: o.events.sink(), signal: o.signal,
       }),
       ...(cacheRef ? { cacheRegistry: { ref: cacheRef } } : {}),
-      ...(config.insecureRegistries.length ? { registry: { insecureHosts: config.insecureRegistries } } : {}),
+      ...(o.onCacheTransfer ? { onCacheTransfer: o.onCacheTransfer } : {}),
+      ...registryOptions(config, spec),
       ...(sde !== undefined && /^\d+$/.test(sde) ? { sourceDateEpoch: Number(sde) } : {}),
     });
     const outcome: BuildOutcome = { ...outcomeOf(result, named?.name ?? '', named?.tag ?? null), image: await imageSummary(space, result.imageDigest) };
@@ -164,18 +170,37 @@ export async function executeServiceBuild(o: {
   }
 }
 
+/** The engine's registry options of a service build: plain-HTTP hosts, and a template base's credentials for its host. */
+function registryOptions(config: ServerConfig, spec: BuildSpec): Pick<BuildRequest, 'registry'> {
+  const creds = baseCredentials(spec);
+  const ref = spec.template?.base.ref;
+  const credentials = creds && typeof ref === 'string' ? { [parseRegistryRef(ref).host]: { username: creds.username, password: creds.password } } : undefined;
+  if (!credentials && config.insecureRegistries.length === 0) return {};
+  return { registry: { ...(config.insecureRegistries.length ? { insecureHosts: config.insecureRegistries } : {}), ...(credentials ? { credentials } : {}) } };
+}
+
 /** The folder a build's context is materialized in: a template's is kept between its builds (stat cache). */
 export function contextDirOf(space: TeamSpace, id: string, spec: BuildSpec): string {
   const named = spec.name !== undefined ? splitTemplateName(spec.name) : undefined;
   return contextDirFor(space.root, named ? `template:${named.name}` : `build:${id}`);
 }
 
-/** A service build in the team's space of this process: its base images seeded, one build per context folder at once. */
+/**
+ * A service build in the team's space of this process: its base images seeded, one build per context folder at once.
+ * What it used here (seconds, shared-cache bytes) is recorded as the team's usage, whatever the outcome.
+ */
 export async function buildInTeamSpace(o: {
   config: ServerConfig; store: ServiceStore; spaces: TeamSpaces; team: Team; id: string; spec: BuildSpec; events: BuildEvents; signal: AbortSignal;
 }): Promise<BuildOutcome> {
-  const space = await o.spaces.get(o.team);
-  await o.spaces.seedBaseImages(space);
-  const { spaces: _spaces, ...rest } = o;
-  return o.spaces.withContextLock(contextDirOf(space, o.id, o.spec), () => executeServiceBuild({ ...rest, space }));
+  const meter = new BuildMeter(o.store, o.team, o.id);
+  try {
+    // a stored request's sealed base credentials are opened here, for this run only
+    const spec = requestToRun(o.spec, { ...(o.config.credentialsKey ? { key: o.config.credentialsKey } : {}), teamId: o.team.id, buildId: o.id });
+    const space = await o.spaces.get(o.team);
+    await o.spaces.seedBaseImages(space);
+    const { spaces: _spaces, ...rest } = o;
+    return await o.spaces.withContextLock(contextDirOf(space, o.id, spec), () => executeServiceBuild({ ...rest, spec, space, onCacheTransfer: meter.onTransfer }));
+  } finally {
+    await meter.record();
+  }
 }

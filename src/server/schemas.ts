@@ -54,6 +54,7 @@ export const BuildSchema = z.object({
   id: z.string(),
   status: z.enum(['queued', 'running', 'success', 'failed', 'cancelled', 'interrupted']),
   template: z.string().nullable(),
+  startedBy: z.string().nullable().openapi({ description: 'the id of the API key that started the build (kiln admin key ls)', example: 'k1a2b3c4d' }),
   created: z.number(),
   started: z.number().nullable(),
   finished: z.number().nullable(),
@@ -78,6 +79,22 @@ export const TemplateDetailSchema = z.object({
   steps: z.array(StepSchema),
   lastBuild: z.object({ id: z.string(), status: z.string(), finished: z.number().nullable() }).nullable(),
 }).openapi('TemplateDetail');
+
+export const UsageQuery = z.object({
+  since: z.string().optional().openapi({
+    param: { name: 'since', in: 'query' },
+    description: 'count from this time on: milliseconds since the epoch, or an ISO 8601 date/time (default: all time)',
+    example: '2026-12-01T00:00:00Z',
+  }),
+});
+
+export const UsageSchema = z.object({
+  since: z.number().openapi({ description: 'the start of the period, in milliseconds since the epoch (0: all time)' }),
+  buildSeconds: z.number().openapi({ description: 'seconds the nodes spent building for the team (every attempt)' }),
+  cacheBytesPushed: z.number().openapi({ description: 'bytes of blobs and manifests pushed to the shared registry cache' }),
+  cacheBytesPulled: z.number().openapi({ description: 'bytes of blobs and manifests pulled from the shared registry cache' }),
+  uploadBytes: z.number().openapi({ description: 'bytes of context blobs uploaded (blobs already held are not counted)' }),
+}).openapi('Usage');
 
 export const IdParam = z.object({ id: z.string().min(1).max(100).openapi({ param: { name: 'id', in: 'path' } }) });
 export const NameParam = z.object({ name: z.string().min(1).max(255).openapi({ param: { name: 'name', in: 'path' } }) });

@@ -127,7 +127,7 @@ export async function startServer(config: ServerConfig, opts: { version: string;
   try {
     await builds.recover();
     if (shared && config.workers > 0) worker = await startBuildWorker({ config, store, spaces, queue: shared, metrics, log, slots: config.workers });
-    const app = config.workerOnly ? healthApp(opts.version, () => worker) : createApp({ store, spaces, builds, metrics, version: opts.version, log });
+    const app = config.workerOnly ? healthApp(opts.version, () => worker) : createApp({ store, spaces, builds, metrics, version: opts.version, log, cacheSource: config.database && config.cacheRegistry ? 'registry' : 'local' });
     const main = await listen(app as never, parseListen(config.listen));
     servers.push(main.server);
     url = main.url;

@@ -1,11 +1,13 @@
-import { existsSync, promises as fsp, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { collectInventory } from '../gc/index.js';
-import type { ServiceBuild, ServiceBuildStatus, Team } from '../service/index.js';
-import { errorBody, requestKey, type AppDeps, type AppEnv } from './app.js';
+import type { ServiceBuild, ServiceBuildStatus } from '../service/index.js';
+import { errorBody, keyIdOf, requestKey, type AppDeps, type AppEnv } from './app.js';
+import type { TeamSpace } from './teams.js';
+import { USAGE_KINDS } from './usage.js';
 
 /**
  * The web view at /ui: a static page (the bundle of src/webui, made by `npm run build` into dist/webui) and a few
@@ -14,17 +16,11 @@ import { errorBody, requestKey, type AppDeps, type AppEnv } from './app.js';
  */
 
 const ALL_STATUSES: ServiceBuildStatus[] = ['queued', 'running', 'success', 'failed', 'cancelled', 'interrupted'];
-const STARTERS_FILE = 'webui-starters.jsonl';
 
 interface Step { name: string; cached: boolean; durationMs: number; missReason?: string }
 
 function stepsOf(b: ServiceBuild): Step[] {
   return (b.result as { steps?: Step[] } | null)?.steps ?? [];
-}
-
-/** The id part of a key `kiln_<id>_<secret>` (the only part of a key that may be shown). */
-function keyIdOf(key: string | undefined): string | undefined {
-  return key ? /^kiln_(k[0-9a-f]+)_/.exec(key)?.[1] : undefined;
 }
 
 function assetDir(): string | undefined {
@@ -48,20 +44,24 @@ const PAGE = (): string => `<!doctype html>
 </html>
 `;
 
-/** Who started each build (key ids), kept in the team's own root. */
-async function readStarters(root: string): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
-  const text = await fsp.readFile(path.join(root, STARTERS_FILE), 'utf8').catch(() => '');
-  for (const line of text.split('\n')) {
-    if (!line) continue;
-    try {
-      const r = JSON.parse(line) as { build?: unknown; key?: unknown };
-      if (typeof r.build === 'string' && typeof r.key === 'string') out.set(r.build, r.key);
-    } catch {
-      /* a torn last line */
-    }
-  }
-  return out;
+/** Bytes added to the cache, each at its time (oldest first), and the cache's size now. */
+interface CacheItems { sizeBytes: number; items: Array<{ at: number; bytes: number }> }
+
+/** One machine: what the team's root holds now (blobs and snapshots), by when each was added; what GC removed is gone. */
+async function localCacheItems(space: TeamSpace): Promise<CacheItems> {
+  const inv = await collectInventory(space.state);
+  const items = [...[...inv.blobs.values()].map((b) => ({ at: b.mtimeMs, bytes: b.bytes })), ...[...inv.snapshots.values()].map((x) => ({ at: x.created, bytes: x.bytes }))];
+  return { sizeBytes: inv.totalBytes, items: items.sort((a, b) => a.at - b.at) };
+}
+
+/**
+ * A shared deployment: the bytes the workers pushed to the team's registry cache, as they metered them per build
+ * (the store's usage), so every API node shows the same figures whatever its own root holds. Registry GC is not
+ * seen: it is what was pushed, an upper bound of what the registry keeps.
+ */
+async function sharedCacheItems(deps: AppDeps, teamId: string): Promise<CacheItems> {
+  const pushed = await deps.store.usageTimeline(teamId, USAGE_KINDS.cacheBytesPushed);
+  return { sizeBytes: pushed.reduce((n, p) => n + p.quantity, 0), items: pushed.map((p) => ({ at: p.at, bytes: p.quantity })) };
 }
 
 /** Mount the web view. Called before the API's key check: /ui/api checks the key itself. */
@@ -80,19 +80,6 @@ export function mountWebUi(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
   app.get('/ui/app.js', (c) => { const a = assets.get('app.js'); return a ? c.body(a.body, 200, { 'content-type': a.type, 'cache-control': 'no-cache' }) : notBuilt(c); });
   app.get('/ui/app.css', (c) => { const a = assets.get('app.css'); return a ? c.body(a.body, 200, { 'content-type': a.type, 'cache-control': 'no-cache' }) : notBuilt(c); });
 
-  // who started a build: the key id of the POST that created it
-  app.use('/v1/builds', async (c, next) => {
-    await next();
-    if (c.req.method !== 'POST' || c.res.status !== 202) return;
-    const keyId = keyIdOf(requestKey(c.req.header('authorization')));
-    const team = c.get('team') as Team | undefined;
-    if (!keyId || !team) return;
-    const body = (await c.res.clone().json().catch(() => ({}))) as { id?: unknown };
-    if (typeof body.id !== 'string') return;
-    const space = await deps.spaces.get(team);
-    await fsp.appendFile(path.join(space.root, STARTERS_FILE), `${JSON.stringify({ build: body.id, key: keyId })}\n`);
-  });
-
   app.use('/ui/api/*', async (c, next) => {
     const key = requestKey(c.req.header('authorization'));
     const team = key ? await deps.store.authenticate(key) : undefined;
@@ -105,8 +92,6 @@ export function mountWebUi(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
 
   app.get('/ui/api/builds', async (c) => {
     const team = c.get('team');
-    const space = await deps.spaces.get(team);
-    const starters = await readStarters(space.root);
     const builds = (await deps.store.listBuilds(ALL_STATUSES)).filter((b) => b.teamId === team.id).reverse().slice(0, 200);
     return c.json({
       builds: builds.map((b) => {
@@ -115,7 +100,7 @@ export function mountWebUi(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
           id: b.id, status: b.status, template: b.template, created: b.created, started: b.started, finished: b.finished, error: b.error,
           durationMs: b.started && b.finished ? b.finished - b.started : b.started ? Date.now() - b.started : null,
           cachedSteps: steps.filter((s) => s.cached).length, totalSteps: steps.length,
-          startedBy: starters.get(b.id) ?? null,
+          startedBy: b.startedBy,
         };
       }),
     });
@@ -136,7 +121,6 @@ export function mountWebUi(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
 
   app.get('/ui/api/cache', async (c) => {
     const team = c.get('team');
-    const space = await deps.spaces.get(team);
     const builds = (await deps.store.listBuilds(['success'])).filter((b) => b.teamId === team.id);
     // a cached step saves what the same step of the same template took when it last ran
     const lastRun = new Map<string, number>();
@@ -163,9 +147,7 @@ export function mountWebUi(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
       perTemplate.set(name, t);
       series.push({ id: b.id, template: b.template, created: b.created, ranMs, savedMs, cachedSteps: steps.filter((s) => s.cached).length, totalSteps: steps.length });
     }
-    // the cache's growth: bytes held now (blobs and snapshots), by when each was added, at each build's end
-    const inv = await collectInventory(space.state);
-    const items = [...[...inv.blobs.values()].map((b) => ({ at: b.mtimeMs, bytes: b.bytes })), ...[...inv.snapshots.values()].map((x) => ({ at: x.created, bytes: x.bytes }))].sort((a, b) => a.at - b.at);
+    const { sizeBytes, items } = deps.cacheSource === 'registry' ? await sharedCacheItems(deps, team.id) : await localCacheItems(await deps.spaces.get(team));
     const recent = series.slice(-50);
     const byId = new Map(builds.map((b) => [b.id, b]));
     let i = 0;
@@ -176,7 +158,8 @@ export function mountWebUi(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
       return { id: s.id, at, bytes: held };
     });
     return c.json({
-      sizeBytes: inv.totalBytes,
+      source: deps.cacheSource ?? 'local',
+      sizeBytes,
       growth,
       templates: [...perTemplate.values()].map((t) => ({ ...t, hitRate: t.steps ? t.hits / t.steps : 0 })),
       series: recent,

@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import { createHash, randomBytes } from 'node:crypto';
 import { BuildError } from '../errors/index.js';
-import type { Team, TeamLimits, ApiKeyRecord, TemplateRecord, ServiceBuild, ServiceBuildStatus, ServiceStore, UsageRecord } from './types.js';
+import { SEALED_CREDENTIALS_PATH, type Team, type TeamLimits, type ApiKeyRecord, type TemplateRecord, type ServiceBuild, type ServiceBuildStatus, type ServiceStore, type UsageRecord } from './types.js';
 
 /** sha256 hex of an API key: the only form in which a key is stored. */
 export function hashKey(key: string): string {
@@ -24,6 +24,33 @@ export function newApiKey(): { id: string; key: string } {
 export const newTeamId = (): string => `t${randomBytes(6).toString('hex')}`;
 
 /**
+ * Changes to a `service.db` made by an earlier kiln, in order; `PRAGMA user_version` counts those applied. A fresh
+ * database gets the current tables from the CREATE statements above, so each step checks before it alters.
+ */
+const SQLITE_MIGRATIONS: Array<(db: Database.Database) => void> = [
+  // 1: who started a build (the PostgreSQL schema had builds.created_by_key from its first migration)
+  (db) => {
+    const cols = (db.prepare('PRAGMA table_info(builds)').all() as Array<{ name: string }>).map((c) => c.name);
+    if (!cols.includes('created_by_key')) db.exec('ALTER TABLE builds ADD COLUMN created_by_key TEXT');
+  },
+];
+
+/**
+ * Bring an open service.db up to date, each pending step in one write transaction with its version (taken before the
+ * version is read, so a server and an admin command opening the same file at once migrate it once).
+ */
+function migrateSqlite(db: Database.Database): void {
+  const step = db.transaction((): boolean => {
+    const v = db.pragma('user_version', { simple: true }) as number;
+    if (v >= SQLITE_MIGRATIONS.length) return false;
+    SQLITE_MIGRATIONS[v]!(db);
+    db.pragma(`user_version = ${v + 1}`);
+    return true;
+  });
+  while (step.immediate()) { /* the next one */ }
+}
+
+/**
  * The service's own records on one machine (`ROOT/service.db`, SQLite): teams, API key hashes, templates (name:tag →
  * image digest), builds, their event logs and usage. Each team's images, cache records and blobs live in the team's
  * own state root, not here. The calls are synchronous underneath; the async {@link ServiceStore} shape is the one the
@@ -44,11 +71,12 @@ export class SqliteServiceStore implements ServiceStore {
       CREATE TABLE IF NOT EXISTS templates (team_id TEXT NOT NULL, name TEXT NOT NULL, tag TEXT NOT NULL, digest TEXT NOT NULL, build_id TEXT NOT NULL,
         created INTEGER NOT NULL, updated INTEGER NOT NULL, PRIMARY KEY (team_id, name, tag));
       CREATE TABLE IF NOT EXISTS builds (id TEXT PRIMARY KEY, team_id TEXT NOT NULL, status TEXT NOT NULL, request TEXT NOT NULL, result TEXT,
-        error TEXT, template TEXT, created INTEGER NOT NULL, started INTEGER, finished INTEGER);
+        error TEXT, template TEXT, created INTEGER NOT NULL, started INTEGER, finished INTEGER, created_by_key TEXT);
       CREATE TABLE IF NOT EXISTS build_events (build_id TEXT NOT NULL, seq INTEGER NOT NULL, data TEXT NOT NULL, PRIMARY KEY (build_id, seq));
       CREATE TABLE IF NOT EXISTS usage (team_id TEXT NOT NULL, build_id TEXT, kind TEXT NOT NULL, quantity REAL NOT NULL, at INTEGER NOT NULL);
       CREATE INDEX IF NOT EXISTS usage_team_at ON usage (team_id, kind, at);
     `);
+    migrateSqlite(this.db);
   }
 
   async close(): Promise<void> {
@@ -135,8 +163,9 @@ export class SqliteServiceStore implements ServiceStore {
       : this.db.prepare('DELETE FROM templates WHERE team_id = ? AND name = ?').run(teamId, name).changes;
   }
 
-  async createBuild(b: { id: string; teamId: string; request: unknown; template: string | null }): Promise<void> {
-    this.db.prepare('INSERT INTO builds (id, team_id, status, request, template, created) VALUES (?, ?, ?, ?, ?, ?)').run(b.id, b.teamId, 'queued', JSON.stringify(b.request), b.template, Date.now());
+  async createBuild(b: { id: string; teamId: string; request: unknown; template: string | null; createdByKey?: string }): Promise<void> {
+    this.db.prepare('INSERT INTO builds (id, team_id, status, request, template, created, created_by_key) VALUES (?, ?, ?, ?, ?, ?, ?)')
+      .run(b.id, b.teamId, 'queued', JSON.stringify(b.request), b.template, Date.now(), b.createdByKey ?? null);
   }
 
   async setBuildRunning(id: string): Promise<void> {
@@ -144,14 +173,16 @@ export class SqliteServiceStore implements ServiceStore {
   }
 
   async finishBuild(id: string, status: ServiceBuildStatus, result: unknown, error: string | null): Promise<void> {
-    this.db.prepare('UPDATE builds SET status = ?, result = ?, error = ?, finished = ? WHERE id = ?').run(status, result === null || result === undefined ? null : JSON.stringify(result), error, Date.now(), id);
+    this.db.prepare(`UPDATE builds SET status = ?, result = ?, error = ?, finished = ?, request = json_remove(request, '$.${SEALED_CREDENTIALS_PATH.join('.')}') WHERE id = ?`)
+      .run(status, result === null || result === undefined ? null : JSON.stringify(result), error, Date.now(), id);
   }
 
-  private build(r: { id: string; team_id: string; status: string; request: string; result: string | null; error: string | null; template: string | null; created: number; started: number | null; finished: number | null } | undefined): ServiceBuild | undefined {
+  private build(r: { id: string; team_id: string; status: string; request: string; result: string | null; error: string | null; template: string | null; created: number; started: number | null; finished: number | null; created_by_key: string | null } | undefined): ServiceBuild | undefined {
     if (!r) return undefined;
     return {
       id: r.id, teamId: r.team_id, status: r.status as ServiceBuildStatus, request: JSON.parse(r.request) as unknown,
-      result: r.result ? (JSON.parse(r.result) as unknown) : null, error: r.error, template: r.template, created: r.created, started: r.started, finished: r.finished,
+      result: r.result ? (JSON.parse(r.result) as unknown) : null, error: r.error, template: r.template, startedBy: r.created_by_key,
+      created: r.created, started: r.started, finished: r.finished,
     };
   }
 
@@ -193,5 +224,16 @@ export class SqliteServiceStore implements ServiceStore {
   async usageOf(teamId: string, kind: string, sinceMs = 0): Promise<number> {
     const r = this.db.prepare('SELECT COALESCE(SUM(quantity), 0) AS s FROM usage WHERE team_id = ? AND kind = ? AND at >= ?').get(teamId, kind, sinceMs) as { s: number };
     return r.s;
+  }
+
+  async usageTimeline(teamId: string, kind: string): Promise<Array<{ buildId: string | null; quantity: number; at: number }>> {
+    const rows = this.db.prepare(`SELECT build_id, SUM(quantity) AS q, MAX(at) AS at FROM usage WHERE team_id = ? AND kind = ?
+      GROUP BY build_id ORDER BY MAX(at), build_id`).all(teamId, kind) as Array<{ build_id: string | null; q: number; at: number }>;
+    return rows.map((r) => ({ buildId: r.build_id, quantity: r.q, at: r.at }));
+  }
+
+  async usageByKind(teamId: string, sinceMs = 0): Promise<Record<string, number>> {
+    const rows = this.db.prepare('SELECT kind, SUM(quantity) AS s FROM usage WHERE team_id = ? AND at >= ? GROUP BY kind ORDER BY kind').all(teamId, sinceMs) as Array<{ kind: string; s: number }>;
+    return Object.fromEntries(rows.map((r) => [r.kind, r.s]));
   }
 }

@@ -12,4 +12,5 @@ export type { ServiceStoreOptions } from './open.js';
 export { LocalUploadStore, RegistryUploadStore, openLocalUploads, openRegistryUploads, teamUploadsRef } from './uploads.js';
 export type { UploadStore, LocalBlobs, RegistryUploadsOptions } from './uploads.js';
 export { BuildQueue } from './queue.js';
+export { SEALED_CREDENTIALS_PATH } from './types.js';
 export type { Team, TeamLimits, ApiKeyRecord, TemplateRecord, ServiceBuild, ServiceBuildStatus, ManifestEntry, ServiceStore, UsageRecord } from './types.js';

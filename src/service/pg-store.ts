@@ -5,33 +5,42 @@
  */
 import { randomBytes } from 'node:crypto';
 import { BuildError } from '../errors/index.js';
-import type { PgDatabase } from '../pg/index.js';
+import { listenPg, type PgDatabase, type PgListener } from '../pg/index.js';
 import { checkTeamName, hashKey, newApiKey, newTeamId } from './db.js';
-import type { ApiKeyRecord, ServiceBuild, ServiceBuildStatus, ServiceStore, Team, TeamLimits, TemplateRecord, UsageRecord } from './types.js';
+import { SEALED_CREDENTIALS_PATH, type ApiKeyRecord, type ServiceBuild, type ServiceBuildStatus, type ServiceStore, type Team, type TeamLimits, type TemplateRecord, type UsageRecord } from './types.js';
+
+/** The channel an appended build event is announced on (payload: the build id). */
+const EVENTS_CHANNEL = 'kiln_build_events';
 
 const ms = (col: string): string => `floor(extract(epoch FROM ${col}) * 1000)::float8`;
 
 interface TeamRow { id: string; name: string; created: number; limits: TeamLimits }
 interface BuildRow {
   id: string; team_id: string; status: ServiceBuildStatus; request: unknown; result: unknown; error: string | null;
-  template: string | null; created: number; started: number | null; finished: number | null;
+  template: string | null; created_by_key: string | null; created: number; started: number | null; finished: number | null;
 }
 
 const TEAM_COLS = `id, name, ${ms('created_at')} AS created, limits`;
-const BUILD_COLS = `id, team_id, status, request, result, error, template, ${ms('created_at')} AS created, ${ms('started_at')} AS started, ${ms('finished_at')} AS finished`;
+const BUILD_COLS = `id, team_id, status, request, result, error, template, created_by_key, ${ms('created_at')} AS created, ${ms('started_at')} AS started, ${ms('finished_at')} AS finished`;
 
 function toBuild(r: BuildRow | undefined): ServiceBuild | undefined {
   if (!r) return undefined;
-  return { id: r.id, teamId: r.team_id, status: r.status, request: r.request, result: r.result ?? null, error: r.error, template: r.template, created: r.created, started: r.started, finished: r.finished };
+  return { id: r.id, teamId: r.team_id, status: r.status, request: r.request, result: r.result ?? null, error: r.error, template: r.template, startedBy: r.created_by_key, created: r.created, started: r.started, finished: r.finished };
 }
 
 /** The service's records on PostgreSQL, on a migrated database (`migratePg`); `close` closes the pool too. */
 export class PgServiceStore implements ServiceStore {
   readonly kind = 'postgres' as const;
 
+  private listener: Promise<PgListener> | undefined;
+  private readonly watchers = new Map<string, Set<() => void>>();
+
   constructor(private readonly db: PgDatabase) {}
 
   async close(): Promise<void> {
+    const l = this.listener;
+    this.listener = undefined;
+    await (await l?.catch(() => undefined))?.close();
     await this.db.close();
   }
 
@@ -134,8 +143,8 @@ export class PgServiceStore implements ServiceStore {
   }
 
   async finishBuild(id: string, status: ServiceBuildStatus, result: unknown, error: string | null): Promise<void> {
-    await this.db.query('UPDATE builds SET status = $2, result = $3, error = $4, finished_at = now() WHERE id = $1',
-      [id, status, result === null || result === undefined ? null : JSON.stringify(result), error]);
+    await this.db.query('UPDATE builds SET status = $2, result = $3, error = $4, finished_at = now(), request = request #- $5::text[] WHERE id = $1',
+      [id, status, result === null || result === undefined ? null : JSON.stringify(result), error, [...SEALED_CREDENTIALS_PATH]]);
   }
 
   /** A build of this team (another team's id is not found). */
@@ -153,9 +162,34 @@ export class PgServiceStore implements ServiceStore {
       `SELECT ${BUILD_COLS} FROM builds WHERE team_id = $1 AND template = $2 ORDER BY created_at DESC, id DESC LIMIT 1`, [teamId, template]))[0]);
   }
 
-  /** Append one event (its JSON text is kept byte for byte). */
+  /** Append one event (its JSON text is kept byte for byte) and NOTIFY the nodes following the build. */
   async appendEvent(buildId: string, seq: number, data: string): Promise<void> {
-    await this.db.query('INSERT INTO build_events (build_id, seq, data) VALUES ($1, $2, $3::json)', [buildId, seq, data]);
+    await this.db.query(
+      `WITH e AS (INSERT INTO build_events (build_id, seq, data) VALUES ($1, $2, $3::json) RETURNING build_id)
+       SELECT pg_notify('${EVENTS_CHANNEL}', build_id) FROM e`, [buildId, seq, data]);
+  }
+
+  /**
+   * Be told when an event of the build was appended anywhere: one LISTEN connection per store, opened on first use.
+   * If it cannot be opened the returned function still works and nothing is told (the caller's polling goes on).
+   */
+  async watchEvents(buildId: string, onChange: () => void): Promise<() => void> {
+    const set = this.watchers.get(buildId) ?? new Set<() => void>();
+    set.add(onChange);
+    this.watchers.set(buildId, set);
+    const stop = (): void => {
+      set.delete(onChange);
+      if (set.size === 0 && this.watchers.get(buildId) === set) this.watchers.delete(buildId);
+    };
+    this.listener ??= listenPg(this.db, {
+      channel: EVENTS_CHANNEL,
+      onNotify: (id) => this.watchers.get(id)?.forEach((f) => f()),
+      onReconnect: () => this.watchers.forEach((s) => s.forEach((f) => f())),
+    });
+    await this.listener.catch(() => {
+      this.listener = undefined; // tried again by the next watcher
+    });
+    return stop;
   }
 
   /** Events of a build after `afterSeq` (SSE resumption). */
@@ -179,5 +213,20 @@ export class PgServiceStore implements ServiceStore {
     const rows = await this.db.query<{ s: number }>(
       'SELECT coalesce(sum(quantity), 0)::float8 AS s FROM usage WHERE team_id = $1 AND kind = $2 AND at >= to_timestamp($3 / 1000.0)', [teamId, kind, sinceMs]);
     return rows[0]!.s;
+  }
+
+  /** A team's usage of one kind per build, each with the time of its last row, oldest first. */
+  async usageTimeline(teamId: string, kind: string): Promise<Array<{ buildId: string | null; quantity: number; at: number }>> {
+    const rows = await this.db.query<{ build_id: string | null; q: number; at: number }>(
+      `SELECT build_id, sum(quantity)::float8 AS q, ${ms('max(at)')} AS at FROM usage WHERE team_id = $1 AND kind = $2
+        GROUP BY build_id ORDER BY max(at), build_id`, [teamId, kind]);
+    return rows.map((r) => ({ buildId: r.build_id, quantity: r.q, at: r.at }));
+  }
+
+  /** Sums of a team's usage per kind since `sinceMs` (default: all time). */
+  async usageByKind(teamId: string, sinceMs = 0): Promise<Record<string, number>> {
+    const rows = await this.db.query<{ kind: string; s: number }>(
+      'SELECT kind, sum(quantity)::float8 AS s FROM usage WHERE team_id = $1 AND at >= to_timestamp($2 / 1000.0) GROUP BY kind ORDER BY kind', [teamId, sinceMs]);
+    return Object.fromEntries(rows.map((r) => [r.kind, r.s]));
   }
 }

@@ -43,6 +43,8 @@ export interface ServiceBuild {
   result: unknown;
   error: string | null;
   template: string | null;
+  /** the id of the API key whose request created the build (null: made before it was recorded, or the key is gone) */
+  startedBy: string | null;
   created: number;
   started: number | null;
   finished: number | null;
@@ -63,6 +65,12 @@ export interface ManifestEntry {
   /** files: the earlier entry this one is a hardlink of */
   linkOf?: string;
 }
+
+/**
+ * Where a stored build request keeps its base image's sealed registry credentials (src/server/credentials.ts): both
+ * stores drop this field when the build finishes, so the ciphertext lives only while the build may still run.
+ */
+export const SEALED_CREDENTIALS_PATH = ['template', 'base', 'sealedCredentials'] as const;
 
 /** One metered quantity (build seconds, bytes, ...). */
 export interface UsageRecord {
@@ -94,9 +102,11 @@ export interface ServiceStore {
   listTemplates(teamId: string, name?: string): Promise<TemplateRecord[]>;
   /** delete one tag, or every tag of the template; returns the tags deleted */
   deleteTemplate(teamId: string, name: string, tag?: string): Promise<number>;
-  createBuild(b: { id: string; teamId: string; request: unknown; template: string | null }): Promise<void>;
+  /** a queued build; `createdByKey`: the id of the API key that asked for it */
+  createBuild(b: { id: string; teamId: string; request: unknown; template: string | null; createdByKey?: string }): Promise<void>;
   /** mark a build running (on `worker`, when given) */
   setBuildRunning(id: string, worker?: string): Promise<void>;
+  /** record a build's end; its request's sealed credentials ({@link SEALED_CREDENTIALS_PATH}) are dropped */
   finishBuild(id: string, status: ServiceBuildStatus, result: unknown, error: string | null): Promise<void>;
   getBuild(teamId: string, id: string): Promise<ServiceBuild | undefined>;
   /** builds in these states, oldest first */
@@ -107,8 +117,18 @@ export interface ServiceStore {
   /** events of a build after `afterSeq`, in order (SSE resumption) */
   eventsAfter(buildId: string, afterSeq: number): Promise<Array<{ seq: number; data: string }>>;
   lastEventSeq(buildId: string): Promise<number>;
+  /**
+   * Be told (`onChange`) when an event of the build may have been appended by any process (PostgreSQL: LISTEN/NOTIFY,
+   * and after a lost listening connection came back). Resolves once listening, with the function that stops it.
+   * Absent (SQLite): one process, whose builds hand their lines over live.
+   */
+  watchEvents?(buildId: string, onChange: () => void): Promise<() => void>;
   addUsage(u: UsageRecord): Promise<void>;
   /** sum of a team's usage of one kind since `sinceMs` (default: all time) */
   usageOf(teamId: string, kind: string, sinceMs?: number): Promise<number>;
+  /** sums of a team's usage per kind since `sinceMs` (default: all time); a kind never recorded is absent */
+  usageByKind(teamId: string, sinceMs?: number): Promise<Record<string, number>>;
+  /** a team's usage of one kind per build (null: not a build's), each with the time of its last row, oldest first */
+  usageTimeline(teamId: string, kind: string): Promise<Array<{ buildId: string | null; quantity: number; at: number }>>;
   close(): Promise<void>;
 }

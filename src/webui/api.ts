@@ -31,6 +31,8 @@ export interface TemplateTag { tag: string; digest: string; buildId: string; cre
 export interface TemplateDetail { name: string; tags: TemplateTag[]; digest: string; size: number; created: number }
 
 export interface CacheView {
+  /** local: the team's root on this node; registry: the bytes workers pushed to the shared registry cache */
+  source: 'local' | 'registry';
   sizeBytes: number;
   growth: Array<{ id: string; at: number; bytes: number }>;
   templates: Array<{ name: string; builds: number; steps: number; hits: number; savedMs: number; hitRate: number }>;

@@ -268,7 +268,7 @@ function Cache(props: { apiKey: string; onAuth: (e: ApiError) => void }) {
     <section aria-labelledby="cache-h">
       <h2 id="cache-h">Cache</h2>
       <dl class="facts">
-        <dt>Size of the team's state root</dt><dd data-testid="cache-size">{formatBytes(data.sizeBytes)}</dd>
+        <dt>{data.source === 'registry' ? "Bytes pushed to the team's shared cache" : "Size of the team's state root"}</dt><dd data-testid="cache-size">{formatBytes(data.sizeBytes)}</dd>
         <dt>Time saved by cache hits</dt><dd>{formatMs(saved)}</dd>
       </dl>
       <table>
@@ -289,7 +289,9 @@ function Cache(props: { apiKey: string; onAuth: (e: ApiError) => void }) {
       {data.growth.length > 1 ? (
         <LineChart
           title="Cache size over builds"
-          description="Bytes the team's cache holds now (blobs and snapshots), counted by when each was added, at the end of each recent successful build; what GC removed is not counted."
+          description={data.source === 'registry'
+            ? "Bytes the workers pushed to the team's shared registry cache, added up to the end of each recent successful build (what the registry's GC removed is still counted)."
+            : "Bytes the team's cache holds now (blobs and snapshots), counted by when each was added, at the end of each recent successful build; what GC removed is not counted."}
           points={data.growth.map((g) => ({ label: formatTime(g.at), value: g.bytes }))}
           unit={formatBytes}
         />

@@ -63,6 +63,18 @@ export async function serviceStoreSuite(store: ServiceStore): Promise<void> {
   assert.equal(await store.lastBuildOf(b.id, 'py'), undefined);
   assert.deepEqual((await store.listBuilds(['success', 'failed'])).map((x) => x.id), ['b1', 'b2']);
   assert.deepEqual((await store.listBuilds(['queued'])).map((x) => [x.id, x.teamId]), [['b3', b.id]]);
+  // a build's sealed base credentials are kept while it may run and dropped when it finishes
+  const sealed = { alg: 'A256GCM', iv: 'aXY=', tag: 'dGFn', data: 'ZGF0YQ==' };
+  const withCreds = { template: { base: { type: 'image', ref: 'reg/private:1', sealedCredentials: sealed }, steps: [] }, context: [] };
+  await store.createBuild({ id: 'b4', teamId: a.id, request: withCreds, template: null, createdByKey: k.id });
+  assert.equal((await store.getBuild(a.id, 'b4'))?.startedBy, k.id, 'who started it');
+  assert.equal((await store.getBuild(a.id, 'b1'))?.startedBy, null, 'none recorded');
+  assert.equal((await store.listBuilds(['queued'])).find((x) => x.id === 'b4')?.startedBy, k.id);
+  assert.deepEqual((await store.getBuild(a.id, 'b4'))?.request, withCreds);
+  await store.setBuildRunning('b4');
+  assert.deepEqual((await store.getBuild(a.id, 'b4'))?.request, withCreds, 'kept while running (a retry on another worker needs them)');
+  await store.finishBuild('b4', 'failed', null, 'x');
+  assert.deepEqual((await store.getBuild(a.id, 'b4'))?.request, { template: { base: { type: 'image', ref: 'reg/private:1' }, steps: [] }, context: [] }, 'dropped at the end, the rest kept');
 
   // templates: name:tag rows, re-tagging moves the tag
   await store.putTemplate({ teamId: a.id, name: 'py', tag: 'latest', digest: 'sha256:aa', buildId: 'b1' });
@@ -100,4 +112,16 @@ export async function serviceStoreSuite(store: ServiceStore): Promise<void> {
   assert.equal(await store.usageOf(a.id, 'build_seconds', Date.now() + 60_000), 0);
   assert.equal(await store.usageOf(a.id, 'bytes_pushed'), 0);
   assert.equal(await store.usageOf(b.id, 'build_seconds'), 0);
+  await store.addUsage({ teamId: a.id, kind: 'upload_bytes', quantity: 300 });
+  await store.addUsage({ teamId: a.id, kind: 'upload_bytes', quantity: 45 });
+  assert.deepEqual(await store.usageByKind(a.id), { build_seconds: 14.5, upload_bytes: 345 });
+  assert.deepEqual(await store.usageByKind(a.id, Date.now() + 60_000), {});
+  assert.deepEqual(await store.usageByKind(b.id), {});
+  await store.addUsage({ teamId: a.id, kind: 'cache_bytes_pushed', quantity: 100, buildId: 'b1' });
+  await store.addUsage({ teamId: a.id, kind: 'cache_bytes_pushed', quantity: 20, buildId: 'b1' });
+  await store.addUsage({ teamId: a.id, kind: 'cache_bytes_pushed', quantity: 7, buildId: 'b2' });
+  const timeline = await store.usageTimeline(a.id, 'cache_bytes_pushed');
+  assert.deepEqual(timeline.map((x) => [x.buildId, x.quantity]), [['b1', 120], ['b2', 7]], 'per build, oldest first');
+  assert.ok(timeline[0]!.at <= timeline[1]!.at && timeline[0]!.at >= before);
+  assert.deepEqual(await store.usageTimeline(b.id, 'cache_bytes_pushed'), []);
 }

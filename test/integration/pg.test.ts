@@ -53,8 +53,8 @@ test('migrations create the schema once, even with several nodes starting at the
   t.after(() => Promise.all(nodes.map((n) => n.close())));
   const results = await Promise.all(nodes.map((n) => migratePg(n)));
   const applied = results.flat().map((m) => m.name).sort();
-  assert.deepEqual(applied, ['0001_initial-schema', '0002_build-queue'], 'each migration ran exactly once across the three nodes');
-  assert.deepEqual(await appliedMigrations(nodes[0]!), ['0001_initial-schema', '0002_build-queue']);
+  assert.deepEqual(applied, ['0001_initial-schema', '0002_build-queue', '0003_usage-by-kind'], 'each migration ran exactly once across the three nodes');
+  assert.deepEqual(await appliedMigrations(nodes[0]!), ['0001_initial-schema', '0002_build-queue', '0003_usage-by-kind']);
   assert.deepEqual(await migratePg(nodes[1]!), [], 'a current schema is left alone');
   const tables = (await nodes[0]!.query<{ t: string }>("SELECT tablename AS t FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")).map((r) => r.t);
   for (const name of ['api_keys', 'build_events', 'builds', 'queue_jobs', 'queue_leases', 'queue_team_limits', 'teams', 'template_tags', 'templates', 'usage']) {

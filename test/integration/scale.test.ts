@@ -6,15 +6,17 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { cleanup, kilnSync, newContext, newRoot, requireIntegration } from '../helpers/kiln.js';
+import { cleanup, kiln, kilnSync, newContext, newRoot, requireIntegration } from '../helpers/kiln.js';
 import { KilnClient, runRemoteBuild } from '../../src/client/index.js';
 import { skipWithoutPostgres, startPostgres, type TestPostgres } from '../helpers/postgres.js';
-import { skipWithoutRegistry, startRegistry, type TestRegistry } from '../helpers/registry.js';
+import { AUTH_PASS, AUTH_USER, skipWithoutRegistry, startAuthProxy, startRegistry, type TestRegistry } from '../helpers/registry.js';
+import { Template } from '../../src/sdk/index.js';
 import { api, startServe, waitBuild, type ServeProcess } from '../helpers/serve.js';
 import { openPg, type PgDatabase } from '../../src/pg/index.js';
 
@@ -80,6 +82,8 @@ describe('kiln serve on PostgreSQL with queue workers and the registry as the sh
   let apiNode: ServeProcess;
   let database: string;
   let cacheRef: string;
+  /** every node's --credentials-key-file (one key for the deployment) */
+  let keyFile: string;
   let ready = false;
   const dirs: string[] = [];
   const procs: ServeProcess[] = [];
@@ -96,7 +100,7 @@ describe('kiln serve on PostgreSQL with queue workers and the registry as the sh
     return d;
   };
   const startWorker = async (root: string, slots = 1): Promise<ServeProcess> => {
-    const w = await startServe(root, ['--worker', '--slots', String(slots), '--database', database, '--cache-registry', cacheRef, '--network', 'host']);
+    const w = await startServe(root, ['--worker', '--slots', String(slots), '--database', database, '--cache-registry', cacheRef, '--network', 'host', '--credentials-key-file', keyFile]);
     procs.push(w);
     return w;
   };
@@ -133,7 +137,9 @@ describe('kiln serve on PostgreSQL with queue workers and the registry as the sh
     hits = await startHits({ a: 40_000, b: 60_000, c: 25_000 });
     const apiRoot = mkdtempSync(path.join(tmpdir(), 'kiln-api-'));
     dirs.push(apiRoot);
-    apiNode = await startServe(apiRoot, ['--database', database, '--workers', '0', '--cache-registry', cacheRef, '--no-local-socket']);
+    keyFile = path.join(apiRoot, 'credentials.key');
+    writeFileSync(keyFile, randomBytes(32), { mode: 0o600 });
+    apiNode = await startServe(apiRoot, ['--database', database, '--workers', '0', '--cache-registry', cacheRef, '--no-local-socket', '--credentials-key-file', keyFile]);
     procs.push(apiNode);
     ready = true;
   });
@@ -176,6 +182,19 @@ describe('kiln serve on PostgreSQL with queue workers and the registry as the sh
     const { build: first, uploaded } = await remote();
     assert.ok(uploaded > 0, 'the context went up once');
     assert.deepEqual([hits.count('/ran/one'), hits.count('/ran/two')], [1, 1]);
+    // usage: the API node metered the upload, worker A the build and what it pushed to the shared cache
+    type Usage = { buildSeconds: number; cacheBytesPushed: number; cacheBytesPulled: number; uploadBytes: number };
+    const usage = async (k: string): Promise<Usage> => {
+      const r = await api(apiNode.url, k, 'GET', '/v1/usage');
+      assert.equal(r.status, 200, r.text);
+      return r.body as Usage;
+    };
+    const idle = team('tpl-idle', 1);
+    const u1 = await usage(key);
+    assert.ok(u1.buildSeconds > 0, `build seconds (${u1.buildSeconds})`);
+    assert.ok(u1.cacheBytesPushed > 0, `bytes pushed to the registry (${u1.cacheBytesPushed})`);
+    assert.equal(u1.uploadBytes, uploaded, 'the bytes the client uploaded');
+    assert.deepEqual(await usage(idle), { since: 0, buildSeconds: 0, cacheBytesPushed: 0, cacheBytesPulled: 0, uploadBytes: 0 }, 'the other team used nothing');
     assert.equal(await a.stop(), 0, 'worker A stops cleanly on SIGTERM');
     const b = await startWorker(emptyRoot());
     t.after(() => b.stop());
@@ -184,6 +203,13 @@ describe('kiln serve on PostgreSQL with queue workers and the registry as the sh
     assert.deepEqual(ranSteps(second), [], 'every step came from the shared cache');
     assert.deepEqual([hits.count('/ran/one'), hits.count('/ran/two')], [1, 1], 'no RUN executed on B');
     assert.equal(second.result!.digest, first.result!.digest, 'the same image');
+    // the client followed both builds' events through the API node, which is told of a worker's lines by NOTIFY
+    const listening = await db.query<{ query: string }>("SELECT query FROM pg_stat_activity WHERE application_name = 'kiln-listen'");
+    assert.deepEqual(listening.map((r) => r.query), ['LISTEN kiln_build_events'], 'the API node LISTENs for build events');
+    const u2 = await usage(key);
+    assert.ok(u2.cacheBytesPulled > u1.cacheBytesPulled, `worker B pulled the steps from the registry (${u1.cacheBytesPulled} -> ${u2.cacheBytesPulled} bytes)`);
+    assert.ok(u2.buildSeconds > u1.buildSeconds, 'the second build counted too');
+    assert.equal(u2.uploadBytes, uploaded, 'nothing more uploaded');
     const rows = await db.query<{ id: string; worker: string }>('SELECT id, worker FROM builds WHERE template = $1 ORDER BY created_at', ['app']);
     assert.equal(rows.length, 2);
     assert.notEqual(rows[0]!.worker, rows[1]!.worker, 'the two builds ran on different workers');
@@ -192,6 +218,60 @@ describe('kiln serve on PostgreSQL with queue workers and the registry as the sh
     assert.equal(view.status, 200, view.text);
     assert.equal((view.body as { digest: string }).digest, first.result!.digest);
     assert.ok((view.body as { size: number }).size > 0);
+    // the web view's cache figures come from the store: a second API node with an empty root shows the same
+    const other = await startServe(emptyRoot(), ['--database', database, '--workers', '0', '--cache-registry', cacheRef, '--no-local-socket', '--credentials-key-file', keyFile]);
+    procs.push(other);
+    t.after(() => other.stop());
+    type CacheView = { source: string; sizeBytes: number; growth: Array<{ id: string; bytes: number }>; templates: Array<{ name: string; hits: number; steps: number }> };
+    const cache = (await api(apiNode.url, key, 'GET', '/ui/api/cache')).body as CacheView;
+    assert.equal(cache.source, 'registry');
+    assert.equal(cache.sizeBytes, u2.cacheBytesPushed, 'the bytes pushed to the shared cache, as metered');
+    assert.deepEqual(cache.growth.map((g) => g.id), rows.map((r) => r.id), 'one point per build');
+    assert.equal(cache.growth.at(-1)!.bytes, cache.sizeBytes);
+    assert.ok(cache.templates.some((x) => x.name === 'app' && x.hits > 0), JSON.stringify(cache.templates));
+    assert.deepEqual((await api(other.url, key, 'GET', '/ui/api/cache')).body, cache, 'every API node shows the same figures');
+  });
+
+  test('a private base image: its registry credentials reach the worker sealed, never in plaintext in PostgreSQL, and are dropped at the end', async (t) => {
+    if (skip(t)) return;
+    const key = team('private', 1);
+    const src = await busyboxRoot();
+    const pushed = await kiln(['push', '--root', src, 'busybox:latest', `${reg.host}/private/base:1`]);
+    assert.equal(pushed.code, 0, pushed.stderr);
+    const proxy = await startAuthProxy(reg.host); // Basic auth in front of the registry
+    t.after(() => proxy.stop());
+    const tpl = Template().fromImage(`${proxy.host}/private/base:1`, { username: AUTH_USER, password: AUTH_PASS }).runCmd('echo private > /p');
+    const { defaultContext: _dc, ...template } = (tpl as unknown as Record<symbol, Record<string, unknown>>)[Symbol.for('kiln.template.data')]!;
+    const body = { template, context: [], name: 'from-private:1' };
+    // an API node without the key refuses it: a worker could not get the credentials
+    const keyless = await startServe(emptyRoot(), ['--database', database, '--workers', '0', '--cache-registry', cacheRef, '--no-local-socket']);
+    procs.push(keyless);
+    const refused = await api(keyless.url, key, 'POST', '/v1/builds', body);
+    await keyless.stop();
+    assert.equal(refused.status, 409, refused.text);
+    assert.equal((refused.body as { error: { code: string } }).error.code, 'ERR_KILN_SERVICE_CREDENTIALS');
+    assert.match((refused.body as { error: { message: string } }).error.message, /--credentials-key-file/);
+    // queued with no worker running: what PostgreSQL holds is the sealed value only
+    const r = await api(apiNode.url, key, 'POST', '/v1/builds', body);
+    assert.equal(r.status, 202, r.text);
+    const id = (r.body as { id: string }).id;
+    assert.ok(!r.text.includes(AUTH_PASS), 'the response does not show them');
+    const [queued] = await db.query<{ text: string; request: { template: { base: Record<string, { alg?: string } | undefined> } } }>('SELECT request::text AS text, request FROM builds WHERE id = $1', [id]);
+    assert.ok(!queued!.text.includes(AUTH_PASS) && !queued!.text.includes(AUTH_USER), 'no plaintext credentials in the stored request');
+    assert.equal(queued!.request.template.base.credentials, undefined);
+    assert.equal(queued!.request.template.base.sealedCredentials?.alg, 'A256GCM', 'only the sealed value');
+    const w = await startWorker(emptyRoot()); // nothing local: the base must come from the private registry
+    t.after(() => w.stop());
+    const done = await finished(key, id);
+    assert.ok(proxy.seen.includes(`${AUTH_USER}:${AUTH_PASS}`), `the pull authenticated with them (${proxy.seen.join(', ')})`);
+    assert.match(done.result!.digest, /^sha256:/);
+    const [end] = await db.query<{ request: string }>('SELECT request::text AS request FROM builds WHERE id = $1', [id]);
+    assert.ok(!end!.request.includes('sealedCredentials') && !end!.request.includes(AUTH_PASS), 'dropped from the record when the build finished');
+    const view = await api(apiNode.url, key, 'GET', `/v1/builds/${id}`);
+    assert.ok(!view.text.includes(AUTH_PASS) && !view.text.includes('sealedCredentials'), 'GET build shows neither');
+    const [ev] = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM build_events WHERE build_id = $1 AND data::text LIKE $2', [id, `%${AUTH_PASS}%`]);
+    assert.equal(ev!.n, 0, 'no event line carries them');
+    assert.ok(!apiNode.output().includes(AUTH_PASS) && !w.output().includes(AUTH_PASS), 'no log line carries them');
   });
 
   test('a worker killed with SIGKILL mid-RUN: the build completes on the other worker, finished steps reused, same digest', async (t) => {

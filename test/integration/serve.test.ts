@@ -197,6 +197,39 @@ describe('kiln serve', () => {
     assert.equal((await fetch(`${url}/v2/shared/blobs/${fDigest}`, { headers: { authorization: `Bearer ${keyA}` } })).status, 404, 'check 9');
   });
 
+  test('usage on the SQLite store: build seconds and upload bytes of the team since a time; another team has none; startedBy is the key id', async (t) => {
+    if (!ok) return t.skip('integration');
+    const url = server!.url;
+    const since = Date.now();
+    const ctx = await newContext({ Dockerfile: 'FROM busybox:latest\nCOPY data /data\nRUN wc -c /data > /size\n', data: `metered ${since}\n${'x'.repeat(5000)}` });
+    dirs.push(ctx);
+    const a = await dockerfileBuild(url, keyA, ctx, 'metered');
+    assert.equal(a.build.status, 'success', a.build.error ?? '');
+    assert.ok(a.uploaded > 5000, `the context went up (${a.uploaded} bytes)`);
+    // who started it: the key's id, kept with the build
+    const view = await api(url, keyA, 'GET', `/v1/builds/${a.build.id}`);
+    assert.equal((view.body as { startedBy: string | null }).startedBy, /^kiln_(k[0-9a-f]+)_/.exec(keyA)![1], 'startedBy is the key id');
+    const usage = await api(url, keyA, 'GET', `/v1/usage?since=${since}`);
+    assert.equal(usage.status, 200, usage.text);
+    const u = usage.body as { since: number; buildSeconds: number; cacheBytesPushed: number; cacheBytesPulled: number; uploadBytes: number };
+    assert.equal(u.since, since);
+    assert.equal(u.uploadBytes, a.uploaded, 'the bytes this build uploaded');
+    assert.ok(u.buildSeconds > 0, `build seconds counted (${u.buildSeconds})`);
+    assert.deepEqual([u.cacheBytesPushed, u.cacheBytesPulled], [0, 0], 'no shared registry cache on this server');
+    const iso = await api(url, keyA, 'GET', `/v1/usage?since=${encodeURIComponent(new Date(since).toISOString())}`);
+    assert.equal((iso.body as { uploadBytes: number }).uploadBytes, a.uploaded, 'an ISO time works as well');
+    const later = await api(url, keyA, 'GET', `/v1/usage?since=${Date.now() + 60_000}`);
+    assert.deepEqual(later.body, { since: (later.body as { since: number }).since, buildSeconds: 0, cacheBytesPushed: 0, cacheBytesPulled: 0, uploadBytes: 0 });
+    const all = (await api(url, keyA, 'GET', '/v1/usage')).body as { since: number; uploadBytes: number };
+    assert.equal(all.since, 0);
+    assert.ok(all.uploadBytes >= a.uploaded);
+    const keyC = newTeamKey(root, 'gamma');
+    assert.deepEqual((await api(url, keyC, 'GET', '/v1/usage')).body, { since: 0, buildSeconds: 0, cacheBytesPushed: 0, cacheBytesPulled: 0, uploadBytes: 0 }, 'a team that did nothing used nothing');
+    const bad = await api(url, keyA, 'GET', '/v1/usage?since=yesterday');
+    assert.equal(bad.status, 400, bad.text);
+    assert.equal((bad.body as { error: { code: string } }).error.code, 'ERR_KILN_SERVICE_REQUEST');
+  });
+
   test('SDK remote build with copy(): cold, unchanged (0 bytes, every step cached), one file changed (only it uploaded)', async (t) => {
     if (!ok) return t.skip('integration');
     const url = server!.url;

@@ -132,6 +132,12 @@ describe('kiln serve web view', () => {
     // FROM (the base image, cached) and two RUNs that ran
     assert.match(await row1.innerText(), /webapp[\s\S]*success[\s\S]*1\/3/);
     assert.match(await row1.innerText(), new RegExp(keyId), 'who started it: the key id');
+    // kept with the build in the store (every API node shows it), not in a file of this node's team root
+    const view1 = await api(url, key, 'GET', `/v1/builds/${(b1.body as { id: string }).id}`);
+    assert.equal((view1.body as { startedBy: string | null }).startedBy, keyId);
+    const { readdirSync } = await import('node:fs');
+    const teamFiles = readdirSync(path.join(root, 'teams')).flatMap((d) => readdirSync(path.join(root, 'teams', d)));
+    assert.ok(!teamFiles.some((f) => f.includes('starters')), `no starters file (${teamFiles.join(', ')})`);
 
     // the second build reuses the first RUN and reruns the changed one, slowly enough to be watched running
     const second = 'FROM busybox:latest\nRUN echo base > /base\nRUN for i in 1 2 3 4 5 6 7 8; do echo tick $i; sleep 0.4; done; echo v2 > /v\n';

@@ -47,6 +47,7 @@ export function registerServe(program: Command, cli: CliContext & { root?: strin
     .option('--worker', 'with --database: a worker only (takes builds off the queue; --listen serves only /health)')
     .option('--slots <n>', 'with --worker: builds this worker runs at once (default 1)', intOption)
     .option('--cache-registry <ref>', 'HOST/PATH (or KILN_CACHE_REGISTRY): every team\'s shared step cache and cache mounts, at REF/<team-id>/cache')
+    .option('--credentials-key-file <path>', 'a 32-byte key (the same file on every node; or serve.credentialsKeyFile): a base image\'s registry credentials are stored with a queued build only encrypted with it')
     .option('--insecure-registry <host>', 'a registry (HOST[:PORT]) reached over plain HTTP, e.g. the cache registry inside a cluster (repeatable; or KILN_INSECURE_REGISTRY=h1,h2)', (v: string, prev: string[] = []) => [...prev, v])
     .action(async (o: Record<string, unknown>) => {
       const { loadServerConfig, startServer } = await loadServer();
@@ -68,6 +69,7 @@ export function registerServe(program: Command, cli: CliContext & { root?: strin
         ...(o.slots !== undefined ? { slots: o.slots as number } : {}),
         ...(o.cacheRegistry ? { cacheRegistry: o.cacheRegistry as string } : {}),
         ...(o.insecureRegistry ? { insecureRegistry: o.insecureRegistry as string[] } : {}),
+        ...(o.credentialsKeyFile ? { credentialsKeyFile: o.credentialsKeyFile as string } : {}),
       });
       const server = await startServer(config, { version: cli.version });
       process.stderr.write(`kiln serve: listening on ${server.url}${config.localSocket ? ` and unix:${config.localSocket}` : ''}\n`);

@@ -15,6 +15,7 @@ import { BuildError } from '../errors/index.js';
 import { compileMatcher, matchWithParent, type CompiledMatcher } from './pattern-matcher.js';
 import { cleanAbs, cleanPath, compileGoMatch, containsWildcards, splitWildcards, type GoMatcher } from './source-words.js';
 import { absPath, resolveInRoot, SourceTree } from './source-tree.js';
+import type { ContextWatch } from './watch.js';
 import { readXattrsOf } from './xattrs.js';
 
 /** Key-format of the resolved-sources digest (bumped with the solver's key version). */
@@ -81,6 +82,8 @@ export interface ResolvedSources {
   readonly entryCount: number;
   readonly bytesRead: number;
   readonly filesHashed: number;
+  /** true when a watched root's memo gave the whole result: nothing was walked */
+  readonly recalled: boolean;
 }
 
 /** Maps a stat key (dev, ino, size, mtime, ctime) to a digest (content, and `x|…` for xattrs, `a|…` for archives). */
@@ -117,6 +120,13 @@ export interface ResolveSourcesOptions {
   command?: string;
   /** content digests by stat key; only for roots whose stat keys are stable (the context) */
   statCache?: StatCache;
+  /**
+   * watched trees of a long-lived process (the context only): the walk reads through their memo, and a whole result
+   * is recalled when nothing under the root changed (needs `ignoreKey` when `isIgnored` is given)
+   */
+  watch?: ContextWatch<ResolvedSources>;
+  /** what `isIgnored` was made from (the ignore patterns), so results under different rules are kept apart */
+  ignoreKey?: string;
   signal?: AbortSignal;
 }
 
@@ -440,11 +450,30 @@ function keyLine(e: SourceEntry, keepOwnership: boolean): string {
 export async function resolveSources(opts: ResolveSourcesOptions): Promise<ResolvedSources> {
   opts.signal?.throwIfAborted();
   const root = path.resolve(opts.root);
-  const tree = new SourceTree({
+  const watched = opts.watch ? await opts.watch.open(root, opts.signal ? { signal: opts.signal } : {}) : undefined;
+  const key = watched ? memoKey(opts) : undefined;
+  const recalled = key !== undefined ? watched!.recall(key) : undefined;
+  if (recalled) return Object.freeze({ ...recalled, bytesRead: 0, filesHashed: 0, recalled: true });
+  const r = await walkSources(opts, root, new SourceTree({
     root,
     ...(opts.isIgnored ? { isIgnored: opts.isIgnored } : {}),
     ...(opts.ignoreHasExceptions !== undefined ? { hasExceptions: opts.ignoreHasExceptions } : {}),
-  });
+    ...(watched ? { reads: watched } : {}),
+  }));
+  if (key !== undefined) watched!.keep(key, r);
+  return r;
+}
+
+/** What a whole result depends on besides the tree; undefined when the ignore rules are not named. */
+function memoKey(opts: ResolveSourcesOptions): string | undefined {
+  if (opts.isIgnored && opts.ignoreKey === undefined) return undefined;
+  return JSON.stringify([
+    opts.sources, opts.inlineCount ?? 0, opts.isIgnored ? opts.ignoreKey : null, opts.ignoreHasExceptions ?? null, opts.excludes ?? [],
+    opts.parents ?? false, opts.followSourceSymlinks ?? true, opts.keepOwnership ?? false, opts.xattrs ?? true, opts.archiveDigest !== undefined, opts.command ?? '',
+  ]);
+}
+
+async function walkSources(opts: ResolveSourcesOptions, root: string, tree: SourceTree): Promise<ResolvedSources> {
   const follow = opts.followSourceSymlinks ?? true;
   const parents = opts.parents ?? false;
   const exclude = opts.excludes && opts.excludes.length > 0 ? compilePatterns(opts.excludes, '--exclude') : undefined;
@@ -484,6 +513,7 @@ export async function resolveSources(opts: ResolveSourcesOptions): Promise<Resol
     entryCount,
     bytesRead: reader.bytesRead,
     filesHashed: reader.filesHashed,
+    recalled: false,
   });
 }
 

@@ -65,12 +65,20 @@ describe('watched context trees', () => {
     execFileSync('touch', [path.join(root, 'd7', 'f3.txt')]);
     await settle();
     const c = await resolveSources({ root, sources: ['.'], watch: w, statCache: cache });
-    assert.equal(c.recalled, false);
+    assert.deepEqual([c.recalled, c.patched], [false, 1], 'only the touched file is read into the last result');
     assert.deepEqual(content(c), content(await resolveSources({ root, sources: ['.'] })));
     assert.equal(c.digest, a.digest, 'a touch is not a change of content');
     const lstats = w.counters().lstat - c0.lstat;
     assert.ok(lstats > 0 && lstats <= 3, `only the touched file and its directory are read again (${lstats} lstat)`);
     assert.equal(w.counters().readdir, c0.readdir, 'no directory is listed again');
+
+    fs.appendFileSync(path.join(root, 'd7', 'f3.txt'), 'edited\n');
+    await settle();
+    const d = await resolveSources({ root, sources: ['.'], watch: w, statCache: cache });
+    assert.deepEqual([d.patched, d.filesHashed], [1, 1]);
+    assert.notEqual(d.digest, a.digest);
+    assert.deepEqual(content(d), content(await resolveSources({ root, sources: ['.'] })));
+    assert.equal((await resolveSources({ root, sources: ['.'], watch: w, statCache: cache })).recalled, true, 'the patched result is kept');
   });
 
   test('each kind of change is seen by the next resolution (compared with a plain walk)', async () => {
@@ -119,6 +127,7 @@ describe('watched context trees', () => {
       await settle();
       const r = await resolveSources({ root, sources: ['.'], watch: w, statCache: cache });
       assert.equal(r.recalled, false, what);
+      if (/touch -r|chmod a file/.test(what)) assert.equal(r.patched, 1, `${what}: read into the last result`);
       assert.notEqual(r.digest, last.digest, what);
       assert.deepEqual(content(r), content(await plain()), what);
       last = r;

@@ -29,6 +29,12 @@ const COOKIE_TIMEOUT_MS = 5000;
 export interface WatchedTree<T> extends TreeReads {
   /** a result kept under `key`, when nothing under the root changed since the walk that produced it began */
   recall(key: string): T | undefined;
+  /**
+   * the last result kept under `key` and the root-relative paths changed since, when every event since then was a
+   * content or attribute change of a named entry (nothing created, removed or renamed): the caller may re-read only
+   * those paths
+   */
+  recallChanged(key: string): { value: T; changed: ReadonlySet<string> } | undefined;
   /** keep a result produced through this session's reads (only if they were all watched, settled and unchanged) */
   keep(key: string, value: T): void;
 }
@@ -105,6 +111,9 @@ class WatchedRoot<T> {
   readonly dirs = new Map<string, Dir>();
   rootStat: Stats | null | undefined;
   readonly kept = new Map<string, Kept<T>>();
+  /** what each event since generation `logBase` changed: a path ('change' of a named entry) or null (anything else) */
+  log: Array<string | null> = [];
+  logBase = 0;
 
   constructor(
     readonly root: string,
@@ -139,6 +148,12 @@ class WatchedRoot<T> {
 
   onEvent(dirRel: string, type: string, name: string | Buffer | null): void {
     this.gen++;
+    const named = typeof name === 'string' && name !== '' && !name.includes('\uFFFD') && name !== path.basename(this.abs(dirRel));
+    this.log.push(named && type === 'change' ? join(dirRel, name) : null);
+    if (this.log.length > 4096) {
+      this.log.splice(0, 2048);
+      this.logBase += 2048;
+    }
     this.w.noteEvent();
     if (this.dead) return;
     const d = this.dirs.get(dirRel);
@@ -189,6 +204,7 @@ class WatchedRoot<T> {
     for (const d of this.dirs.values()) d.watcher.close();
     this.dirs.clear();
     this.kept.clear();
+    this.log = [];
     this.rootStat = undefined;
   }
 }
@@ -281,6 +297,19 @@ class Session<T> implements WatchedTree<T> {
     if (!k || this.r.dead || k.gen !== this.r.gen) return undefined;
     this.w.count.recalled++;
     return k.value;
+  }
+
+  recallChanged(key: string): { value: T; changed: ReadonlySet<string> } | undefined {
+    const r = this.r;
+    const k = r.kept.get(key);
+    if (!k || r.dead || k.gen < r.logBase) return undefined;
+    const changed = new Set<string>();
+    for (let i = k.gen - r.logBase; i < r.log.length; i++) {
+      const rel = r.log[i];
+      if (rel === null || rel === undefined) return undefined;
+      changed.add(rel);
+    }
+    return { value: k.value, changed };
   }
 
   keep(key: string, value: T): void {

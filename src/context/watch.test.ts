@@ -134,6 +134,24 @@ describe('watched context trees', () => {
     }
   });
 
+  test('a change made just before a resolution is seen (the cookie barrier), with no turn of the loop between', async () => {
+    const root = tree(3, 3);
+    const w = watch();
+    await settle();
+    await resolveSources({ root, sources: ['.'], watch: w });
+    assert.equal((await resolveSources({ root, sources: ['.'], watch: w })).recalled, true);
+    for (const [what, change] of [
+      ['append', () => fs.appendFileSync(path.join(root, 'd1', 'f1.txt'), 'more')],
+      ['new file', () => fs.writeFileSync(path.join(root, 'd2', 'g.txt'), 'g')],
+      ['remove', () => fs.rmSync(path.join(root, 'd0', 'f0.txt'))],
+    ] as const) {
+      change();
+      const r = await resolveSources({ root, sources: ['.'], watch: w });
+      assert.equal(r.recalled, false, what);
+      assert.deepEqual(content(r), content(await resolveSources({ root, sources: ['.'] })), what);
+    }
+  });
+
   test('a hard-linked file changed through its other name is read again', async () => {
     const root = tree(2, 1);
     fs.linkSync(path.join(root, 'd0', 'f0.txt'), path.join(root, 'd1', 'same.txt'));

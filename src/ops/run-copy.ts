@@ -142,7 +142,7 @@ export async function copyContentInputs(env: OpEnv, v: Vertex, op: CopyOp, ctx: 
     if (op.sources.length === urls.length) return await withUrls({});
     const t0 = Date.now();
     const r = await resolveCopySources(o, op, withLocalContext(o, op.context).contextDir, ctx.signal);
-    trace(`sources ${op.sources.join(' ')}: ${r.entryCount} entries, ${r.recalled ? 'recalled (not walked)' : 'walked'}, ${r.filesHashed} files hashed, ${Date.now() - t0} ms`);
+    trace(`sources ${op.sources.join(' ')}: ${r.entryCount} entries, ${r.recalled ? 'recalled (not walked)' : r.patched > 0 ? `${r.patched} changed entries read (not walked)` : 'walked'}, ${r.filesHashed} files hashed, ${Date.now() - t0} ms`);
     env.resolvedSources.set(v.id, r);
     return await withUrls({ digest: r.digest, ...explainFiles(r) });
   } catch (err) {

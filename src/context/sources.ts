@@ -483,7 +483,8 @@ const keyLinesOf = new WeakMap<ResolvedSources, readonly (readonly string[])[]>(
 
 function digestOf(keepOwnership: boolean, lines: readonly (readonly string[])[]): string {
   const hash = createHash('sha256').update(`${FORMAT}\nownership=${keepOwnership ? 1 : 0}\n`);
-  for (const unit of lines) for (const l of unit) hash.update(`${l}\n`);
+  // one update per unit: 20,000 small updates cost more than the hashing
+  for (const unit of lines) hash.update(`${unit.join('\n')}\n`);
   return `sha256:${hash.digest('hex')}`;
 }
 

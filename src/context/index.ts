@@ -15,8 +15,10 @@ export type { ContextEntry, ContextFilter, WalkContextOptions } from './walk.js'
 export { resolveSources, SOURCES_FORMAT } from './sources.js';
 export type { ResolvedSources, ResolveSourcesOptions, SourceEntry, SourceEntryType, SourceUnit, StatCache } from './sources.js';
 export { resolveInside } from './resolve.js';
+export { createContextWatch } from './watch.js';
+export type { ContextWatch, ContextWatchOptions, WatchCounters, WatchedTree } from './watch.js';
 export { absPath, hostTree, lstatOrUndefined, resolveInRoot } from './source-tree.js';
-export type { RootedFs } from './source-tree.js';
+export type { RootedFs, TreeReads } from './source-tree.js';
 /** Go's `path.Clean` on '/'-separated paths and the source-word rules (shared with the COPY implementation). */
 export { cleanPath } from './path-utils.js';
 export { cleanAbs, containsWildcards, splitWildcards } from './source-words.js';

@@ -18,6 +18,14 @@ export interface RootedFs {
   readlink(rel: string): string;
 }
 
+/** The raw reads of a source tree, by root-relative path ('' is the root): the file system, or a watched memo of it. */
+export interface TreeReads {
+  lstat(rel: string): fs.Stats | undefined;
+  /** names as `fs.readdirSync` gives them (unsorted; the caller sorts and checks them) */
+  readdir(rel: string): string[];
+  readlink(rel: string): string;
+}
+
 /** Join a root-relative path onto a root directory. */
 export function absPath(root: string, rel: string): string {
   return rel === '' ? root : `${root}/${rel}`;
@@ -90,11 +98,18 @@ export class SourceTree implements RootedFs {
   private readonly isIgnored: ((rel: string) => boolean) | undefined;
   private readonly exceptions: boolean;
   private readonly keepDir = new Map<string, boolean>();
+  private readonly raw: TreeReads;
 
-  constructor(opts: { root: string; isIgnored?: (rel: string) => boolean; hasExceptions?: boolean }) {
+  constructor(opts: { root: string; isIgnored?: (rel: string) => boolean; hasExceptions?: boolean; reads?: TreeReads }) {
     this.root = opts.root;
     this.isIgnored = opts.isIgnored;
     this.exceptions = opts.hasExceptions ?? true;
+    const root = opts.root;
+    this.raw = opts.reads ?? {
+      lstat: (rel) => lstatOrUndefined(absPath(root, rel)),
+      readdir: (rel) => fs.readdirSync(absPath(root, rel)),
+      readlink: (rel) => fs.readlinkSync(absPath(root, rel)),
+    };
   }
 
   abs(rel: string): string {
@@ -103,13 +118,13 @@ export class SourceTree implements RootedFs {
 
   /** lstat of a visible entry; undefined when missing or ignored */
   lstat(rel: string): fs.Stats | undefined {
-    const st = lstatOrUndefined(this.abs(rel));
+    const st = this.raw.lstat(rel);
     if (st === undefined || rel === '' || !this.isIgnored) return st;
     return this.visible(rel, st) ? st : undefined;
   }
 
   readlink(rel: string): string {
-    return fs.readlinkSync(this.abs(rel));
+    return this.raw.readlink(rel);
   }
 
   /**
@@ -118,12 +133,12 @@ export class SourceTree implements RootedFs {
    * (never silently left out of the image and the cache key).
    */
   readdir(rel: string): string[] {
-    const names = readNames(this.abs(rel), rel, this.isIgnored).sort(compareBytes);
+    const names = readNames(this.abs(rel), rel, this.isIgnored, this.raw.readdir(rel)).sort(compareBytes);
     if (!this.isIgnored) return names;
     return names.filter((n) => {
       const child = rel === '' ? n : `${rel}/${n}`;
       if (!this.isIgnored!(child)) return true;
-      const st = lstatOrUndefined(this.abs(child));
+      const st = this.raw.lstat(child);
       return st !== undefined && this.visible(child, st);
     });
   }
@@ -140,7 +155,7 @@ export class SourceTree implements RootedFs {
     let found = false;
     let names: string[] = [];
     try {
-      names = readNames(this.abs(rel), rel, this.isIgnored);
+      names = readNames(this.abs(rel), rel, this.isIgnored, this.raw.readdir(rel));
     } catch (err) {
       if ((err as BuildError).code === 'ERR_KILN_CONTEXT_NAME') throw err;
       names = [];
@@ -151,7 +166,7 @@ export class SourceTree implements RootedFs {
         found = true;
         break;
       }
-      const st = lstatOrUndefined(this.abs(child));
+      const st = this.raw.lstat(child);
       if (st?.isDirectory() && this.hasVisibleDescendant(child)) {
         found = true;
         break;
@@ -163,8 +178,8 @@ export class SourceTree implements RootedFs {
 }
 
 /** readdir with names as bytes: every name must be valid UTF-8 unless `dropped` says it is not sent. */
-export function readNames(abs: string, rel: string, dropped?: (rel: string) => boolean): string[] {
-  const names = fs.readdirSync(abs);
+export function readNames(abs: string, rel: string, dropped?: (rel: string) => boolean, listed?: string[]): string[] {
+  const names = listed ?? fs.readdirSync(abs);
   // invalid UTF-8 decodes to U+FFFD: only then are the names looked at as bytes
   if (!names.some((n) => n.includes('\uFFFD'))) return names;
   const raw = fs.readdirSync(abs, { encoding: 'buffer' });

@@ -15,6 +15,7 @@ import { BuildError } from '../errors/index.js';
 import { compileMatcher, matchWithParent, type CompiledMatcher } from './pattern-matcher.js';
 import { cleanAbs, cleanPath, compileGoMatch, containsWildcards, splitWildcards, type GoMatcher } from './source-words.js';
 import { absPath, resolveInRoot, SourceTree } from './source-tree.js';
+import type { ContextWatch } from './watch.js';
 import { readXattrsOf } from './xattrs.js';
 
 /** Key-format of the resolved-sources digest (bumped with the solver's key version). */
@@ -81,6 +82,10 @@ export interface ResolvedSources {
   readonly entryCount: number;
   readonly bytesRead: number;
   readonly filesHashed: number;
+  /** true when a watched root's memo gave the whole result: nothing was walked */
+  readonly recalled: boolean;
+  /** entries read again into a watched root's last result (only named files changed since it): nothing was walked */
+  readonly patched: number;
 }
 
 /** Maps a stat key (dev, ino, size, mtime, ctime) to a digest (content, and `x|…` for xattrs, `a|…` for archives). */
@@ -117,6 +122,13 @@ export interface ResolveSourcesOptions {
   command?: string;
   /** content digests by stat key; only for roots whose stat keys are stable (the context) */
   statCache?: StatCache;
+  /**
+   * watched trees of a long-lived process (the context only): the walk reads through their memo, and a whole result
+   * is recalled when nothing under the root changed (needs `ignoreKey` when `isIgnored` is given)
+   */
+  watch?: ContextWatch<ResolvedSources>;
+  /** what `isIgnored` was made from (the ignore patterns), so results under different rules are kept apart */
+  ignoreKey?: string;
   signal?: AbortSignal;
 }
 
@@ -222,30 +234,32 @@ function statKeyOf(st: Stats): string {
 
 type Draft = { -readonly [K in keyof SourceEntry]: SourceEntry[K] } & { ino?: string };
 
+/** One entry as read (no digest, xattrs or hardlink yet). */
+function makeDraft(tree: SourceTree, src: string, rel: string, st: Stats, type: SourceEntryType): Draft {
+  // one plain object per entry, no temporaries: a 20,000-file context is resolved on every build
+  const d: Draft = {
+    rel,
+    src,
+    type,
+    perm: st.mode & 0o7777,
+    uid: st.uid,
+    gid: st.gid,
+    size: type === 'file' ? st.size : 0,
+    atimeMs: st.atimeMs,
+    mtimeMs: st.mtimeMs,
+    statKey: statKeyOf(st),
+  };
+  if (type === 'file') d.ino = `${st.dev}:${st.ino}`;
+  else if (type === 'char' || type === 'block') d.rdev = st.rdev;
+  else if (type === 'symlink') d.linkTarget = tree.readlink(src);
+  return d;
+}
+
 /** The walk fsutil's copy performs below one unit: include/exclude decisions, lazily created parents. */
 function walkUnit(tree: SourceTree, unit: Unit, exclude: CompiledMatcher | undefined, signal?: AbortSignal): Draft[] {
   const out: Draft[] = [];
   const pending: Array<{ draft: Draft; emitted: boolean }> = [];
   let ticks = 0;
-  const make = (src: string, rel: string, st: Stats, type: SourceEntryType): Draft => {
-    // one plain object per entry, no temporaries: a 20,000-file context is resolved on every build
-    const d: Draft = {
-      rel,
-      src,
-      type,
-      perm: st.mode & 0o7777,
-      uid: st.uid,
-      gid: st.gid,
-      size: type === 'file' ? st.size : 0,
-      atimeMs: st.atimeMs,
-      mtimeMs: st.mtimeMs,
-      statKey: statKeyOf(st),
-    };
-    if (type === 'file') d.ino = `${st.dev}:${st.ino}`;
-    else if (type === 'char' || type === 'block') d.rdev = st.rdev;
-    else if (type === 'symlink') d.linkTarget = tree.readlink(src);
-    return d;
-  };
   const flushPending = (): void => {
     for (const p of pending) {
       if (p.emitted) continue;
@@ -281,7 +295,7 @@ function walkUnit(tree: SourceTree, unit: Unit, exclude: CompiledMatcher | undef
     if (type === null) return;
     if (!include && type !== 'dir') return;
     if (include) flushPending();
-    const draft = make(src, rel, st, type);
+    const draft = makeDraft(tree, src, rel, st, type);
     if (type !== 'dir') {
       out.push(draft);
       return;
@@ -440,11 +454,108 @@ function keyLine(e: SourceEntry, keepOwnership: boolean): string {
 export async function resolveSources(opts: ResolveSourcesOptions): Promise<ResolvedSources> {
   opts.signal?.throwIfAborted();
   const root = path.resolve(opts.root);
+  const watched = opts.watch ? await opts.watch.open(root, opts.signal ? { signal: opts.signal } : {}) : undefined;
+  const key = watched ? memoKey(opts) : undefined;
   const tree = new SourceTree({
     root,
     ...(opts.isIgnored ? { isIgnored: opts.isIgnored } : {}),
     ...(opts.ignoreHasExceptions !== undefined ? { hasExceptions: opts.ignoreHasExceptions } : {}),
+    ...(watched ? { reads: watched } : {}),
   });
+  if (watched && key !== undefined) {
+    const recalled = watched.recall(key);
+    if (recalled) return Object.freeze({ ...recalled, bytesRead: 0, filesHashed: 0, recalled: true, patched: 0 });
+    const last = watched.recallChanged(key);
+    const lines = last && keyLinesOf.get(last.value);
+    const patched = last && lines ? patchSources(opts, tree, { result: last.value, lines, changed: last.changed }) : undefined;
+    if (patched) {
+      watched.keep(key, patched);
+      return patched;
+    }
+  }
+  const r = await walkSources(opts, root, tree, key !== undefined);
+  if (watched && key !== undefined) watched.keep(key, r);
+  return r;
+}
+
+/** The key lines of a kept result, per unit (its header first): a patch rehashes them with only changed lines new. */
+const keyLinesOf = new WeakMap<ResolvedSources, readonly (readonly string[])[]>();
+
+function digestOf(keepOwnership: boolean, lines: readonly (readonly string[])[]): string {
+  const hash = createHash('sha256').update(`${FORMAT}\nownership=${keepOwnership ? 1 : 0}\n`);
+  // one update per unit: 20,000 small updates cost more than the hashing
+  for (const unit of lines) hash.update(`${unit.join('\n')}\n`);
+  return `sha256:${hash.digest('hex')}`;
+}
+
+/**
+ * A watched root's last result with the changed paths read again, when that is all that can differ: only files,
+ * links and special files whose type and link count stayed (a directory, an archive or a new hard link: undefined,
+ * and the tree is walked through the memo).
+ */
+function patchSources(
+  opts: ResolveSourcesOptions,
+  tree: SourceTree,
+  last: { result: ResolvedSources; lines: readonly (readonly string[])[]; changed: ReadonlySet<string> },
+): ResolvedSources | undefined {
+  const keepOwnership = opts.keepOwnership ?? false;
+  const reader = new Reader(opts.statCache);
+  const units: SourceUnit[] = [];
+  const lines: (readonly string[])[] = [];
+  let patched = 0;
+  for (let ui = 0; ui < last.result.units.length; ui++) {
+    const u = last.result.units[ui]!;
+    const hit: number[] = [];
+    for (let i = 0; i < u.entries.length; i++) if (last.changed.has(u.entries[i]!.src)) hit.push(i);
+    if (hit.length === 0) {
+      units.push(u);
+      lines.push(last.lines[ui]!);
+      continue;
+    }
+    if (u.archive) return undefined;
+    const drafts: Draft[] = [];
+    for (const i of hit) {
+      const e = u.entries[i]!;
+      if (e.type === 'dir' || e.hardlink !== undefined) return undefined;
+      const st = tree.lstat(e.src);
+      if (!st || entryType(st) !== e.type || (e.type === 'file' && st.nlink > 1)) return undefined;
+      drafts.push(makeDraft(tree, e.src, e.rel, st, e.type));
+    }
+    complete(last.result.root, drafts, reader, opts.xattrs ?? true);
+    if (drafts.some((d) => d.hardlink !== undefined)) return undefined;
+    const entries = u.entries.slice();
+    const unitLines = last.lines[ui]!.slice();
+    hit.forEach((i, j) => {
+      entries[i] = freeze(drafts[j]!);
+      unitLines[i + 1] = keyLine(entries[i]!, keepOwnership);
+    });
+    patched += hit.length;
+    units.push(Object.freeze({ ...u, entries: Object.freeze(entries) }));
+    lines.push(unitLines);
+  }
+  const r: ResolvedSources = Object.freeze({
+    ...last.result,
+    units: Object.freeze(units),
+    digest: digestOf(keepOwnership, lines),
+    bytesRead: reader.bytesRead,
+    filesHashed: reader.filesHashed,
+    recalled: false,
+    patched,
+  });
+  keyLinesOf.set(r, lines);
+  return r;
+}
+
+/** What a whole result depends on besides the tree; undefined when the ignore rules are not named. */
+function memoKey(opts: ResolveSourcesOptions): string | undefined {
+  if (opts.isIgnored && opts.ignoreKey === undefined) return undefined;
+  return JSON.stringify([
+    opts.sources, opts.inlineCount ?? 0, opts.isIgnored ? opts.ignoreKey : null, opts.ignoreHasExceptions ?? null, opts.excludes ?? [],
+    opts.parents ?? false, opts.followSourceSymlinks ?? true, opts.keepOwnership ?? false, opts.xattrs ?? true, opts.archiveDigest !== undefined, opts.command ?? '',
+  ]);
+}
+
+async function walkSources(opts: ResolveSourcesOptions, root: string, tree: SourceTree, keepLines: boolean): Promise<ResolvedSources> {
   const follow = opts.followSourceSymlinks ?? true;
   const parents = opts.parents ?? false;
   const exclude = opts.excludes && opts.excludes.length > 0 ? compilePatterns(opts.excludes, '--exclude') : undefined;
@@ -454,7 +565,7 @@ export async function resolveSources(opts: ResolveSourcesOptions): Promise<Resol
   for (const word of opts.sources) found.push(...expandSource(tree, word, { parents, follow }));
   const nothingMatched = found.length === 0 && (opts.inlineCount ?? 0) === 0 && !opts.sources.some((w) => searchesSubdir(w, parents));
 
-  const hash = createHash('sha256').update(`${FORMAT}\nownership=${keepOwnership ? 1 : 0}\n`);
+  const lines: string[][] = [];
   const units: SourceUnit[] = [];
   let entryCount = 0;
   for (const u of found) {
@@ -471,20 +582,25 @@ export async function resolveSources(opts: ResolveSourcesOptions): Promise<Resol
     if (!archive) complete(root, drafts, reader, opts.xattrs ?? true);
     const entries = drafts.map(freeze);
     entryCount += entries.length;
-    hash.update(`unit ${JSON.stringify([u.word, u.matched])}\n`);
-    if (archive) hash.update(`archive ${archive.digest}\n`);
-    else for (const e of entries) hash.update(`${keyLine(e, keepOwnership)}\n`);
+    const unitLines = [`unit ${JSON.stringify([u.word, u.matched])}`];
+    if (archive) unitLines.push(`archive ${archive.digest}`);
+    else for (const e of entries) unitLines.push(keyLine(e, keepOwnership));
+    lines.push(unitLines);
     units.push(Object.freeze({ word: u.word, matched: u.matched, ...(archive ? { archive } : {}), entries: Object.freeze(entries) }));
   }
-  return Object.freeze({
+  const r: ResolvedSources = Object.freeze({
     root,
     units: Object.freeze(units),
     nothingMatched,
-    digest: `sha256:${hash.digest('hex')}`,
+    digest: digestOf(keepOwnership, lines),
     entryCount,
     bytesRead: reader.bytesRead,
     filesHashed: reader.filesHashed,
+    recalled: false,
+    patched: 0,
   });
+  if (keepLines) keyLinesOf.set(r, lines);
+  return r;
 }
 
 /** Re-export for the copier: clean a path as Go's path.Clean. */

@@ -6,7 +6,7 @@ import type { Descriptor, Digest, ImageConfig } from '../oci/index.js';
 import { convertDockerfile, type ProgramStep } from '../frontend/dockerfile/convert/index.js';
 import { closure, solve, type SolveEvent, type VertexResult } from '../solver/index.js';
 import { createOpRunner, type BuildLimits, type LocalContext, type LocalImage } from '../ops/index.js';
-import { createPatternMatcher, MAX_DOCKERFILE_BYTES, readBoundedText, readIgnorePatterns, walkContext } from '../context/index.js';
+import { createPatternMatcher, MAX_DOCKERFILE_BYTES, readBoundedText, readIgnorePatterns, walkContext, type ContextWatch, type ResolvedSources } from '../context/index.js';
 import { writeDockerArchive, writeOciLayout } from '../exporter/index.js';
 import type { ProgressSink } from '../progress/index.js';
 import { trace } from '../progress/index.js';
@@ -41,6 +41,8 @@ export type NamedContextSpec = { type: 'local'; dir: string } | { type: 'image';
 
 export interface BuildRequest {
   state: State;
+  /** a long-lived process's watched context trees (kiln serve): unchanged context sources are not walked again */
+  contextWatch?: ContextWatch<ResolvedSources>;
   /** `--ulimit`: rlimits of every RUN step */
   ulimits?: Array<{ name: string; soft: number; hard: number }>;
   /** `--shm-size`: /dev/shm of every RUN step, bytes */
@@ -416,6 +418,7 @@ async function solveGraph(b: BuildRun, graph: BuildGraph, needed: string[], inpu
     contextDir: input.contextDir,
     isIgnored: (rel) => matcher.matches(rel),
     ignorePatterns,
+    ...(req.contextWatch ? { contextWatch: req.contextWatch } : {}),
     statCache: {
       get: (k) => statMap.get(k),
       set: (k, d) => {

@@ -9,7 +9,7 @@ import type { RunContext } from '../solver/index.js';
 import { resolveInside, resolveSources, walkContext, type ContextEntry } from '../context/index.js';
 import { lockCacheMount } from '../cache/index.js';
 import { writeSecretFile } from './secret-mounts.js';
-import { withLocalContext, type OpsOptions } from './types.js';
+import { watchOf, withLocalContext, type OpsOptions } from './types.js';
 
 /** Options of {@link prepareExecMounts}. */
 export interface PrepareExecMountsOptions {
@@ -201,6 +201,7 @@ export async function bindMountContentInputs(opts: { o: OpsOptions; op: ExecOp; 
         isIgnored: lo.isIgnored,
         ignoreHasExceptions: lo.ignorePatterns.some((p) => p.startsWith('!')),
         statCache: opts.o.statCache,
+        ...watchOf(lo),
         keepOwnership: true,
         ...(opts.signal ? { signal: opts.signal } : {}),
       });

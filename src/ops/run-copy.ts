@@ -8,7 +8,7 @@ import { trace } from '../progress/index.js';
 import { resolveSources, type ResolvedSources, type SourceEntry } from '../context/index.js';
 import { archiveContentDigest, copyInto } from './file/index.js';
 import { resolveChown } from './users.js';
-import { withLocalContext, type OpsOptions } from './types.js';
+import { watchOf, withLocalContext, type OpsOptions } from './types.js';
 import { copyUrlSources, isUrlSource, urlKeyInputs, withUrlInputs } from './url-sources.js';
 import { loadSourceDigest, saveSourceDigest } from './source-digests.js';
 import { commitStep, type OpEnv, type StepOutput } from './op-env.js';
@@ -21,7 +21,7 @@ function resolveCopySources(o: OpsOptions, op: CopyOp, root: string, signal: Abo
     root,
     sources: op.sources.filter((x) => !(op.add && fromContext && isUrlSource(x))),
     inlineCount: op.inline.length + (op.add && fromContext ? op.sources.filter(isUrlSource).length : 0),
-    ...(fromContext ? { isIgnored: lo.isIgnored, ignoreHasExceptions: lo.ignorePatterns.some((p) => p.startsWith('!')), statCache: o.statCache } : {}),
+    ...(fromContext ? { isIgnored: lo.isIgnored, ignoreHasExceptions: lo.ignorePatterns.some((p) => p.startsWith('!')), statCache: o.statCache, ...watchOf(lo) } : {}),
     excludes: op.excludes,
     parents: op.parents,
     followSourceSymlinks: true,
@@ -140,7 +140,9 @@ export async function copyContentInputs(env: OpEnv, v: Vertex, op: CopyOp, ctx: 
     const withUrls = async (content: Record<string, unknown>): Promise<Record<string, unknown>> =>
       urls.length === 0 ? content : withUrlInputs(content, await urlKeyInputs({ urls, checksum: op.checksum, tmpRoot: path.join(o.stateDir, 'tmp'), signal: ctx.signal }));
     if (op.sources.length === urls.length) return await withUrls({});
+    const t0 = Date.now();
     const r = await resolveCopySources(o, op, withLocalContext(o, op.context).contextDir, ctx.signal);
+    trace(`sources ${op.sources.join(' ')}: ${r.entryCount} entries, ${r.recalled ? 'recalled (not walked)' : r.patched > 0 ? `${r.patched} changed entries read (not walked)` : 'walked'}, ${r.filesHashed} files hashed, ${Date.now() - t0} ms`);
     env.resolvedSources.set(v.id, r);
     return await withUrls({ digest: r.digest, ...explainFiles(r) });
   } catch (err) {

@@ -2,6 +2,7 @@ import type { CacheMountOpened, LayerCache } from '../cache/index.js';
 import type { Executor, Ulimit } from '../executor/index.js';
 import type { Descriptor, Digest, ImageConfig, Manifest } from '../oci/index.js';
 import type { SecretSource } from '../graph/index.js';
+import type { ContextWatch, ResolvedSources } from '../context/index.js';
 
 /** A local image, read from the image store. */
 export interface LocalImage {
@@ -48,6 +49,8 @@ export interface OpsOptions {
   /** `--build-context NAME=DIR`: named local contexts, read by COPY (`op.context`) and binds (`m.context`) */
   namedContexts?: Map<string, LocalContext>;
   statCache: { get(k: string): string | undefined; set(k: string, d: string): void };
+  /** a long-lived process's watched context trees (kiln serve): context sources read through their memo */
+  contextWatch?: ContextWatch<ResolvedSources>;
   secrets: Map<string, SecretSource>;
   /** the image a source vertex names */
   loadImage(ref: string): Promise<LocalImage>;
@@ -75,4 +78,9 @@ export function withLocalContext(o: OpsOptions, name: string | undefined): OpsOp
   const c = o.namedContexts?.get(name);
   if (!c) throw new Error(`named context "${name}" is not known to the runner`);
   return { ...o, ...c };
+}
+
+/** The watched-context options of a local context's resolution (none in a one-shot process). */
+export function watchOf(lo: OpsOptions): { watch?: ContextWatch<ResolvedSources>; ignoreKey?: string } {
+  return lo.contextWatch ? { watch: lo.contextWatch, ignoreKey: JSON.stringify(lo.ignorePatterns) } : {};
 }

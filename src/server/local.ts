@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { formatUserError, isBuildError } from '../errors/index.js';
 import { metadataFileData, runBuild, type BuildResult, type State } from '../engine/index.js';
 import type { ProgressEvent } from '../progress/index.js';
+import type { ContextWatch, ResolvedSources } from '../context/index.js';
 import type { BuildQueue } from '../service/index.js';
 import type { ServerConfig } from './config.js';
 import { serverBuildOptions } from './options.js';
@@ -35,7 +36,14 @@ export type LocalBuild = z.infer<typeof LocalBuildSchema>;
  * build in the server's warm state and streams its `--progress=json` lines back, then one `result` or `error`
  * line. The client going away cancels it (it is the user's Ctrl-C).
  */
-export function createLocalApp(deps: { config: ServerConfig; state: State; queue: BuildQueue; log: (l: Record<string, unknown>) => void }): Hono<{ Bindings: HttpBindings }> {
+export function createLocalApp(deps: {
+  config: ServerConfig;
+  state: State;
+  queue: BuildQueue;
+  log: (l: Record<string, unknown>) => void;
+  /** the server's watched context trees: a context built before is not walked again while unchanged */
+  contextWatch?: ContextWatch<ResolvedSources>;
+}): Hono<{ Bindings: HttpBindings }> {
   const app = new Hono<{ Bindings: HttpBindings }>();
   app.get('/health', (c) => c.json({ status: 'ok', root: deps.config.root }));
   app.post('/local/v1/builds', async (c) => {
@@ -63,7 +71,7 @@ export function createLocalApp(deps: { config: ServerConfig; state: State; queue
             let result: BuildResult | undefined;
             try {
               result = await runBuild(serverBuildOptions(deps.config, {
-                team: { id: 'local', name: 'local', created: 0, limits: {} }, state: deps.state, local: true,
+                team: { id: 'local', name: 'local', created: 0, limits: {} }, state: deps.state, local: true, ...(deps.contextWatch ? { contextWatch: deps.contextWatch } : {}),
                 contextDir: req.contextDir, ...(req.dockerfileText !== undefined ? { dockerfileText: req.dockerfileText } : {}), ...(req.dockerfile ? { dockerfileName: req.dockerfile } : {}),
                 tags: req.tags, buildArgs: req.buildArgs, ...(req.target ? { target: req.target } : {}), noCache: req.noCache === true,
                 noCacheFilter: req.noCacheFilter ?? [], ...(req.steps ? { steps: req.steps } : {}), secrets: req.secrets ?? [], ignorePatterns: req.ignorePatterns ?? [],

@@ -31,6 +31,8 @@ export interface ServerBuildRequest {
   maxContextBytes?: number;
   /** a local hand-off (ROOT/kiln.sock, root only): the caller's own network choice, as in-process */
   local?: boolean;
+  /** the server's watched context trees (local hand-offs only: their contexts stay on this machine) */
+  contextWatch?: BuildRequest['contextWatch'];
   progress: ProgressSink;
   signal: AbortSignal;
 }
@@ -47,6 +49,7 @@ export function serverBuildOptions(config: ServerConfig, r: ServerBuildRequest):
   const limits = r.local === true ? undefined : config.limits;
   return {
     state: r.state,
+    ...(r.local === true && r.contextWatch ? { contextWatch: r.contextWatch } : {}),
     contextDir: r.contextDir,
     ...(r.dockerfileName ? { dockerfile: r.dockerfileName } : {}),
     ...(r.dockerfileText !== undefined ? { dockerfileText: r.dockerfileText } : {}),

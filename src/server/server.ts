@@ -6,6 +6,8 @@ import path from 'node:path';
 import type { Hono } from 'hono';
 import { BuildError } from '../errors/index.js';
 import { openState, type State } from '../engine/index.js';
+import { createContextWatch, type ResolvedSources } from '../context/index.js';
+import { trace } from '../progress/index.js';
 import { Hono as PlainHono } from 'hono';
 import { migratePg, openPg } from '../pg/index.js';
 import { createPgBuildQueue, type BuildQueue as SharedQueue, type QueueWorker } from '../queue/index.js';
@@ -124,6 +126,11 @@ export async function startServer(config: ServerConfig, opts: { version: string;
   const servers: Server[] = [];
   let worker: QueueWorker | undefined;
   let url: string;
+  // local hand-offs build contexts on this machine: their trees are watched, so an unchanged one is not walked again
+  const contextWatch = createContextWatch<ResolvedSources>({
+    cookieDir: path.join(config.root, 'tmp', `watch-${process.pid}`),
+    onDrop: (root, reason) => trace(`context watch: ${root} dropped (${reason}); it is walked`),
+  });
   try {
     await builds.recover();
     if (shared && config.workers > 0) worker = await startBuildWorker({ config, store, spaces, queue: shared, metrics, log, slots: config.workers });
@@ -132,10 +139,11 @@ export async function startServer(config: ServerConfig, opts: { version: string;
     servers.push(main.server);
     url = main.url;
     if (config.localSocket && !config.workerOnly) {
-      const local = await listen(createLocalApp({ config, state: base, queue: builds.queue, log }), { socket: config.localSocket });
+      const local = await listen(createLocalApp({ config, state: base, queue: builds.queue, log, contextWatch }), { socket: config.localSocket });
       servers.push(local.server);
     }
   } catch (err) {
+    contextWatch.close();
     for (const s of servers) s.close();
     await worker?.stop({ wait: false }).catch(() => undefined);
     await records.close();
@@ -156,6 +164,7 @@ export async function startServer(config: ServerConfig, opts: { version: string;
         if (worker) await stopWorker(worker, config.shutdownTimeoutMs);
         for (const s of servers) (s as Server & { closeAllConnections?: () => void }).closeAllConnections?.();
         await stopped;
+        contextWatch.close();
         if (config.localSocket && !config.workerOnly) rmSync(config.localSocket, { force: true });
         await spaces.closeAll();
         await records.close();

@@ -14,8 +14,8 @@ export interface ServeProcess {
 }
 
 /** Start `kiln --root ROOT serve --listen 127.0.0.1:0` and wait for its `listening` log line. */
-export async function startServe(root: string, extra: string[] = []): Promise<ServeProcess> {
-  const proc = spawn(kilnBin, ['--root', root, 'serve', '--listen', '127.0.0.1:0', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+export async function startServe(root: string, extra: string[] = [], opts: { env?: NodeJS.ProcessEnv } = {}): Promise<ServeProcess> {
+  const proc = spawn(kilnBin, ['--root', root, 'serve', '--listen', '127.0.0.1:0', ...extra], { stdio: ['ignore', 'pipe', 'pipe'], ...(opts.env ? { env: { ...process.env, ...opts.env } } : {}) });
   let out = '';
   let err = '';
   proc.stderr!.on('data', (c: Buffer) => (err += c.toString()));

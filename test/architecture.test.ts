@@ -120,7 +120,7 @@ const PARTS: Record<string, Part> = {
   service: { tier: 'composition', uses: ['errors', 'oci', 'registry', 'pg'] },
   // kiln serve: runs builds with the engine in per-team state roots (or hands them to workers through the shared
   // queue); renders SDK templates sent as JSON
-  server: { tier: 'composition', uses: ['errors', 'oci', 'graph', 'engine', 'service', 'sdk', 'progress', 'ops', 'gc', 'pg', 'queue', 'registry'] },
+  server: { tier: 'composition', uses: ['errors', 'oci', 'graph', 'engine', 'service', 'sdk', 'frontend/dockerfile/convert', 'progress', 'ops', 'gc', 'pg', 'queue', 'registry'] },
   // the HTTP client of kiln serve: manifests of a context (walked like the engine walks it) and uploads
   client: { tier: 'composition', uses: ['errors', 'context', 'service'] },
   // the web view of kiln serve (a browser bundle, src/webui/tsconfig.json): talks to the server over HTTP only

@@ -120,11 +120,10 @@ export async function prepareTemplateBuild(data: TemplateData, opts: PrepareOpti
 }
 
 
-/** Each template step as the conversion takes it: its instructions, the caller's file and line, `skipCache()`. */
+/** Each template step as the conversion takes it: its typed instructions (at the caller's file and line), `skipCache()`. */
 export function templateSteps(data: TemplateData, rendered: RenderedTemplate): ProgramStep[] {
   return data.steps.map((s, i) => ({
-    instructions: rendered.steps[i]!.instructions.join('\n'),
-    ...(s.source ? { location: { ...s.source } } : {}),
+    commands: rendered.steps[i]!.commands,
     ...(s.skipCache ? { noCache: true } : {}),
   }));
 }

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { formatUserError, isBuildError } from '../errors/index.js';
 import { metadataFileData, runBuild, type BuildResult, type State } from '../engine/index.js';
 import type { ProgressEvent } from '../progress/index.js';
+import { programStepFromText } from '../frontend/dockerfile/convert/index.js';
 import type { BuildQueue } from '../service/index.js';
 import type { ServerConfig } from './config.js';
 import { serverBuildOptions } from './options.js';
@@ -66,7 +67,7 @@ export function createLocalApp(deps: { config: ServerConfig; state: State; queue
                 team: { id: 'local', name: 'local', created: 0, limits: {} }, state: deps.state, local: true,
                 contextDir: req.contextDir, ...(req.dockerfileText !== undefined ? { dockerfileText: req.dockerfileText } : {}), ...(req.dockerfile ? { dockerfileName: req.dockerfile } : {}),
                 tags: req.tags, buildArgs: req.buildArgs, ...(req.target ? { target: req.target } : {}), noCache: req.noCache === true,
-                noCacheFilter: req.noCacheFilter ?? [], ...(req.steps ? { steps: req.steps } : {}), secrets: req.secrets ?? [], ignorePatterns: req.ignorePatterns ?? [],
+                noCacheFilter: req.noCacheFilter ?? [], ...(req.steps ? { steps: req.steps.map((st) => programStepFromText(st)) } : {}), secrets: req.secrets ?? [], ignorePatterns: req.ignorePatterns ?? [],
                 ...(req.network ? { network: req.network } : {}),
                 progress: { setTotal: (n) => write({ type: 'total', steps: n }), event: (e: ProgressEvent) => write(e), finish: () => undefined },
                 signal: ac.signal,

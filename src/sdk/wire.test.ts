@@ -1,8 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { convertDockerfile, programStepFromText, programStepText, type ConvertOptions, type ProgramStep } from '../frontend/dockerfile/convert/index.js';
-import { parse } from '../frontend/dockerfile/parser/index.js';
-import { parseInstruction, renderCommand, type Command } from '../frontend/dockerfile/instructions/index.js';
+import { renderCommand, type Command } from '../frontend/dockerfile/instructions/index.js';
 import { definitionDigests, type BuildGraph } from '../graph/index.js';
 import type { ImageConfig } from '../oci/index.js';
 import { prepareTemplateBuild, Template, type TemplateFinal } from './index.js';
@@ -17,11 +16,11 @@ const images: ConvertOptions['images'] = {
 
 const dataOf = (t: TemplateFinal): TemplateData => (t as unknown as Record<symbol, TemplateData>)[Symbol.for('kiln.template.data')]!;
 
-/** The one instruction a text parses to. */
+/** The one instruction a text parses to (the Dockerfile parser, then parseInstruction). */
 function parseOne(text: string): Command {
-  const nodes = parse(text, { file: 'Dockerfile' }).ast.children;
-  assert.equal(nodes.length, 1, `one instruction in ${JSON.stringify(text)}`);
-  return parseInstruction(nodes[0]!) as Command;
+  const { commands } = programStepFromText({ instructions: text });
+  assert.equal(commands.length, 1, `one instruction in ${JSON.stringify(text)}`);
+  return commands[0]!;
 }
 
 const unlocated = (c: Command): Omit<Command, 'location'> => {

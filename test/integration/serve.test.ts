@@ -14,7 +14,7 @@ import path from 'node:path';
 import { cleanup, kiln, newContext, newRoot, repoRoot, requireIntegration } from '../helpers/kiln.js';
 import { api, leftovers, newTeamKey, startServe, waitBuild, type ServeProcess } from '../helpers/serve.js';
 import { KilnClient, runRemoteBuild } from '../../src/client/index.js';
-import { Template } from '../../src/sdk/index.js';
+import { Template } from '../../src/api/index.js';
 
 interface Build { id: string; status: string; result: { steps: Array<{ name: string; cached: boolean }>; digest: string } | null; error: string | null }
 

@@ -113,7 +113,7 @@ const PARTS: Record<string, Part> = {
     uses: ['errors', 'oci', 'progress', 'proc', 'stateroot', 'store', 'metadata', 'snapshot', 'executor', 'graph', 'context', 'layer', 'registry', 'exporter',
       'cache', 'cache-io', 'gc', 'solver', 'explain', 'ops', 'frontend/dockerfile/convert', 'langcache', 'check'],
   },
-  run: { tier: 'composition', uses: ['errors', 'oci', 'proc', 'context', 'executor', 'ops', 'engine'] },
+  run: { tier: 'composition', uses: ['errors', 'oci', 'proc', 'context', 'executor', 'cache', 'ops', 'engine'] },
   // the oracle rebuilds through the engine in a scratch root and reads layers back
   verify: { tier: 'composition', uses: ['errors', 'oci', 'layer', 'progress', 'engine'] },
   // room for the service parts: each names what it wires; none may be imported by a lower tier

@@ -12,8 +12,17 @@
  *   .setStartCmd('python3 -m http.server 8000', waitForPort(8000));
  * const info = await Template.build(t, { name: 'numpy-box' });
  */
-import { templateConstructor, type TemplateConstructor } from '../sdk/index.js';
+import { templateConstructor, type Template as TemplateWithBase, type TemplateConstructor } from '../sdk/index.js';
 import { engineBuilder } from './builder.js';
+
+/**
+ * A template with a base image: add steps, then build it (what `Template().fromImage(ref)` gives). The SDK's type
+ * of that name; it is also exported as `TemplateWithBase`, the name declaration files use for inferred types.
+ *
+ * @example
+ * const t: Template = Template().fromPythonImage('3.12-slim').pipInstall('numpy');
+ */
+export type Template = TemplateWithBase;
 
 /**
  * The template builder: `Template()` or `new Template()` gives an empty template; pick a base with a `from*` method,
@@ -73,4 +82,5 @@ export type {
   TemplateFinal,
   TemplateJSON,
   TemplateStep,
+  Template as TemplateWithBase,
 } from '../sdk/index.js';

@@ -15,6 +15,7 @@ export const LocalBuildSchema = z.object({
   contextDir: z.string().min(1),
   dockerfile: z.string().optional(),
   dockerfileText: z.string().optional(),
+  // a template's steps as Dockerfile text (programStepText), parsed back into the records they were made from
   steps: z.array(z.object({
     instructions: z.string(),
     location: z.object({ file: z.string(), line: z.number().int() }).optional(),

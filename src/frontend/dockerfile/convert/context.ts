@@ -35,7 +35,7 @@ export interface BuildContext {
   /** `--build-context` names a FROM, COPY --from or RUN --mount from= used */
   usedContexts: Set<string>;
   /** the records of program steps that always run (`ConvertOptions.steps` with `noCache`) */
-  programNoCache: Set<object>;
+  programNoCache: Set<Command>;
 }
 
 /** One stage being converted. */

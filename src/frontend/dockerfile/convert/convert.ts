@@ -3,7 +3,7 @@ import { DEFAULT_PATH } from '../../../oci/index.js';
 import { createGraphBuilder, type BuildGraph } from '../../../graph/index.js';
 import { withLangCache } from '../../../langcache/index.js';
 import { parse } from '../parser/index.js';
-import { parseDockerfileFromResult, type Stage } from '../instructions/index.js';
+import { parseDockerfileFromResult, type Command, type Stage } from '../instructions/index.js';
 import { createShellLexer } from '../shell/index.js';
 import { stageLabel, type BuildContext, type StageContext, type StageState, type Step } from './context.js';
 import { dispatch } from './dispatch.js';
@@ -23,7 +23,7 @@ export async function convertDockerfile(opts: ConvertOptions): Promise<BuildGrap
   const lex = createShellLexer({ escapeToken: pr.escapeToken });
   if (df.stages.length === 0) throw new DockerfileError('no FROM instruction: a Dockerfile must start with FROM', { file, line: 1 });
   // the SDK's steps: typed records, dispatched as they are
-  const programNoCache = new Set<object>();
+  const programNoCache = new Set<Command>();
   for (const st of opts.steps ?? []) {
     df.stages.at(-1)!.commands.push(...st.commands);
     if (st.noCache) for (const c of st.commands) programNoCache.add(c);

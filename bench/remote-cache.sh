@@ -25,7 +25,7 @@ for tag in a b c; do for i in $(seq 0 199); do echo "$tag line $i lorem ipsum do
 # a template: the same kind of steps through the SDK, with a cache mount
 tpl="$work/tpl"; mkdir -p "$tpl"
 cat > "$tpl/template.ts" <<TS
-import { Template } from '$PWD/dist/sdk/index.js';
+import { Template } from '$PWD/dist/api/index.js';
 export default Template()
   .fromImage('busybox')
   .runCmd('dd if=/dev/urandom of=/blob1 bs=1M count=4 2>/dev/null && sleep 1')

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { BuildError, ERROR_CODES, type ErrorCode } from '../errors/index.js';
 import type { BuildResult } from '../engine/index.js';
+import type { ProgramStepText } from '../frontend/dockerfile/convert/index.js';
 import { writeFile } from 'node:fs/promises';
 import { parseEndpoint, readAll, request, responseError, type Endpoint, type RemoteEvent } from '../client/index.js';
 import { localImageName } from '../oci/index.js';
@@ -19,8 +20,8 @@ export interface HandoffInput {
   contextDir: string;
   dockerfile?: string;
   dockerfileText?: string;
-  /** a template's steps after its base text, each with the caller's file and line (the server's schema checks them) */
-  steps?: Array<{ instructions: string; location?: { file: string; line: number }; noCache?: boolean }>;
+  /** a template's steps after its base text as Dockerfile text, each with the caller's file and line (the server's schema checks them) */
+  steps?: ProgramStepText[];
   secrets: Array<{ id: string; file?: string }>;
 }
 

@@ -91,8 +91,8 @@ export interface BuildRequest {
   /** resource limits of every RUN step, and the build's own time limit (`buildTimeoutMs`) */
   limits?: BuildLimits;
   /**
-   * steps after the Dockerfile's last instruction, each with its source location and `noCache` (an SDK template's
-   * steps; the Dockerfile text is then its base)
+   * steps after the Dockerfile's last instruction: typed instruction records, each located at its source (an SDK
+   * template's steps, at the caller's file and line; the Dockerfile text is then its base), and `noCache`
    */
   steps?: ProgramStep[];
   /** `--cache-from`: imported (verified) into the local cache before solving */

@@ -5,25 +5,9 @@ import { BuildError } from '../errors/index.js';
 import { sha256, type Digest, type ImageConfig } from '../oci/index.js';
 import { withImageRootfs } from './rootfs.js';
 import type { State } from './state.js';
+import type { StartCheck } from '../graph/index.js';
 
-/**
- * A template's start command, proven at the end of its build: run in a container of the final image until its ready
- * check passes (E2B's behaviour), so a server that never comes up fails the build, not the first sandbox.
- */
-export interface StartCheck {
-  /** the start command: a shell command line, or an argv; none: the image's ENTRYPOINT + CMD */
-  cmd?: string | string[];
-  /** a shell command that exits 0 once the start command is ready; none: it must not fail within two seconds */
-  readyCmd?: string;
-  /** how messages name the check, e.g. `waitForPort(8000)` */
-  label: string;
-  /** give up (and fail the build) after this long; default 60 s */
-  timeoutMs?: number;
-  /** CPUs for the check's container (the template's `cpuCount`): its CPU weight, 1024 per CPU */
-  cpuCount?: number;
-  /** memory for the check's container in MiB (the template's `memoryMB`): its memory limit */
-  memoryMB?: number;
-}
+export type { StartCheck };
 
 /** How a start check went. */
 export interface StartCheckResult {

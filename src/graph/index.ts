@@ -2,6 +2,7 @@ export type {
   SourceRef,
   MountDef,
   SecretSource,
+  StartCheck,
   SourceOp,
   ExecOp,
   CopyOp,

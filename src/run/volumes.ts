@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { BuildError } from '../errors/index.js';
-import { diskUsage } from '../ops/index.js';
+import { diskUsage } from '../cache/index.js';
 
 /**
  * Named volumes: `<state>/volumes/<name>/_data` holds the contents, `info.json` the name and creation time, and

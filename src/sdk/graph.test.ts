@@ -2,6 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { convertDockerfile, type ConvertOptions } from '../frontend/dockerfile/convert/index.js';
+import { renderCommand } from '../frontend/dockerfile/instructions/index.js';
 import { definitionDigests, type BuildGraph } from '../graph/index.js';
 import { isBuildError } from '../errors/index.js';
 import type { ImageConfig } from '../oci/index.js';
@@ -29,7 +30,7 @@ async function renderedGraph(data: TemplateData, opts: Parameters<typeof prepare
   let line = baseLines;
   const marked = new Set<number>();
   for (const s of p.steps) {
-    const n = s.instructions.split('\n').length;
+    const n = s.commands.map(renderCommand).join('\n').split('\n').length;
     if (s.noCache) for (let i = 1; i <= n; i++) marked.add(line + i);
     line += n;
   }

@@ -1,5 +1,6 @@
 /**
- * kiln's template SDK: describe an image in TypeScript, build it with a cache on every step.
+ * kiln's template SDK: describe an image in TypeScript. Its `Template` describes (renders, gives the engine its
+ * steps); the package's public entry (src/api, `import { Template } from 'kiln'`) gives it a builder.
  *
  * @example
  * import { Template, waitForPort } from 'kiln';
@@ -10,7 +11,8 @@
  *   .setStartCmd('python3 -m http.server 8000', waitForPort(8000));
  * const info = await Template.build(t, { name: 'numpy-box' });
  */
-export { Template, DEFAULT_BASE_IMAGES, isTemplate, templateJSON } from './template.js';
+export { Template, DEFAULT_BASE_IMAGES, isTemplate, templateConstructor, templateJSON } from './template.js';
+export type { Builder, TemplateBackend, TemplateListing } from './builder.js';
 export type { EmptyTemplate, TemplateFinal, TemplateConstructor } from './template.js';
 export { waitForPort, waitForURL, waitForFile, waitForProcess, waitForTimeout, waitForCommand, readyLabel } from './ready.js';
 export { defaultBuildLogger, logEntry } from './logger.js';

@@ -2,10 +2,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { BuildError } from '../errors/index.js';
-import type { SecretSource } from '../graph/index.js';
+import type { SecretSource, StartCheck } from '../graph/index.js';
 import type { ProgramStep } from '../frontend/dockerfile/convert/index.js';
 import { buildEnvSecretId, CA_BUNDLE_ENV, CA_BUNDLE_SECRET, CA_BUNDLE_TARGET, renderTemplate, type RenderedTemplate } from './render.js';
-import type { StartCheck } from '../engine/index.js';
 import { readyLabel } from './ready.js';
 import type { ReadyCheck, TemplateData } from './types.js';
 
@@ -120,11 +119,10 @@ export async function prepareTemplateBuild(data: TemplateData, opts: PrepareOpti
 }
 
 
-/** Each template step as the conversion takes it: its instructions, the caller's file and line, `skipCache()`. */
+/** Each template step as the conversion takes it: its typed instructions (at the caller's file and line), `skipCache()`. */
 export function templateSteps(data: TemplateData, rendered: RenderedTemplate): ProgramStep[] {
   return data.steps.map((s, i) => ({
-    instructions: rendered.steps[i]!.instructions.join('\n'),
-    ...(s.source ? { location: { ...s.source } } : {}),
+    commands: rendered.steps[i]!.commands,
     ...(s.skipCache ? { noCache: true } : {}),
   }));
 }

@@ -1,5 +1,8 @@
 import { langCachePlan } from '../langcache/index.js';
 import type { MountDef } from '../graph/index.js';
+import {
+  makeCmd, makeCopy, makeEnv, makeLabel, makeRun, makeUser, makeWorkdir, quoteWord, renderCommand, type Command, type Location, type RunCommand,
+} from '../frontend/dockerfile/instructions/index.js';
 import type { TemplateData, TemplateStep } from './types.js';
 
 /** Where a CA bundle given at build time is mounted in RUN steps. */
@@ -25,13 +28,14 @@ export interface RenderOptions {
   caBundle?: boolean;
 }
 
-/** A template as Dockerfile text, with the lines each step became. */
+/** A template as typed instructions per step, and as Dockerfile text (a rendering of those instructions). */
 export interface RenderedTemplate {
+  /** the whole template as a Dockerfile (`toDockerfile()`) */
   text: string;
   /** the base alone: the FROM line, or the given Dockerfile */
   base: string;
-  /** per step: the 1-based Dockerfile line of each instruction it renders to, and the instructions */
-  steps: Array<{ lines: number[]; instructions: string[] }>;
+  /** per step: its instructions as records (located at the caller's file and line), and each rendered as text */
+  steps: Array<{ commands: Command[]; instructions: string[] }>;
 }
 
 const SAFE_WORD = /^[A-Za-z0-9_@%+=:,./^~-]+$/;
@@ -42,15 +46,8 @@ export function shellQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
-/** A value in double quotes for ENV/LABEL; `expand` keeps `$NAME` references (ENV), else `$` is literal. */
-function dfQuote(s: string, expand: boolean): string {
-  let out = s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
-  if (!expand) out = out.replace(/\$/g, '\\$');
-  return `"${out}"`;
-}
-
-/** A mount definition as a `--mount=` flag. */
-export function mountFlag(m: MountDef): string {
+/** A mount definition as a `--mount=` value. */
+export function mountSpec(m: MountDef): string {
   const parts = [`type=${m.type}`];
   if (m.id) parts.push(`id=${m.id}`);
   if (m.target) parts.push(`target=${m.target}`);
@@ -61,7 +58,7 @@ export function mountFlag(m: MountDef): string {
   if (m.mode !== undefined) parts.push(`mode=0${m.mode.toString(8)}`);
   if (m.env) parts.push(`env=${m.env}`);
   if (m.required) parts.push('required=true');
-  return `--mount=${parts.join(',')}`;
+  return parts.join(',');
 }
 
 /** The uid/gid a language cache is owned by: the step's user when it is numeric or root, else the layout default. */
@@ -85,7 +82,7 @@ function sameUser(a: string, b: string): boolean {
 function langCache(tool: string, user: string): { mounts: string[]; env: string[] } {
   const owner = cacheOwner(user);
   const plan = langCachePlan({ tools: [tool], uid: owner.uid, gid: owner.gid });
-  return { mounts: plan.mounts.map(mountFlag), env: Object.entries(plan.env).map(([k, v]) => `${k}=${shellQuote(v)}`) };
+  return { mounts: plan.mounts.map(mountSpec), env: Object.entries(plan.env).map(([k, v]) => `${k}=${shellQuote(v)}`) };
 }
 
 interface RunParts {
@@ -99,6 +96,8 @@ class Renderer {
   private readonly out: string[] = [];
   private user = '';
   readonly steps: RenderedTemplate['steps'] = [];
+  /** where the step being rendered was added (its records' location) */
+  private at: Location | undefined;
 
   constructor(private readonly opts: RenderOptions) {}
 
@@ -108,22 +107,26 @@ class Renderer {
   }
 
   step(s: TemplateStep): void {
-    const rec = { lines: [] as number[], instructions: [] as string[] };
-    const emit = (instr: string): void => {
-      rec.lines.push(this.out.length + 1);
-      rec.instructions.push(instr);
-      this.out.push(instr);
+    const rec: RenderedTemplate['steps'][number] = { commands: [], instructions: [] };
+    const at = s.source ? { file: s.source.file, startLine: s.source.line, endLine: s.source.line } : undefined;
+    this.at = at;
+    const emit = (cmd: Command): void => {
+      const text = renderCommand(cmd);
+      rec.commands.push(cmd);
+      rec.instructions.push(text);
+      this.out.push(text);
     };
+    const on = { ...(at ? { at } : {}) };
     const asUser = (user: string | undefined, body: () => void): void => {
       const prev = this.user;
       const switchUser = user !== undefined && !sameUser(user, prev);
       if (switchUser) {
-        emit(`USER ${user}`);
+        emit(makeUser({ user, ...on }));
         this.user = user;
       }
       body();
       if (switchUser) {
-        emit(`USER ${prev === '' ? 'root' : prev}`);
+        emit(makeUser({ user: prev === '' ? 'root' : prev, ...on }));
         this.user = prev;
       }
     };
@@ -137,7 +140,7 @@ class Renderer {
         const args = s.packages.map(shellQuote);
         if (s.requirements) {
           const target = `/tmp/kiln-requirements/${s.requirements.replace(/^\.?\/+/, '').replace(/[^A-Za-z0-9_.-]/g, '_')}`;
-          mounts.push(mountFlag({ type: 'bind', source: s.requirements, target }));
+          mounts.push(mountSpec({ type: 'bind', source: s.requirements, target }));
           args.push('-r', shellQuote(target));
         }
         const env = [...lc.env, 'PIP_DISABLE_PIP_VERSION_CHECK=1', 'PIP_ROOT_USER_ACTION=ignore'];
@@ -154,7 +157,7 @@ class Renderer {
       case 'bunInstall': {
         // bun's package cache as a cache mount of its own (the /cache layout has no bun entry)
         const owner = cacheOwner(this.user);
-        const mounts = [mountFlag({ type: 'cache', id: 'lang-bun', target: '/cache/bun', sharing: 'shared', uid: owner.uid, gid: owner.gid } as MountDef)];
+        const mounts = [mountSpec({ type: 'cache', id: 'lang-bun', target: '/cache/bun', sharing: 'shared', uid: owner.uid, gid: owner.gid } as MountDef)];
         const verb = s.packages.length === 0 ? 'bun install' : `bun add${s.global ? ' -g' : ''}${s.dev ? ' --dev' : ''}`;
         const script = [verb, ...s.packages.map(shellQuote)].join(' ');
         emit(this.run({ mounts, env: ['BUN_INSTALL_CACHE_DIR=/cache/bun'], script, network: true }));
@@ -179,9 +182,8 @@ class Renderer {
         });
         break;
       case 'copy': {
-        const flags = [...(s.owner ? [`--chown=${s.owner}`] : []), ...(s.mode ? [`--chmod=${s.mode}`] : [])];
         const dest = s.sources.length > 1 && !s.dest.endsWith('/') ? `${s.dest}/` : s.dest;
-        emit(`COPY ${[...flags, ''].join(' ')}${wordsForm([...s.sources, dest])}`);
+        emit(makeCopy({ sources: s.sources, dest, ...(s.owner ? { chown: s.owner } : {}), ...(s.mode ? { chmod: s.mode } : {}), ...on }));
         break;
       }
       case 'remove': {
@@ -199,13 +201,13 @@ class Renderer {
         emit(this.run({ mounts: [], env: [], script: `ln -s${s.force ? 'f' : ''} ${shellQuote(s.target)} ${shellQuote(s.path)}`, network: false }));
         break;
       case 'setEnv':
-        emit(`ENV ${Object.entries(s.env).map(([k, v]) => `${k}=${dfQuote(v, true)}`).join(' ')}`);
+        emit(makeEnv({ env: Object.entries(s.env).map(([key, v]) => ({ key, value: quoteWord(v, { expand: true }) })), ...on }));
         break;
       case 'setWorkdir':
-        emit(`WORKDIR ${s.path}`);
+        emit(makeWorkdir({ path: s.path, ...on }));
         break;
       case 'setUser':
-        emit(`USER ${s.user}`);
+        emit(makeUser({ user: s.user, ...on }));
         this.user = s.user;
         break;
       case 'gitClone': {
@@ -215,14 +217,14 @@ class Renderer {
       }
       case 'setStartCmd': {
         const argv = typeof s.cmd === 'string' ? ['/bin/sh', '-c', s.cmd] : s.cmd;
-        emit(`CMD ${JSON.stringify(argv)}`);
-        const labels = [`kiln.template.start-cmd=${dfQuote(JSON.stringify(s.cmd), false)}`];
-        if (s.ready) labels.push(`kiln.template.ready=${dfQuote(JSON.stringify(s.ready), false)}`);
-        emit(`LABEL ${labels.join(' ')}`);
+        emit(makeCmd({ exec: argv, ...on }));
+        const labels = [{ key: 'kiln.template.start-cmd', value: quoteWord(JSON.stringify(s.cmd), { expand: false }) }];
+        if (s.ready) labels.push({ key: 'kiln.template.ready', value: quoteWord(JSON.stringify(s.ready), { expand: false }) });
+        emit(makeLabel({ labels, ...on }));
         break;
       }
       case 'setReadyCmd':
-        emit(`LABEL kiln.template.ready=${dfQuote(JSON.stringify(s.ready), false)}`);
+        emit(makeLabel({ labels: [{ key: 'kiln.template.ready', value: quoteWord(JSON.stringify(s.ready), { expand: false }) }], ...on }));
         break;
       default: {
         const never: never = s;
@@ -233,23 +235,21 @@ class Renderer {
   }
 
   /** A RUN instruction: mounts, build-env secrets for network steps, inline env, then the script. */
-  private run(p: RunParts): string {
+  private run(p: RunParts): RunCommand {
     const mounts = [...p.mounts];
     if (p.network) {
-      for (const name of [...(this.opts.buildEnv ?? [])].sort()) mounts.push(mountFlag({ type: 'secret', target: '', id: buildEnvSecretId(name), env: name, required: true }));
-      if (this.opts.caBundle) mounts.push(mountFlag({ type: 'secret', id: CA_BUNDLE_SECRET, target: CA_BUNDLE_TARGET, required: true }));
+      for (const name of [...(this.opts.buildEnv ?? [])].sort()) mounts.push(mountSpec({ type: 'secret', target: '', id: buildEnvSecretId(name), env: name, required: true }));
+      if (this.opts.caBundle) mounts.push(mountSpec({ type: 'secret', id: CA_BUNDLE_SECRET, target: CA_BUNDLE_TARGET, required: true }));
     }
-    const head = ['RUN', ...mounts].join(' ');
+    const common = { mounts, ...(this.at ? { at: this.at } : {}) };
     const env = p.env.length ? `${p.env.join(' ')} ` : '';
     if (p.script.includes('\n')) {
       // a multi-line script goes in a heredoc, so the Dockerfile stays one instruction per step
-      const delim = uniqueDelimiter(p.script);
-      const body = env ? `set -e\nexport ${p.env.join(' ')}\n${p.script}` : p.script;
-      return `${head} <<'${delim}'\n${body}\n${delim}`;
+      return makeRun({ ...common, heredoc: env ? `set -e\nexport ${p.env.join(' ')}\n${p.script}` : p.script });
     }
     // a prefix reaches one command only: a compound script exports the variables first
-    if (env && /[;&|]/.test(p.script)) return `${head} export ${p.env.join(' ')} && ${p.script}`;
-    return `${head} ${env}${p.script}`;
+    if (env && /[;&|]/.test(p.script)) return makeRun({ ...common, shell: `export ${p.env.join(' ')} && ${p.script}` });
+    return makeRun({ ...common, shell: `${env}${p.script}` });
   }
 
   text(): string {
@@ -259,23 +259,11 @@ class Renderer {
 
 function aptParts(packages: string[], noRecommends: boolean): RunParts {
   const mounts = [
-    mountFlag({ type: 'cache', id: 'apt-cache', target: '/var/cache/apt', sharing: 'locked' }),
-    mountFlag({ type: 'cache', id: 'apt-lists', target: '/var/lib/apt/lists', sharing: 'locked' }),
+    mountSpec({ type: 'cache', id: 'apt-cache', target: '/var/cache/apt', sharing: 'locked' }),
+    mountSpec({ type: 'cache', id: 'apt-lists', target: '/var/lib/apt/lists', sharing: 'locked' }),
   ];
   const install = ['apt-get', 'install', '-y', ...(noRecommends ? ['--no-install-recommends'] : []), ...packages].map(shellQuote).join(' ');
   return { mounts, env: ['DEBIAN_FRONTEND=noninteractive'], script: `apt-get update && ${install}`, network: true };
-}
-
-/** `a b c` when every word is plain, else the JSON form `["a b", "c"]`. */
-function wordsForm(words: string[]): string {
-  if (words.every((w) => w !== '' && /^[^\s"'[\\$]+$/.test(w))) return words.join(' ');
-  return `[${words.map((w) => JSON.stringify(w)).join(', ')}]`;
-}
-
-function uniqueDelimiter(script: string): string {
-  let d = 'KILN_EOF';
-  while (script.split('\n').includes(d)) d += '_';
-  return d;
 }
 
 /**

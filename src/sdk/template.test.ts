@@ -105,7 +105,7 @@ describe('Template builder', () => {
     const t = Template().fromDebianImage().runCmd('a').runCmd('git clone x /app').skipCache().setStartCmd('x').skipCache();
     const p = await prepareTemplateBuild(t.toJSON() && (t as unknown as Record<symbol, never>)[Symbol.for('kiln.template.data')]);
     assert.deepEqual(p.steps.map((s) => s.noCache === true), [false, true, true]);
-    assert.deepEqual(p.steps.map((s) => s.instructions.split('\n').length), [1, 1, 2], 'setStartCmd is CMD + LABEL');
+    assert.deepEqual(p.steps.map((s) => s.commands.map((c) => c.name)), [['run'], ['run'], ['cmd', 'label']], 'setStartCmd is CMD + LABEL');
     assert.equal(t.toJSON().steps[1]!.skipCache, true);
     assert.equal(t.toJSON().steps[0]!.skipCache, undefined);
     assert.throws(() => Template().fromDebianImage().skipCache(), (e: unknown) => isBuildError(e) && e.code === 'ERR_KILN_TEMPLATE_INVALID');

@@ -6,6 +6,7 @@ import { selectLangCaches } from '../langcache/index.js';
 import { renderTemplate, type RenderOptions } from './render.js';
 import { waitForCommand } from './ready.js';
 import { logEntry } from './logger.js';
+import type { Builder, TemplateBackend } from './builder.js';
 import type {
   AptInstallOptions,
   BuildInfo,
@@ -465,23 +466,26 @@ const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** The single implementation behind Template, TemplateFinal (the type narrows what callers see). */
 class TemplateImpl {
   readonly [TEMPLATE_DATA]: TemplateData;
+  /** what builds it (none: the SDK part's own Template, which only describes) */
+  readonly #builder: Builder | undefined;
 
-  constructor(data: TemplateData) {
+  constructor(data: TemplateData, builder: Builder | undefined) {
     this[TEMPLATE_DATA] = deepFreeze(data);
+    this.#builder = builder;
     Object.freeze(this);
   }
 
   private add(step: TemplateStep): TemplateImpl {
     const d = this[TEMPLATE_DATA];
     const source = callerSite();
-    return new TemplateImpl({ ...d, steps: [...d.steps, source ? { ...step, source } : step] });
+    return new TemplateImpl({ ...d, steps: [...d.steps, source ? { ...step, source } : step] }, this.#builder);
   }
 
   skipCache(): this {
     const d = this[TEMPLATE_DATA];
     const last = d.steps[d.steps.length - 1];
     if (!last) throw invalid('skipCache() marks the step before it, and this template has no steps yet');
-    return new TemplateImpl({ ...d, steps: [...d.steps.slice(0, -1), { ...last, skipCache: true }] }) as unknown as this;
+    return new TemplateImpl({ ...d, steps: [...d.steps.slice(0, -1), { ...last, skipCache: true }] }, this.#builder) as unknown as this;
   }
 
   toDockerfile(options?: RenderOptions): string {
@@ -493,7 +497,7 @@ class TemplateImpl {
   }
 
   build(options?: BuildOptions): Promise<BuildInfo> {
-    return buildTemplate(this as unknown as TemplateFinal, options);
+    return buildTemplate(this.#builder, this as unknown as TemplateFinal, options);
   }
 
   aptInstall(...args: unknown[]): TemplateImpl {
@@ -640,12 +644,15 @@ class TemplateImpl {
 
 /** A template before its base. */
 class EmptyTemplateImpl implements EmptyTemplate {
-  constructor(private readonly defaultContext: string | undefined) {
+  readonly #builder: Builder | undefined;
+
+  constructor(private readonly defaultContext: string | undefined, builder: Builder | undefined) {
+    this.#builder = builder;
     Object.freeze(this);
   }
 
   private start(base: TemplateBase, steps: TemplateStep[] = []): Template {
-    return new TemplateImpl({ base, steps, ...(this.defaultContext ? { defaultContext: this.defaultContext } : {}) }) as unknown as Template;
+    return new TemplateImpl({ base, steps, ...(this.defaultContext ? { defaultContext: this.defaultContext } : {}) }, this.#builder) as unknown as Template;
   }
 
   fromImage(ref: string, credentials?: RegistryCredentials): Template {
@@ -665,7 +672,7 @@ class EmptyTemplateImpl implements EmptyTemplate {
     if (!credentials?.accessKeyId || !credentials.secretAccessKey || !credentials.region) throw invalid('fromAWSRegistry: give { accessKeyId, secretAccessKey, region }');
     const t = this.fromImage(ref) as unknown as TemplateImpl;
     const d = t[TEMPLATE_DATA];
-    return new TemplateImpl({ ...d, base: { ...(d.base as { type: 'image'; ref: string }), aws: { ...credentials } } }) as unknown as Template;
+    return new TemplateImpl({ ...d, base: { ...(d.base as { type: 'image'; ref: string }), aws: { ...credentials } } }, this.#builder) as unknown as Template;
   }
 
   fromGCPRegistry(ref: string, credentials: GCPRegistryCredentials): Template {
@@ -766,37 +773,20 @@ function buildArgs(aliasOrOptions: string | BuildOptions | undefined, options: B
   return aliasOrOptions ?? options ?? {};
 }
 
-/** Template.build: loads the engine only when a build is asked for, so rendering stays light. */
-async function buildTemplate(template: TemplateFinal, aliasOrOptions?: string | BuildOptions, maybeOptions?: BuildOptions): Promise<BuildInfo> {
+/** The backend of one call; a template without a builder (the SDK part's own `Template`) describes, never builds. */
+function backendOf(builder: Builder | undefined, what: string, o: RemoteOptions & { root?: string }): Promise<TemplateBackend> {
+  if (!builder) throw new Error(`${what}: this Template only describes templates; build with the package's Template (src/api, the package entry)`);
+  return builder.backend(o);
+}
+
+/** Template.build: the builder loads the engine (or the client) only when a build is asked for, so rendering stays light. */
+async function buildTemplate(builder: Builder | undefined, template: TemplateFinal, aliasOrOptions?: string | BuildOptions, maybeOptions?: BuildOptions): Promise<BuildInfo> {
   const options = buildArgs(aliasOrOptions, maybeOptions);
   if (!isTemplate(template)) {
     throw new BuildError('ERR_KILN_TEMPLATE_INVALID', 'Template.build needs a template with a base image (Template().fromImage(...) or another from* method)');
   }
-  const remote = await remoteTarget(options);
-  if (remote) return remote.mod.buildRemote(template[TEMPLATE_DATA], options, remote.target);
-  const { buildTemplateData } = await import('./build.js');
-  return buildTemplateData(template[TEMPLATE_DATA], options);
-}
-
-/** The service to call (apiKey/baseUrl, KILN_API_KEY/KILN_HOST) with the remote module, loaded only then; else undefined. */
-async function remoteTarget(o: RemoteOptions): Promise<{ mod: typeof import('./remote.js'); target: { baseUrl: string; apiKey?: string } } | undefined> {
-  if (!o.apiKey && !o.baseUrl && !process.env.KILN_API_KEY && !process.env.KILN_HOST) return undefined;
-  const mod = await import('./remote.js');
-  return { mod, target: mod.remoteOf(o)! };
-}
-
-async function list(options: RemoteOptions & { root?: string } = {}): Promise<Array<{ name: string; tags: Array<{ tag: string; digest: string }> }>> {
-  const remote = await remoteTarget(options);
-  if (remote) return remote.mod.listRemote(remote.target);
-  const { localTemplates } = await import('./build.js');
-  return localTemplates(options.root);
-}
-
-async function deleteTemplate(name: string, options: RemoteOptions & { root?: string } = {}): Promise<boolean> {
-  const remote = await remoteTarget(options);
-  if (remote) return remote.mod.deleteRemote(name, remote.target);
-  const { deleteLocalTemplate } = await import('./build.js');
-  return deleteLocalTemplate(name, options.root);
+  const backend = await backendOf(builder, 'Template.build', options);
+  return backend.build(template[TEMPLATE_DATA], options);
 }
 
 /**
@@ -805,15 +795,16 @@ async function deleteTemplate(name: string, options: RemoteOptions & { root?: st
  */
 const LOADING_DIR = Symbol.for('kiln.template.loading-dir');
 
-function createTemplate(baseImage?: string): EmptyTemplate | Template {
+function createTemplate(builder: Builder | undefined, baseImage?: string): EmptyTemplate | Template {
   const loading = (globalThis as Record<symbol, unknown>)[LOADING_DIR];
-  const empty = new EmptyTemplateImpl(typeof loading === 'string' ? loading : undefined);
+  const empty = new EmptyTemplateImpl(typeof loading === 'string' ? loading : undefined, builder);
   return baseImage === undefined ? empty : empty.fromImage(baseImage);
 }
 
 /**
- * The template builder: `Template()` or `new Template()` gives an empty template; pick a base with a `from*` method,
- * add steps, then build with `Template.build(t, options)` or `t.build(options)`.
+ * The SDK part's template builder: `Template()` or `new Template()` gives an empty template; pick a base with a
+ * `from*` method, add steps, render or hand it to the engine. It has no builder: the package's public `Template`
+ * (src/api, `import { Template } from 'kiln'`) is this with one, so `Template.build(t)` works there.
  *
  * @example
  * import { Template, waitForPort } from 'kiln';
@@ -826,26 +817,46 @@ function createTemplate(baseImage?: string): EmptyTemplate | Template {
  *   .copy('app/', '/app/')
  *   .setStartCmd('python3 -m http.server 8000', waitForPort(8000));
  */
-export const Template: TemplateConstructor = Object.assign(
-  function Template(baseImage?: string): EmptyTemplate | Template {
-    return createTemplate(baseImage);
-  },
-  { build: buildTemplate, buildInBackground, getBuildStatus, exists: templateExists, list, delete: deleteTemplate },
-) as unknown as TemplateConstructor;
+export const Template: TemplateConstructor = templateConstructor();
+
+/**
+ * The `Template` constructor whose templates build with `builder` (its static methods and each template's `build`).
+ * The package entry (src/api) makes the public `Template` with the engine and the service client; without a builder
+ * templates only describe (render, toJSON, the steps the engine takes).
+ *
+ * @example
+ * const Template = templateConstructor({ backend: async () => backend });
+ * @internal
+ */
+export function templateConstructor(builder?: Builder): TemplateConstructor {
+  return Object.assign(
+    function Template(baseImage?: string): EmptyTemplate | Template {
+      return createTemplate(builder, baseImage);
+    },
+    {
+      build: (t: TemplateFinal, a?: string | BuildOptions, o?: BuildOptions) => buildTemplate(builder, t, a, o),
+      buildInBackground: (t: TemplateFinal, a?: string | BuildOptions, o?: BuildOptions) => buildInBackground(builder, t, a, o),
+      getBuildStatus: (b: Pick<BuildInfo, 'buildId'>, o?: { logsOffset?: number } & RemoteOptions) => getBuildStatus(builder, b, o),
+      exists: (name: string, o?: RemoteOptions & { root?: string }) => templateExists(builder, name, o),
+      list: async (o: RemoteOptions & { root?: string } = {}) => (await backendOf(builder, 'Template.list', o)).list(),
+      delete: async (name: string, o: RemoteOptions & { root?: string } = {}) => (await backendOf(builder, 'Template.delete', o)).delete(name),
+    },
+  ) as unknown as TemplateConstructor;
+}
 
 /** Builds started by buildInBackground in this process, by build id. */
 const background = new Map<string, { status: BuildStatus['status']; logs: LogEntry[]; reason?: string }>();
 
-async function buildInBackground(template: TemplateFinal, aliasOrOptions?: string | BuildOptions, maybeOptions?: BuildOptions): Promise<BuildInfo> {
+async function buildInBackground(builder: Builder | undefined, template: TemplateFinal, aliasOrOptions?: string | BuildOptions, maybeOptions?: BuildOptions): Promise<BuildInfo> {
   const options = buildArgs(aliasOrOptions, maybeOptions);
   if (!isTemplate(template)) throw invalid('Template.buildInBackground needs a template with a base image');
-  const remote = await remoteTarget(options);
-  if (remote) return remote.mod.buildRemote(template[TEMPLATE_DATA], options, remote.target, true);
+  const backend = await backendOf(builder, 'Template.buildInBackground', options);
+  if (backend.start) return backend.start(template[TEMPLATE_DATA], options);
   const buildId = `local-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
   const entry: { status: BuildStatus['status']; logs: LogEntry[]; reason?: string } = { status: 'building', logs: [] };
   background.set(buildId, entry);
   const user = options.onBuildLogs;
-  buildTemplate(template, { ...options, onBuildLogs: (l) => { entry.logs.push(l); user?.(l); } }).then(
+  backend.build(template[TEMPLATE_DATA], { ...options, onBuildLogs: (l) => { entry.logs.push(l); user?.(l); } }).then(
     (info) => {
       entry.status = 'ready';
       entry.logs.push(logEntry('info', `built ${info.name || info.digest} (${info.digest})`));
@@ -860,18 +871,15 @@ async function buildInBackground(template: TemplateFinal, aliasOrOptions?: strin
   return { name, alias: name, templateId: '', buildId, digest: '', durationMs: 0, steps: [] };
 }
 
-async function getBuildStatus(build: Pick<BuildInfo, 'buildId'>, options: { logsOffset?: number } & RemoteOptions = {}): Promise<BuildStatus> {
-  const remote = await remoteTarget(options);
-  if (remote) return remote.mod.getBuildStatusRemote(build.buildId, remote.target);
+async function getBuildStatus(builder: Builder | undefined, build: Pick<BuildInfo, 'buildId'>, options: { logsOffset?: number } & RemoteOptions = {}): Promise<BuildStatus> {
+  const backend = builder ? await builder.backend(options) : undefined;
+  if (backend?.status) return backend.status(build.buildId);
   const entry = background.get(build?.buildId);
   if (!entry) throw new BuildError('ERR_KILN_ARGUMENT', `no build "${build?.buildId}" was started by buildInBackground in this process`);
   return { buildId: build.buildId, status: entry.status, logEntries: entry.logs.slice(options.logsOffset ?? 0), ...(entry.reason ? { reason: entry.reason } : {}) };
 }
 
-async function templateExists(name: string, options: RemoteOptions & { root?: string } = {}): Promise<boolean> {
+async function templateExists(builder: Builder | undefined, name: string, options: RemoteOptions & { root?: string } = {}): Promise<boolean> {
   if (typeof name !== 'string' || name.trim() === '') throw invalid('Template.exists: give a name');
-  const remote = await remoteTarget(options);
-  if (remote) return remote.mod.existsRemote(name, remote.target);
-  const { imageExists } = await import('./build.js');
-  return imageExists(name, options.root);
+  return (await backendOf(builder, 'Template.exists', options)).exists(name);
 }

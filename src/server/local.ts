@@ -6,6 +6,7 @@ import { formatUserError, isBuildError } from '../errors/index.js';
 import { metadataFileData, runBuild, type BuildResult, type State } from '../engine/index.js';
 import type { ProgressEvent } from '../progress/index.js';
 import type { ContextWatch, ResolvedSources } from '../context/index.js';
+import { programStepFromText } from '../frontend/dockerfile/convert/index.js';
 import type { BuildQueue } from '../service/index.js';
 import type { ServerConfig } from './config.js';
 import { serverBuildOptions } from './options.js';
@@ -15,6 +16,7 @@ export const LocalBuildSchema = z.object({
   contextDir: z.string().min(1),
   dockerfile: z.string().optional(),
   dockerfileText: z.string().optional(),
+  // a template's steps as Dockerfile text (programStepText), parsed back into the records they were made from
   steps: z.array(z.object({
     instructions: z.string(),
     location: z.object({ file: z.string(), line: z.number().int() }).optional(),
@@ -74,7 +76,7 @@ export function createLocalApp(deps: {
                 team: { id: 'local', name: 'local', created: 0, limits: {} }, state: deps.state, local: true, ...(deps.contextWatch ? { contextWatch: deps.contextWatch } : {}),
                 contextDir: req.contextDir, ...(req.dockerfileText !== undefined ? { dockerfileText: req.dockerfileText } : {}), ...(req.dockerfile ? { dockerfileName: req.dockerfile } : {}),
                 tags: req.tags, buildArgs: req.buildArgs, ...(req.target ? { target: req.target } : {}), noCache: req.noCache === true,
-                noCacheFilter: req.noCacheFilter ?? [], ...(req.steps ? { steps: req.steps } : {}), secrets: req.secrets ?? [], ignorePatterns: req.ignorePatterns ?? [],
+                noCacheFilter: req.noCacheFilter ?? [], ...(req.steps ? { steps: req.steps.map((st) => programStepFromText(st)) } : {}), secrets: req.secrets ?? [], ignorePatterns: req.ignorePatterns ?? [],
                 ...(req.network ? { network: req.network } : {}),
                 progress: { setTotal: (n) => write({ type: 'total', steps: n }), event: (e: ProgressEvent) => write(e), finish: () => undefined },
                 signal: ac.signal,

@@ -93,7 +93,7 @@ describe('npm package: pack, install, type-check, build', { concurrency: false }
     const list = await run('tar', ['tzf', tarball], tmp);
     assert.equal(list.code, 0, list.out);
     const files = list.out.split('\n').filter(Boolean);
-    for (const f of ['package/package.json', 'package/README.md', 'package/LICENSE', 'package/bin/kiln', 'package/dist/kiln.mjs', 'package/dist/sdk/index.js', 'package/dist/sdk/index.d.ts', 'package/dist/cli/index.js']) {
+    for (const f of ['package/package.json', 'package/README.md', 'package/LICENSE', 'package/bin/kiln', 'package/dist/kiln.mjs', 'package/dist/api/index.js', 'package/dist/api/index.d.ts', 'package/dist/cli/index.js']) {
       assert.ok(files.includes(f), `${f} is missing from the package`);
     }
     const unwanted = files.filter((f) => /\.test\.|\/testing\/|\.map$|^package\/(src|test|bench|examples)\/|\/stale\//.test(f));

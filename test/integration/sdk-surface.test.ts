@@ -6,7 +6,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Template, type LogEntry } from '../../src/sdk/index.js';
+import { Template, type LogEntry } from '../../src/api/index.js';
 import { cleanup, integrationBlocker, kiln, newContext, newRoot, requireIntegration } from '../helpers/kiln.js';
 import { AUTH_PASS as PASS, AUTH_USER as USER, skipWithoutRegistry, startAuthProxy, startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { mkdtempSync } from 'node:fs';

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, cpSync, mkdtempSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { DEFAULT_BASE_IMAGES, Template, type BuildInfo, type BuildOptions, type TemplateFinal } from '../../src/sdk/index.js';
+import { DEFAULT_BASE_IMAGES, Template, type BuildInfo, type BuildOptions, type TemplateFinal } from '../../src/api/index.js';
 import { listLayer } from '../../src/layer/index.js';
 import { build, cleanup, imageFiles, integrationBlocker, kiln, kilnSync, newContext, newRoot, readImage, repoRoot, requireIntegration, busyboxRootfsTar } from '../helpers/kiln.js';
 import { machineCaBundle, machineRegistry, sdkBaseTar, startNpmProxy, startPyIndex, uniqueName, type NpmProxy, type PyIndex } from '../helpers/sdk-fixtures.js';

@@ -11,10 +11,10 @@ import http, { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { cleanup, kiln, newContext, newRoot, repoRoot, requireIntegration } from '../helpers/kiln.js';
+import { cleanup, imageFiles, kiln, newContext, newRoot, repoRoot, requireIntegration } from '../helpers/kiln.js';
 import { api, leftovers, newTeamKey, startServe, waitBuild, type ServeProcess } from '../helpers/serve.js';
 import { KilnClient, runRemoteBuild } from '../../src/client/index.js';
-import { Template } from '../../src/sdk/index.js';
+import { Template } from '../../src/api/index.js';
 
 interface Build { id: string; status: string; result: { steps: Array<{ name: string; cached: boolean }>; digest: string } | null; error: string | null }
 
@@ -459,6 +459,42 @@ describe('kiln serve', () => {
     const fail = await kiln(['--root', root, 'build', '--progress=plain', await newContext({ Dockerfile: 'FROM busybox:latest\nRUN exit 4\n' })]);
     assert.equal(fail.code, 1);
     assert.match(fail.stderr, /exit code 4/);
+  });
+
+  test('local hand-off of a template: its steps cross as text and build the image an in-process build makes; a step text cannot carry builds in-process', async (t) => {
+    if (!ok) return t.skip('integration');
+    const sdk = path.join(repoRoot, 'dist', 'api', 'index.js');
+    const ctx = await newContext({ 'my file.txt': 'spaced ü\n' });
+    dirs.push(ctx);
+    const stamp = Date.now();
+    await fsp.writeFile(path.join(ctx, 'template.ts'), [
+      `import { Template } from ${JSON.stringify(sdk)};`,
+      'export default Template().fromImage("busybox:latest")',
+      '  .copy("my file.txt", "/dst dir/")',
+      `  .setEnvs({ A: ${JSON.stringify(`it's "q" \\ $HOME ${stamp}`)}, B: "x = y" })`,
+      `  .runCmd(${JSON.stringify('echo "$A|$B" > "/dst dir/env.txt"; echo \'${X:-y}\' >> "/dst dir/env.txt"')})`,
+      `  .runCmd(${JSON.stringify('set -e\nprintf "%s\\n" "multi line" > /tmp/ml.txt\necho \'$HOME\' >> /tmp/ml.txt')}, { user: "nobody" });`,
+      '',
+    ].join('\n'));
+    const file = path.join(ctx, 'template.ts');
+    const handed = await kiln(['--root', root, 'build', '--progress=plain', '-t', 'tpl-handed:1', file]);
+    assert.equal(handed.code, 0, handed.stderr);
+    assert.match(handed.stderr, /handing the build to kiln serve/);
+    const q = await kiln(['--root', root, 'build', '-q', '-t', 'tpl-handed:1', file]);
+    const inproc = await kiln(['--root', root, 'build', '--no-daemon', '-q', '-t', 'tpl-handed:1', file]);
+    assert.equal(q.code, 0, q.stderr);
+    assert.equal(inproc.code, 0, inproc.stderr);
+    assert.match(q.stdout, /^sha256:[0-9a-f]{64}\n$/);
+    assert.equal(q.stdout, inproc.stdout, 'the hand-off built the image the records build in-process');
+    const files = await imageFiles(root, q.stdout.trim());
+    assert.deepEqual(['dst dir/my file.txt', 'dst dir/env.txt', 'tmp/ml.txt'].map((f) => files.get(f)?.content), [
+      'spaced ü\n', `it's "q" \\  ${stamp}|x = y\n\${X:-y}\n`, 'multi line\n$HOME\n',
+    ]);
+    // a script ending in the escape character: as text it would continue the line, so the step stays in the process
+    await fsp.writeFile(path.join(ctx, 'trailing.ts'), `import { Template } from ${JSON.stringify(sdk)};\nexport default Template().fromImage("busybox:latest").runCmd(${JSON.stringify(`echo ${stamp} \\`)});\n`);
+    const kept = await kiln(['--root', root, 'build', '--progress=plain', path.join(ctx, 'trailing.ts')]);
+    assert.equal(kept.code, 0, kept.stderr);
+    assert.doesNotMatch(kept.stderr, /handing/);
   });
 });
 

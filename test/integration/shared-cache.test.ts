@@ -14,7 +14,7 @@ import { registryBlobFile, registryInstalled, skipWithoutRegistry, startRegistry
 import { sdkBaseTar, startPyIndex, type PyIndex } from '../helpers/sdk-fixtures.js';
 import { openState } from '../../src/engine/index.js';
 import { stepTag } from '../../src/cache-io/index.js';
-import { Template } from '../../src/sdk/index.js';
+import { Template } from '../../src/api/index.js';
 
 const DOCKERFILE = `FROM busybox AS build
 RUN echo built > /out.txt && echo RAN-build

@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { Template, waitForFile, waitForPort, waitForProcess, waitForTimeout, waitForURL, type BuildInfo } from '../../src/sdk/index.js';
+import { Template, waitForFile, waitForPort, waitForProcess, waitForTimeout, waitForURL, type BuildInfo } from '../../src/api/index.js';
 import { isBuildError } from '../../src/errors/index.js';
 import { cleanup, integrationBlocker, kiln, newContext, newRoot, repoRoot, requireIntegration } from '../helpers/kiln.js';
 

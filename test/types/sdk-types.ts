@@ -2,7 +2,7 @@
  * Compile-time checks of the SDK's types (tsc --noEmit, run by types.test.ts against the built package). Each
  * `@ts-expect-error` line must fail to compile: if a misuse ever type-checks, tsc reports the unused directive.
  */
-import { Template, waitForPort, type EmptyTemplate, type TemplateFinal } from 'kiln';
+import { Template, waitForPort, type EmptyTemplate, type TemplateFinal, type TemplateWithBase } from 'kiln';
 
 export async function misuse(): Promise<void> {
   const empty: EmptyTemplate = Template();
@@ -34,4 +34,8 @@ export async function use(): Promise<void> {
   await new Template().fromNodeImage().npmInstall('typescript', { global: true }).npmInstall(['vitest'], { dev: true }).build();
   await Template('busybox:latest').runCmd('true').build({ name: 'b' });
   Template().fromTemplate(t).pipInstall({ requirements: 'requirements.txt' }).toDockerfile();
+  // `Template` is a type as well as the constructor (a template with a base image), also named TemplateWithBase
+  const typed: Template = Template().fromDebianImage().runCmd('true');
+  const same: TemplateWithBase = typed;
+  void same;
 }

@@ -14,8 +14,8 @@ function typecheck(project: string): { code: number; out: string } {
 }
 
 describe('SDK types (tsc --noEmit against the built package)', () => {
-  test('the package is built, so `kiln` resolves to dist/sdk/index.d.ts', () => {
-    assert.ok(existsSync(path.join(repoRoot, 'dist', 'sdk', 'index.d.ts')), 'run `npm run build` first');
+  test('the package is built, so `kiln` resolves to dist/api/index.d.ts', () => {
+    assert.ok(existsSync(path.join(repoRoot, 'dist', 'api', 'index.d.ts')), 'run `npm run build` first');
   });
 
   test('misuses are type errors (each @ts-expect-error fails to compile) and proper use compiles', () => {

@@ -5,6 +5,7 @@ import { BuildError } from '../../errors/index.js';
 import { defaultRoot } from '../../engine/index.js';
 import { digestCacheFileFor, KilnClient, runRemoteBuild, type RemoteBuildSpec } from '../../client/index.js';
 import { createProgress, type ProgressMode } from '../../progress/index.js';
+import { programStepText, type ProgramStepText } from '../../frontend/dockerfile/convert/index.js';
 import { buildArgsOf, fileSecrets, info, localServerAnswers, replay, sendLocalBuild } from '../handoff.js';
 import { planAppDir } from '../../planner/index.js';
 import { templateReads, type TemplateData } from '../../sdk/index.js';
@@ -188,7 +189,11 @@ export async function localHandoff(context: string, o: Record<string, unknown>, 
   if (!ep) return false;
   const input = await resolveBuildInput({ context, ...(o.file ? { file: o.file as string } : {}), buildEnv: o.buildEnv as string[], ...(o.caBundle ? { caBundle: o.caBundle as string } : {}), ...(o.base ? { base: o.base as string } : {}) });
   try {
-    await sendLocalBuild(ep, socket, input, o, secrets);
+    // a template's steps cross as Dockerfile text, only when it reads back as the same records
+    const steps = input.steps?.map(programStepText);
+    if (steps?.some((st) => st === undefined)) return false;
+    const { steps: _records, ...rest } = input;
+    await sendLocalBuild(ep, socket, { ...rest, ...(steps ? { steps: steps as ProgramStepText[] } : {}) }, o, secrets);
   } finally {
     await input.cleanup();
   }

@@ -34,6 +34,8 @@ export interface BuildContext {
   declared: Set<string>;
   /** `--build-context` names a FROM, COPY --from or RUN --mount from= used */
   usedContexts: Set<string>;
+  /** the records of program steps that always run (`ConvertOptions.steps` with `noCache`) */
+  programNoCache: Set<Command>;
 }
 
 /** One stage being converted. */

@@ -3,12 +3,12 @@ import { DEFAULT_PATH } from '../../../oci/index.js';
 import { createGraphBuilder, type BuildGraph } from '../../../graph/index.js';
 import { withLangCache } from '../../../langcache/index.js';
 import { parse } from '../parser/index.js';
-import { parseDockerfileFromResult, parseInstruction, type Command, type Stage } from '../instructions/index.js';
+import { parseDockerfileFromResult, type Command, type Stage } from '../instructions/index.js';
 import { createShellLexer } from '../shell/index.js';
 import { stageLabel, type BuildContext, type StageContext, type StageState, type Step } from './context.js';
 import { dispatch } from './dispatch.js';
 import { checkInstructionLimit, neededStages, onbuildTriggers, resolveTarget, stageNames } from './stages.js';
-import type { ConvertOptions, NamedContext, ProgramStep } from './types.js';
+import type { ConvertOptions, NamedContext } from './types.js';
 import { hasNamedContext, localContextBase, namedContext, unusedContextsWarning } from './named-context.js';
 import { declareArgs, displayText, EnvIndex, expand, unconsumedArgsWarning } from './words.js';
 
@@ -22,7 +22,12 @@ export async function convertDockerfile(opts: ConvertOptions): Promise<BuildGrap
   const df = parseDockerfileFromResult(pr, { file });
   const lex = createShellLexer({ escapeToken: pr.escapeToken });
   if (df.stages.length === 0) throw new DockerfileError('no FROM instruction: a Dockerfile must start with FROM', { file, line: 1 });
-  if (opts.steps?.length) df.stages.at(-1)!.commands.push(...opts.steps.flatMap((st) => stepCommands(st, file)));
+  // the SDK's steps: typed records, dispatched as they are
+  const programNoCache = new Set<Command>();
+  for (const st of opts.steps ?? []) {
+    df.stages.at(-1)!.commands.push(...st.commands);
+    if (st.noCache) for (const c of st.commands) programNoCache.add(c);
+  }
   checkInstructionLimit(df.stages, file);
 
   const platform = opts.platform ?? { os: 'linux', architecture: nodeArchToOci(process.arch) };
@@ -37,6 +42,7 @@ export async function convertDockerfile(opts: ConvertOptions): Promise<BuildGrap
     stages: [], byName: stageNames(df.stages, file),
     declared: new Set(df.metaArgs.flatMap((a) => a.args.map((x) => x.key))),
     usedContexts: new Set(),
+    programNoCache,
   };
   const targetIndex = resolveTarget(df.stages, opts.target, file);
   // a stage a named context replaces (`--build-context NAME=...` for `AS NAME`) is not built, nor what it needs
@@ -49,26 +55,6 @@ export async function convertDockerfile(opts: ConvertOptions): Promise<BuildGrap
   const warnings = [...unconsumedArgsWarning(opts.buildArgs, build.declared, Object.keys(autoArgs)), ...unusedContextsWarning(build)];
   const graph: BuildGraph = { vertices: build.graph.vertices, order: build.graph.order, target: { vertex: target.vertex, config: target.config }, history: target.history, ...(warnings.length ? { warnings } : {}) };
   return opts.langCache ? withLangCache(graph, opts.langCache) : graph;
-}
-
-/** Where a program step's commands come from, and whether they always run. */
-const STEP_OF = new WeakMap<Command, ProgramStep>();
-
-/** A program step's instructions as commands (parsed on their own, without the text around them). */
-function stepCommands(step: ProgramStep, file: string): Command[] {
-  const where = step.location ?? { file, line: 0 };
-  let nodes;
-  try {
-    nodes = parse(step.instructions, { file: where.file }).ast.children;
-  } catch (err) {
-    throw new DockerfileError(`step does not parse: ${(err as Error).message}`, where, { cause: err });
-  }
-  return nodes.map((node) => {
-    const ins = parseInstruction(node, { file: where.file });
-    if (ins.name === 'from') throw new DockerfileError('a step cannot start a stage (FROM)', where);
-    STEP_OF.set(ins, step);
-    return ins;
-  });
 }
 
 /** TARGETPLATFORM, BUILDARCH and the rest, as BuildKit defines them. */
@@ -103,11 +89,11 @@ async function convertStage(build: BuildContext, stage: Stage, si: number, total
   let step = 1;
   for (const cmd of commands) {
     if (cmd.name !== 'arg') step++;
-    const from = STEP_OF.get(cmd);
     const st: Step = {
       s, cmd, name: `[${prefix}${step}/${stepsTotal}] ${displayText(cmd)}`,
-      location: from?.location ?? { file: build.file, line: cmd.location.startLine },
-      ...(from?.noCache ? { noCache: true } : {}),
+      // a program step's record names its own file (the SDK caller's); a Dockerfile's names only its line
+      location: { file: cmd.location.file ?? build.file, line: cmd.location.startLine },
+      ...(build.programNoCache.has(cmd) ? { noCache: true } : {}),
     };
     await dispatch(st);
   }

@@ -1,3 +1,4 @@
 export { convertDockerfile, findEnv } from './convert.js';
 export { parseMount } from './mounts.js';
-export type { ConvertOptions, ImageResolver, NamedContext, ProgramStep } from './types.js';
+export { programStepFromText, programStepText, sameCommand } from './step-text.js';
+export type { ConvertOptions, ImageResolver, NamedContext, ProgramStep, ProgramStepText } from './types.js';

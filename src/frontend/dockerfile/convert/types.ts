@@ -1,6 +1,7 @@
 import type { Digest, ImageConfig } from '../../../oci/index.js';
 import type { GraphBuildOptions, SourceRef } from '../../../graph/index.js';
 import type { ApplyLangCacheOptions } from '../../../langcache/index.js';
+import type { Command } from '../instructions/index.js';
 
 /** How the front end learns a base image's config; the builder implements it (local store, later a registry). */
 export interface ImageResolver {
@@ -15,14 +16,26 @@ export interface ImageResolver {
 export type NamedContext = { type: 'local' } | { type: 'image'; ref: string };
 
 /**
- * A step given by another front end (the SDK): its instructions, parsed on their own, appended to the last stage.
- * Its vertices carry the step's own source location (the SDK caller's file and line) and `noCache`.
+ * A step given by another front end (the SDK): its instructions as typed records, appended to the last stage and
+ * dispatched as they are (no text is parsed). Each record's location names where it comes from (the SDK caller's
+ * file and line); its vertices carry that location and `noCache`.
  */
 export interface ProgramStep {
-  /** the step's instructions (one or a few lines; a RUN may carry a heredoc) */
-  instructions: string;
-  location?: SourceRef;
+  /** the step's instructions (one or a few: a step run as another user is wrapped in USER records) */
+  commands: Command[];
   /** the step always runs (`skipCache()`) */
+  noCache?: boolean;
+}
+
+/**
+ * A program step as text, for a process boundary (the local hand-off): what {@link programStepText} writes and
+ * {@link programStepFromText} reads back into the same records.
+ */
+export interface ProgramStepText {
+  /** the step's instructions as Dockerfile text (one or a few lines; a RUN may carry a heredoc) */
+  instructions: string;
+  /** where every instruction of the step comes from */
+  location?: SourceRef;
   noCache?: boolean;
 }
 

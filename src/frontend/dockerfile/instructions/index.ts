@@ -6,6 +6,12 @@ export type { ParseInstructionOptions } from './parse-instruction.js';
 export { parseDockerfile, parseDockerfileFromResult } from './parse-dockerfile.js';
 export type { ParseDockerfileOptions } from './parse-dockerfile.js';
 export { parseGoDuration } from './duration.js';
+export { renderCommand } from './render.js';
+export {
+  heredocDelimiter, makeArg, makeCmd, makeCopy, makeEntrypoint, makeEnv, makeExpose, makeHealthcheck, makeLabel, makeRun, makeShell,
+  makeStopSignal, makeUser, makeVolume, makeWorkdir, quoteWord,
+} from './make.js';
+export type { MakeCopyOptions, MakeHealthcheckOptions, MakeOptions, MakeRunOptions } from './make.js';
 export { suggest } from './suggest.js';
 export type {
   ArgCommand,

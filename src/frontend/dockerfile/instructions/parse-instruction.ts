@@ -73,7 +73,6 @@ function base<N extends string>(req: Request, name: N) {
     name,
     original: req.original.trim(),
     location: { startLine: req.node.startLine, endLine: req.node.endLine },
-    node: req.node,
   };
   return req.comments.length > 0 ? { ...out, comments: [...req.comments] } : out;
 }

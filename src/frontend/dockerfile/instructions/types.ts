@@ -1,9 +1,11 @@
-import type { Directives, Heredoc, Node, Warning } from '../parser/index.js';
+import type { Directives, Heredoc, Warning } from '../parser/index.js';
 
 /** Where an instruction came from, for errors and progress names. */
 export interface Location {
   startLine: number;
   endLine: number;
+  /** the file the instruction is in, when it is not the Dockerfile being converted (the SDK caller's file) */
+  file?: string;
 }
 
 export interface KeyValue {
@@ -29,7 +31,6 @@ interface Base {
   /** original text of the instruction (for progress and history) */
   original: string;
   location: Location;
-  node: Node;
   /** comment lines directly above the instruction (without `#`) */
   comments?: string[];
 }

@@ -2,9 +2,10 @@ import path from 'node:path';
 import { BuildError } from '../errors/index.js';
 import { defaultRoot } from '../engine/index.js';
 import { digestCacheFileFor, KilnClient, remoteTarget, runRemoteBuild, type RemoteBuild, type RemoteEvent, type RemoteTemplate } from '../client/index.js';
-import { templateReads } from './reads.js';
-import { logEntry } from './logger.js';
-import type { BuildInfo, BuildLogEntry, BuildOptions, BuildProgressEvent, BuildStatus, TemplateData } from './types.js';
+import {
+  logEntry, templateReads, type BuildInfo, type BuildLogEntry, type BuildOptions, type BuildProgressEvent, type BuildStatus, type RemoteOptions,
+  type TemplateBackend, type TemplateData,
+} from '../sdk/index.js';
 
 /** Where a remote call goes: `apiKey`/`baseUrl` given, or `KILN_API_KEY`/`KILN_HOST` set; undefined: local. */
 export function remoteOf(opts: { apiKey?: string; baseUrl?: string } = {}): { baseUrl: string; apiKey?: string } | undefined {
@@ -102,4 +103,18 @@ export function deleteRemote(name: string, target: { baseUrl: string; apiKey?: s
       throw err;
     }
   });
+}
+
+/** The kiln build service `opts` names (or KILN_API_KEY / KILN_HOST), as the SDK's backend. */
+export function remoteBackend(opts: RemoteOptions): TemplateBackend {
+  const target = remoteOf(opts);
+  if (!target) throw new Error('remoteBackend: no service is named (apiKey, baseUrl, KILN_API_KEY or KILN_HOST)');
+  return {
+    build: (data, o) => buildRemote(data, o, target),
+    start: (data, o) => buildRemote(data, o, target, true),
+    status: (buildId) => getBuildStatusRemote(buildId, target),
+    exists: (name) => existsRemote(name, target),
+    list: () => listRemote(target),
+    delete: (name) => deleteRemote(name, target),
+  };
 }

@@ -3,9 +3,7 @@ import { loadLocalImage, normalizeRef, openState, runBuild } from '../engine/ind
 import type { ProgressEvent, ProgressSink } from '../progress/index.js';
 import { BuildError, isNotFound } from '../errors/index.js';
 import { parseRegistryRef, type RegistryOptions } from '../registry/index.js';
-import { logEntry } from './logger.js';
-import { prepareTemplateBuild } from './prepare.js';
-import type { BuildInfo, BuildOptions, TemplateData } from './types.js';
+import { logEntry, prepareTemplateBuild, type BuildInfo, type BuildOptions, type TemplateBackend, type TemplateData } from '../sdk/index.js';
 
 /** A progress sink that forwards to the SDK's onLog / onProgress callbacks. */
 function callbackProgress(opts: BuildOptions): ProgressSink {
@@ -149,4 +147,14 @@ export async function imageExists(name: string, root?: string): Promise<boolean>
   } finally {
     state.close();
   }
+}
+
+/** This machine's engine and image store under `root` (default the state root), as the SDK's backend. */
+export function localBackend(root?: string): TemplateBackend {
+  return {
+    build: (data, opts) => buildTemplateData(data, opts),
+    exists: (name) => imageExists(name, root),
+    list: () => localTemplates(root),
+    delete: (name) => deleteLocalTemplate(name, root),
+  };
 }

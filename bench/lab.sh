@@ -31,6 +31,15 @@ case " $BUILDERS " in *" docker-buildkit "*)
   "$LAB/start-dockerd.sh" ;;
 esac
 [ -f "$LAB/bases/busybox-rootfs.tar" ] || "$LAB/make-bases.sh" all
+# dockerd builds only from bases imported into it (a fresh dockerd has none): import each tarball it lacks
+case " $BUILDERS " in *" docker-buildkit "*)
+  for b in busybox-rootfs.tar:lab/busybox:latest:/bin/sh debian-bookworm-rootfs.tar:lab/debian:bookworm:bash node20-rootfs.tar:lab/node:20:node; do
+    IFS=: read -r tarball name tag cmd <<< "$b"
+    [ -f "$LAB/bases/$tarball" ] || continue
+    /usr/bin/docker image inspect "$name:$tag" >/dev/null 2>&1 && continue
+    /usr/bin/docker import -c "CMD [\"$cmd\"]" -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' "$LAB/bases/$tarball" "$name:$tag" >/dev/null
+  done ;;
+esac
 for s in $SCEN; do [ -f "$LAB/scenarios/$s.steps" ] || "$LAB/make-scenarios.sh" "$s" >/dev/null; done
 echo "load before the run: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
 LAB_KILN_REPO="$REPO" "$LAB/bench.sh" -n "$REPS" -b "$BUILDERS" -s "$SCEN"

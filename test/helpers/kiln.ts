@@ -1,6 +1,6 @@
 /** Test helpers: run the real `bin/kiln` against a temporary state directory with a busybox base image. */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, promises as fsp, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, promises as fsp, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,6 +36,7 @@ export function busyboxRootfsTar(): string {
   const out = path.join(tmpdir(), `kiln-test-busybox-${process.pid}.tar`);
   const r = spawnSync('bash', [path.join(repoRoot, 'scripts', 'make-busybox-rootfs.sh'), out], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`make-busybox-rootfs failed: ${r.stderr}`);
+  process.once('exit', () => rmSync(out, { force: true }));
   busyboxTar = out;
   return out;
 }

@@ -456,7 +456,9 @@ describe('kiln serve', () => {
     assert.equal(seen.none, 'lo,');
     assert.notEqual(seen.isolated, seen.host, 'isolated is its own namespace, not the host\'s');
     assert.notEqual(seen.isolated, seen.none);
-    const fail = await kiln(['--root', root, 'build', '--progress=plain', await newContext({ Dockerfile: 'FROM busybox:latest\nRUN exit 4\n' })]);
+    const failCtx = await newContext({ Dockerfile: 'FROM busybox:latest\nRUN exit 4\n' });
+    dirs.push(failCtx);
+    const fail = await kiln(['--root', root, 'build', '--progress=plain', failCtx]);
     assert.equal(fail.code, 1);
     assert.match(fail.stderr, /exit code 4/);
   });

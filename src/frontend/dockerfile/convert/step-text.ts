@@ -1,21 +1,14 @@
 import { DockerfileError } from '../../../errors/index.js';
+import { canonicalJson } from '../../../oci/index.js';
 import { parse } from '../parser/index.js';
 import { parseInstruction, renderCommand, type Command } from '../instructions/index.js';
 import type { ProgramStep, ProgramStepText } from './types.js';
 
-/** A record as comparable text: keys sorted, `location` and undefined fields left out. */
-function canonical(cmd: Command): string {
-  const { location: _location, ...rest } = cmd;
-  return JSON.stringify(rest, (_key, value: unknown) => {
-    if (!value || typeof value !== 'object' || Array.isArray(value)) return value;
-    const o = value as Record<string, unknown>;
-    return Object.fromEntries(Object.keys(o).sort().map((k) => [k, o[k]]));
-  });
-}
-
 /** Do two records say the same thing (their locations aside)? */
 export function sameCommand(a: Command, b: Command): boolean {
-  return canonical(a) === canonical(b);
+  const { location: _a, ...ra } = a;
+  const { location: _b, ...rb } = b;
+  return canonicalJson(ra) === canonicalJson(rb);
 }
 
 /**

@@ -3,6 +3,7 @@ import { BuildError, formatUserError } from '../errors/index.js';
 import { defaultRoot, openState, type State } from '../engine/index.js';
 import { spawnSync } from 'node:child_process';
 import type { CliContext } from './shared.js';
+import { restoreHeldCaCerts } from '../proc/index.js';
 import { version } from './version.js';
 import { extractHost, extractRoot, ignoreBrokenPipes, reportFailure } from './argv.js';
 import { registerBuild } from './commands/build.js';
@@ -37,6 +38,7 @@ function commandPath(program: Command, argv: string[]): string[] {
 }
 
 export async function main(rawArgv: string[]): Promise<number> {
+  restoreHeldCaCerts();
   ignoreBrokenPipes();
   const rooted = extractRoot(rawArgv);
   const root = rooted.root;

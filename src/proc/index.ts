@@ -1,2 +1,3 @@
 export { pidAlive, processStartTime, ownerAlive } from './alive.js';
 export type { ProcessOwner } from './alive.js';
+export { restoreHeldCaCerts, trustHeldCaCerts } from './trust.js';

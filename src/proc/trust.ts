@@ -1,0 +1,43 @@
+import { readFileSync } from 'node:fs';
+import tls from 'node:tls';
+
+/*
+ * The extra CA certificates (`NODE_EXTRA_CA_CERTS`) of a kiln started without them. Node 20 reads that file at every
+ * start-up (~40 ms for a system bundle), before any code runs, and has no API to add CAs later. bin/kiln starts the
+ * `build` and `--version` commands with the variable moved to KILN_HELD_EXTRA_CA_CERTS: a build handed to the local
+ * server speaks only to a unix socket. A command that goes on in this process gives it back: children get the
+ * variable as it was, and the first outgoing HTTP request waits for an undici agent that trusts Node's roots plus
+ * that file (what Node would have done at start-up) to become fetch's global dispatcher.
+ */
+
+const HELD = 'KILN_HELD_EXTRA_CA_CERTS';
+let held: string | undefined;
+let installing: Promise<void> | undefined;
+
+/** Call once, first thing, in a command that may spawn programs or fetch: puts the held variable back. */
+export function restoreHeldCaCerts(env: NodeJS.ProcessEnv = process.env): void {
+  const file = env[HELD];
+  if (file === undefined) return;
+  delete env[HELD];
+  if (env.NODE_EXTRA_CA_CERTS === undefined) env.NODE_EXTRA_CA_CERTS = file;
+  if (file !== '') held = file;
+}
+
+/** Await before an outgoing fetch: trusts the held certificates first when the process started without them. */
+export function trustHeldCaCerts(): Promise<void> {
+  if (held === undefined) return Promise.resolve();
+  installing ??= (async () => {
+    const file = held!;
+    let extra: string;
+    try {
+      extra = readFileSync(file, 'utf8');
+    } catch (err) {
+      // Node's own behaviour for an unreadable file: a warning, and the default roots.
+      process.emitWarning(`Ignoring extra certs from \`${file}\`, load failed: ${(err as Error).message}`);
+      return;
+    }
+    const { Agent, setGlobalDispatcher } = await import('undici');
+    setGlobalDispatcher(new Agent({ connect: { ca: [...tls.rootCertificates, extra] } }));
+  })();
+  return installing;
+}

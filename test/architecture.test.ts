@@ -153,6 +153,7 @@ const PACKAGES: Record<string, string[]> = {
   picocolors: ['progress'],
   'tar-stream': ['layer', 'exporter', 'ops', 'cache-io'],
   tsx: ['cli'],
+  undici: ['proc'],
 };
 
 /** The folders (under src/) whose functions are held to MAX_FUNCTION_LINES. */

@@ -3,9 +3,10 @@ import tls from 'node:tls';
 
 /*
  * The extra CA certificates (`NODE_EXTRA_CA_CERTS`) of a kiln started without them. Node 20 reads that file at every
- * start-up (~40 ms for a system bundle), before any code runs, and has no API to add CAs later. bin/kiln starts the
- * `build` and `--version` commands with the variable moved to KILN_HELD_EXTRA_CA_CERTS: a build handed to the local
- * server speaks only to a unix socket. A command that goes on in this process gives it back: children get the
+ * start-up (~40 ms for a system bundle), before any code runs, and has no API to add CAs later. bin/kiln starts
+ * `--version`, and `build` unless a flag names a registry, with the variable moved to KILN_HELD_EXTRA_CA_CERTS: a
+ * build handed to the local server speaks only to a unix socket, and most local builds fetch nothing. The full CLI
+ * gives it back (restoreHeldCaCerts, first thing in main): children get the
  * variable as it was, and the first outgoing HTTP request waits for an undici agent that trusts Node's roots plus
  * that file (what Node would have done at start-up) to become fetch's global dispatcher.
  */

@@ -1,6 +1,6 @@
 /**
- * bin/kiln starts `--version`, and `build` when ROOT/kiln.sock exists, without NODE_EXTRA_CA_CERTS (Node 20 reads
- * that file at every start-up); a build that goes on in-process gets it back before its first fetch
+ * bin/kiln starts `--version`, and `build` unless a flag names a registry, without NODE_EXTRA_CA_CERTS (Node 20
+ * reads that file at every start-up); a build that goes on in-process gets it back before its first fetch
  * (src/proc/trust.ts). Through the real `bin/kiln`: an HTTPS server on loopback whose certificate only
  * NODE_EXTRA_CA_CERTS names serves an `ADD` URL, and a file that does not exist as the variable shows when node read
  * it (its start-up warning) and when it did not.
@@ -67,7 +67,7 @@ describe('bin/kiln and NODE_EXTRA_CA_CERTS', { concurrency: false }, () => {
     assert.match(refused.stderr, /self[- ]signed|SELF_SIGNED|certificate/i);
   });
 
-  test('node starts without the variable for --version, and for build only when ROOT/kiln.sock exists', async (t) => {
+  test('node starts without the variable for --version and for build, unless a flag names a registry', async (t) => {
     if (!requireIntegration(t)) return;
     const missing = path.join(tmp, 'no-such-bundle.pem');
     const version = await kiln(['--version'], { env: { NODE_EXTRA_CA_CERTS: missing } });
@@ -75,11 +75,15 @@ describe('bin/kiln and NODE_EXTRA_CA_CERTS', { concurrency: false }, () => {
     assert.doesNotMatch(version.stderr, STARTUP_WARNING);
     const held = await kiln(['build', '--root', root, '-q', plain], { env: { NODE_EXTRA_CA_CERTS: missing } });
     assert.equal(held.code, 0, held.stderr);
-    assert.doesNotMatch(held.stderr, STARTUP_WARNING, 'node read NODE_EXTRA_CA_CERTS although a socket was there');
-    // a root with no socket: node reads the variable as it always did (and warns about the missing file)
+    assert.doesNotMatch(held.stderr, STARTUP_WARNING, 'node read NODE_EXTRA_CA_CERTS at start-up');
+    // without a socket too: an in-process build that fetches nothing never reads the file
     const other = await newRoot();
     try {
-      const read = await kiln(['build', '--root', other, '-q', plain], { env: { NODE_EXTRA_CA_CERTS: missing } });
+      const quiet = await kiln(['build', '--root', other, '-q', plain], { env: { NODE_EXTRA_CA_CERTS: missing } });
+      assert.equal(quiet.code, 0, quiet.stderr);
+      assert.doesNotMatch(quiet.stderr, STARTUP_WARNING);
+      // flags that name a registry: node reads the variable at start-up as it always did (and warns about the file)
+      const read = await kiln(['build', '--root', other, '-q', '--cache-to', `type=local,dest=${path.join(tmp, 'cache')}`, plain], { env: { NODE_EXTRA_CA_CERTS: missing } });
       assert.equal(read.code, 0, read.stderr);
       assert.match(read.stderr, STARTUP_WARNING);
     } finally {

@@ -5,12 +5,14 @@
 # Both wrap the lab's own `kiln` plug-in (flags, imports, hits). `clear` stops the server (the root is wiped), and
 # kiln-serve's `clear` starts it again after the bases are imported, so its start-up is never in a timed build.
 set -uo pipefail
-D="$(cd "$(dirname "$0")" && pwd)"
-LAB="$(cd "$D/.." && pwd)"
+# Every line before the `exec` of a build is in the timed command (BuildKit's plug-in has one shell layer, this
+# wrapper adds a second): no subshells or helper programs on that path.
+case $0 in */*) D=${0%/*} ;; *) D=. ;; esac
+case $D in /*) ;; *) D="$PWD/$D" ;; esac
 export LAB_KILN_ROOT="${LAB_KILN_ROOT:-/tmp/lab-work/kiln-root}"
 K="${LAB_KILN_REPO:+$LAB_KILN_REPO/bin/kiln}"; [ -n "$K" ] && [ -x "$K" ] || K="$(command -v kiln || true)"
 PIDF=/tmp/lab-work/kiln-serve.pid
-MODE="$(basename "$0")"
+MODE=${0##*/}
 stop_server() {
   [ -f "$PIDF" ] || return 0
   local pid; pid="$(cat "$PIDF")"; rm -f "$PIDF"
@@ -19,7 +21,8 @@ stop_server() {
   kill -KILL "$pid" 2>/dev/null || true
 }
 start_server() {
-  [ -f "$PIDF" ] && kill -0 "$(cat "$PIDF")" 2>/dev/null && [ -S "$LAB_KILN_ROOT/kiln.sock" ] && return 0
+  local pid=
+  [ -f "$PIDF" ] && read -r pid < "$PIDF" && kill -0 "$pid" 2>/dev/null && [ -S "$LAB_KILN_ROOT/kiln.sock" ] && return 0
   mkdir -p /tmp/lab-work
   # the TCP API on an ephemeral loopback port (unused here); builds come in on ROOT/kiln.sock
   setsid "$K" --root "$LAB_KILN_ROOT" serve --listen 127.0.0.1:0 >>/tmp/lab-work/kiln-serve.log 2>&1 < /dev/null &

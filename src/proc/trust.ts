@@ -6,9 +6,9 @@ import tls from 'node:tls';
  * start-up (~40 ms for a system bundle), before any code runs, and has no API to add CAs later. bin/kiln starts
  * `--version`, and `build` unless a flag names a registry, with the variable moved to KILN_HELD_EXTRA_CA_CERTS: a
  * build handed to the local server speaks only to a unix socket, and most local builds fetch nothing. The full CLI
- * gives it back (restoreHeldCaCerts, first thing in main): children get the
- * variable as it was, and the first outgoing HTTP request waits for an undici agent that trusts Node's roots plus
- * that file (what Node would have done at start-up) to become fetch's global dispatcher.
+ * gives it back (restoreHeldCaCerts, first thing in main), so children get the variable as it was; the first
+ * outgoing request waits for an undici agent that trusts Node's roots plus that file (what Node would have done at
+ * start-up) to become fetch's global dispatcher.
  */
 
 const HELD = 'KILN_HELD_EXTRA_CA_CERTS';

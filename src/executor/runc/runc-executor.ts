@@ -231,8 +231,9 @@ export class RuncExecutor implements Executor {
       clearTimeout(timer);
       watching.abort();
       req.signal?.removeEventListener('abort', onAbort);
-      // `runc run` normally deletes its container; this covers kills and runc failures.
-      await this.#exec(runtime, ['delete', '-f', id]).catch(() => undefined);
+      // `runc run` deletes its container when it ends (its state folder, ROOT/exec/runc/ID, is gone); runc is
+      // started again only after a kill or a runc failure left one behind (one process less per RUN step).
+      if (await stat(path.join(this.#runcRoot, id)).then(() => true, () => false)) await this.#exec(runtime, ['delete', '-f', id]).catch(() => undefined);
     }
   }
 

@@ -8,9 +8,13 @@ import path from 'node:path';
  * something inside it is created, even if it is removed again (a mount point stub), so without this a step that
  * changed nothing would still produce a layer with that directory in it. Deepest first, so parents that become
  * empty are looked at too. Returns the relative paths removed.
+ *
+ * The walk first finds the folders that would go if none were opaque; one `getfattr` then reads the opaque flag of
+ * all of them (a RUN step's upper dir usually has a few, runc's mount points), and an opaque folder stays with every
+ * folder above it.
  */
 export function dropCopyUps(upperDir: string, lowerDirs: string[]): string[] {
-  const removed: string[] = [];
+  const candidates: string[] = [];
   const visit = (rel: string): boolean => {
     const abs = path.join(upperDir, rel);
     let names: Dirent[];
@@ -26,14 +30,25 @@ export function dropCopyUps(upperDir: string, lowerDirs: string[]): string[] {
       if (d.isDirectory() && visit(rel ? `${rel}/${d.name}` : d.name)) left--;
     }
     if (rel === '' || left > 0) return false;
-    const mine = lstatSync(abs);
     const lower = lowerDir(lowerDirs, rel);
-    if (!lower || !sameDir(mine, lower) || isOpaque(abs)) return false;
-    rmdirSync(abs);
-    removed.push(rel);
+    if (!lower || !sameDir(lstatSync(abs), lower)) return false;
+    candidates.push(rel);
     return true;
   };
   visit('');
+  if (candidates.length === 0) return [];
+  const kept = new Set<string>();
+  for (const rel of opaqueOf(upperDir, candidates)) {
+    // the folder stays, so every folder above it is not empty
+    for (let p = rel; p !== '.' && p !== ''; p = path.posix.dirname(p)) kept.add(p);
+  }
+  // candidates are in walk order, children before their parents
+  const removed: string[] = [];
+  for (const rel of candidates) {
+    if (kept.has(rel)) continue;
+    rmdirSync(path.join(upperDir, rel));
+    removed.push(rel);
+  }
   return removed;
 }
 
@@ -51,6 +66,43 @@ function lowerDir(lowerDirs: string[], rel: string): Stats | undefined {
 
 function sameDir(a: Stats, b: Stats): boolean {
   return a.mode === b.mode && a.uid === b.uid && a.gid === b.gid && Math.floor(a.mtimeMs) === Math.floor(b.mtimeMs);
+}
+
+/** Names getfattr prints as given (it escapes others with backslashes), so its `# file:` lines map back to them. */
+const PLAIN_PATH = /^[A-Za-z0-9._/+@:,=-]+$/;
+const BATCH = 256;
+
+/**
+ * The folders among `rels` (under `upperDir`) with `trusted.overlay.opaque=y`: plain names in one getfattr per 256
+ * folders, others one each. A folder getfattr cannot read counts as opaque (it is kept).
+ */
+function opaqueOf(upperDir: string, rels: string[]): string[] {
+  const opaque: string[] = [];
+  const plain = rels.filter((r) => PLAIN_PATH.test(path.join(upperDir, r)));
+  const odd = rels.filter((r) => !PLAIN_PATH.test(path.join(upperDir, r)));
+  for (let i = 0; i < plain.length; i += BATCH) {
+    const batch = plain.slice(i, i + BATCH);
+    const r = spawnSync('getfattr', ['--absolute-names', '-e', 'text', '-n', 'trusted.overlay.opaque', ...batch.map((rel) => path.join(upperDir, rel))], { encoding: 'utf8' });
+    if (r.error) {
+      opaque.push(...batch);
+      continue;
+    }
+    const found = new Map<string, string>();
+    let file: string | undefined;
+    for (const line of r.stdout.split('\n')) {
+      if (line.startsWith('# file: ')) file = line.slice('# file: '.length);
+      else if (file !== undefined && line.startsWith('trusted.overlay.opaque=')) found.set(file, line.slice('trusted.overlay.opaque='.length));
+    }
+    // exit status 1 with "No such attribute" on stderr is the usual answer for folders without it; anything else
+    // getfattr complains about keeps the folder
+    const failed = r.stderr.split('\n').filter((l) => l && !/: No such attribute$/.test(l));
+    for (const rel of batch) {
+      const abs = path.join(upperDir, rel);
+      if (found.get(abs) === '"y"' || failed.some((l) => l.startsWith(`getfattr: ${abs}:`) || l.startsWith(`${abs}:`))) opaque.push(rel);
+    }
+  }
+  for (const rel of odd) if (isOpaque(path.join(upperDir, rel))) opaque.push(rel);
+  return opaque;
 }
 
 function isOpaque(abs: string): boolean {

@@ -80,7 +80,7 @@ const PARTS: Record<string, Part> = {
   graph: { tier: 'storage', uses: ['errors', 'oci'] },
   context: { tier: 'storage', uses: ['errors', 'oci', 'sparse'] },
   layer: { tier: 'storage', uses: ['errors', 'oci', 'store', 'sparse'] },
-  registry: { tier: 'storage', uses: ['errors', 'oci', 'proc', 'store'] },
+  registry: { tier: 'storage', uses: ['errors', 'oci', 'store'] },
   exporter: { tier: 'storage', uses: ['errors', 'oci', 'store'] },
   // cache
   // refs over layers, blobs and snapshots (acquire, mount, commit, usable) and the leases GC honours

@@ -6,9 +6,9 @@ import tls from 'node:tls';
  * start-up (~40 ms for a system bundle), before any code runs, and has no API to add CAs later. bin/kiln starts
  * `--version`, and `build` unless a flag names a registry, with the variable moved to KILN_HELD_EXTRA_CA_CERTS: a
  * build handed to the local server speaks only to a unix socket, and most local builds fetch nothing. The full CLI
- * gives it back (restoreHeldCaCerts, first thing in main), so children get the variable as it was; the first
- * outgoing request waits for an undici agent that trusts Node's roots plus that file (what Node would have done at
- * start-up) to become fetch's global dispatcher.
+ * gives it back (restoreHeldCaCerts, first thing in main), so children get the variable as it was, and from then
+ * on fetch itself first waits for an undici agent that trusts Node's roots plus that file (what Node would have
+ * done at start-up) to become its global dispatcher: every request of the process, whoever makes it.
  */
 
 const HELD = 'KILN_HELD_EXTRA_CA_CERTS';
@@ -21,10 +21,13 @@ export function restoreHeldCaCerts(env: NodeJS.ProcessEnv = process.env): void {
   if (file === undefined) return;
   delete env[HELD];
   if (env.NODE_EXTRA_CA_CERTS === undefined) env.NODE_EXTRA_CA_CERTS = file;
-  if (file !== '') held = file;
+  if (file === '' || held !== undefined) return;
+  held = file;
+  const untrusting = globalThis.fetch;
+  globalThis.fetch = (input, init) => trustHeldCaCerts().then(() => untrusting(input, init));
 }
 
-/** Await before an outgoing fetch: trusts the held certificates first when the process started without them. */
+/** Resolves once fetch trusts the held certificates (at once when nothing is held). */
 export function trustHeldCaCerts(): Promise<void> {
   if (held === undefined) return Promise.resolve();
   installing ??= (async () => {

@@ -3,7 +3,6 @@ import { Readable, Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { BuildError, isBuildError, type ErrorCode } from '../errors/index.js';
 import { MediaType, sha256, type Descriptor, type Digest } from '../oci/index.js';
-import { trustHeldCaCerts } from '../proc/index.js';
 import { basicHeader, normalizeAuthKey, parseChallenge, readDockerAuths, type AuthChallenge, type Credentials } from './auth.js';
 import { registryError } from './errors.js';
 import { isLoopbackHost, manifestReference, type RegistryRef } from './ref.js';
@@ -262,7 +261,6 @@ export class RegistryClient {
       if (o.body) headers['content-length'] = String(o.body.length);
       let res: Response;
       try {
-        await trustHeldCaCerts();
         res = await this.doFetch(url, { method: o.method, headers, ...(o.body ? { body: o.body } : {}), redirect: 'follow', ...(o.signal ? { signal: o.signal } : {}) });
       } catch (err) {
         if ((err as Error).name === 'AbortError' || o.signal?.aborted) throw o.signal?.reason ?? err;

@@ -2,7 +2,6 @@ import type { Command } from 'commander';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { BuildError } from '../../errors/index.js';
-import { trustHeldCaCerts } from '../../proc/index.js';
 import { dockerConfigPath, normalizeAuthKey, parseChallenge, RegistryClient } from '../../registry/index.js';
 import type { CliContext } from '../shared.js';
 
@@ -34,7 +33,6 @@ async function verify(host: string, username: string, password: string): Promise
   const base = new RegistryClient({ dockerConfig: false }).baseUrl(host);
   const basic = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
   let res: Response;
-  await trustHeldCaCerts();
   try {
     res = await fetch(base, { headers: { authorization: basic } });
   } catch (cause) {

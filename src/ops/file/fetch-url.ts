@@ -7,7 +7,6 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { BuildError } from '../../errors/index.js';
-import { trustHeldCaCerts } from '../../proc/index.js';
 import type { FetchUrlOptions, FetchUrlResult } from './types.js';
 
 /**
@@ -21,7 +20,6 @@ export async function fetchUrl(opts: FetchUrlOptions): Promise<FetchUrlResult> {
   const expected = opts.checksum === undefined ? undefined : parseChecksum(opts.checksum);
   let res: Response;
   try {
-    await trustHeldCaCerts();
     res = await fetch(url, { redirect: 'follow', signal: opts.signal });
   } catch (err) {
     if (opts.signal?.aborted) throw err;

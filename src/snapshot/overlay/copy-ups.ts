@@ -78,8 +78,9 @@ const BATCH = 256;
  */
 function opaqueOf(upperDir: string, rels: string[]): string[] {
   const opaque: string[] = [];
-  const plain = rels.filter((r) => PLAIN_PATH.test(path.join(upperDir, r)));
-  const odd = rels.filter((r) => !PLAIN_PATH.test(path.join(upperDir, r)));
+  const plain: string[] = [];
+  const odd: string[] = [];
+  for (const rel of rels) (PLAIN_PATH.test(path.join(upperDir, rel)) ? plain : odd).push(rel);
   for (let i = 0; i < plain.length; i += BATCH) {
     const batch = plain.slice(i, i + BATCH);
     const r = spawnSync('getfattr', ['--absolute-names', '-e', 'text', '-n', 'trusted.overlay.opaque', ...batch.map((rel) => path.join(upperDir, rel))], { encoding: 'utf8' });

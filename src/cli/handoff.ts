@@ -3,7 +3,8 @@ import { BuildError, ERROR_CODES, type ErrorCode } from '../errors/index.js';
 import type { BuildResult } from '../engine/index.js';
 import type { ProgramStepText } from '../frontend/dockerfile/convert/index.js';
 import { writeFile } from 'node:fs/promises';
-import { parseEndpoint, readAll, request, responseError, type Endpoint, type RemoteEvent } from '../client/index.js';
+import type { Socket } from 'node:net';
+import { connectUnix, NoAnswerError, requestOn, responseError, type RemoteEvent } from '../client/index.js';
 import { localImageName } from '../oci/index.js';
 import { createProgress, type ProgressEvent, type ProgressMode, type ProgressSink } from '../progress/index.js';
 
@@ -58,16 +59,30 @@ export function fileSecrets(specs: string[]): Array<{ id: string; file: string }
   return secrets;
 }
 
-/** The server behind ROOT/kiln.sock answers (a socket left by a killed server does not). */
-export async function localServerAnswers(socket: string): Promise<Endpoint | undefined> {
-  const ep = parseEndpoint(`unix:${socket}`);
-  try {
-    const res = await request(ep, { method: 'GET', path: '/health' });
-    await readAll(res);
-    return res.status === 200 ? ep : undefined;
-  } catch {
-    return undefined;
-  }
+/**
+ * A connection to the server behind ROOT/kiln.sock, or undefined when none answers (a socket left by a killed server
+ * refuses): the build then goes on in this process. The request goes on this same connection (sendLocalBuild), so a
+ * warm hand-off costs one connection and one request.
+ */
+export async function openLocalServer(socket: string): Promise<Socket | undefined> {
+  return connectUnix(socket);
+}
+
+/** The request body of `POST /local/v1/builds` (src/server/local.ts checks it against its schema). */
+function handoffBody(input: HandoffInput, o: Record<string, unknown>, secrets: Array<{ id: string; file: string }>): Record<string, unknown> {
+  return {
+    contextDir: path.resolve(input.contextDir),
+    ...(input.dockerfile ? { dockerfile: path.resolve(input.dockerfile) } : {}),
+    ...(input.dockerfileText !== undefined ? { dockerfileText: input.dockerfileText } : {}),
+    ...(input.steps?.length ? { steps: input.steps } : {}),
+    tags: o.tag as string[],
+    buildArgs: buildArgsOf(o.buildArg as string[]),
+    ...(o.target ? { target: o.target as string } : {}),
+    ...(o.cache === false ? { noCache: true } : {}),
+    noCacheFilter: (o.cacheFilter ?? o.noCacheFilter ?? []) as string[],
+    ...(o.network === 'none' || o.network === 'isolated' ? { network: o.network } : {}),
+    secrets: [...secrets, ...input.secrets.flatMap((s) => (s.file ? [{ id: s.id, file: s.file }] : []))],
+  };
 }
 
 interface Streamed {
@@ -101,41 +116,34 @@ async function streamBuild(res: AsyncIterable<Buffer>, progress: ProgressSink): 
 }
 
 /**
- * Send the build to the server at `ep` (ROOT/kiln.sock), show its progress, write what `kiln build` writes at the
- * end (metadata file, explain lines, the image line). `o` holds the build command's parsed flags (commander's names).
+ * Send the build on `conn` (openLocalServer: ROOT/kiln.sock), show its progress, write what `kiln build` writes at
+ * the end (metadata file, explain lines, the image line). `o` holds the build command's parsed flags (commander's
+ * names). False when the server closed the connection without answering (one shutting down): nothing was shown,
+ * and the caller builds in this process.
  */
-export async function sendLocalBuild(ep: Endpoint, socket: string, input: HandoffInput, o: Record<string, unknown>, secrets: Array<{ id: string; file: string }>): Promise<void> {
-  const progress = createProgress(o.quiet ? 'quiet' : (o.progress as ProgressMode));
+export async function sendLocalBuild(conn: Socket, socket: string, input: HandoffInput, o: Record<string, unknown>, secrets: Array<{ id: string; file: string }>): Promise<boolean> {
   const ac = new AbortController();
   const onSig = (): void => ac.abort();
   process.once('SIGINT', onSig);
   process.once('SIGTERM', onSig);
+  let progress: ProgressSink | undefined;
   let out: Streamed = {};
   try {
+    const res = await requestOn(conn, { method: 'POST', path: '/local/v1/builds', headers: { 'content-type': 'application/json' }, body: JSON.stringify(handoffBody(input, o, secrets)), signal: ac.signal });
+    progress = createProgress(o.quiet ? 'quiet' : (o.progress as ProgressMode));
     info(progress, `handing the build to kiln serve (${socket}); --no-daemon builds in this process`);
-    const body = {
-      contextDir: path.resolve(input.contextDir),
-      ...(input.dockerfile ? { dockerfile: path.resolve(input.dockerfile) } : {}),
-      ...(input.dockerfileText !== undefined ? { dockerfileText: input.dockerfileText } : {}),
-      ...(input.steps?.length ? { steps: input.steps } : {}),
-      tags: o.tag as string[],
-      buildArgs: buildArgsOf(o.buildArg as string[]),
-      ...(o.target ? { target: o.target as string } : {}),
-      ...(o.cache === false ? { noCache: true } : {}),
-      noCacheFilter: (o.cacheFilter ?? o.noCacheFilter ?? []) as string[],
-      ...(o.network === 'none' || o.network === 'isolated' ? { network: o.network } : {}),
-      secrets: [...secrets, ...input.secrets.flatMap((s) => (s.file ? [{ id: s.id, file: s.file }] : []))],
-    };
-    const res = await request(ep, { method: 'POST', path: '/local/v1/builds', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: ac.signal });
     if (res.status !== 200) throw await responseError(res);
-    out = await streamBuild(res.body as AsyncIterable<Buffer>, progress);
+    out = await streamBuild(res.body, progress);
   } catch (err) {
+    if (err instanceof NoAnswerError && !progress) return false;
     if (ac.signal.aborted) out = { failure: new BuildError('ERR_KILN_INTERRUPTED', 'build interrupted (the server cancels it)') };
     else throw err;
   } finally {
+    conn.destroy();
     process.off('SIGINT', onSig);
     process.off('SIGTERM', onSig);
   }
+  progress ??= createProgress(o.quiet ? 'quiet' : (o.progress as ProgressMode));
   const result = out.result;
   if (!result) {
     progress.finish(false);
@@ -149,4 +157,5 @@ export async function sendLocalBuild(ep: Endpoint, socket: string, input: Handof
   const tags = (o.tag as string[]).map(localImageName);
   if (o.quiet) process.stdout.write(`${result.imageDigest}\n`);
   else process.stderr.write(`image ${result.imageDigest}${tags.length ? ` tagged ${tags.join(', ')}` : ''}\n`);
+  return true;
 }

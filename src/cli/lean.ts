@@ -2,11 +2,11 @@ import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { defaultRoot } from '../stateroot/index.js';
 import { extractHost, extractRoot, ignoreBrokenPipes, reportFailure } from './argv.js';
-import { fileSecrets, localServerAnswers, sendLocalBuild } from './handoff.js';
+import { fileSecrets, openLocalServer, sendLocalBuild } from './handoff.js';
 import { version } from './version.js';
 
 /*
- * The `kiln` command's entry (bin/kiln → dist/kiln-lean.mjs). It takes two cases itself, before commander and the
+ * The `kiln` command's entry (bin/kiln → dist/kiln-lean.cjs, from lean-entry.ts). It takes two cases itself, before commander and the
  * engine are loaded: `kiln --version`, and a plain `kiln build` that a `kiln serve` on ROOT/kiln.sock takes (the
  * local hand-off). Everything else — and any build command line it does not fully understand — goes to the full
  * CLI (main.ts), which behaves as it always did; so this parser only has to know the flags it accepts.
@@ -68,11 +68,10 @@ async function leanHandoff(argv: string[], root: string | undefined): Promise<nu
   if (!existsSync(socket)) return undefined;
   const secrets = fileSecrets(o.secret as string[]);
   if (!secrets) return undefined;
-  const ep = await localServerAnswers(socket);
-  if (!ep) return undefined;
+  const conn = await openLocalServer(socket);
+  if (!conn) return undefined;
   try {
-    await sendLocalBuild(ep, socket, { contextDir: context, ...(file ? { dockerfile: file } : {}), secrets: [] }, o, secrets);
-    return 0;
+    return (await sendLocalBuild(conn, socket, { contextDir: context, ...(file ? { dockerfile: file } : {}), secrets: [] }, o, secrets)) ? 0 : undefined;
   } catch (err) {
     return reportFailure(err);
   }
@@ -97,7 +96,7 @@ async function fastPath(rawArgv: string[]): Promise<number | undefined> {
 /** The full CLI, by a path the bundler does not follow (it is its own bundle, dist/kiln.mjs). */
 async function loadFullCli(): Promise<{ main(argv: string[]): Promise<number> }> {
   const here = import.meta.url;
-  const rel = /\/kiln-lean\.mjs$/.test(new URL(here).pathname) ? './kiln.mjs' : './main.js';
+  const rel = /\/kiln-lean\.cjs$/.test(new URL(here).pathname) ? './kiln.mjs' : './main.js';
   return (await import(new URL(rel, here).href)) as { main(argv: string[]): Promise<number> };
 }
 

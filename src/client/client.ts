@@ -1,7 +1,8 @@
 import { createReadStream } from 'node:fs';
 import http from 'node:http';
 import { BuildError } from '../errors/index.js';
-import { parseEndpoint, readAll, request, responseError, type Endpoint } from './http.js';
+import { parseEndpoint, request, type Endpoint } from './http.js';
+import { readAll, responseError } from './response.js';
 import type { ContextManifest } from './manifest.js';
 import type { RemoteBuild, RemoteBuildSpec, RemoteEvent, RemoteTemplate, RemoteTemplateDetail } from './types.js';
 

@@ -1,6 +1,6 @@
 import http from 'node:http';
 import { Readable } from 'node:stream';
-import { BuildError, ERROR_CODES, type ErrorCode } from '../errors/index.js';
+import { BuildError } from '../errors/index.js';
 
 /** Where a service is: `http://HOST:PORT[/prefix]` or `unix:/path/to.sock`. */
 export interface Endpoint {
@@ -44,28 +44,4 @@ export function request(ep: Endpoint, opts: { method: string; path: string; head
     if (opts.body instanceof Readable) opts.body.pipe(req);
     else req.end(opts.body);
   });
-}
-
-export async function readAll(res: HttpResponse): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of res.body as AsyncIterable<Buffer>) chunks.push(c);
-  return Buffer.concat(chunks);
-}
-
-/** A non-2xx answer as the service's coded error (message and code from its JSON body). */
-export async function responseError(res: HttpResponse): Promise<BuildError> {
-  const text = (await readAll(res)).toString('utf8');
-  let code: string | undefined;
-  let message = `HTTP ${res.status}`;
-  let missing: unknown;
-  try {
-    const b = JSON.parse(text) as { error?: { code?: string; message?: string; missing?: unknown } };
-    code = b.error?.code;
-    message = b.error?.message ?? message;
-    missing = b.error?.missing;
-  } catch {
-    if (text) message = `${message}: ${text.slice(0, 200)}`;
-  }
-  const known: ErrorCode = code && code in ERROR_CODES ? (code as ErrorCode) : res.status === 401 ? 'ERR_KILN_SERVICE_AUTH' : res.status === 404 ? 'ERR_KILN_SERVICE_NOT_FOUND' : res.status >= 500 ? 'ERR_KILN_SERVICE_UNAVAILABLE' : 'ERR_KILN_SERVICE_REQUEST';
-  return new BuildError(known, `kiln serve: ${message}`, { details: { status: res.status, ...(missing ? { missing } : {}) } });
 }

@@ -30,6 +30,8 @@ export function explainSolve(opts: {
       ...(parent ? { parentName: parent.name } : {}),
     };
   });
+  // nothing missed: no reason to find, so the build history is not read (a warm rebuild's every build)
+  if (steps.every((st) => st.cached)) return steps.map(() => undefined);
   return explainBuild({
     buildId: opts.record.id,
     context: opts.record.context,

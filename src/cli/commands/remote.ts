@@ -6,7 +6,7 @@ import { defaultRoot } from '../../engine/index.js';
 import { digestCacheFileFor, KilnClient, runRemoteBuild, type RemoteBuildSpec } from '../../client/index.js';
 import { createProgress, type ProgressMode } from '../../progress/index.js';
 import { programStepText, type ProgramStepText } from '../../frontend/dockerfile/convert/index.js';
-import { buildArgsOf, fileSecrets, info, localServerAnswers, replay, sendLocalBuild } from '../handoff.js';
+import { buildArgsOf, fileSecrets, info, openLocalServer, replay, sendLocalBuild } from '../handoff.js';
 import { planAppDir } from '../../planner/index.js';
 import { templateReads, type TemplateData } from '../../sdk/index.js';
 import type { CliContext } from '../shared.js';
@@ -185,19 +185,23 @@ export async function localHandoff(context: string, o: Record<string, unknown>, 
   if (!existsSync(socket) || inProcessOnly(o).length > 0) return false;
   const secrets = fileSecrets(o.secret as string[]);
   if (!secrets) return false; // env secrets: their values are in this process only
-  const ep = await localServerAnswers(socket);
-  if (!ep) return false;
+  // is a server there? (connecting tells; the request goes on a new connection once the input is resolved, which
+  // may take a while for a template, longer than the server waits for a request's head)
+  const probe = await openLocalServer(socket);
+  if (!probe) return false;
+  probe.destroy();
   const input = await resolveBuildInput({ context, ...(o.file ? { file: o.file as string } : {}), buildEnv: o.buildEnv as string[], ...(o.caBundle ? { caBundle: o.caBundle as string } : {}), ...(o.base ? { base: o.base as string } : {}) });
   try {
     // a template's steps cross as Dockerfile text, only when it reads back as the same records
     const steps = input.steps?.map(programStepText);
     if (steps?.some((st) => st === undefined)) return false;
     const { steps: _records, ...rest } = input;
-    await sendLocalBuild(ep, socket, { ...rest, ...(steps ? { steps: steps as ProgramStepText[] } : {}) }, o, secrets);
+    const conn = await openLocalServer(socket);
+    if (!conn) return false;
+    return await sendLocalBuild(conn, socket, { ...rest, ...(steps ? { steps: steps as ProgramStepText[] } : {}) }, o, secrets);
   } finally {
     await input.cleanup();
   }
-  return true;
 }
 
 function clientOf(cli: CliContext): KilnClient {

@@ -7,7 +7,7 @@ const cli = {
   platform: 'node',
   target: 'node20',
   format: 'esm',
-  external: ['better-sqlite3', 'tsx', 'esbuild', 'undici'],
+  external: ['better-sqlite3', 'tsx', 'esbuild', 'undici', 'koffi'],
   banner: { js: "import { createRequire as __kilnCreateRequire } from 'node:module'; const require = __kilnCreateRequire(import.meta.url);" },
   logLevel: 'warning',
   legalComments: 'none',

@@ -20,7 +20,7 @@ fi
 # runc: the OCI runtime; busybox-static: the built-in base image; skopeo: an independent OCI client for tests;
 # debootstrap: Debian base images in tests; docker-registry: a real registry for cache sharing tests;
 # postgresql: PostgreSQL 15 for the service metadata and build-queue tests (each test starts its own server);
-# attr: getfattr for reading overlay xattrs; tar/gzip/bzip2/xz-utils: ADD archive tests;
+# attr: getfattr/setfattr, the tests' independent check of the xattrs kiln reads and writes (kiln calls libc); tar/gzip/bzip2/xz-utils: ADD archive tests;
 # docker.io: a private dockerd (test/helpers/dockerd.ts) proves `docker load` of kiln's docker-archive output.
 PKGS=(runc busybox-static skopeo debootstrap docker-registry postgresql attr tar gzip bzip2 xz-utils zstd ca-certificates time slirp4netns util-linux bsdutils chromium docker.io)
 missing=()

@@ -66,6 +66,8 @@ const PARTS: Record<string, Part> = {
   fsroot: { tier: 'leaf', uses: ['errors'] },
   // files with holes: their data extents and sparse copies (below layer, context and ops)
   sparse: { tier: 'leaf', uses: ['errors'] },
+  // the system calls Node has no API for (mount, umount, extended attributes), through koffi
+  sys: { tier: 'leaf', uses: [] },
   // the default state root (KILN_ROOT, /var/lib/kiln, XDG): found by the lean CLI entry without the engine
   stateroot: { tier: 'leaf', uses: [] },
   // PostgreSQL: connections, migrations and the service schema
@@ -75,11 +77,11 @@ const PARTS: Record<string, Part> = {
   // storage parts
   store: { tier: 'storage', uses: ['errors', 'oci', 'proc'] },
   metadata: { tier: 'storage', uses: ['errors', 'oci'] },
-  snapshot: { tier: 'storage', uses: ['errors', 'oci'] },
-  executor: { tier: 'storage', uses: ['errors', 'oci', 'proc', 'fsroot'] },
+  snapshot: { tier: 'storage', uses: ['errors', 'oci', 'sys'] },
+  executor: { tier: 'storage', uses: ['errors', 'oci', 'proc', 'fsroot', 'sys'] },
   graph: { tier: 'storage', uses: ['errors', 'oci'] },
-  context: { tier: 'storage', uses: ['errors', 'oci', 'sparse'] },
-  layer: { tier: 'storage', uses: ['errors', 'oci', 'store', 'sparse'] },
+  context: { tier: 'storage', uses: ['errors', 'oci', 'sparse', 'sys'] },
+  layer: { tier: 'storage', uses: ['errors', 'oci', 'store', 'sparse', 'sys'] },
   registry: { tier: 'storage', uses: ['errors', 'oci', 'store'] },
   exporter: { tier: 'storage', uses: ['errors', 'oci', 'store'] },
   // cache
@@ -91,7 +93,7 @@ const PARTS: Record<string, Part> = {
   solver: { tier: 'solver', uses: ['errors', 'oci', 'graph'] },
   explain: { tier: 'solver', uses: ['errors', 'oci', 'metadata', 'graph', 'solver'] },
   // ops
-  ops: { tier: 'ops', uses: ['errors', 'oci', 'progress', 'graph', 'solver', 'cache', 'executor', 'context', 'proc', 'sparse', 'fsroot'] },
+  ops: { tier: 'ops', uses: ['errors', 'oci', 'progress', 'graph', 'solver', 'cache', 'executor', 'context', 'proc', 'sparse', 'fsroot', 'sys'] },
   // front ends
   'frontend/dockerfile/parser': { tier: 'frontend', uses: ['errors'] },
   'frontend/dockerfile/shell': { tier: 'frontend', uses: ['errors'] },
@@ -154,6 +156,7 @@ const PACKAGES: Record<string, string[]> = {
   'tar-stream': ['layer', 'exporter', 'ops', 'cache-io'],
   tsx: ['cli'],
   undici: ['proc'],
+  koffi: ['sys'],
 };
 
 /** The folders (under src/) whose functions are held to MAX_FUNCTION_LINES. */

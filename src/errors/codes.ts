@@ -33,7 +33,7 @@ export const ERROR_CODES = {
   ERR_KILN_FETCH_CHECKSUM: { kind: 'failed-precondition', hint: 'the downloaded content does not match --checksum' },
   ERR_KILN_ARCHIVE_UNSAFE: { kind: 'invalid-argument', hint: 'archive entries may not leave the destination' },
   ERR_KILN_ARCHIVE_INVALID: { kind: 'invalid-argument', hint: 'the archive is corrupt, truncated or not a tar (gzip, zstd or plain)' },
-  ERR_KILN_LAYER_TOOL_MISSING: { kind: 'failed-precondition', hint: "install the tool kiln names (getfattr/setfattr come from Debian's attr package)" },
+  ERR_KILN_LAYER_TOOL_MISSING: { kind: 'failed-precondition', hint: 'install the tool kiln names (zstd comes from the Debian package of that name)' },
   ERR_KILN_ARCHIVE_NOT_FOUND: { kind: 'not-found', hint: 'check the path of the archive file or folder' },
   ERR_KILN_ARCHIVE_WRITE: { kind: 'unavailable', hint: 'check that the destination is writable and has free space' },
   ERR_KILN_ARGUMENT: { kind: 'invalid-argument', hint: 'see kiln --help' },

@@ -11,7 +11,7 @@ import { BLOCK, END_OF_ARCHIVE, padding, prepareHeader, ustarInto, type TarHeade
 import type { LayerInfo, WriteLayerOptions } from './types.js';
 import { walkTree, type WalkEntry } from './walk.js';
 import { ChunkedGzip, MEMBER_BYTES, type ChunkCacheOptions } from './gzip-chunks.js';
-import { readTreeXattrs, type XattrMap } from './xattr.js';
+import { readXattrsOf, type XattrMap } from './xattr.js';
 import { encodeSparseMap, scanSegments, type Segment } from './sparse.js';
 import { dataExtents, hasHoles } from '../sparse/index.js';
 
@@ -408,13 +408,11 @@ export async function writeLayer(opts: WriteLayerOptions): Promise<LayerInfo> {
   const epoch = opts.sourceDateEpoch;
   const clamp = epoch === undefined ? (s: number) => s : (s: number) => Math.min(s, epoch);
 
-  const xattrsP = readTreeXattrs(root, opts.signal);
-  xattrsP.catch(() => undefined);
   const sortKey = overlay
     ? (name: string, s: fs.Stats) => (isWhiteoutDevice(s) ? `${WHITEOUT_PREFIX}${name}` : name)
     : undefined;
   const tree = walkTree(root, { signal: opts.signal, sortKey });
-  const xattrs = await xattrsP;
+  const xattrs = readXattrsOf([root, ...tree.map((e) => e.abs)], opts.signal);
 
   const writer = await opts.ingester.writer();
   const out = new TarOutput(writer.stream, compression === 'gzip' ? level : undefined, opts.chunkCache ?? (opts.parallelGzip ? 'parallel' : undefined));

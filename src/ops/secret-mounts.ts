@@ -4,10 +4,11 @@
  * kiln (its owner pid and start time no longer match a live process) is unmounted at the next start.
  * @internal
  */
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promises as fsp, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { processStartTime as startTime } from '../proc/index.js';
+import { MNT_DETACH, MS_NODEV, MS_NOEXEC, MS_NOSUID, mount, umount } from '../sys/index.js';
 
 const PREFIX = 'secret-';
 
@@ -23,10 +24,10 @@ export async function writeSecretFile(opts: { tmpDir: string; value: Buffer; uid
   await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
   const size = Math.max(64 * 1024, opts.value.length + 64 * 1024);
   try {
-    await run('mount', ['-t', 'tmpfs', '-o', `size=${size},mode=0700,nosuid,nodev,noexec`, 'kiln-secret', dir]);
+    mount('kiln-secret', dir, 'tmpfs', MS_NOSUID | MS_NODEV | MS_NOEXEC, `size=${size},mode=0700`);
   } catch (err) {
     await fsp.rmdir(dir).catch(() => undefined);
-    throw err;
+    throw new Error(`mounting a tmpfs for a secret on ${dir}: ${(err as Error).message}`, { cause: err });
   }
   const release = async (): Promise<void> => {
     await unmount(dir);
@@ -63,22 +64,14 @@ export async function cleanSecretMounts(tmpDir: string): Promise<void> {
 }
 
 async function unmount(dir: string): Promise<void> {
-  await run('umount', [dir]).catch(() => run('umount', ['-l', dir]).catch(() => undefined));
-}
-
-function run(cmd: string, args: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    execFile(cmd, args, (err, _stdout, stderr) => (err ? reject(new Error(`${cmd} ${args.join(' ')}: ${stderr.trim() || err.message}`)) : resolve()));
-  });
-}
-
-/** Field 22 of /proc/<pid>/stat (start time in clock ticks), or undefined when there is no such process. */
-function startTime(pid: number): string | undefined {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+    umount(dir);
   } catch {
-    return undefined;
+    try {
+      umount(dir, MNT_DETACH);
+    } catch {
+      /* not mounted */
+    }
   }
 }
 

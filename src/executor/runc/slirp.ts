@@ -11,6 +11,7 @@ import { promises as fsp } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { BuildError } from '../../errors/index.js';
+import { MNT_DETACH, umount } from '../../sys/index.js';
 import { locateRuntime } from './runtime.js';
 import type { PortForward } from '../types.js';
 
@@ -96,7 +97,15 @@ export async function cleanIsolatedNetworks(opts: { dir: string; isStale(name: s
 }
 
 async function removeNetns(p: string): Promise<void> {
-  await run('umount', [p]).catch(() => run('umount', ['-l', p]).catch(() => undefined));
+  try {
+    umount(p);
+  } catch {
+    try {
+      umount(p, MNT_DETACH);
+    } catch {
+      /* not mounted */
+    }
+  }
   await fsp.rm(p, { force: true }).catch(() => undefined);
 }
 

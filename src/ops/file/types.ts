@@ -64,7 +64,7 @@ export interface CopyRequest {
    * this for every COPY/ADD source. Default true. Symlinks below a copied directory are always copied as symlinks.
    */
   followSourceSymlinks?: boolean;
-  /** copy extended attributes (via getfattr/setfattr when installed); default true */
+  /** copy extended attributes (lsetxattr, src/sys); default true */
   xattrs?: boolean;
   /**
    * The step's sources, resolved once (src/context `resolveSources`): the copy writes exactly these entries. When

@@ -1,10 +1,9 @@
 /**
- * Writing extended attributes (read once, with the sources, by src/context). Node has no xattr API: one
- * `setfattr --restore` per copy (the `attr` package). Missing tools mean no xattrs are copied;
- * errors setting one attribute are ignored, as BuildKit logs and ignores them.
+ * Writing extended attributes (read once, with the sources, by src/context): one lsetxattr per attribute through
+ * src/sys (a symlink is not followed). Errors setting one attribute are ignored, as BuildKit logs and ignores them.
  * @internal
  */
-import { spawnSync } from 'node:child_process';
+import { setXattr } from '../../sys/index.js';
 
 /** Names never copied: overlayfs bookkeeping. */
 const SKIPPED_PREFIXES = ['trusted.overlay.'];
@@ -24,29 +23,20 @@ export class XattrWriter {
     else for (const [k, v] of attrs) cur.set(k, v);
   }
 
-  /** Write everything queued. Returns false when setfattr is missing. */
-  flush(): boolean {
-    if (this.pending.size === 0) return true;
-    const lines: string[] = [];
+  /** Write everything queued (after the copier's chown, which clears file capabilities). */
+  flush(): void {
     for (const [p, attrs] of this.pending) {
-      lines.push(`# file: ${quotePath(p)}`);
-      for (const [k, v] of attrs) lines.push(`${k}=0x${v}`);
-      lines.push('');
+      for (const [k, v] of attrs) {
+        if (SKIPPED_PREFIXES.some((s) => k.startsWith(s))) continue;
+        try {
+          setXattr(p, k, Buffer.from(v, 'hex'));
+        } catch {
+          /* ignored, as BuildKit does */
+        }
+      }
     }
     this.pending.clear();
-    const res = spawnSync('setfattr', ['-h', '--restore=-'], { input: lines.join('\n') + '\n', stdio: ['pipe', 'ignore', 'ignore'] });
-    return !(res.error && (res.error as NodeJS.ErrnoException).code === 'ENOENT');
   }
-}
-
-/** getfattr's path quoting: bytes that are control characters, non-ASCII or '\' become \ooo. */
-function quotePath(p: string): string {
-  let s = '';
-  for (const b of Buffer.from(p)) {
-    if (b < 0x21 || b >= 0x7f || b === 0x5c || b === 0x3d) s += '\\' + b.toString(8).padStart(3, '0');
-    else s += String.fromCharCode(b);
-  }
-  return s;
 }
 
 /** Encode an xattr value given as a string (PAX records) to hex. */

@@ -1,6 +1,6 @@
-import { spawnSync } from 'node:child_process';
 import { lstatSync, readdirSync, rmdirSync, type Dirent, type Stats } from 'node:fs';
 import path from 'node:path';
+import { getXattr } from '../../sys/index.js';
 
 /**
  * Remove directories from an overlay upper dir that are only copy-ups: empty, not opaque, and identical in mode,
@@ -9,9 +9,8 @@ import path from 'node:path';
  * changed nothing would still produce a layer with that directory in it. Deepest first, so parents that become
  * empty are looked at too. Returns the relative paths removed.
  *
- * The walk first finds the folders that would go if none were opaque; one `getfattr` then reads the opaque flag of
- * all of them (a RUN step's upper dir usually has a few, runc's mount points), and an opaque folder stays with every
- * folder above it.
+ * The walk first finds the folders that would go if none were opaque; then the opaque flag of each is read (a RUN
+ * step's upper dir usually has a few, runc's mount points), and an opaque folder stays with every folder above it.
  */
 export function dropCopyUps(upperDir: string, lowerDirs: string[]): string[] {
   const candidates: string[] = [];
@@ -68,47 +67,13 @@ function sameDir(a: Stats, b: Stats): boolean {
   return a.mode === b.mode && a.uid === b.uid && a.gid === b.gid && Math.floor(a.mtimeMs) === Math.floor(b.mtimeMs);
 }
 
-/** Names getfattr prints as given (it escapes others with backslashes), so its `# file:` lines map back to them. */
-const PLAIN_PATH = /^[A-Za-z0-9._/+@:,=-]+$/;
-const BATCH = 256;
-
-/**
- * The folders among `rels` (under `upperDir`) with `trusted.overlay.opaque=y`: plain names in one getfattr per 256
- * folders, others one each. A folder getfattr cannot read counts as opaque (it is kept).
- */
+/** The folders among `rels` (under `upperDir`) with `trusted.overlay.opaque=y`; one whose flag cannot be read counts as opaque (it is kept). */
 function opaqueOf(upperDir: string, rels: string[]): string[] {
-  const opaque: string[] = [];
-  const plain: string[] = [];
-  const odd: string[] = [];
-  for (const rel of rels) (PLAIN_PATH.test(path.join(upperDir, rel)) ? plain : odd).push(rel);
-  for (let i = 0; i < plain.length; i += BATCH) {
-    const batch = plain.slice(i, i + BATCH);
-    const r = spawnSync('getfattr', ['--absolute-names', '-e', 'text', '-n', 'trusted.overlay.opaque', ...batch.map((rel) => path.join(upperDir, rel))], { encoding: 'utf8' });
-    if (r.error) {
-      opaque.push(...batch);
-      continue;
+  return rels.filter((rel) => {
+    try {
+      return getXattr(path.join(upperDir, rel), 'trusted.overlay.opaque')?.toString('latin1') === 'y';
+    } catch {
+      return true;
     }
-    const found = new Map<string, string>();
-    let file: string | undefined;
-    for (const line of r.stdout.split('\n')) {
-      if (line.startsWith('# file: ')) file = line.slice('# file: '.length);
-      else if (file !== undefined && line.startsWith('trusted.overlay.opaque=')) found.set(file, line.slice('trusted.overlay.opaque='.length));
-    }
-    // exit status 1 with "No such attribute" on stderr is the usual answer for folders without it; anything else
-    // getfattr complains about keeps the folder
-    const failed = r.stderr.split('\n').filter((l) => l && !/: No such attribute$/.test(l));
-    for (const rel of batch) {
-      const abs = path.join(upperDir, rel);
-      if (found.get(abs) === '"y"' || failed.some((l) => l.startsWith(`getfattr: ${abs}:`) || l.startsWith(`${abs}:`))) opaque.push(rel);
-    }
-  }
-  for (const rel of odd) if (isOpaque(path.join(upperDir, rel))) opaque.push(rel);
-  return opaque;
-}
-
-function isOpaque(abs: string): boolean {
-  const r = spawnSync('getfattr', ['--absolute-names', '--only-values', '-n', 'trusted.overlay.opaque', abs], { encoding: 'utf8' });
-  // getfattr exits non-zero when the attribute is absent; when it cannot run at all, keep the directory
-  if (r.error) return true;
-  return r.status === 0 && r.stdout.trim() === 'y';
+  });
 }

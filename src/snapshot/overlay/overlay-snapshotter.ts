@@ -3,6 +3,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { BuildError } from '../../errors/index.js';
+import { MNT_DETACH, mount, umount } from '../../sys/index.js';
 import type { ActiveSnapshot, Snapshotter } from '../types.js';
 
 const run = promisify(execFile);
@@ -23,8 +24,32 @@ export interface OverlaySnapshotterOptions {
 }
 
 /**
- * Snapshots as plain directories stacked with overlayfs. Committed snapshots are overlay lowerdirs; mounts use
- * relative lowerdir paths (the mount runs with cwd = root) so dozens of layers fit in one mount option page.
+ * mount(2) takes one page of options; longer ones, and a root whose path holds an option separator (`,` `:` `\`),
+ * go through `mount` run in the snapshot folder (relative paths).
+ */
+const MOUNT_DATA_MAX = 4000;
+
+/** Unmount; a busy mount is detached instead (it goes when its last user does). */
+function unmountOrDetach(mountpoint: string): void {
+  try {
+    umount(mountpoint);
+  } catch {
+    umount(mountpoint, MNT_DETACH);
+  }
+}
+
+function detach(mountpoint: string): void {
+  try {
+    umount(mountpoint, MNT_DETACH);
+  } catch {
+    /* gone already */
+  }
+}
+
+/**
+ * Snapshots as plain directories stacked with overlayfs. Committed snapshots are overlay lowerdirs, mounted by
+ * mount(2) with absolute paths; a chain too long for one option page (see MOUNT_DATA_MAX) is mounted by `mount` run
+ * with cwd = root and relative lowerdir paths, so hundreds of layers fit.
  */
 export async function createOverlaySnapshotter(opts: OverlaySnapshotterOptions): Promise<Snapshotter> {
   const root = opts.root;
@@ -48,18 +73,21 @@ export async function createOverlaySnapshotter(opts: OverlaySnapshotterOptions):
     await fsp.mkdir(mountpoint, { recursive: true });
     let mounted = false;
     let committed = false;
-    const lowers = o.lowers.length > 0 ? [...o.lowers].reverse().map(String).join(':') : 'empty';
+    const lowerIds = o.lowers.length > 0 ? [...o.lowers].reverse().map(String) : ['empty'];
     const snap: ActiveSnapshot = {
       mountpoint,
       upperDir,
       lowerDirs: [...o.lowers].reverse().map(dir),
       async mount() {
         if (mounted) return;
-        const options = `lowerdir=${lowers},upperdir=${id},workdir=w${id},index=off,redirect_dir=off,metacopy=off`;
+        const options = (at: (name: string) => string): string =>
+          `lowerdir=${lowerIds.map(at).join(':')},upperdir=${at(String(id))},workdir=${at(`w${id}`)},index=off,redirect_dir=off,metacopy=off`;
+        const absolute = options((name) => path.join(root, name));
         try {
-          await run('mount', ['-t', 'overlay', 'overlay', '-o', options, mountpoint], { cwd: root });
+          if (absolute.length <= MOUNT_DATA_MAX && !/[,:\\]/.test(root)) mount('overlay', mountpoint, 'overlay', 0, absolute);
+          else await run('mount', ['-t', 'overlay', 'overlay', '-o', options((name) => name), mountpoint], { cwd: root });
         } catch (err) {
-          throw new BuildError('ERR_KILN_EXEC_RUNTIME', `cannot mount overlayfs: ${(err as { stderr?: string }).stderr?.trim() || String(err)}`, {
+          throw new BuildError('ERR_KILN_EXEC_RUNTIME', `cannot mount overlayfs: ${(err as { stderr?: string }).stderr?.trim() || (err as Error).message}`, {
             hint: 'kiln needs root and overlayfs',
           });
         }
@@ -67,7 +95,7 @@ export async function createOverlaySnapshotter(opts: OverlaySnapshotterOptions):
       },
       async unmount() {
         if (!mounted) return;
-        await run('umount', [mountpoint]).catch(async () => run('umount', ['-l', mountpoint]));
+        unmountOrDetach(mountpoint);
         mounted = false;
       },
       async commit() {
@@ -114,7 +142,7 @@ export async function createOverlaySnapshotter(opts: OverlaySnapshotterOptions):
     for (const s of index.listSnapshots()) {
       if (s.state === 'committed' || isOwnedByLiveProcess(s)) continue;
       const mp = path.join(root, `m${s.id}`);
-      if (mounts.includes(` ${mp} `)) await run('umount', ['-l', mp]).catch(() => undefined);
+      if (mounts.includes(` ${mp} `)) detach(mp);
       for (const p of [dir(s.id), path.join(root, `w${s.id}`), mp]) await rmrf(p);
       index.deleteSnapshot(s.id);
     }
@@ -122,7 +150,7 @@ export async function createOverlaySnapshotter(opts: OverlaySnapshotterOptions):
       const m = /^([wm]?)(\d+)$/.exec(name);
       if (!m || index.getSnapshot(Number(m[2]))) continue;
       const p = path.join(root, name);
-      if (mounts.includes(` ${p} `)) await run('umount', ['-l', p]).catch(() => undefined);
+      if (mounts.includes(` ${p} `)) detach(p);
       await rmrf(p);
     }
   }
